@@ -1,0 +1,466 @@
+//! The `codeforge` binary: `lsp` (the language server on stdio), and the headless commands
+//! `index`, `search` and `symbols`. Human output on stdout, progress and diagnostics on stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use codeforge_config::{CACHE_DIR_ENV, Layer, Settings, WORKSPACE_CONFIG_FILE};
+use codeforge_index::{CancelFlag, Progress, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex};
+use codeforge_syntax::Language;
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "codeforge", version, about = "Execution-verified AI code generation for any editor")]
+struct Cli {
+    /// Where indexes and model files live (default: $CODEFORGE_CACHE_DIR, else ~/.cache/codeforge).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the language server on stdio.
+    Lsp,
+    /// Build or update the index of a workspace.
+    Index {
+        /// Workspace root (default: the current directory).
+        path: Option<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Do not compute embeddings in this run (lexical search works at once).
+        #[arg(long)]
+        no_embed: bool,
+    },
+    /// Hybrid (lexical + semantic) search over a workspace's index.
+    Search {
+        /// Workspace root (default: the current directory).
+        #[arg(long, short = 'w')]
+        workspace: Option<PathBuf>,
+        /// Number of hits.
+        #[arg(short = 'k', default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+        /// Only this language (python, rust, java).
+        #[arg(long)]
+        language: Option<String>,
+        /// Only this kind (function, method, class, struct, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only paths starting with this workspace-relative prefix.
+        #[arg(long)]
+        path_prefix: Option<String>,
+        /// Search the index as it is, without bringing it up to date first.
+        #[arg(long)]
+        no_update: bool,
+        query: Vec<String>,
+    },
+    /// Print the symbols extracted from one file.
+    Symbols {
+        #[arg(long)]
+        json: bool,
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let cache_dir = codeforge_config::cache_dir(cli.cache_dir.as_deref(), std::env::var_os(CACHE_DIR_ENV));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("codeforge: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Lsp => {
+                codeforge_lsp::run_stdio(codeforge_lsp::ServerOptions { cache_dir }).await;
+                Ok(())
+            }
+            Command::Index { path, json, no_embed } => cmd_index(path, json, no_embed, &cache_dir).await,
+            Command::Search {
+                workspace,
+                k,
+                json,
+                language,
+                kind,
+                path_prefix,
+                no_update,
+                query,
+            } => {
+                let q = SearchQuery {
+                    text: query.join(" "),
+                    k,
+                    language,
+                    kind,
+                    path_prefix,
+                };
+                cmd_search(workspace, q, json, no_update, &cache_dir).await
+            }
+            Command::Symbols { json, file } => cmd_symbols(&file, json),
+        }
+    });
+    // Don't wait for lingering blocking tasks (a cancelled embedding batch) at exit.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("codeforge: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Bad input from the user (arguments, configuration): exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CODEFORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn workspace_root(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let p = match path {
+        Some(p) => p,
+        None => std::env::current_dir()?,
+    };
+    if !p.is_dir() {
+        return Err(usage(format!("{} is not a directory", p.display())));
+    }
+    Ok(p.canonicalize()?)
+}
+
+/// Settings from `<root>/codeforge.toml` (if any).
+fn settings_for(root: &Path) -> anyhow::Result<Settings> {
+    let path = root.join(WORKSPACE_CONFIG_FILE);
+    let layer: Layer = match std::fs::read_to_string(&path) {
+        Ok(text) => codeforge_config::parse_toml(&path.display().to_string(), &text)
+            .map_err(|e| usage(e.to_string()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Layer::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer)]).map_err(|e| usage(e.to_string()))
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix:>9} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+async fn open_index(root: &Path, cache_dir: &Path) -> anyhow::Result<WorkspaceIndex> {
+    let settings = settings_for(root)?;
+    let index = WorkspaceIndex::open(root, cache_dir, settings).await?;
+    if let Some(reason) = index.lexical_only_reason() {
+        eprintln!("codeforge: note: {reason}");
+    }
+    Ok(index)
+}
+
+async fn run_update(index: &WorkspaceIndex, req: UpdateRequest) -> anyhow::Result<UpdateSummary> {
+    let bar = progress_bar();
+    let cancel = CancelFlag::new();
+    let c2 = cancel.clone();
+    // Ctrl-C stops between batches and leaves a consistent index.
+    let ctrlc = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c2.cancel();
+        }
+    });
+    let b2 = bar.clone();
+    let report = move |p: Progress| match p {
+        Progress::Scanning => b2.set_prefix("scanning"),
+        Progress::Parsing { done, total } => {
+            b2.set_prefix("parsing");
+            b2.set_length(total as u64);
+            b2.set_position(done as u64);
+            b2.set_message("files");
+        }
+        Progress::Embedding { done, total } => {
+            b2.set_prefix("embedding");
+            b2.set_length(total as u64);
+            b2.set_position(done as u64);
+            b2.set_message("symbols");
+        }
+        Progress::Finishing => b2.set_prefix("writing"),
+    };
+    let result = index.update(req, &report, &cancel).await;
+    ctrlc.abort();
+    bar.finish_and_clear();
+    result
+}
+
+async fn cmd_index(path: Option<PathBuf>, json: bool, no_embed: bool, cache_dir: &Path) -> anyhow::Result<()> {
+    let root = workspace_root(path)?;
+    let index = open_index(&root, cache_dir).await?;
+    let summary = run_update(
+        &index,
+        UpdateRequest {
+            skip_embedding: no_embed,
+            ..Default::default()
+        },
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &UpdateSummary) {
+    println!("Indexed {} in {:.2} s", s.root, s.elapsed_ms as f64 / 1000.0);
+    println!(
+        "  files     {} ({} parsed, {} unchanged, {} removed{})",
+        s.files,
+        s.parsed,
+        s.unchanged,
+        s.removed,
+        if s.parse_errors > 0 {
+            format!(", {} with syntax errors", s.parse_errors)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  symbols   {} ({} with vectors, {} embedded now; embeddings: {})",
+        s.symbols, s.vectors, s.embedded, s.embeddings
+    );
+    for (lang, kinds) in &s.by_language {
+        let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("  {lang:<9} {}", parts.join(", "));
+    }
+    if !s.skipped.is_empty() {
+        let parts: Vec<String> = s.skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!("  skipped   {}", parts.join(", "));
+        for f in s.skipped_files.iter().take(10) {
+            println!("            {} ({})", f.path, f.reason);
+        }
+        if s.skipped_files.len() > 10 {
+            println!("            … and {} more", s.skipped_files.len() - 10);
+        }
+    }
+    if s.vendored_dirs > 0 {
+        println!("  vendored  {} directories left out", s.vendored_dirs);
+    }
+    if let Some(r) = &s.rebuilt {
+        println!("  rebuilt   {r}");
+    }
+    println!("  index     {}", s.index_dir);
+}
+
+#[derive(Serialize)]
+struct SearchOut<'a> {
+    workspace: String,
+    query: &'a str,
+    lexical_only: bool,
+    hits: Vec<codeforge_index::Hit>,
+}
+
+async fn cmd_search(
+    workspace: Option<PathBuf>,
+    q: SearchQuery,
+    json: bool,
+    no_update: bool,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
+    if q.text.trim().is_empty() {
+        return Err(usage("search needs a query, e.g. `codeforge search parse the config file`"));
+    }
+    if let Some(l) = &q.language
+        && Language::from_name(l).is_none()
+    {
+        return Err(usage(format!("unknown language `{l}` (python, rust, java)")));
+    }
+    if let Some(k) = &q.kind
+        && codeforge_syntax::SymbolKind::from_name(k).is_none()
+    {
+        return Err(usage(format!("unknown kind `{k}`")));
+    }
+    let root = workspace_root(workspace)?;
+    let index = open_index(&root, cache_dir).await?;
+    if !no_update {
+        run_update(&index, UpdateRequest::default()).await?;
+    }
+    let hits = index.search(&q).await?;
+    if json {
+        let out = SearchOut {
+            workspace: root.display().to_string(),
+            query: &q.text,
+            lexical_only: index.embedder().is_none(),
+            hits,
+        };
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    if hits.is_empty() {
+        println!("no matches for `{}` in {}", q.text, root.display());
+    }
+    for (i, h) in hits.iter().enumerate() {
+        println!(
+            "{:>2}. {:.4}  {:<11} {}  {}:{}{}",
+            i + 1,
+            h.score,
+            h.kind,
+            h.qualified_name,
+            h.path,
+            h.line,
+            if h.is_test { "  [test]" } else { "" }
+        );
+        if !h.signature.is_empty() {
+            println!("      {}", h.signature);
+        }
+        if let Some(d) = &h.doc {
+            println!("      {d}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SymbolOut<'a> {
+    name: &'a str,
+    qualified_name: &'a str,
+    kind: &'a str,
+    language: &'a str,
+    /// 1-based.
+    line: usize,
+    end_line: usize,
+    start_byte: usize,
+    end_byte: usize,
+    signature: &'a str,
+    docstring: Option<&'a str>,
+    scope: &'a str,
+    parent: Option<usize>,
+    references: &'a [String],
+    is_test: bool,
+}
+
+#[derive(Serialize)]
+struct SymbolsOut<'a> {
+    file: String,
+    language: &'a str,
+    has_errors: bool,
+    symbols: Vec<SymbolOut<'a>>,
+}
+
+/// The nearest ancestor that looks like a project root (for module paths).
+fn project_root_of(file: &Path, lang: Language) -> Option<PathBuf> {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d.join(".git").exists() || lang.spec().project_roots.iter().any(|r| d.join(r).exists()) {
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+fn cmd_symbols(file: &Path, json: bool) -> anyhow::Result<()> {
+    let lang = Language::from_path(file).ok_or_else(|| {
+        usage(format!(
+            "{}: not a Python, Rust or Java file (by its extension)",
+            file.display()
+        ))
+    })?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| usage(format!("{} is not UTF-8 text", file.display())))?;
+    let abs = file.canonicalize()?;
+    let rel = project_root_of(&abs, lang)
+        .and_then(|root| codeforge_index::walk::rel_path(&root, &abs))
+        .unwrap_or_else(|| abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let extracted = codeforge_syntax::extract(lang, &rel, &text);
+    if json {
+        let out = SymbolsOut {
+            file: file.display().to_string(),
+            language: lang.name(),
+            has_errors: extracted.has_errors,
+            symbols: extracted
+                .symbols
+                .iter()
+                .map(|s| SymbolOut {
+                    name: &s.name,
+                    qualified_name: &s.qualified_name,
+                    kind: s.kind.name(),
+                    language: s.language.name(),
+                    line: s.start_line + 1,
+                    end_line: s.end_line + 1,
+                    start_byte: s.start_byte,
+                    end_byte: s.end_byte,
+                    signature: &s.signature,
+                    docstring: s.docstring.as_deref(),
+                    scope: &s.scope,
+                    parent: s.parent,
+                    references: &s.references,
+                    is_test: s.is_test,
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    if extracted.has_errors {
+        eprintln!("codeforge: note: {} has syntax errors; showing what parsed", file.display());
+    }
+    for s in &extracted.symbols {
+        let depth = {
+            let mut d = 0;
+            let mut p = s.parent;
+            while let Some(i) = p {
+                d += 1;
+                p = extracted.symbols[i].parent;
+            }
+            d
+        };
+        println!(
+            "{:indent$}{} {}  L{}-{}{}",
+            "",
+            s.kind,
+            s.qualified_name,
+            s.start_line + 1,
+            s.end_line + 1,
+            if s.is_test { "  [test]" } else { "" },
+            indent = depth * 2
+        );
+        if let Some(d) = s.doc_summary() {
+            println!("{:indent$}  {d}", "", indent = depth * 2);
+        }
+    }
+    Ok(())
+}

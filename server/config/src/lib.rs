@@ -1,0 +1,400 @@
+//! Typed, closed configuration: layers from `codeforge.toml`, LSP `initializationOptions` and
+//! `workspace/didChangeConfiguration` are parsed (unknown keys rejected with their path), merged in
+//! order, and validated into [`Settings`]. No I/O here: callers read files and environment.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Name of the optional per-workspace configuration file.
+pub const WORKSPACE_CONFIG_FILE: &str = "codeforge.toml";
+/// Environment variable that overrides the cache directory.
+pub const CACHE_DIR_ENV: &str = "CODEFORGE_CACHE_DIR";
+/// Default size limit of an indexed file.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    #[error("{source_name}: {message}")]
+    Invalid {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// One layer of configuration: every field optional, unknown keys rejected.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub index: Option<IndexLayer>,
+    pub embeddings: Option<EmbeddingsLayer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IndexLayer {
+    /// Files larger than this many bytes are skipped.
+    pub max_file_size: Option<u64>,
+    /// Extra gitignore-style patterns to leave out.
+    pub exclude: Option<Vec<String>>,
+    /// Languages to index (`python`, `rust`, `java`).
+    pub languages: Option<Vec<String>>,
+    /// Index automatically when the language server starts.
+    pub on_startup: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingBackendKind {
+    /// all-MiniLM-L6-v2 in-process (the default).
+    Local,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Openai,
+    /// No vectors: lexical search only.
+    None,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsLayer {
+    pub backend: Option<EmbeddingBackendKind>,
+    /// Local: directory holding `model.safetensors`, `tokenizer.json`, `config.json`.
+    pub model_dir: Option<PathBuf>,
+    /// OpenAI-compatible: base URL, e.g. `http://localhost:8000/v1`.
+    pub url: Option<String>,
+    /// OpenAI-compatible: model name.
+    pub model: Option<String>,
+    /// OpenAI-compatible: name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// OpenAI-compatible: request timeout in seconds.
+    pub timeout_s: Option<u64>,
+    /// Texts per embedding call.
+    pub batch_size: Option<usize>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub index: IndexSettings,
+    pub embeddings: EmbeddingSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSettings {
+    pub max_file_size: u64,
+    pub exclude: Vec<String>,
+    pub languages: Vec<String>,
+    pub on_startup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbeddingSettings {
+    Local {
+        /// `None`: `<cache>/models/all-MiniLM-L6-v2`.
+        model_dir: Option<PathBuf>,
+        batch_size: usize,
+    },
+    Openai {
+        url: String,
+        model: String,
+        api_key_env: Option<String>,
+        timeout_s: u64,
+        batch_size: usize,
+    },
+    None,
+}
+
+pub const KNOWN_LANGUAGES: [&str; 3] = ["python", "rust", "java"];
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            index: IndexSettings {
+                max_file_size: DEFAULT_MAX_FILE_SIZE,
+                exclude: Vec::new(),
+                languages: KNOWN_LANGUAGES.iter().map(|s| s.to_string()).collect(),
+                on_startup: true,
+            },
+            embeddings: EmbeddingSettings::Local {
+                model_dir: None,
+                batch_size: 32,
+            },
+        }
+    }
+}
+
+/// Parses a `codeforge.toml`.
+pub fn parse_toml(source_name: &str, text: &str) -> Result<Layer, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        source_name: source_name.to_string(),
+        message: e.message().to_string()
+            + &e
+                .span()
+                .map(|s| format!(" (at byte {})", s.start))
+                .unwrap_or_default(),
+    })
+}
+
+/// Parses JSON settings from the editor. `null` is an empty layer. A top-level `codeforge`
+/// key is unwrapped (editors often send `{"codeforge": {...}}`).
+pub fn parse_json(source_name: &str, value: &serde_json::Value) -> Result<Layer, ConfigError> {
+    let value = match value {
+        serde_json::Value::Null => return Ok(Layer::default()),
+        serde_json::Value::Object(map) if map.len() == 1 && map.contains_key("codeforge") => {
+            &map["codeforge"]
+        }
+        v => v,
+    };
+    if value.is_null() {
+        return Ok(Layer::default());
+    }
+    Layer::deserialize(value).map_err(|e| ConfigError::Parse {
+        source_name: source_name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Merges layers (later wins, field by field) into validated settings.
+pub fn resolve<'a>(
+    layers: impl IntoIterator<Item = (&'a str, &'a Layer)>,
+) -> Result<Settings, ConfigError> {
+    let mut index = IndexLayer::default();
+    let mut emb = EmbeddingsLayer::default();
+    let mut emb_source = "defaults".to_string();
+    let mut index_source = "defaults".to_string();
+    for (name, layer) in layers {
+        if let Some(i) = &layer.index {
+            index_source = name.to_string();
+            macro_rules! take {
+                ($f:ident) => {
+                    if i.$f.is_some() {
+                        index.$f = i.$f.clone();
+                    }
+                };
+            }
+            take!(max_file_size);
+            take!(exclude);
+            take!(languages);
+            take!(on_startup);
+        }
+        if let Some(e) = &layer.embeddings {
+            emb_source = name.to_string();
+            // Switching backend discards the previous backend's fields.
+            if e.backend.is_some() && e.backend != emb.backend {
+                emb = EmbeddingsLayer::default();
+            }
+            macro_rules! take {
+                ($f:ident) => {
+                    if e.$f.is_some() {
+                        emb.$f = e.$f.clone();
+                    }
+                };
+            }
+            take!(backend);
+            take!(model_dir);
+            take!(url);
+            take!(model);
+            take!(api_key_env);
+            take!(timeout_s);
+            take!(batch_size);
+        }
+    }
+    let defaults = Settings::default();
+    let invalid = |source: &str, message: String| ConfigError::Invalid {
+        source_name: source.to_string(),
+        message,
+    };
+
+    let max_file_size = index.max_file_size.unwrap_or(defaults.index.max_file_size);
+    if max_file_size == 0 {
+        return Err(invalid(&index_source, "index.max_file_size must be > 0".into()));
+    }
+    let languages = index.languages.unwrap_or(defaults.index.languages);
+    for l in &languages {
+        if !KNOWN_LANGUAGES.contains(&l.as_str()) {
+            return Err(invalid(
+                &index_source,
+                format!(
+                    "index.languages: unknown language `{l}` (known: {})",
+                    KNOWN_LANGUAGES.join(", ")
+                ),
+            ));
+        }
+    }
+    let batch_size = emb.batch_size.unwrap_or(32);
+    if batch_size == 0 || batch_size > 4096 {
+        return Err(invalid(
+            &emb_source,
+            "embeddings.batch_size must be between 1 and 4096".into(),
+        ));
+    }
+    let embeddings = match emb.backend.unwrap_or(EmbeddingBackendKind::Local) {
+        EmbeddingBackendKind::Local => {
+            for (set, key) in [
+                (emb.url.is_some(), "url"),
+                (emb.model.is_some(), "model"),
+                (emb.api_key_env.is_some(), "api_key_env"),
+            ] {
+                if set {
+                    return Err(invalid(
+                        &emb_source,
+                        format!("embeddings.{key} needs backend = \"openai\""),
+                    ));
+                }
+            }
+            EmbeddingSettings::Local {
+                model_dir: emb.model_dir,
+                batch_size,
+            }
+        }
+        EmbeddingBackendKind::Openai => {
+            let url = emb.url.ok_or_else(|| {
+                invalid(&emb_source, "embeddings.url is required for backend = \"openai\"".into())
+            })?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    &emb_source,
+                    format!("embeddings.url must start with http:// or https:// (got `{url}`)"),
+                ));
+            }
+            let model = emb.model.ok_or_else(|| {
+                invalid(&emb_source, "embeddings.model is required for backend = \"openai\"".into())
+            })?;
+            if let Some(var) = &emb.api_key_env
+                && (var.is_empty() || var.contains('=') || var.contains('\0'))
+            {
+                return Err(invalid(
+                    &emb_source,
+                    "embeddings.api_key_env must name an environment variable (not hold the key)"
+                        .into(),
+                ));
+            }
+            EmbeddingSettings::Openai {
+                url,
+                model,
+                api_key_env: emb.api_key_env,
+                timeout_s: emb.timeout_s.unwrap_or(30).max(1),
+                batch_size,
+            }
+        }
+        EmbeddingBackendKind::None => EmbeddingSettings::None,
+    };
+    Ok(Settings {
+        index: IndexSettings {
+            max_file_size,
+            exclude: index.exclude.unwrap_or_default(),
+            languages,
+            on_startup: index.on_startup.unwrap_or(true),
+        },
+        embeddings,
+    })
+}
+
+/// The cache directory: the flag, else `$CODEFORGE_CACHE_DIR`, else the XDG cache dir.
+pub fn cache_dir(flag: Option<&Path>, env_value: Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
+        return PathBuf::from(v);
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(|| std::env::temp_dir())
+        .join("codeforge")
+}
+
+/// Where the default embedding model lives inside the cache dir.
+pub fn default_embedding_model_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("models").join("all-MiniLM-L6-v2")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml_layer(t: &str) -> Result<Layer, ConfigError> {
+        parse_toml("codeforge.toml", t)
+    }
+
+    #[test]
+    fn defaults_are_local_embeddings_and_1mib() {
+        let s = resolve([]).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.index.max_file_size, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = toml_layer("[index]\nmax_filesize = 3\n").unwrap_err();
+        assert!(e.to_string().contains("max_filesize"), "{e}");
+        assert!(e.to_string().starts_with("codeforge.toml"), "{e}");
+        let e = parse_json("initializationOptions", &serde_json::json!({"embedings": {}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("embedings"), "{e}");
+    }
+
+    #[test]
+    fn layers_merge_in_order() {
+        let file = toml_layer("[index]\nmax_file_size = 10\nexclude = [\"gen/**\"]\n").unwrap();
+        let init = parse_json(
+            "initializationOptions",
+            &serde_json::json!({"codeforge": {"index": {"max_file_size": 20}}}),
+        )
+        .unwrap();
+        let s = resolve([("codeforge.toml", &file), ("initializationOptions", &init)]).unwrap();
+        assert_eq!(s.index.max_file_size, 20);
+        assert_eq!(s.index.exclude, ["gen/**"]);
+    }
+
+    #[test]
+    fn openai_backend_is_validated() {
+        let l = toml_layer("[embeddings]\nbackend = \"openai\"\nmodel = \"m\"\n").unwrap();
+        let e = resolve([("codeforge.toml", &l)]).unwrap_err();
+        assert!(e.to_string().contains("embeddings.url is required"), "{e}");
+
+        let l = toml_layer(
+            "[embeddings]\nbackend = \"openai\"\nurl = \"http://h/v1\"\nmodel = \"m\"\napi_key_env = \"sk-abc=\"\n",
+        )
+        .unwrap();
+        assert!(resolve([("f", &l)]).is_err());
+
+        let l = toml_layer(
+            "[embeddings]\nbackend = \"openai\"\nurl = \"http://h/v1\"\nmodel = \"m\"\napi_key_env = \"EMB_KEY\"\n",
+        )
+        .unwrap();
+        match resolve([("f", &l)]).unwrap().embeddings {
+            EmbeddingSettings::Openai { url, api_key_env, .. } => {
+                assert_eq!(url, "http://h/v1");
+                assert_eq!(api_key_env.as_deref(), Some("EMB_KEY"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let l = toml_layer("[index]\nlanguages = [\"cobol\"]\n").unwrap();
+        assert!(resolve([("f", &l)]).unwrap_err().to_string().contains("cobol"));
+        let l = toml_layer("[index]\nmax_file_size = 0\n").unwrap();
+        assert!(resolve([("f", &l)]).is_err());
+        let l = toml_layer("[embeddings]\nbackend = \"quantum\"\n");
+        assert!(l.is_err());
+        let l = toml_layer("[embeddings]\nurl = \"http://x\"\n").unwrap();
+        assert!(resolve([("f", &l)]).is_err(), "url without openai backend");
+    }
+
+    #[test]
+    fn cache_dir_precedence() {
+        assert_eq!(
+            cache_dir(Some(Path::new("/a")), Some("/b".into())),
+            PathBuf::from("/a")
+        );
+        assert_eq!(cache_dir(None, Some("/b".into())), PathBuf::from("/b"));
+        assert!(cache_dir(None, None).ends_with("codeforge"));
+    }
+}

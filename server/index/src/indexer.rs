@@ -1,0 +1,497 @@
+//! Bringing the index up to date: diff the workspace against stored content hashes, re-parse only
+//! changed files (in parallel), replace their rows per batch in one transaction, drop deleted
+//! files, then fill in vectors while lexical search already serves.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use codeforge_syntax::{Language, extract, split_identifier_words};
+use serde::Serialize;
+
+use crate::embed::embedding_text;
+use crate::store::{FileState, SymbolRow};
+use crate::walk::{self, Candidate, SkipReason, WalkOptions};
+use crate::{CancelFlag, Cancelled, WorkspaceIndex};
+
+/// Files per write transaction.
+const FILES_PER_BATCH: usize = 256;
+/// Rows fetched per embedding round.
+const EMBED_ROUND: usize = 512;
+const MAX_LISTED_SKIPS: usize = 200;
+
+/// What to bring up to date.
+#[derive(Debug, Default, Clone)]
+pub struct UpdateRequest {
+    /// Unsaved editor buffers, by workspace-relative path: indexed instead of the disk content.
+    pub overlays: HashMap<String, String>,
+    /// Only these workspace-relative paths (a full walk still happens for paths the index does
+    /// not know yet).
+    pub only: Option<Vec<String>>,
+    /// Skip the embedding pass (vectors are filled in by a later update).
+    pub skip_embedding: bool,
+}
+
+/// Progress of an update, for progress bars and `$/progress`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Scanning,
+    Parsing { done: usize, total: usize },
+    Embedding { done: usize, total: usize },
+    Finishing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+/// The outcome of an update.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateSummary {
+    pub root: String,
+    pub index_dir: String,
+    /// Files in the index now.
+    pub files: usize,
+    /// Symbols in the index now.
+    pub symbols: usize,
+    /// Symbols embedded by this run.
+    pub embedded: usize,
+    /// Symbols that have a vector now.
+    pub vectors: usize,
+    /// Files parsed by this run (changed or new).
+    pub parsed: usize,
+    /// Files found unchanged (not re-parsed).
+    pub unchanged: usize,
+    /// Files removed from the index by this run.
+    pub removed: usize,
+    /// Files with syntax errors (indexed as far as the parse allowed).
+    pub parse_errors: usize,
+    /// Reason → number of files skipped.
+    pub skipped: BTreeMap<&'static str, usize>,
+    pub skipped_files: Vec<SkippedFile>,
+    /// Directories left out as vendored or build output.
+    pub vendored_dirs: usize,
+    /// Language → kind → symbols in the index.
+    pub by_language: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The embedding model in use, `disabled` or `unavailable`.
+    pub embeddings: String,
+    /// Why search is lexical only, if it is.
+    pub lexical_only_reason: Option<String>,
+    /// Why the index was rebuilt from scratch on open, if it was.
+    pub rebuilt: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+enum FileOutcome {
+    Parsed {
+        rows: Vec<crate::store::SymbolRow>,
+        state: FileState,
+        had_errors: bool,
+    },
+    Unchanged(FileState),
+    Skipped(SkipReason),
+    Vanished,
+}
+
+impl WorkspaceIndex {
+    /// Brings the index up to date with the workspace. Cancelling stops between batches and
+    /// leaves a consistent index that the next update completes.
+    pub async fn update(
+        &self,
+        req: UpdateRequest,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+        cancel: &CancelFlag,
+    ) -> anyhow::Result<UpdateSummary> {
+        let _guard = self.update_lock.lock().await;
+        let started = Instant::now();
+        progress(Progress::Scanning);
+        let stored = self.store.file_states().await?;
+
+        let languages: Vec<Language> = self
+            .settings
+            .index
+            .languages
+            .iter()
+            .filter_map(|l| Language::from_name(l))
+            .collect();
+        let targeted = req.only.as_ref().filter(|paths| {
+            paths.iter().all(|p| stored.contains_key(p) || !self.root.join(p).exists())
+        });
+        let mut skipped: Vec<(String, SkipReason)> = Vec::new();
+        let mut vendored_dirs = 0;
+        let (candidates, walked_all) = if let Some(paths) = targeted {
+            let mut c = Vec::new();
+            for p in paths {
+                let abs = self.root.join(p);
+                let Some(language) = Language::from_path(&abs) else {
+                    continue;
+                };
+                match std::fs::symlink_metadata(&abs) {
+                    Ok(meta) if meta.is_file() => {
+                        if meta.len() > self.settings.index.max_file_size {
+                            skipped.push((p.clone(), SkipReason::TooLarge));
+                            continue;
+                        }
+                        c.push(Candidate {
+                            rel_path: p.clone(),
+                            abs_path: abs,
+                            language,
+                            size: meta.len(),
+                            mtime_ns: walk::mtime_ns(&meta),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            (c, false)
+        } else {
+            let root = self.root.clone();
+            let max = self.settings.index.max_file_size;
+            let exclude = self.settings.index.exclude.clone();
+            let langs = languages.clone();
+            let w = tokio::task::spawn_blocking(move || {
+                walk::walk(
+                    &root,
+                    &WalkOptions {
+                        max_file_size: max,
+                        exclude: &exclude,
+                        languages: &langs,
+                    },
+                )
+            })
+            .await??;
+            skipped.extend(w.skipped);
+            vendored_dirs = w.vendored_dirs;
+            (w.candidates, true)
+        };
+
+        // Decide what must be read.
+        let mut to_read: Vec<(Candidate, Option<String>)> = Vec::new();
+        let mut unchanged = 0usize;
+        let mut present: HashSet<String> = HashSet::new();
+        for c in candidates {
+            present.insert(c.rel_path.clone());
+            let overlay = req.overlays.get(&c.rel_path).cloned();
+            if overlay.is_none()
+                && let Some(s) = stored.get(&c.rel_path)
+                && s.size == c.size as i64
+                && s.mtime_ns == c.mtime_ns
+            {
+                unchanged += 1;
+                continue;
+            }
+            to_read.push((c, overlay));
+        }
+
+        // Removed: gone from disk (or now skipped/ignored) but still in the index.
+        let mut removed: Vec<String> = if walked_all {
+            stored
+                .keys()
+                .filter(|p| !present.contains(*p))
+                .cloned()
+                .collect()
+        } else {
+            req.only
+                .iter()
+                .flatten()
+                .filter(|p| !present.contains(*p) && stored.contains_key(*p))
+                .cloned()
+                .collect()
+        };
+
+        // Parse changed files in batches, write each batch in one transaction.
+        let total = to_read.len();
+        let mut parsed = 0usize;
+        let mut parse_errors = 0usize;
+        let mut done = 0usize;
+        progress(Progress::Parsing { done: 0, total });
+        let mut pending = to_read;
+        while !pending.is_empty() {
+            if cancel.is_cancelled() {
+                return Err(Cancelled.into());
+            }
+            let rest = pending.split_off(pending.len().min(FILES_PER_BATCH));
+            let batch = std::mem::replace(&mut pending, rest);
+            let stored_hashes: HashMap<String, (String, u32)> = batch
+                .iter()
+                .filter_map(|(c, _)| {
+                    stored
+                        .get(&c.rel_path)
+                        .map(|s| (c.rel_path.clone(), (s.hash.clone(), s.symbols)))
+                })
+                .collect();
+            let n = batch.len();
+            let outcomes = tokio::task::spawn_blocking(move || process_batch(batch, &stored_hashes))
+                .await?;
+            let mut paths = Vec::new();
+            let mut rows = Vec::new();
+            let mut states = Vec::new();
+            let mut touched = Vec::new();
+            for (path, outcome) in outcomes {
+                match outcome {
+                    FileOutcome::Parsed {
+                        rows: r,
+                        state,
+                        had_errors,
+                    } => {
+                        parsed += 1;
+                        parse_errors += had_errors as usize;
+                        paths.push(path);
+                        rows.extend(r);
+                        states.push(state);
+                    }
+                    FileOutcome::Unchanged(state) => {
+                        unchanged += 1;
+                        touched.push(state);
+                    }
+                    FileOutcome::Skipped(reason) => {
+                        if stored.contains_key(&path) {
+                            removed.push(path.clone());
+                        }
+                        skipped.push((path, reason));
+                    }
+                    FileOutcome::Vanished => {
+                        if stored.contains_key(&path) {
+                            removed.push(path);
+                        }
+                    }
+                }
+            }
+            self.store.replace_files(&paths, rows, states).await?;
+            self.store.upsert_states(touched).await?;
+            done += n;
+            progress(Progress::Parsing { done, total });
+        }
+        removed.sort();
+        removed.dedup();
+        self.store.remove_files(&removed).await?;
+        progress(Progress::Finishing);
+        self.store.maintain(parsed > 2000).await?;
+
+        let embedded = if req.skip_embedding {
+            0
+        } else {
+            self.embed_missing(progress, cancel).await?
+        };
+
+        // Summary from what is stored now.
+        let counts = self.store.symbol_counts().await?;
+        let mut by_language: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut symbols = 0;
+        for ((lang, kind), n) in counts {
+            symbols += n;
+            *by_language.entry(lang).or_default().entry(kind).or_insert(0) += n;
+        }
+        let files = self.store.file_states().await?.len();
+        let vectors = if self.embedder.is_some() {
+            self.store.count_symbols(Some("vector IS NOT NULL")).await?
+        } else {
+            0
+        };
+        let mut skipped_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (_, r) in &skipped {
+            *skipped_counts.entry(r.as_str()).or_insert(0) += 1;
+        }
+        skipped.sort();
+        let skipped_files = skipped
+            .iter()
+            .take(MAX_LISTED_SKIPS)
+            .map(|(p, r)| SkippedFile {
+                path: p.clone(),
+                reason: r.as_str(),
+            })
+            .collect();
+        Ok(UpdateSummary {
+            root: self.root.display().to_string(),
+            index_dir: self.store.dir().display().to_string(),
+            files,
+            symbols,
+            embedded,
+            vectors,
+            parsed,
+            unchanged,
+            removed: removed.len(),
+            parse_errors,
+            skipped: skipped_counts,
+            skipped_files,
+            vendored_dirs,
+            by_language,
+            embeddings: self.embeddings_status.clone(),
+            lexical_only_reason: self.lexical_only_reason.clone(),
+            rebuilt: match &self.open_outcome {
+                crate::OpenOutcome::Rebuilt(r) => Some(r.clone()),
+                _ => None,
+            },
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Embeds every stored symbol that has no vector yet. Returns how many were embedded.
+    async fn embed_missing(
+        &self,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+        cancel: &CancelFlag,
+    ) -> anyhow::Result<usize> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(0);
+        };
+        let batch_size = match &self.settings.embeddings {
+            codeforge_config::EmbeddingSettings::Local { batch_size, .. }
+            | codeforge_config::EmbeddingSettings::Openai { batch_size, .. } => *batch_size,
+            codeforge_config::EmbeddingSettings::None => 32,
+        };
+        let total = self.store.count_symbols(Some("vector IS NULL")).await?;
+        if total == 0 {
+            return Ok(0);
+        }
+        let mut done = 0usize;
+        let mut attempted: HashSet<String> = HashSet::new();
+        progress(Progress::Embedding { done, total });
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Cancelled.into());
+            }
+            let mut rows = self.store.rows_missing_vectors(EMBED_ROUND).await?;
+            rows.retain(|r| !attempted.contains(&r.id));
+            if rows.is_empty() {
+                break;
+            }
+            // Embed short texts first: batches of similar length pad less.
+            rows.sort_by_key(|r| r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300)));
+            for chunk in rows.chunks_mut(batch_size) {
+                if cancel.is_cancelled() {
+                    return Err(Cancelled.into());
+                }
+                let texts: Vec<String> = chunk
+                    .iter()
+                    .map(|r| embedding_text(&r.kind, &r.qualified_name, &r.signature, r.docstring.as_deref()))
+                    .collect();
+                let vectors = embedder.embed(texts).await?;
+                for (r, v) in chunk.iter_mut().zip(vectors) {
+                    r.vector = Some(v);
+                }
+            }
+            attempted.extend(rows.iter().map(|r| r.id.clone()));
+            let n = rows.len();
+            self.store.set_vectors(rows).await?;
+            done += n;
+            progress(Progress::Embedding {
+                done: done.min(total),
+                total,
+            });
+        }
+        self.store.maintain(false).await?;
+        Ok(done)
+    }
+}
+
+fn process_batch(
+    batch: Vec<(Candidate, Option<String>)>,
+    stored_hashes: &HashMap<String, (String, u32)>,
+) -> Vec<(String, FileOutcome)> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let chunk = batch.len().div_ceil(threads).max(1);
+    let mut out: Vec<(String, FileOutcome)> = Vec::with_capacity(batch.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(c, overlay)| {
+                            (
+                                c.rel_path.clone(),
+                                process_file(c, overlay.as_deref(), stored_hashes.get(&c.rel_path)),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            out.extend(h.join().unwrap_or_default());
+        }
+    });
+    out
+}
+
+fn process_file(
+    c: &Candidate,
+    overlay: Option<&str>,
+    stored: Option<&(String, u32)>,
+) -> FileOutcome {
+    let disk;
+    let (bytes, size, mtime) = match overlay {
+        Some(text) => (text.as_bytes(), -1i64, 0i64),
+        None => {
+            disk = match std::fs::read(&c.abs_path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileOutcome::Vanished,
+                Err(_) => return FileOutcome::Skipped(SkipReason::Unreadable),
+            };
+            (disk.as_slice(), disk.len() as i64, c.mtime_ns)
+        }
+    };
+    let text = match walk::classify_content(bytes) {
+        Ok(t) => t,
+        Err(r) => return FileOutcome::Skipped(r),
+    };
+    let hash = blake3::hash(bytes).to_hex().to_string();
+    let language = c.language.name().to_string();
+    if let Some((stored_hash, stored_symbols)) = stored
+        && *stored_hash == hash
+    {
+        return FileOutcome::Unchanged(FileState {
+            path: c.rel_path.clone(),
+            hash,
+            language,
+            size,
+            mtime_ns: mtime,
+            symbols: *stored_symbols,
+        });
+    }
+    let extracted = extract(c.language, &c.rel_path, text);
+    let rows: Vec<SymbolRow> = extracted
+        .symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let words = split_identifier_words(&s.qualified_name).join(" ");
+            let doc = s.docstring.as_deref().unwrap_or("");
+            let doc_cut = crate::search::cut_chars(doc, 1000);
+            SymbolRow {
+                id: format!("{}:{}#{}", &hash[..16], c.rel_path, i),
+                path: c.rel_path.clone(),
+                language: language.clone(),
+                kind: s.kind.name().to_string(),
+                name: s.name.clone(),
+                qualified_name: s.qualified_name.clone(),
+                scope: s.scope.clone(),
+                signature: s.signature.clone(),
+                docstring: s.docstring.clone(),
+                start_line: s.start_line as u32,
+                end_line: s.end_line as u32,
+                start_byte: s.start_byte as u64,
+                end_byte: s.end_byte as u64,
+                references: s.references.join(" "),
+                is_test: s.is_test,
+                file_hash: hash.clone(),
+                text: format!("{} {} {} {} {}", s.name, s.qualified_name, words, s.signature, doc_cut),
+                vector: None,
+            }
+        })
+        .collect();
+    FileOutcome::Parsed {
+        state: FileState {
+            path: c.rel_path.clone(),
+            hash,
+            language,
+            size,
+            mtime_ns: mtime,
+            symbols: rows.len() as u32,
+        },
+        rows,
+        had_errors: extracted.has_errors,
+    }
+}

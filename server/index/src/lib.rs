@@ -1,0 +1,144 @@
+//! The repository index of one workspace: walks it (ignore rules, secrets refused), extracts
+//! symbols, stores them in LanceDB outside the workspace, embeds them, and answers hybrid
+//! (BM25 + vector) searches. Never writes inside the workspace.
+
+pub mod embed;
+mod indexer;
+mod search;
+pub mod store;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use codeforge_config::Settings;
+
+pub use embed::{Embedder, EmbedderChoice, MiniLm, load_embedder};
+pub use indexer::{Progress, UpdateRequest, UpdateSummary};
+pub use search::{Hit, SearchQuery};
+pub use store::{OpenOutcome, Store, index_dir};
+
+/// Cooperative cancellation, checked between batches.
+#[derive(Clone, Default, Debug)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+/// The index of one workspace root.
+pub struct WorkspaceIndex {
+    root: PathBuf,
+    settings: Settings,
+    store: Store,
+    embedder: Option<Arc<dyn Embedder>>,
+    embeddings_status: String,
+    lexical_only_reason: Option<String>,
+    open_outcome: OpenOutcome,
+    /// Serialises updates: writes are ordered, reads (searches) run beside them.
+    update_lock: tokio::sync::Mutex<()>,
+}
+
+impl WorkspaceIndex {
+    /// Opens the index of `root`, loading the configured embedder. A missing embedding model is
+    /// not an error: the index works lexically and [`Self::lexical_only_reason`] says why.
+    pub async fn open(root: &Path, cache_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
+        let choice = load_embedder(&settings.embeddings, cache_dir).await;
+        Self::open_with(root, cache_dir, settings, choice).await
+    }
+
+    /// Opens with an embedder chosen by the caller (tests, or sharing one model between roots).
+    pub async fn open_with(
+        root: &Path,
+        cache_dir: &Path,
+        settings: Settings,
+        choice: EmbedderChoice,
+    ) -> anyhow::Result<Self> {
+        let root = root
+            .canonicalize()
+            .map_err(|e| anyhow::anyhow!("workspace {}: {e}", root.display()))?;
+        if !root.is_dir() {
+            anyhow::bail!("workspace {} is not a directory", root.display());
+        }
+        let (embedder, status, reason) = match choice {
+            EmbedderChoice::Ready(e) => {
+                let id = e.id().to_string();
+                (Some(e), id, None)
+            }
+            EmbedderChoice::Disabled => (
+                None,
+                "disabled".to_string(),
+                Some("embeddings are disabled in the configuration; search is lexical only".into()),
+            ),
+            EmbedderChoice::Unavailable(why) => (None, "unavailable".to_string(), Some(why)),
+        };
+        let cache_dir = cache_dir.to_path_buf();
+        if cache_dir.starts_with(&root) {
+            anyhow::bail!(
+                "the cache dir {} is inside the workspace {}; CodeForge never writes into a \
+                 workspace. Set CODEFORGE_CACHE_DIR elsewhere",
+                cache_dir.display(),
+                root.display()
+            );
+        }
+        let (store, open_outcome) = Store::open(
+            &cache_dir,
+            &root,
+            embedder.as_ref().map(|e| (e.id(), e.dims())),
+        )
+        .await?;
+        Ok(WorkspaceIndex {
+            root,
+            settings,
+            store,
+            embedder,
+            embeddings_status: status,
+            lexical_only_reason: reason,
+            open_outcome,
+            update_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.embedder.as_ref()
+    }
+
+    /// Why search is lexical only, if it is.
+    pub fn lexical_only_reason(&self) -> Option<&str> {
+        self.lexical_only_reason.as_deref()
+    }
+
+    pub fn open_outcome(&self) -> &OpenOutcome {
+        &self.open_outcome
+    }
+
+    /// Workspace-relative path of an absolute path inside the root.
+    pub fn rel_path(&self, path: &Path) -> Option<String> {
+        walk::rel_path(&self.root, path)
+    }
+}

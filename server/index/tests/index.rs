@@ -1,0 +1,411 @@
+//! The index against the real LanceDB (and, where named, the real MiniLM model): incremental
+//! updates, deletions, schema rebuilds, ignore rules, secrets, size/binary limits, overlays,
+//! filters, and that the workspace is never written to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use codeforge_config::{EmbeddingSettings, Settings};
+use codeforge_index::{
+    CancelFlag, EmbedderChoice, OpenOutcome, SearchQuery, UpdateRequest, UpdateSummary,
+    WorkspaceIndex, index_dir,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/workspaces")
+        .join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A temp copy of a fixture workspace and a separate temp cache dir.
+struct Env {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    cache: PathBuf,
+}
+
+fn env(fixture_name: &str) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    copy_dir(&fixture(fixture_name), &ws);
+    let cache = tmp.path().join("cache");
+    Env {
+        _tmp: tmp,
+        ws,
+        cache,
+    }
+}
+
+fn lexical_settings() -> Settings {
+    let mut s = Settings::default();
+    s.embeddings = EmbeddingSettings::None;
+    s
+}
+
+async fn open(e: &Env, settings: Settings) -> WorkspaceIndex {
+    WorkspaceIndex::open(&e.ws, &e.cache, settings).await.unwrap()
+}
+
+async fn update(i: &WorkspaceIndex) -> UpdateSummary {
+    i.update(UpdateRequest::default(), &|_| {}, &CancelFlag::new())
+        .await
+        .unwrap()
+}
+
+async fn names(i: &WorkspaceIndex, q: &str) -> Vec<String> {
+    i.search(&SearchQuery::new(q, 20))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.qualified_name)
+        .collect()
+}
+
+/// Every file's bytes, by relative path.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn go(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                go(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    go(dir, dir, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn incremental_updates_parse_only_what_changed() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    let first = update(&i).await;
+    assert_eq!(first.files, 7, "{first:#?}");
+    assert_eq!(first.parsed, 7);
+    assert!(first.symbols >= 15, "{first:#?}");
+    assert_eq!(first.by_language["python"]["function"], 5, "{first:#?}");
+    assert_eq!(first.by_language["rust"]["struct"], 1);
+    assert_eq!(first.by_language["java"]["method"], 1);
+
+    let again = update(&i).await;
+    assert_eq!((again.parsed, again.unchanged, again.removed), (0, 7, 0));
+    assert_eq!(again.symbols, first.symbols);
+
+    // Touching a file without changing its content re-reads it but does not re-parse it.
+    let settings = e.ws.join("app/settings.py");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&settings, &text).unwrap();
+    let touched = update(&i).await;
+    assert_eq!(touched.parsed, 0, "same content must not be re-parsed");
+
+    // A change replaces that file's rows.
+    std::fs::write(
+        &settings,
+        text.replace("def merge_options", "def combine_option_sets"),
+    )
+    .unwrap();
+    let changed = update(&i).await;
+    assert_eq!(changed.parsed, 1);
+    assert_eq!(changed.symbols, first.symbols);
+    let hits = names(&i, "combine_option_sets").await;
+    assert_eq!(hits.first().map(String::as_str), Some("app.settings.combine_option_sets"));
+    assert!(!names(&i, "merge_options").await.iter().any(|n| n.ends_with("merge_options")));
+
+    // A deleted file's rows disappear.
+    std::fs::remove_file(e.ws.join("app/geometry.py")).unwrap();
+    let deleted = update(&i).await;
+    assert_eq!(deleted.removed, 1);
+    assert_eq!(deleted.files, 6);
+    assert!(names(&i, "circle_area").await.is_empty());
+
+    // Reopening (a restart) re-parses nothing.
+    drop(i);
+    let i = open(&e, lexical_settings()).await;
+    assert_eq!(i.open_outcome(), &OpenOutcome::Existing);
+    let restarted = update(&i).await;
+    assert_eq!(restarted.parsed, 0);
+    assert_eq!(restarted.files, 6);
+}
+
+#[tokio::test]
+async fn schema_mismatch_rebuilds() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    update(&i).await;
+    let dir = index_dir(&e.cache, &e.ws.canonicalize().unwrap());
+    drop(i);
+    let meta = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["schema_version"] = serde_json::json!(0);
+    std::fs::write(&meta, v.to_string()).unwrap();
+    let i = open(&e, lexical_settings()).await;
+    assert!(matches!(i.open_outcome(), OpenOutcome::Rebuilt(r) if r.contains("schema")));
+    let s = update(&i).await;
+    assert_eq!(s.parsed, 7, "a rebuilt index starts from nothing");
+    assert!(s.rebuilt.is_some());
+}
+
+#[tokio::test]
+async fn ignore_rules_secrets_limits_and_vendored_dirs() {
+    let e = env("mixed");
+    let w = &e.ws;
+    let write = |rel: &str, text: &[u8]| {
+        let p = w.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    // Secrets: by name (whatever ignore files say) and by content.
+    write(".env", b"API_TOKEN=zzsecretenvzz\n");
+    write("credentials.py", b"def zzcredfunczz():\n    return 'x'\n");
+    write("deploy/server.pem", b"-----BEGIN PRIVATE KEY-----\nzz\n");
+    write(
+        "app/keys.py",
+        b"def zzkeyholderzz():\n    return '''-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----'''\n",
+    );
+    // Ignored: .gitignore (no git repo needed), .codeforgeignore, configured excludes.
+    write(".gitignore", b"generated/\n");
+    write("generated/zzgenzz.py", b"def zzgeneratedzz(): pass\n");
+    write(".codeforgeignore", b"scratch_*.py\n");
+    write("scratch_one.py", b"def zzscratchzz(): pass\n");
+    write("extra/skipme.py", b"def zzexcludedzz(): pass\n");
+    // Vendored and build output.
+    write("node_modules/pkg/index.py", b"def zznodemodzz(): pass\n");
+    write("target/debug/build.rs", b"fn zztargetzz() {}\n");
+    write("venvx/pyvenv.cfg", b"home = /usr\n");
+    write("venvx/lib/site.py", b"def zzvenvzz(): pass\n");
+    // Too large and binary.
+    write("big.py", format!("def zzbigzz(): pass\n{}", "#".repeat(5000)).as_bytes());
+    write("blob.py", b"def zzblobzz(): pass\n\0\0\0");
+    write("latin.py", b"def zzlatinzz(): return '\xe9'\n");
+
+    let mut settings = lexical_settings();
+    settings.index.max_file_size = 4096;
+    settings.index.exclude = vec!["extra/**".to_string()];
+    let before = snapshot(w);
+    let i = open(&e, settings).await;
+    let s = update(&i).await;
+    assert_eq!(snapshot(w), before, "indexing wrote into the workspace");
+    assert!(!e.cache.starts_with(w));
+
+    assert_eq!(s.files, 7, "only the fixture's own files: {s:#?}");
+    assert_eq!(s.skipped.get("secret"), Some(&2), "{s:#?}"); // credentials.py, app/keys.py
+    assert_eq!(s.skipped.get("too_large"), Some(&1));
+    assert_eq!(s.skipped.get("binary"), Some(&1));
+    assert_eq!(s.skipped.get("not_utf8"), Some(&1));
+    assert!(s.vendored_dirs >= 3, "{s:#?}");
+    for token in [
+        "zzsecretenvzz",
+        "zzcredfunczz",
+        "zzkeyholderzz",
+        "zzgeneratedzz",
+        "zzscratchzz",
+        "zzexcludedzz",
+        "zznodemodzz",
+        "zztargetzz",
+        "zzvenvzz",
+        "zzbigzz",
+        "zzblobzz",
+        "zzlatinzz",
+        "BEGIN",
+    ] {
+        assert!(names(&i, token).await.is_empty(), "{token} is searchable");
+    }
+    // A previously indexed file that turns into a secret leaves the index.
+    std::fs::write(
+        w.join("app/geometry.py"),
+        "def circle_area(r):\n    k = 'AKIAIOSFODNN7EXAMPLE'\n",
+    )
+    .unwrap();
+    let s = update(&i).await;
+    assert_eq!(s.removed, 1);
+    assert!(names(&i, "circle_area").await.is_empty());
+}
+
+#[tokio::test]
+async fn overlays_index_unsaved_buffers_then_disk_wins_again() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    update(&i).await;
+    let rel = "app/geometry.py".to_string();
+    let disk = std::fs::read_to_string(e.ws.join(&rel)).unwrap();
+    let buffer = format!("{disk}\n\ndef zzunsavedzz():\n    pass\n");
+    let req = UpdateRequest {
+        overlays: [(rel.clone(), buffer)].into_iter().collect(),
+        only: Some(vec![rel.clone()]),
+        skip_embedding: true,
+    };
+    let s = i.update(req, &|_| {}, &CancelFlag::new()).await.unwrap();
+    assert_eq!(s.parsed, 1);
+    assert_eq!(names(&i, "zzunsavedzz").await, ["app.geometry.zzunsavedzz"]);
+    assert_eq!(
+        std::fs::read_to_string(e.ws.join(&rel)).unwrap(),
+        disk,
+        "the buffer is never written to disk"
+    );
+    // The next plain update goes back to the disk content.
+    let s = update(&i).await;
+    assert_eq!(s.parsed, 1);
+    assert!(names(&i, "zzunsavedzz").await.is_empty());
+}
+
+#[tokio::test]
+async fn filters_by_language_kind_and_path() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    update(&i).await;
+    let mut q = SearchQuery::new("checksum crc32 retry backoff rate limiter", 20);
+    let all = i.search(&q).await.unwrap();
+    assert!(all.iter().any(|h| h.language == "java") && all.iter().any(|h| h.language == "rust"));
+    q.language = Some("rust".into());
+    let rust = i.search(&q).await.unwrap();
+    assert!(!rust.is_empty() && rust.iter().all(|h| h.language == "rust"));
+    q.kind = Some("struct".into());
+    let structs = i.search(&q).await.unwrap();
+    assert_eq!(structs.len(), 1);
+    assert_eq!(structs[0].qualified_name, "crate::RateLimiter");
+    assert_eq!(structs[0].line, 14);
+
+    let mut q = SearchQuery::new("options settings", 20);
+    q.path_prefix = Some("tests/".into());
+    let hits = i.search(&q).await.unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h.path.starts_with("tests/")), "{hits:?}");
+    assert!(hits[0].is_test);
+
+    q.kind = Some("spaceship".into());
+    assert!(i.search(&q).await.is_err(), "unknown kinds are rejected, not ignored");
+}
+
+#[tokio::test]
+async fn cancelled_update_leaves_an_index_the_next_update_completes() {
+    let e = env("mixed");
+    // Many files so that several batches are written.
+    for n in 0..600 {
+        std::fs::write(
+            e.ws.join(format!("app/gen_{n}.py")),
+            format!("def generated_{n}(x):\n    \"\"\"Generated {n}.\"\"\"\n    return x + {n}\n"),
+        )
+        .unwrap();
+    }
+    let i = open(&e, lexical_settings()).await;
+    let cancel = CancelFlag::new();
+    let c2 = cancel.clone();
+    let report = move |p: codeforge_index::Progress| {
+        if let codeforge_index::Progress::Parsing { done, .. } = p
+            && done > 0
+        {
+            c2.cancel();
+        }
+    };
+    let r = i.update(UpdateRequest::default(), &report, &cancel).await;
+    assert!(r.is_err(), "the update should stop when cancelled");
+    let s = update(&i).await;
+    assert_eq!(s.files, 607);
+    assert_eq!(s.symbols, i.store().count_symbols(None).await.unwrap());
+    assert!(s.parsed > 0 && s.parsed < 607, "work done before the cancel is kept: {}", s.parsed);
+    assert_eq!(names(&i, "generated_599").await.first().map(String::as_str), Some("app.gen_599.generated_599"));
+}
+
+#[tokio::test]
+async fn missing_embedding_model_means_lexical_search_with_a_reason() {
+    let e = env("mixed");
+    let mut settings = Settings::default();
+    settings.embeddings = EmbeddingSettings::Local {
+        model_dir: Some(e.cache.join("no-such-model")),
+        batch_size: 8,
+    };
+    let i = open(&e, settings).await;
+    let reason = i.lexical_only_reason().expect("a reason").to_string();
+    assert!(reason.contains("lexical only") && reason.contains(".ci/setup"), "{reason}");
+    let s = update(&i).await;
+    assert_eq!((s.embedded, s.vectors), (0, 0));
+    assert_eq!(s.embeddings, "unavailable");
+    assert_eq!(names(&i, "read_options").await.first().map(String::as_str), Some("app.settings.read_options"));
+}
+
+/// The real all-MiniLM-L6-v2 weights, as installed by `.ci/setup`.
+fn real_model_dir() -> PathBuf {
+    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let dir = codeforge_config::default_embedding_model_dir(&cache);
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "the MiniLM model is not installed at {}; run `bash .ci/setup`",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test]
+async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
+    let e = env("mixed");
+    let mut settings = Settings::default();
+    settings.embeddings = EmbeddingSettings::Local {
+        model_dir: Some(real_model_dir()),
+        batch_size: 16,
+    };
+    let i = open(&e, settings.clone()).await;
+    assert!(i.lexical_only_reason().is_none());
+    let s = update(&i).await;
+    assert_eq!(s.embeddings, "local:all-MiniLM-L6-v2");
+    assert_eq!(s.embedded, s.symbols);
+    assert_eq!(s.vectors, s.symbols);
+
+    // No word of the query is in `read_options` or its docstring: only meaning connects them.
+    let hits = i.search(&SearchQuery::new("parse the config file", 5)).await.unwrap();
+    let top: Vec<&str> = hits.iter().map(|h| h.qualified_name.as_str()).collect();
+    assert_eq!(top.first(), Some(&"app.settings.read_options"), "{top:?}");
+    assert!(hits[0].matched_by.contains(&"semantic"));
+
+    drop(i);
+    let i = open(&e, settings).await;
+    let again = update(&i).await;
+    assert_eq!((again.parsed, again.embedded), (0, 0), "a restart re-embeds nothing");
+    assert_eq!(again.vectors, again.symbols);
+
+    // Switching the embedder to "none" keeps the vectors; switching models rebuilds.
+    let mut other = Settings::default();
+    other.embeddings = EmbeddingSettings::None;
+    drop(i);
+    let i = open(&e, other).await;
+    assert_eq!(i.open_outcome(), &OpenOutcome::Existing);
+}
+
+#[tokio::test]
+async fn real_minilm_embeddings_are_unit_length_and_meaningful() {
+    let m = codeforge_index::MiniLm::load(&real_model_dir()).unwrap();
+    let v = m
+        .embed_blocking(&[
+            "parse the config file".to_string(),
+            "load settings from a TOML document".to_string(),
+            "compute the area of a circle".to_string(),
+        ])
+        .unwrap();
+    assert_eq!(v.len(), 3);
+    for x in &v {
+        assert_eq!(x.len(), 384);
+        let n: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-4, "norm {n}");
+    }
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&v[0], &v[1]) > dot(&v[0], &v[2]) + 0.1);
+}

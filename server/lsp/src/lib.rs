@@ -1,0 +1,33 @@
+//! The only crate that speaks LSP: the tower-lsp-server service, document sync, conversions to
+//! protocol types, and workspace actors that keep each folder's index current.
+//! stdout belongs to the protocol: nothing here prints.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod line_index;
+mod server;
+mod to_proto;
+pub mod workspace;
+
+pub use server::{Backend, ServerOptions};
+
+use tower_lsp_server::{ClientSocket, LspService, Server};
+
+/// Builds the service (tests drive it in-process).
+pub fn build_service(options: ServerOptions) -> (LspService<Backend>, ClientSocket) {
+    LspService::new(move |client| Backend::new(client, options))
+}
+
+/// Serves LSP on any byte streams.
+pub async fn serve<I, O>(input: I, output: O, options: ServerOptions)
+where
+    I: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncWrite,
+{
+    let (service, socket) = build_service(options);
+    Server::new(input, output, socket).serve(service).await;
+}
+
+/// Serves LSP on stdin/stdout.
+pub async fn run_stdio(options: ServerOptions) {
+    serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
+}

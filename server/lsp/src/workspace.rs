@@ -1,0 +1,251 @@
+//! One workspace folder of the server: an actor task that owns its index and applies updates in
+//! order (debounced), while requests read the index concurrently through a shared handle.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use codeforge_config::{Layer, Settings};
+use codeforge_index::{CancelFlag, Progress, UpdateRequest, WorkspaceIndex};
+use tokio::sync::{mpsc, watch};
+
+/// How long edits are collected before the index is updated.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Work for a workspace actor.
+#[derive(Debug)]
+pub enum Job {
+    /// Walk everything (start, ignore files changed).
+    Full,
+    /// These workspace-relative paths changed (on disk, or as unsaved buffers in `overlays`).
+    Files {
+        paths: Vec<String>,
+        overlays: HashMap<String, String>,
+    },
+    /// Settings changed: reopen the index with them, then walk everything.
+    Reconfigure(Settings),
+}
+
+/// What the actor tells the server (the server owns the client).
+pub trait Reporter: Send + Sync + 'static {
+    fn progress_begin(&self, root: &Path) -> Box<dyn ProgressSink>;
+    fn show_warning(&self, message: String);
+    fn show_error(&self, message: String);
+    fn log(&self, message: String);
+}
+
+pub trait ProgressSink: Send + Sync {
+    fn report(&self, p: &Progress);
+    fn end(&self, message: String);
+}
+
+/// A workspace folder as the server sees it.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub name: String,
+    jobs: mpsc::UnboundedSender<Job>,
+    index: watch::Receiver<Option<Arc<WorkspaceIndex>>>,
+    /// Number of completed updates (tests and status wait on it).
+    generation: watch::Receiver<u64>,
+    cancel: Mutex<CancelFlag>,
+    pub file_layer: Mutex<Option<Layer>>,
+}
+
+impl Workspace {
+    /// Starts the actor for `root`.
+    pub fn start(
+        root: PathBuf,
+        name: String,
+        cache_dir: PathBuf,
+        settings: Settings,
+        file_layer: Option<Layer>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Arc<Workspace> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (index_tx, index_rx) = watch::channel(None);
+        let (gen_tx, gen_rx) = watch::channel(0u64);
+        let ws = Arc::new(Workspace {
+            root: root.clone(),
+            name,
+            jobs: tx,
+            index: index_rx,
+            generation: gen_rx,
+            cancel: Mutex::new(CancelFlag::new()),
+            file_layer: Mutex::new(file_layer),
+        });
+        let weak = Arc::downgrade(&ws);
+        tokio::spawn(async move {
+            run_actor(root, cache_dir, settings, rx, index_tx, gen_tx, reporter, weak).await;
+        });
+        ws
+    }
+
+    pub fn submit(&self, job: Job) {
+        if matches!(job, Job::Reconfigure(_)) {
+            // A running update with old settings is pointless now.
+            self.cancel.lock().unwrap().cancel();
+        }
+        let _ = self.jobs.send(job);
+    }
+
+    /// The index, once opened.
+    pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {
+        self.index.borrow().clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Stops the running update, if any.
+    pub fn cancel(&self) {
+        self.cancel.lock().unwrap().cancel();
+    }
+
+    fn fresh_cancel(&self) -> CancelFlag {
+        let flag = CancelFlag::new();
+        *self.cancel.lock().unwrap() = flag.clone();
+        flag
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        path.starts_with(&self.root)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_actor(
+    root: PathBuf,
+    cache_dir: PathBuf,
+    mut settings: Settings,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    index_tx: watch::Sender<Option<Arc<WorkspaceIndex>>>,
+    gen_tx: watch::Sender<u64>,
+    reporter: Arc<dyn Reporter>,
+    ws: std::sync::Weak<Workspace>,
+) {
+    let mut index: Option<Arc<WorkspaceIndex>> = None;
+    let mut warned_lexical = false;
+    let mut need_open = true;
+    while let Some(first) = rx.recv().await {
+        // Debounce: gather what arrives shortly after.
+        let mut jobs = vec![first];
+        tokio::time::sleep(DEBOUNCE).await;
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        let mut full = false;
+        let mut paths: HashSet<String> = HashSet::new();
+        let mut overlays: HashMap<String, String> = HashMap::new();
+        for j in jobs {
+            match j {
+                Job::Full => full = true,
+                Job::Files { paths: p, overlays: o } => {
+                    for path in p {
+                        if !o.contains_key(&path) {
+                            overlays.remove(&path);
+                        }
+                        paths.insert(path);
+                    }
+                    overlays.extend(o);
+                }
+                Job::Reconfigure(s) => {
+                    if s != settings {
+                        settings = s;
+                        need_open = true;
+                    }
+                    full = true;
+                }
+            }
+        }
+        let Some(ws_handle) = ws.upgrade() else {
+            return;
+        };
+        if need_open {
+            // Drop the old handle first so its tables are released.
+            index = None;
+            let _ = index_tx.send(None);
+            match WorkspaceIndex::open(&root, &cache_dir, settings.clone()).await {
+                Ok(i) => {
+                    let i = Arc::new(i);
+                    if let Some(reason) = i.lexical_only_reason()
+                        && !warned_lexical
+                    {
+                        warned_lexical = true;
+                        reporter.show_warning(format!("CodeForge ({}): {reason}", root.display()));
+                    }
+                    if let codeforge_index::OpenOutcome::Rebuilt(why) = i.open_outcome() {
+                        reporter.log(format!("index of {} rebuilt: {why}", root.display()));
+                    }
+                    index = Some(i.clone());
+                    let _ = index_tx.send(Some(i));
+                    need_open = false;
+                    full = true;
+                }
+                Err(e) => {
+                    reporter.show_error(format!(
+                        "CodeForge could not open the index of {}: {e:#}",
+                        root.display()
+                    ));
+                    gen_tx.send_modify(|g| *g += 1);
+                    continue;
+                }
+            }
+        }
+        let Some(idx) = index.clone() else { continue };
+        let cancel = ws_handle.fresh_cancel();
+        drop(ws_handle);
+        let req = UpdateRequest {
+            only: (!full).then(|| paths.into_iter().collect()),
+            overlays,
+            skip_embedding: false,
+        };
+        let sink = if full {
+            Some(reporter.progress_begin(&root))
+        } else {
+            None
+        };
+        let sink_ref = sink.as_deref();
+        let report = move |p: Progress| {
+            if let Some(s) = sink_ref {
+                s.report(&p);
+            }
+        };
+        let result = idx.update(req, &report, &cancel).await;
+        match result {
+            Ok(summary) => {
+                if let Some(s) = &sink {
+                    s.end(format!(
+                        "{} files, {} symbols ({} embedded)",
+                        summary.files, summary.symbols, summary.vectors
+                    ));
+                }
+                reporter.log(format!(
+                    "indexed {}: {} parsed, {} unchanged, {} removed, {} embedded in {} ms",
+                    root.display(),
+                    summary.parsed,
+                    summary.unchanged,
+                    summary.removed,
+                    summary.embedded,
+                    summary.elapsed_ms
+                ));
+            }
+            Err(e) if e.downcast_ref::<codeforge_index::Cancelled>().is_some() => {
+                if let Some(s) = &sink {
+                    s.end("cancelled".into());
+                }
+            }
+            Err(e) => {
+                if let Some(s) = &sink {
+                    s.end("failed".into());
+                }
+                reporter.show_error(format!(
+                    "CodeForge: indexing {} failed: {e:#}",
+                    root.display()
+                ));
+            }
+        }
+        gen_tx.send_modify(|g| *g += 1);
+    }
+}

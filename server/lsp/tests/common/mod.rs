@@ -1,0 +1,228 @@
+//! A scripted LSP client driving the real server in-process over `tokio::io::duplex`: framed
+//! JSON-RPC, answers the server's own requests, records notifications.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+
+pub struct TestClient {
+    writer: WriteHalf<tokio::io::DuplexStream>,
+    reader: BufReader<ReadHalf<tokio::io::DuplexStream>>,
+    next_id: i64,
+    pub notifications: Vec<Value>,
+    pub server_requests: Vec<Value>,
+}
+
+impl TestClient {
+    pub fn start(cache_dir: &Path) -> TestClient {
+        let (client_io, server_io) = tokio::io::duplex(1 << 22);
+        let (server_in, server_out) = tokio::io::split(server_io);
+        let options = codeforge_lsp::ServerOptions {
+            cache_dir: cache_dir.to_path_buf(),
+        };
+        tokio::spawn(codeforge_lsp::serve(server_in, server_out, options));
+        let (r, w) = tokio::io::split(client_io);
+        TestClient {
+            writer: w,
+            reader: BufReader::new(r),
+            next_id: 1,
+            notifications: Vec::new(),
+            server_requests: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, msg: Value) {
+        let body = serde_json::to_vec(&msg).unwrap();
+        let head = format!("Content-Length: {}\r\n\r\n", body.len());
+        self.writer.write_all(head.as_bytes()).await.unwrap();
+        self.writer.write_all(&body).await.unwrap();
+        self.writer.flush().await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Value {
+        let mut len = None;
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).await.unwrap();
+            assert!(n > 0, "server closed the stream");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("Content-Length: ") {
+                len = Some(v.parse::<usize>().unwrap());
+            }
+        }
+        let mut buf = vec![0; len.expect("Content-Length")];
+        self.reader.read_exact(&mut buf).await.unwrap();
+        serde_json::from_slice(&buf).unwrap()
+    }
+
+    /// Handles one incoming message; returns it if it is a response.
+    async fn pump(&mut self) -> Option<Value> {
+        let msg = self.recv().await;
+        if msg.get("method").is_some() {
+            if let Some(id) = msg.get("id").cloned() {
+                // A request from the server: accept it.
+                self.server_requests.push(msg.clone());
+                self.send(json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
+            } else {
+                self.notifications.push(msg);
+            }
+            None
+        } else {
+            Some(msg)
+        }
+    }
+
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.pump())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method}"));
+            if let Some(resp) = msg
+                && resp["id"] == json!(id)
+            {
+                if let Some(err) = resp.get("error") {
+                    panic!("{method} failed: {err}");
+                }
+                return resp["result"].clone();
+            }
+        }
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await;
+    }
+
+    /// Reads messages until a notification matches (it is also kept in `notifications`).
+    pub async fn wait_for(&mut self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
+            return n.clone();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.pump()).await {
+                Err(_) => panic!(
+                    "timed out waiting for {what}; notifications: {:#?}",
+                    self.notifications
+                ),
+                Ok(_) => {
+                    if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
+                        return n.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the `index`-th indexing progress ends.
+    pub async fn wait_indexed(&mut self, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let ends = self
+                .notifications
+                .iter()
+                .filter(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end")
+                .count();
+            if ends >= count {
+                return;
+            }
+            tokio::time::timeout_at(deadline, self.pump())
+                .await
+                .expect("indexing did not finish");
+        }
+    }
+
+    /// Polls `workspace/symbol` until `pred` holds for its answer.
+    pub async fn poll_symbols(&mut self, query: &str, secs: u64, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.request("workspace/symbol", json!({"query": query})).await;
+            let list = r.as_array().cloned().unwrap_or_default();
+            if pred(&list) {
+                return list;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("workspace/symbol {query:?} never satisfied the check; last answer: {list:#?}");
+            }
+            // Keep reading what the server sends meanwhile.
+            let _ = tokio::time::timeout(Duration::from_millis(200), self.pump()).await;
+        }
+    }
+
+    pub async fn initialize(&mut self, roots: &[&Path], init_options: Value) -> Value {
+        let folders: Vec<Value> = roots
+            .iter()
+            .map(|r| json!({"uri": uri(r), "name": r.file_name().unwrap().to_string_lossy()}))
+            .collect();
+        let result = self
+            .request(
+                "initialize",
+                json!({
+                    "processId": null,
+                    "rootUri": uri(roots[0]),
+                    "workspaceFolders": folders,
+                    "initializationOptions": init_options,
+                    "capabilities": {
+                        "window": {"workDoneProgress": true},
+                        "workspace": {
+                            "didChangeWatchedFiles": {"dynamicRegistration": true},
+                            "workspaceFolders": true
+                        },
+                        "textDocument": {"documentSymbol": {"hierarchicalDocumentSymbolSupport": true}}
+                    }
+                }),
+            )
+            .await;
+        self.notify("initialized", json!({})).await;
+        result
+    }
+}
+
+pub fn uri(p: &Path) -> String {
+    tower_lsp_server::ls_types::Uri::from_file_path(p)
+        .expect("absolute path")
+        .to_string()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/workspaces")
+        .join(name)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The real MiniLM model dir installed by `.ci/setup`.
+pub fn real_model_dir() -> PathBuf {
+    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let dir = codeforge_config::default_embedding_model_dir(&cache);
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "MiniLM is not installed at {}; run `bash .ci/setup`",
+        dir.display()
+    );
+    dir
+}

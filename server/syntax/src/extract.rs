@@ -1,0 +1,633 @@
+//! The extraction pass: parse, match `symbols.scm`, nest definitions by range, name them, attach
+//! docs, signatures, references (`references.scm`) and test flags. Broken input yields whatever the
+//! tree allows; this function has no failure mode.
+
+use std::collections::{HashMap, HashSet};
+
+use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator};
+
+use crate::docs;
+use crate::language::{DocStyle, Language, LanguageSpec};
+use crate::module_path::module_path;
+use crate::{Symbol, SymbolKind};
+
+const MAX_SIGNATURE_CHARS: usize = 400;
+const MAX_REFERENCES: usize = 64;
+const MAX_SYMBOLS: usize = 50_000;
+
+/// The result of extracting one file.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractedFile {
+    pub symbols: Vec<Symbol>,
+    /// The parse had syntax errors (the symbols are what the tree allowed).
+    pub has_errors: bool,
+}
+
+#[derive(Debug)]
+enum DefKind {
+    Symbol(SymbolKind),
+    /// A naming scope that is not itself a symbol (Rust `impl` blocks).
+    Scope,
+}
+
+struct Def<'t> {
+    node: Node<'t>,
+    /// The node the range starts at (a wrapper such as a decorated definition, or the node).
+    outer: Node<'t>,
+    kind: DefKind,
+    name: String,
+    name_node: Node<'t>,
+}
+
+/// Extracts the symbols of one file. `rel_path` is the workspace-relative path (used for module
+/// paths and test-file rules).
+pub fn extract(lang: Language, rel_path: &str, source: &str) -> ExtractedFile {
+    extract_at_depth(lang, rel_path, source, 0)
+}
+
+/// How many times a recovered chunk may itself be recovered.
+const MAX_RECOVERY_DEPTH: usize = 2;
+
+fn extract_at_depth(lang: Language, rel_path: &str, source: &str, depth: usize) -> ExtractedFile {
+    let mut parser = Parser::new();
+    if parser.set_language(&lang.grammar()).is_err() {
+        return ExtractedFile::default();
+    }
+    let Some(tree) = parser.parse(source, None) else {
+        return ExtractedFile::default();
+    };
+    let root = tree.root_node();
+    let spec = lang.spec();
+    let queries = lang.queries();
+    let bytes = source.as_bytes();
+    let text = |n: Node| -> &str { n.utf8_text(bytes).unwrap_or("") };
+
+    // 1. Definitions from the query.
+    let names = queries.symbols.capture_names();
+    let mut defs: Vec<Def> = Vec::new();
+    let mut package: Option<String> = None;
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(&queries.symbols, root, bytes);
+    while let Some(m) = matches.next() {
+        let mut def_node = None;
+        let mut kind = None;
+        let mut name_node = None;
+        for cap in m.captures() {
+            let cname = names[cap.index as usize];
+            if cname == "name" {
+                name_node = Some(cap.node);
+            } else if cname == "package" {
+                package.get_or_insert_with(|| text(cap.node).to_string());
+            } else if let Some(k) = cname.strip_prefix("definition.") {
+                def_node = Some(cap.node);
+                kind = SymbolKind::from_name(k).map(DefKind::Symbol);
+            } else if cname.starts_with("scope.") {
+                def_node = Some(cap.node);
+                kind = Some(DefKind::Scope);
+            }
+        }
+        let (Some(node), Some(kind), Some(name_node)) = (def_node, kind, name_node) else {
+            continue;
+        };
+        if !seen.insert(node.id()) || defs.len() >= MAX_SYMBOLS {
+            continue;
+        }
+        // Rust `mod foo;` declares a file module; the file itself carries the symbols.
+        if node.kind() == "mod_item" && node.child_by_field_name("body").is_none() {
+            continue;
+        }
+        let name = match kind {
+            DefKind::Scope => scope_type_name(text(name_node)),
+            DefKind::Symbol(_) => text(name_node).to_string(),
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let outer = match node.parent() {
+            Some(p) if spec.wrapper_kinds.iter().any(|w| w == p.kind()) => p,
+            _ => node,
+        };
+        defs.push(Def {
+            node,
+            outer,
+            kind,
+            name,
+            name_node,
+        });
+    }
+    defs.sort_by_key(|d| (d.node.start_byte(), std::cmp::Reverse(d.node.end_byte())));
+
+    // 2. Nesting by range.
+    let mut parent_of: Vec<Option<usize>> = vec![None; defs.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    for i in 0..defs.len() {
+        let (s, e) = (defs[i].node.start_byte(), defs[i].node.end_byte());
+        while let Some(&top) = stack.last() {
+            if defs[top].node.start_byte() <= s && e <= defs[top].node.end_byte() {
+                break;
+            }
+            stack.pop();
+        }
+        parent_of[i] = stack.last().copied();
+        stack.push(i);
+    }
+
+    // 3. Names, kinds, scopes.
+    let module: Vec<String> = match lang {
+        Language::Java => package
+            .map(|p| p.split('.').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default(),
+        _ => module_path(lang, rel_path),
+    };
+    let module_prefix = module.join(&spec.scope_separator);
+    let file_stem = rel_path
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(rel_path)
+        .rsplit_once('.')
+        .map_or(rel_path, |(s, _)| s);
+    let test_file = spec.tests.file_prefixes.is_empty() && spec.tests.file_suffixes.is_empty()
+        || spec.tests.file_prefixes.iter().any(|p| file_stem.starts_with(p.as_str()))
+        || spec.tests.file_suffixes.iter().any(|s| file_stem.ends_with(s.as_str()));
+
+    let mut qualified: Vec<String> = Vec::with_capacity(defs.len());
+    let mut kinds: Vec<Option<SymbolKind>> = Vec::with_capacity(defs.len());
+    for i in 0..defs.len() {
+        let parent = parent_of[i];
+        let parent_is_type = parent.is_some_and(|p| match defs[p].kind {
+            DefKind::Scope => true,
+            DefKind::Symbol(k) => k.is_type_like(),
+        });
+        let kind = match defs[i].kind {
+            DefKind::Symbol(SymbolKind::Function) if parent_is_type => Some(SymbolKind::Method),
+            DefKind::Symbol(k) => Some(k),
+            DefKind::Scope => None,
+        };
+        let scope = match parent {
+            Some(p) => qualified[p].clone(),
+            None => module_prefix.clone(),
+        };
+        let sep = if kind.is_some_and(|k| k.is_callable()) && parent_is_type {
+            &spec.member_separator
+        } else {
+            &spec.scope_separator
+        };
+        qualified.push(if scope.is_empty() {
+            defs[i].name.clone()
+        } else {
+            format!("{scope}{sep}{}", defs[i].name)
+        });
+        kinds.push(kind);
+    }
+
+    // 4. References, attributed to the innermost enclosing symbol.
+    let def_index: HashMap<usize, usize> = defs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| matches!(d.kind, DefKind::Symbol(_)))
+        .flat_map(|(i, d)| [(d.node.id(), i), (d.outer.id(), i)])
+        .collect();
+    let name_starts: HashSet<usize> = defs.iter().map(|d| d.name_node.start_byte()).collect();
+    let mut refs: Vec<Vec<String>> = vec![Vec::new(); defs.len()];
+    let mut ref_seen: Vec<HashSet<String>> = vec![HashSet::new(); defs.len()];
+    let mut cursor = QueryCursor::new();
+    let mut captures = cursor.captures(&queries.references, root, bytes);
+    while let Some((m, idx)) = captures.next() {
+        let node = m.captures()[*idx].node;
+        if name_starts.contains(&node.start_byte()) {
+            continue;
+        }
+        let mut up = node.parent();
+        while let Some(n) = up {
+            if let Some(&i) = def_index.get(&n.id()) {
+                let name = text(node);
+                if refs[i].len() < MAX_REFERENCES
+                    && !name.is_empty()
+                    && ref_seen[i].insert(name.to_string())
+                {
+                    refs[i].push(name.to_string());
+                }
+                break;
+            }
+            up = n.parent();
+        }
+    }
+
+    // 5. Symbols, with output indices that skip scopes.
+    let mut out_index: Vec<Option<usize>> = vec![None; defs.len()];
+    let mut symbols: Vec<Symbol> = Vec::new();
+    for i in 0..defs.len() {
+        let Some(kind) = kinds[i] else { continue };
+        let d = &defs[i];
+        // Nearest enclosing *symbol* (skipping impl scopes) is the parent.
+        let mut p = parent_of[i];
+        while let Some(pi) = p {
+            if out_index[pi].is_some() {
+                break;
+            }
+            p = parent_of[pi];
+        }
+        let parent = p.and_then(|pi| out_index[pi]);
+        let scope = match parent_of[i] {
+            Some(pi) => qualified[pi].clone(),
+            None => module_prefix.clone(),
+        };
+        let parent_is_test_class = parent.is_some_and(|pi: usize| {
+            let ps: &Symbol = &symbols[pi];
+            ps.is_test && ps.kind.is_type_like()
+        });
+        let is_test = is_test(spec, kind, d, source, test_file, parent_is_test_class);
+        let end = d.node.end_position();
+        let end_line = if end.column == 0 && end.row > d.outer.start_position().row {
+            end.row - 1
+        } else {
+            end.row
+        };
+        out_index[i] = Some(symbols.len());
+        symbols.push(Symbol {
+            name: d.name.clone(),
+            qualified_name: qualified[i].clone(),
+            kind,
+            language: lang,
+            signature: signature(d.node, source),
+            docstring: docstring(spec, d, source).filter(|s| !s.is_empty()),
+            scope,
+            parent,
+            start_byte: range_start(spec, d.outer).start_byte(),
+            end_byte: d.node.end_byte().max(d.outer.end_byte()),
+            name_start_byte: d.name_node.start_byte(),
+            name_end_byte: d.name_node.end_byte(),
+            start_line: range_start(spec, d.outer).start_position().row,
+            end_line,
+            references: std::mem::take(&mut refs[i]),
+            is_test,
+        });
+    }
+
+    // A type holding tests is a test container (JUnit classes, Rust `mod tests`).
+    for i in (0..symbols.len()).rev() {
+        if symbols[i].is_test
+            && let Some(p) = symbols[i].parent
+            && (symbols[p].kind.is_type_like() || symbols[p].kind == SymbolKind::Module)
+            && spec.tests.mark_containers
+        {
+            symbols[p].is_test = true;
+        }
+    }
+
+    // 6. Inner docs of the file itself (Rust `//!`) become a module symbol for the file.
+    if let Some(doc) = inner_docs(spec, root, source) {
+        let name = module.last().cloned().unwrap_or_else(|| file_stem.to_string());
+        let end = root.end_position();
+        symbols.insert(
+            0,
+            Symbol {
+                name,
+                qualified_name: module_prefix.clone(),
+                kind: SymbolKind::Module,
+                language: lang,
+                signature: String::new(),
+                docstring: Some(doc),
+                scope: module[..module.len().saturating_sub(1)].join(&spec.scope_separator),
+                parent: None,
+                start_byte: 0,
+                end_byte: source.len(),
+                name_start_byte: 0,
+                name_end_byte: 0,
+                start_line: 0,
+                end_line: end.row,
+                references: Vec::new(),
+                is_test: false,
+            },
+        );
+        for s in symbols.iter_mut().skip(1) {
+            if let Some(p) = s.parent.as_mut() {
+                *p += 1;
+            }
+        }
+    }
+
+    if root.has_error() && depth < MAX_RECOVERY_DEPTH {
+        recover(lang, rel_path, source, root, depth, &mut symbols);
+    }
+
+    ExtractedFile {
+        symbols,
+        has_errors: root.has_error(),
+    }
+}
+
+/// Re-parses definition-shaped chunks inside top-level ERROR regions and adds what they hold.
+fn recover(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    root: Node,
+    depth: usize,
+    symbols: &mut Vec<Symbol>,
+) {
+    let spec = lang.spec();
+    if spec.recovery_starts.is_empty() {
+        return;
+    }
+    let mut cursor = root.walk();
+    let errors: Vec<(usize, usize)> = root
+        .children(&mut cursor)
+        .filter(|n| n.is_error())
+        .map(|n| (n.start_byte(), n.end_byte()))
+        .collect();
+    for (err_start, err_end) in errors {
+        // Line starts inside the region that begin a definition (with its leader lines).
+        let mut starts: Vec<usize> = Vec::new();
+        let mut leader_start: Option<usize> = None;
+        let mut pos = source[..err_start].rfind('\n').map_or(0, |i| i + 1);
+        while pos < err_end {
+            let line_end = source[pos..].find('\n').map_or(source.len(), |i| pos + i + 1);
+            let line = &source[pos..line_end];
+            let is = |list: &[String]| list.iter().any(|p| line.starts_with(p.as_str()));
+            if is(&spec.recovery_leaders) {
+                leader_start.get_or_insert(pos);
+            } else if is(&spec.recovery_starts) {
+                starts.push(leader_start.take().unwrap_or(pos));
+            } else if !line.trim().is_empty() {
+                leader_start = None;
+            }
+            pos = line_end;
+        }
+        // The chunk holding the error itself is usually unparseable: skip chunks that start
+        // inside an already extracted symbol.
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(err_end.max(start));
+            if symbols
+                .iter()
+                .any(|s| s.parent.is_none() && s.start_byte <= start && start < s.end_byte && s.kind != SymbolKind::Module)
+            {
+                continue;
+            }
+            let chunk = &source[start..end];
+            let sub = extract_at_depth(lang, rel_path, chunk, depth + 1);
+            if sub.symbols.is_empty() {
+                continue;
+            }
+            let line_off = source[..start].matches('\n').count();
+            let base = symbols.len();
+            for mut s in sub.symbols {
+                if s.kind == SymbolKind::Module && s.start_byte == 0 && s.name_start_byte == s.name_end_byte {
+                    continue;
+                }
+                s.start_byte += start;
+                s.end_byte += start;
+                s.name_start_byte += start;
+                s.name_end_byte += start;
+                s.start_line += line_off;
+                s.end_line += line_off;
+                s.parent = s.parent.map(|p| p + base);
+                symbols.push(s);
+            }
+        }
+    }
+    // Keep source order with parents' indices intact: sort by start and remap.
+    let mut order: Vec<usize> = (0..symbols.len()).collect();
+    order.sort_by_key(|&i| (symbols[i].start_byte, std::cmp::Reverse(symbols[i].end_byte)));
+    let mut new_index = vec![0; symbols.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let mut sorted: Vec<Symbol> = order.iter().map(|&i| symbols[i].clone()).collect();
+    for s in &mut sorted {
+        s.parent = s.parent.map(|p| new_index[p]);
+    }
+    *symbols = sorted;
+}
+
+/// The node a definition's range starts at: the earliest of the attributes right before it
+/// (`#[test]`), looking past doc comments between them.
+fn range_start<'t>(spec: &LanguageSpec, outer: Node<'t>) -> Node<'t> {
+    let mut start = outer;
+    let mut prev = outer.prev_sibling();
+    while let Some(n) = prev {
+        if spec.skip_between.iter().any(|k| k == n.kind()) {
+            start = n;
+        } else if !spec.doc_comment_kinds.iter().any(|k| k == n.kind()) {
+            break;
+        }
+        prev = n.prev_sibling();
+    }
+    start
+}
+
+/// `Foo<T>` → `Foo`, `&'a mut Foo` → `Foo`, `fmt::Display` → `Display`.
+fn scope_type_name(raw: &str) -> String {
+    let base = raw.split('<').next().unwrap_or(raw);
+    let base = base.trim_start_matches(['&', '*']).trim();
+    let base = base
+        .trim_start_matches("mut ")
+        .trim_start_matches("dyn ")
+        .trim();
+    let base = if base.starts_with('\'') {
+        base.split_whitespace().last().unwrap_or(base)
+    } else {
+        base
+    };
+    base.rsplit("::").next().unwrap_or(base).trim().to_string()
+}
+
+/// Header text of a definition: from its start to its body, whitespace collapsed.
+fn signature(node: Node, source: &str) -> String {
+    let end = node
+        .child_by_field_name("body")
+        .map_or(node.end_byte(), |b| b.start_byte());
+    let raw = &source[node.start_byte()..end.max(node.start_byte())];
+    let mut sig = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    while sig.ends_with(['{', ':', ';']) {
+        sig.pop();
+        sig.truncate(sig.trim_end().len());
+    }
+    docs::truncate_chars(&sig, MAX_SIGNATURE_CHARS)
+}
+
+fn docstring(spec: &LanguageSpec, d: &Def, source: &str) -> Option<String> {
+    let bytes = source.as_bytes();
+    match spec.doc_style {
+        DocStyle::BodyString => {
+            let body = d.node.child_by_field_name("body")?;
+            let first = body.named_child(0)?;
+            if first.kind() != "expression_statement" {
+                return None;
+            }
+            let s = first.named_child(0)?;
+            if s.kind() != "string" {
+                return None;
+            }
+            Some(docs::python_string(s.utf8_text(bytes).ok()?))
+        }
+        DocStyle::PrecedingComments => {
+            let mut parts: Vec<&str> = Vec::new();
+            let mut prev = d.outer.prev_sibling();
+            while let Some(n) = prev {
+                let kind = n.kind();
+                if spec.skip_between.iter().any(|k| k == kind) {
+                    prev = n.prev_sibling();
+                    continue;
+                }
+                if !spec.doc_comment_kinds.iter().any(|k| k == kind) {
+                    break;
+                }
+                let t = n.utf8_text(bytes).ok()?;
+                let is_doc = spec.doc_prefixes.iter().any(|p| t.starts_with(p.as_str()))
+                    && !t.starts_with("////")
+                    && !t.starts_with("/**/");
+                if !is_doc {
+                    break;
+                }
+                parts.push(t);
+                prev = n.prev_sibling();
+            }
+            parts.reverse();
+            // Module bodies may carry inner docs (`mod m { //! ... }`).
+            if parts.is_empty()
+                && let Some(body) = d.node.child_by_field_name("body")
+            {
+                return inner_docs(spec, body, source);
+            }
+            if parts.is_empty() {
+                None
+            } else {
+                Some(docs::comments(&parts))
+            }
+        }
+    }
+}
+
+/// Leading inner doc comments (`//!`, `/*!`) of a file or block.
+fn inner_docs(spec: &LanguageSpec, container: Node, source: &str) -> Option<String> {
+    if spec.inner_doc_prefixes.is_empty() {
+        return None;
+    }
+    let bytes = source.as_bytes();
+    let mut parts = Vec::new();
+    let mut cursor = container.walk();
+    for child in container.children(&mut cursor) {
+        if !spec.doc_comment_kinds.iter().any(|k| k == child.kind()) {
+            if child.is_named() {
+                break;
+            }
+            continue;
+        }
+        let t = child.utf8_text(bytes).ok()?;
+        if spec.inner_doc_prefixes.iter().any(|p| t.starts_with(p.as_str())) {
+            parts.push(t);
+        } else {
+            break;
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(docs::comments(&parts))
+    }
+}
+
+fn is_test(
+    spec: &LanguageSpec,
+    kind: SymbolKind,
+    d: &Def,
+    source: &str,
+    test_file: bool,
+    parent_is_test_class: bool,
+) -> bool {
+    let markers = &spec.tests;
+    let bytes = source.as_bytes();
+    if test_file && kind.is_callable() {
+        let top_level_or_in_test_class = kind == SymbolKind::Function || parent_is_test_class;
+        if top_level_or_in_test_class
+            && markers
+                .function_prefixes
+                .iter()
+                .any(|p| d.name.starts_with(p.as_str()))
+        {
+            return true;
+        }
+    }
+    if test_file
+        && kind.is_type_like()
+        && markers
+            .class_prefixes
+            .iter()
+            .any(|p| d.name.starts_with(p.as_str()))
+    {
+        return true;
+    }
+    if !markers.attributes.is_empty() {
+        let mut prev = d.outer.prev_sibling();
+        while let Some(n) = prev {
+            match n.kind() {
+                "attribute_item" => {
+                    let t = n.utf8_text(bytes).unwrap_or("");
+                    let inner: String = t
+                        .trim_start_matches("#[")
+                        .trim_end_matches(']')
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect();
+                    let path = inner.split('(').next().unwrap_or("");
+                    if markers
+                        .attributes
+                        .iter()
+                        .any(|a| a == path || *a == inner)
+                    {
+                        return true;
+                    }
+                }
+                "line_comment" | "block_comment" => {}
+                _ => break,
+            }
+            prev = n.prev_sibling();
+        }
+    }
+    if !markers.annotations.is_empty() {
+        let mut cursor = d.node.walk();
+        for child in d.node.children(&mut cursor) {
+            if child.kind() != "modifiers" {
+                continue;
+            }
+            let mut c2 = child.walk();
+            for ann in child.children(&mut c2) {
+                if !matches!(ann.kind(), "marker_annotation" | "annotation") {
+                    continue;
+                }
+                let Some(name) = ann.child_by_field_name("name") else {
+                    continue;
+                };
+                let t = name.utf8_text(bytes).unwrap_or("");
+                let last = t.rsplit('.').next().unwrap_or(t);
+                if markers.annotations.iter().any(|a| a == last) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impl_scope_names() {
+        assert_eq!(scope_type_name("Foo<T>"), "Foo");
+        assert_eq!(scope_type_name("&'a mut Foo"), "Foo");
+        assert_eq!(scope_type_name("fmt::Display"), "Display");
+    }
+
+    #[test]
+    fn empty_and_garbage_input_do_not_fail() {
+        for lang in Language::ALL {
+            assert!(extract(lang, "x", "").symbols.is_empty());
+            let r = extract(lang, "x", "\u{0}\u{1}}}}{{{((( def class fn ]]]");
+            assert!(r.symbols.len() < 5);
+        }
+    }
+}

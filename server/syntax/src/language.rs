@@ -1,0 +1,199 @@
+//! Languages CodeForge understands and their data from `grammars/<lang>/` (file types, doc style,
+//! test markers, tree-sitter queries). Knowledge about a language belongs in that data, not here.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// A language with a tree-sitter grammar and a spec under `grammars/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Rust,
+    Java,
+}
+
+/// How documentation is attached to a definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocStyle {
+    /// The first string statement of the definition's body (Python).
+    BodyString,
+    /// Comments right before the definition (Rust `///`, Javadoc).
+    PrecedingComments,
+}
+
+/// Markers that make a symbol a test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestMarkers {
+    /// When non-empty, name-based markers only apply in files whose stem matches one of these.
+    pub file_prefixes: Vec<String>,
+    pub file_suffixes: Vec<String>,
+    pub function_prefixes: Vec<String>,
+    pub class_prefixes: Vec<String>,
+    pub attributes: Vec<String>,
+    pub annotations: Vec<String>,
+    /// A type or module that declares tests is marked as a test too.
+    pub mark_containers: bool,
+}
+
+/// `grammars/<lang>/language.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageSpec {
+    pub name: String,
+    pub extensions: Vec<String>,
+    pub project_roots: Vec<String>,
+    pub doc_style: DocStyle,
+    #[serde(default)]
+    pub doc_comment_kinds: Vec<String>,
+    #[serde(default)]
+    pub doc_prefixes: Vec<String>,
+    #[serde(default)]
+    pub inner_doc_prefixes: Vec<String>,
+    #[serde(default)]
+    pub skip_between: Vec<String>,
+    pub wrapper_kinds: Vec<String>,
+    pub source_roots: Vec<String>,
+    pub recovery_starts: Vec<String>,
+    pub recovery_leaders: Vec<String>,
+    pub scope_separator: String,
+    pub member_separator: String,
+    pub tests: TestMarkers,
+}
+
+/// The raw data files of one language, compiled into the binary.
+pub struct LanguageData {
+    pub spec_toml: &'static str,
+    pub symbols_query: &'static str,
+    pub references_query: &'static str,
+}
+
+impl Language {
+    pub const ALL: [Language; 3] = [Language::Python, Language::Rust, Language::Java];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Rust => "rust",
+            Language::Java => "java",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The language of a file, from its extension (as listed in `grammars/<lang>/language.toml`).
+    pub fn from_path(path: &Path) -> Option<Language> {
+        let ext = path.extension()?.to_str()?;
+        Language::ALL
+            .into_iter()
+            .find(|l| l.spec().extensions.iter().any(|e| e == ext))
+    }
+
+    pub fn grammar(self) -> tree_sitter::Language {
+        match self {
+            Language::Python => tree_sitter_python::LANGUAGE.into(),
+            Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Language::Java => tree_sitter_java::LANGUAGE.into(),
+        }
+    }
+
+    pub fn data(self) -> LanguageData {
+        match self {
+            Language::Python => LanguageData {
+                spec_toml: include_str!("../../../grammars/python/language.toml"),
+                symbols_query: include_str!("../../../grammars/python/symbols.scm"),
+                references_query: include_str!("../../../grammars/python/references.scm"),
+            },
+            Language::Rust => LanguageData {
+                spec_toml: include_str!("../../../grammars/rust/language.toml"),
+                symbols_query: include_str!("../../../grammars/rust/symbols.scm"),
+                references_query: include_str!("../../../grammars/rust/references.scm"),
+            },
+            Language::Java => LanguageData {
+                spec_toml: include_str!("../../../grammars/java/language.toml"),
+                symbols_query: include_str!("../../../grammars/java/symbols.scm"),
+                references_query: include_str!("../../../grammars/java/references.scm"),
+            },
+        }
+    }
+
+    /// The parsed spec. The data is compiled in and checked by a unit test, so a parse failure
+    /// here is a build defect, not user input.
+    pub fn spec(self) -> &'static LanguageSpec {
+        static SPECS: OnceLock<Vec<LanguageSpec>> = OnceLock::new();
+        let specs = SPECS.get_or_init(|| {
+            Language::ALL
+                .into_iter()
+                .map(|l| {
+                    toml::from_str(l.data().spec_toml).unwrap_or_else(|e| {
+                        panic!("grammars/{}/language.toml is invalid: {e}", l.name())
+                    })
+                })
+                .collect()
+        });
+        &specs[self as usize]
+    }
+
+    pub(crate) fn queries(self) -> &'static Queries {
+        static QUERIES: OnceLock<Vec<Queries>> = OnceLock::new();
+        let all = QUERIES.get_or_init(|| {
+            Language::ALL
+                .into_iter()
+                .map(|l| Queries::compile(l).unwrap_or_else(|e| panic!("{e}")))
+                .collect()
+        });
+        &all[self as usize]
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Compiled queries of one language.
+pub(crate) struct Queries {
+    pub symbols: tree_sitter::Query,
+    pub references: tree_sitter::Query,
+}
+
+impl Queries {
+    pub fn compile(lang: Language) -> Result<Queries, String> {
+        let grammar = lang.grammar();
+        let data = lang.data();
+        let symbols = tree_sitter::Query::new(&grammar, data.symbols_query)
+            .map_err(|e| format!("grammars/{}/symbols.scm: {e}", lang.name()))?;
+        let references = tree_sitter::Query::new(&grammar, data.references_query)
+            .map_err(|e| format!("grammars/{}/references.scm: {e}", lang.name()))?;
+        for (i, name) in symbols.capture_names().iter().enumerate() {
+            let ok = *name == "name"
+                || *name == "package"
+                || name.starts_with("scope.")
+                || name
+                    .strip_prefix("definition.")
+                    .is_some_and(|k| crate::SymbolKind::from_name(k).is_some());
+            if !ok {
+                return Err(format!(
+                    "grammars/{}/symbols.scm: unknown capture @{name} (#{i})",
+                    lang.name()
+                ));
+            }
+        }
+        for name in references.capture_names() {
+            if *name != "reference" {
+                return Err(format!(
+                    "grammars/{}/references.scm: unknown capture @{name}",
+                    lang.name()
+                ));
+            }
+        }
+        Ok(Queries { symbols, references })
+    }
+}

@@ -1,0 +1,319 @@
+//! End-to-end tests of the `codeforge` binary: `index`, `search`, `symbols`, `lsp` on stdio, bad
+//! input, a kill during indexing followed by a restart, and that workspaces stay byte-identical.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_codeforge");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn go(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                go(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    go(dir, dir, &mut out);
+    out
+}
+
+fn real_model_dir() -> PathBuf {
+    let cache = std::env::var_os("CODEFORGE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs_home().join(".cache/codeforge"));
+    let d = cache.join("models/all-MiniLM-L6-v2");
+    assert!(d.join("model.safetensors").is_file(), "MiniLM missing at {}; run `bash .ci/setup`", d.display());
+    d
+}
+
+fn dirs_home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+}
+
+struct Ws {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    cache: PathBuf,
+}
+
+/// A copy of the mixed fixture, configured to use the real MiniLM model.
+fn mixed(with_model: bool) -> Ws {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("mixed");
+    copy_dir(&fixtures().join("workspaces/mixed"), &root);
+    if with_model {
+        std::fs::write(
+            root.join("codeforge.toml"),
+            format!("[embeddings]\nbackend = \"local\"\nmodel_dir = {:?}\n", real_model_dir()),
+        )
+        .unwrap();
+    } else {
+        std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+    }
+    let cache = tmp.path().join("cache");
+    Ws { _tmp: tmp, root, cache }
+}
+
+fn run(args: &[&str], cache: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("CODEFORGE_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn index_then_search_with_the_real_model() {
+    let ws = mixed(true);
+    let root = ws.root.to_str().unwrap();
+    let before = snapshot(&ws.root);
+    let (code, out, err) = run(&["index", "--json", root], &ws.cache);
+    assert_eq!(code, 0, "{err}");
+    let s: Value = serde_json::from_str(out.trim()).unwrap();
+    for key in ["files", "symbols", "embedded", "skipped", "elapsed_ms"] {
+        assert!(s.get(key).is_some(), "summary lacks {key}: {s}");
+    }
+    assert_eq!(s["files"], 7);
+    assert_eq!(s["embedded"], s["symbols"]);
+    assert_eq!(snapshot(&ws.root), before, "indexing changed the workspace");
+
+    let (code, out, err) = run(&["search", "--json", "-w", root, "-k", "3", "parse the config file"], &ws.cache);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(out.trim()).unwrap();
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    let top = &hits[0];
+    assert_eq!(top["name"], "read_options");
+    assert_eq!(top["qualified_name"], "app.settings.read_options");
+    assert_eq!(top["kind"], "function");
+    assert_eq!(top["language"], "python");
+    assert_eq!(top["path"], "app/settings.py");
+    assert_eq!(top["line"], 5);
+    assert!(top["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["lexical_only"], false);
+
+    // Second index: nothing re-parsed, nothing re-embedded.
+    let (_, out, _) = run(&["index", "--json", root], &ws.cache);
+    let s: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((s["parsed"].as_u64(), s["embedded"].as_u64()), (Some(0), Some(0)));
+
+    // Human output mentions the counts.
+    let (code, out, _) = run(&["search", "-w", root, "--language", "java", "checksum"], &ws.cache);
+    assert_eq!(code, 0);
+    assert!(out.contains("org.demo.Checksums#crc32"), "{out}");
+}
+
+#[test]
+fn symbols_command() {
+    let file = fixtures().join("symbols/python/src/shop/cart.py");
+    let (code, out, err) = run(&["symbols", "--json", file.to_str().unwrap()], Path::new("/nonexistent-cache"));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["language"], "python");
+    let syms = v["symbols"].as_array().unwrap();
+    let add = syms.iter().find(|s| s["name"] == "add").unwrap();
+    assert_eq!(add["kind"], "method");
+    assert_eq!(add["line"], 53);
+    assert_eq!(add["docstring"], "Add an item, merging quantities of the same SKU.");
+    let (code, out, _) = run(&["symbols", file.to_str().unwrap()], Path::new("/nonexistent-cache"));
+    assert_eq!(code, 0);
+    assert!(out.contains("class") && out.contains("Cart.Discount"), "{out}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_exit_status() {
+    let ws = mixed(false);
+    let root = ws.root.to_str().unwrap();
+    let (code, _, err) = run(&["search", "-w", root], &ws.cache);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs a query"), "{err}");
+    let (code, _, err) = run(&["search", "-w", root, "--kind", "spaceship", "x"], &ws.cache);
+    assert_eq!(code, 2);
+    assert!(err.contains("spaceship"), "{err}");
+    let (code, _, err) = run(&["symbols", "README.md"], &ws.cache);
+    assert_eq!(code, 2, "{err}");
+    std::fs::write(ws.root.join("codeforge.toml"), "[index]\nmax_file_sise = 1\n").unwrap();
+    let (code, _, err) = run(&["index", root], &ws.cache);
+    assert_eq!(code, 2);
+    assert!(err.contains("max_file_sise") && err.contains("codeforge.toml"), "{err}");
+    let (code, _, err) = run(&["index", "/definitely/not/here"], &ws.cache);
+    assert_eq!(code, 2, "{err}");
+    // The cache dir may never be inside the workspace.
+    std::fs::write(ws.root.join("codeforge.toml"), "").unwrap();
+    let (code, _, err) = run(&["index", root], &ws.root.join(".cache"));
+    assert_ne!(code, 0);
+    assert!(err.contains("never writes into a workspace"), "{err}");
+    assert!(!ws.root.join(".cache").exists());
+}
+
+#[test]
+fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("big");
+    let files = 4000;
+    for n in 0..files {
+        let dir = root.join(format!("pkg{}", n % 40));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("mod_{n}.py")),
+            format!(
+                "\"\"\"Module {n}.\"\"\"\n\n\ndef func_{n}(x):\n    \"\"\"Add {n}.\"\"\"\n    return x + {n}\n\n\nclass Klass{n}:\n    def method(self):\n        return func_{n}(1)\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+    let cache = tmp.path().join("cache");
+    let mut child = Command::new(BIN)
+        .args(["index", root.to_str().unwrap()])
+        .env("CODEFORGE_CACHE_DIR", &cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once some batches are committed but before the run ends.
+    let started = Instant::now();
+    let killed_midway = loop {
+        let versions = std::fs::read_dir(&cache)
+            .ok()
+            .and_then(|_| glob_versions(&cache));
+        if versions.is_some_and(|v| v >= 4) {
+            let running = child.try_wait().unwrap().is_none();
+            child.kill().unwrap();
+            break running;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("indexing finished ({status}) before it could be killed; make the workspace larger");
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.wait().unwrap();
+    assert!(killed_midway, "the process was killed mid-run");
+
+    let (code, out, err) = run(&["index", "--json", root.to_str().unwrap()], &cache);
+    assert_eq!(code, 0, "restart failed: {err}");
+    let s: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(s["files"], files);
+    assert_eq!(s["symbols"], files * 3, "{s}");
+    assert!(s["parsed"].as_u64().unwrap() < files as u64, "committed work was reused: {s}");
+    let (_, out, _) = run(&["search", "--json", "--no-update", "-w", root.to_str().unwrap(), "func_3999"], &cache);
+    let r: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["hits"][0]["qualified_name"], "pkg39.mod_3999.func_3999");
+}
+
+/// Number of committed versions of the symbols table under a cache dir.
+fn glob_versions(cache: &Path) -> Option<usize> {
+    let indexes = cache.join("indexes");
+    let dir = std::fs::read_dir(indexes).ok()?.next()?.ok()?.path();
+    let versions = dir.join("db/symbols.lance/_versions");
+    Some(std::fs::read_dir(versions).ok()?.count())
+}
+
+/// `codeforge lsp` writes only framed JSON-RPC to stdout.
+#[test]
+fn lsp_on_stdio_speaks_only_protocol() {
+    let ws = mixed(false);
+    let mut child = Command::new(BIN)
+        .arg("lsp")
+        .env("CODEFORGE_CACHE_DIR", &ws.cache)
+        .env("CODEFORGE_LOG", "debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uri = format!("file://{}", ws.root.display());
+    let msgs = [
+        serde_json::json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":null,"rootUri":uri,"capabilities":{}}}),
+        serde_json::json!({"jsonrpc":"2.0","method":"initialized","params":{}}),
+        serde_json::json!({"jsonrpc":"2.0","id":2,"method":"workspace/symbol","params":{"query":"x"}}),
+        serde_json::json!({"jsonrpc":"2.0","id":3,"method":"shutdown","params":null}),
+        serde_json::json!({"jsonrpc":"2.0","method":"exit","params":null}),
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for m in &msgs {
+        let body = m.to_string();
+        write!(stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(stdin);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "server did not exit after `exit`");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut rest = &out[..];
+    let mut ids = Vec::new();
+    while !rest.is_empty() {
+        let text = std::str::from_utf8(rest).unwrap();
+        let head_end = text.find("\r\n\r\n").unwrap_or_else(|| panic!("not a frame: {text:?}"));
+        let len: usize = text[..head_end]
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap_or_else(|| panic!("no Content-Length in {:?}", &text[..head_end]))
+            .parse()
+            .unwrap();
+        let body = &rest[head_end + 4..head_end + 4 + len];
+        let v: Value = serde_json::from_slice(body).unwrap();
+        if let Some(id) = v.get("id").and_then(Value::as_i64) {
+            ids.push(id);
+        }
+        rest = &rest[head_end + 4 + len..];
+    }
+    for id in [1, 2, 3] {
+        assert!(ids.contains(&id), "no response {id} in {ids:?}");
+    }
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn version_and_help() {
+    let (code, out, _) = run(&["--version"], Path::new("/tmp"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("codeforge "));
+    let (code, out, _) = run(&["--help"], Path::new("/tmp"));
+    assert_eq!(code, 0);
+    for cmd in ["lsp", "index", "search", "symbols"] {
+        assert!(out.contains(cmd), "{out}");
+    }
+}
