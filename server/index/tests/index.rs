@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use codeforge_config::{EmbeddingSettings, Settings};
 use codeforge_index::{
-    CancelFlag, EmbedderChoice, OpenOutcome, SearchQuery, UpdateRequest, UpdateSummary,
+    CancelFlag, OpenOutcome, SearchQuery, UpdateRequest, UpdateSummary,
     WorkspaceIndex, index_dir,
 };
 

@@ -26,7 +26,6 @@ pub struct ServerOptions {
 pub struct Document {
     pub text: String,
     pub version: i32,
-    pub language: Option<Language>,
     /// Changed since it was opened or saved (the index holds the buffer, not the disk).
     pub dirty: bool,
 }
@@ -424,13 +423,11 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
-        let language = uri_path(&doc.uri).and_then(|p| Language::from_path(&p));
         self.documents.lock().unwrap().insert(
             doc.uri,
             Document {
                 text: doc.text,
                 version: doc.version,
-                language,
                 dirty: false,
             },
         );
