@@ -261,7 +261,10 @@ fn print_summary(s: &UpdateSummary) {
     );
     println!(
         "  symbols   {} ({} with vectors, {} embedded now; embeddings: {})",
-        s.symbols, s.vectors, s.embedded, s.embeddings
+        s.symbols,
+        s.vectors.unwrap_or(0),
+        s.embedded,
+        s.embeddings
     );
     for (lang, kinds) in &s.by_language {
         let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -57,8 +57,8 @@ pub struct UpdateSummary {
     pub symbols: usize,
     /// Symbols embedded by this run.
     pub embedded: usize,
-    /// Symbols that have a vector now.
-    pub vectors: usize,
+    /// Symbols that have a vector now (counted on full walks only).
+    pub vectors: Option<usize>,
     /// Files parsed by this run (changed or new).
     pub parsed: usize,
     /// Files found unchanged (not re-parsed).
@@ -72,7 +72,7 @@ pub struct UpdateSummary {
     pub skipped_files: Vec<SkippedFile>,
     /// Directories left out as vendored or build output.
     pub vendored_dirs: usize,
-    /// Language → kind → symbols in the index.
+    /// Language → kind → symbols in the index (full walks only).
     pub by_language: BTreeMap<String, BTreeMap<String, usize>>,
     /// The embedding model in use, `disabled` or `unavailable`.
     pub embeddings: String,
@@ -103,10 +103,15 @@ impl WorkspaceIndex {
         progress: &(dyn Fn(Progress) + Send + Sync),
         cancel: &CancelFlag,
     ) -> anyhow::Result<UpdateSummary> {
-        let _guard = self.update_lock.lock().await;
+        let mut cache = self.update_lock.lock().await;
         let started = Instant::now();
         progress(Progress::Scanning);
-        let stored = self.store.file_states().await?;
+        let stored = match (cache.take(), &req.only) {
+            (Some(states), Some(_)) => states,
+            _ => self.store.file_states().await?,
+        };
+        // Restored below once the writes are known; an error leaves no cache (reload next time).
+        let mut states_after = stored.clone();
 
         let languages: Vec<Language> = self
             .settings
@@ -206,6 +211,9 @@ impl WorkspaceIndex {
         let mut parse_errors = 0usize;
         let mut done = 0usize;
         progress(Progress::Parsing { done: 0, total });
+        // Few files (an edit): embed before writing, so the rows land complete in one transaction.
+        let embed_inline = !req.skip_embedding && self.embedder.is_some() && to_read.len() <= 16;
+        let mut embedded_inline = 0usize;
         let mut pending = to_read;
         while !pending.is_empty() {
             if cancel.is_cancelled() {
@@ -258,6 +266,12 @@ impl WorkspaceIndex {
                     }
                 }
             }
+            if embed_inline && !rows.is_empty() {
+                embedded_inline += self.embed_rows(&mut rows).await?;
+            }
+            for st in states.iter().chain(touched.iter()) {
+                states_after.insert(st.path.clone(), st.clone());
+            }
             self.store.replace_files(&paths, rows, states).await?;
             self.store.upsert_states(touched).await?;
             done += n;
@@ -266,29 +280,35 @@ impl WorkspaceIndex {
         removed.sort();
         removed.dedup();
         self.store.remove_files(&removed).await?;
+        for p in &removed {
+            states_after.remove(p);
+        }
+        let files = states_after.len();
+        *cache = Some(states_after);
         progress(Progress::Finishing);
         self.store.maintain(parsed > 2000).await?;
 
-        let embedded = if req.skip_embedding {
-            0
+        let embedded = if req.skip_embedding || (embed_inline && !walked_all) {
+            embedded_inline
         } else {
-            self.embed_missing(progress, cancel).await?
+            // Full walks also fill in vectors missing from earlier (lexical-only or cut) runs.
+            embedded_inline + self.embed_missing(progress, cancel).await?
         };
 
-        // Summary from what is stored now.
-        let counts = self.store.symbol_counts().await?;
+        // Summary from what is stored now. The breakdowns scan the table: full walks only.
+        let symbols = self.store.count_symbols(None).await?;
         let mut by_language: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        let mut symbols = 0;
-        for ((lang, kind), n) in counts {
-            symbols += n;
-            *by_language.entry(lang).or_default().entry(kind).or_insert(0) += n;
+        let mut vectors = None;
+        if walked_all {
+            for ((lang, kind), n) in self.store.symbol_counts().await? {
+                *by_language.entry(lang).or_default().entry(kind).or_insert(0) += n;
+            }
+            vectors = Some(if self.embedder.is_some() {
+                self.store.count_symbols(Some("vector IS NOT NULL")).await?
+            } else {
+                0
+            });
         }
-        let files = self.store.file_states().await?.len();
-        let vectors = if self.embedder.is_some() {
-            self.store.count_symbols(Some("vector IS NOT NULL")).await?
-        } else {
-            0
-        };
         let mut skipped_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         for (_, r) in &skipped {
             *skipped_counts.entry(r.as_str()).or_insert(0) += 1;
@@ -327,20 +347,42 @@ impl WorkspaceIndex {
         })
     }
 
+    /// Computes vectors for rows in place. Returns how many were embedded.
+    async fn embed_rows(&self, rows: &mut [SymbolRow]) -> anyhow::Result<usize> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(0);
+        };
+        let batch_size = self.embed_batch_size();
+        for chunk in rows.chunks_mut(batch_size) {
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|r| embedding_text(&r.kind, &r.qualified_name, &r.signature, r.docstring.as_deref()))
+                .collect();
+            let vectors = embedder.embed(texts).await?;
+            for (r, v) in chunk.iter_mut().zip(vectors) {
+                r.vector = Some(v);
+            }
+        }
+        Ok(rows.len())
+    }
+
+    fn embed_batch_size(&self) -> usize {
+        match &self.settings.embeddings {
+            codeforge_config::EmbeddingSettings::Local { batch_size, .. }
+            | codeforge_config::EmbeddingSettings::Openai { batch_size, .. } => *batch_size,
+            codeforge_config::EmbeddingSettings::None => 32,
+        }
+    }
+
     /// Embeds every stored symbol that has no vector yet. Returns how many were embedded.
     async fn embed_missing(
         &self,
         progress: &(dyn Fn(Progress) + Send + Sync),
         cancel: &CancelFlag,
     ) -> anyhow::Result<usize> {
-        let Some(embedder) = &self.embedder else {
+        if self.embedder.is_none() {
             return Ok(0);
-        };
-        let batch_size = match &self.settings.embeddings {
-            codeforge_config::EmbeddingSettings::Local { batch_size, .. }
-            | codeforge_config::EmbeddingSettings::Openai { batch_size, .. } => *batch_size,
-            codeforge_config::EmbeddingSettings::None => 32,
-        };
+        }
         let total = self.store.count_symbols(Some("vector IS NULL")).await?;
         if total == 0 {
             return Ok(0);
@@ -359,18 +401,11 @@ impl WorkspaceIndex {
             }
             // Embed short texts first: batches of similar length pad less.
             rows.sort_by_key(|r| r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300)));
-            for chunk in rows.chunks_mut(batch_size) {
+            for chunk in rows.chunks_mut(EMBED_ROUND / 4) {
                 if cancel.is_cancelled() {
                     return Err(Cancelled.into());
                 }
-                let texts: Vec<String> = chunk
-                    .iter()
-                    .map(|r| embedding_text(&r.kind, &r.qualified_name, &r.signature, r.docstring.as_deref()))
-                    .collect();
-                let vectors = embedder.embed(texts).await?;
-                for (r, v) in chunk.iter_mut().zip(vectors) {
-                    r.vector = Some(v);
-                }
+                self.embed_rows(chunk).await?;
             }
             attempted.extend(rows.iter().map(|r| r.id.clone()));
             let n = rows.len();

@@ -48,8 +48,10 @@ pub struct WorkspaceIndex {
     embeddings_status: String,
     lexical_only_reason: Option<String>,
     open_outcome: OpenOutcome,
-    /// Serialises updates: writes are ordered, reads (searches) run beside them.
-    update_lock: tokio::sync::Mutex<()>,
+    /// Serialises updates: writes are ordered, reads (searches) run beside them. Holds the file
+    /// states as last written, so one-file updates need not rescan the `files` table (reloaded
+    /// from the store on every full walk).
+    update_lock: tokio::sync::Mutex<Option<std::collections::HashMap<String, store::FileState>>>,
 }
 
 impl WorkspaceIndex {
@@ -108,7 +110,7 @@ impl WorkspaceIndex {
             embeddings_status: status,
             lexical_only_reason: reason,
             open_outcome,
-            update_lock: tokio::sync::Mutex::new(()),
+            update_lock: tokio::sync::Mutex::new(None),
         })
     }
 

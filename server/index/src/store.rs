@@ -290,7 +290,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Replaces all symbols of `paths` by `rows` in one transaction, then records the files.
+    /// Replaces all symbols of `paths` by `rows`, then records the files. Crash-safe by order:
+    /// the files' states go first (a file without a state is re-parsed by the next run), then
+    /// their old symbols, then the new symbols are appended and the states written last.
+    /// Appends and deletes are cheap; a merge would join against the whole table.
     pub async fn replace_files(
         &self,
         paths: &[String],
@@ -300,19 +303,17 @@ impl Store {
         if paths.is_empty() {
             return Ok(());
         }
-        if rows.is_empty() {
-            self.symbols.delete(path_in(paths).as_str()).await?;
-        } else {
-            let batch = symbols_batch(&rows, self.dims)?;
-            let schema = batch.schema();
-            let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-            let mut m = self.symbols.merge_insert(&["id"]);
-            m.when_matched_update_all(None)
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(Some(path_in(paths)));
-            m.execute(Box::new(reader)).await?;
+        for chunk in paths.chunks(500) {
+            let pred = path_in(chunk);
+            self.files.delete(pred.as_str()).await?;
+            self.symbols.delete(pred.as_str()).await?;
         }
-        self.upsert_states(states).await?;
+        if !rows.is_empty() {
+            self.symbols.add(symbols_batch(&rows, self.dims)?).execute().await?;
+        }
+        if !states.is_empty() {
+            self.files.add(files_batch(&states)?).execute().await?;
+        }
         self.note_write().await;
         Ok(())
     }

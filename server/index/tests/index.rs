@@ -338,7 +338,7 @@ async fn missing_embedding_model_means_lexical_search_with_a_reason() {
     let reason = i.lexical_only_reason().expect("a reason").to_string();
     assert!(reason.contains("lexical only") && reason.contains(".ci/setup"), "{reason}");
     let s = update(&i).await;
-    assert_eq!((s.embedded, s.vectors), (0, 0));
+    assert_eq!((s.embedded, s.vectors), (0, Some(0)));
     assert_eq!(s.embeddings, "unavailable");
     assert_eq!(names(&i, "read_options").await.first().map(String::as_str), Some("app.settings.read_options"));
 }
@@ -368,7 +368,7 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
     let s = update(&i).await;
     assert_eq!(s.embeddings, "local:all-MiniLM-L6-v2");
     assert_eq!(s.embedded, s.symbols);
-    assert_eq!(s.vectors, s.symbols);
+    assert_eq!(s.vectors, Some(s.symbols));
 
     // No word of the query is in `read_options` or its docstring: only meaning connects them.
     let hits = i.search(&SearchQuery::new("parse the config file", 5)).await.unwrap();
@@ -380,7 +380,7 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
     let i = open(&e, settings).await;
     let again = update(&i).await;
     assert_eq!((again.parsed, again.embedded), (0, 0), "a restart re-embeds nothing");
-    assert_eq!(again.vectors, again.symbols);
+    assert_eq!(again.vectors, Some(again.symbols));
 
     // Switching the embedder to "none" keeps the vectors; switching models rebuilds.
     let mut other = Settings::default();

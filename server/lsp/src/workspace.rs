@@ -218,7 +218,9 @@ async fn run_actor(
                 if let Some(s) = &sink {
                     s.end(format!(
                         "{} files, {} symbols ({} embedded)",
-                        summary.files, summary.symbols, summary.vectors
+                        summary.files,
+                        summary.symbols,
+                        summary.vectors.unwrap_or(0)
                     ));
                 }
                 reporter.log(format!(

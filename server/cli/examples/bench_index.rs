@@ -1,0 +1,274 @@
+//! Index benchmark (prints figures; not a test). For one corpus directory it measures: symbol
+//! extraction throughput against universal-ctags on the same tree, cold indexing (lexical, then
+//! embeddings), a restart with no changes, one-file edits until searchable, query latency, and
+//! peak RSS. Driven by `.ci/bench`, which fetches the corpora and prints the table.
+//!
+//! Usage: bench_index --name NAME --path DIR --cache DIR [--embed] [--edits N] [--queries N]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use codeforge_config::{EmbeddingSettings, Settings};
+use codeforge_index::walk::{self, WalkOptions};
+use codeforge_index::{CancelFlag, SearchQuery, UpdateRequest, WorkspaceIndex};
+use codeforge_syntax::{Language, extract};
+
+struct Args {
+    name: String,
+    path: PathBuf,
+    cache: PathBuf,
+    embed: bool,
+    edits: usize,
+    queries: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        name: String::new(),
+        path: PathBuf::new(),
+        cache: PathBuf::new(),
+        embed: false,
+        edits: 20,
+        queries: 100,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--name" => a.name = it.next().expect("--name NAME"),
+            "--path" => a.path = it.next().expect("--path DIR").into(),
+            "--cache" => a.cache = it.next().expect("--cache DIR").into(),
+            "--embed" => a.embed = true,
+            "--edits" => a.edits = it.next().expect("N").parse().expect("number"),
+            "--queries" => a.queries = it.next().expect("N").parse().expect("number"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    assert!(a.path.is_dir(), "--path must be a directory");
+    a
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1000.0
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Walk + read + extract, on `threads` threads. Returns (files, bytes, symbols, elapsed).
+fn extraction(root: &Path, threads: usize) -> (usize, u64, usize, Duration) {
+    let started = Instant::now();
+    let w = walk::walk(
+        root,
+        &WalkOptions {
+            max_file_size: 1 << 20,
+            exclude: &[],
+            languages: &Language::ALL,
+        },
+    )
+    .expect("walk");
+    let chunk = w.candidates.len().div_ceil(threads).max(1);
+    let (mut bytes, mut symbols) = (0u64, 0usize);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = w
+            .candidates
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let (mut b, mut n) = (0u64, 0usize);
+                    for c in part {
+                        let Ok(data) = std::fs::read(&c.abs_path) else { continue };
+                        let Ok(text) = walk::classify_content(&data) else { continue };
+                        b += data.len() as u64;
+                        n += extract(c.language, &c.rel_path, text).symbols.len();
+                    }
+                    (b, n)
+                })
+            })
+            .collect();
+        for h in hs {
+            let (b, n) = h.join().unwrap();
+            bytes += b;
+            symbols += n;
+        }
+    });
+    (w.candidates.len(), bytes, symbols, started.elapsed())
+}
+
+/// universal-ctags over the same tree, same languages, output discarded.
+fn ctags(root: &Path) -> Option<(usize, Duration)> {
+    let started = Instant::now();
+    let out = Command::new("ctags")
+        .args(["-R", "--languages=Python,Rust,Java", "--fields=+n", "-f", "-"])
+        .arg(root)
+        .output()
+        .ok()?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        return None;
+    }
+    let tags = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty() && !l.starts_with(b"!_")).count();
+    Some((tags, elapsed))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args();
+    let root = a.path.canonicalize()?;
+    let mut report = serde_json::Map::new();
+    report.insert("corpus".into(), a.name.clone().into());
+
+    // 1. Extraction vs ctags (ctags first: both then read from a warm page cache).
+    let _ = extraction(&root, 2); // warm the page cache
+    let ct = ctags(&root);
+    let (files, bytes, symbols, ex2) = extraction(&root, 2);
+    let (_, _, _, ex1) = extraction(&root, 1);
+    let mb = bytes as f64 / 1e6;
+    report.insert("files".into(), files.into());
+    report.insert("mbytes".into(), format!("{mb:.1}").into());
+    report.insert("symbols".into(), symbols.into());
+    report.insert("extract_ms_2threads".into(), (ex2.as_millis() as u64).into());
+    report.insert("extract_ms_1thread".into(), (ex1.as_millis() as u64).into());
+    report.insert("extract_mb_s_2threads".into(), format!("{:.1}", mb / ex2.as_secs_f64()).into());
+    if let Some((tags, t)) = ct {
+        report.insert("ctags_ms".into(), (t.as_millis() as u64).into());
+        report.insert("ctags_tags".into(), tags.into());
+        report.insert("ctags_mb_s".into(), format!("{:.1}", mb / t.as_secs_f64()).into());
+    }
+
+    // 2. Cold index, lexical first (what makes search available), then embeddings.
+    let settings = |embed: bool| {
+        let mut s = Settings::default();
+        if !embed {
+            s.embeddings = EmbeddingSettings::None;
+        }
+        s
+    };
+    let cancel = CancelFlag::new();
+    let t = Instant::now();
+    let index = WorkspaceIndex::open(&root, &a.cache, settings(a.embed)).await?;
+    let s = index
+        .update(
+            UpdateRequest {
+                skip_embedding: true,
+                ..Default::default()
+            },
+            &|_| {},
+            &cancel,
+        )
+        .await?;
+    let lexical = t.elapsed();
+    report.insert("cold_index_lexical_s".into(), format!("{:.1}", lexical.as_secs_f64()).into());
+    report.insert("indexed_symbols".into(), s.symbols.into());
+    if a.embed {
+        let t = Instant::now();
+        let s = index.update(UpdateRequest::default(), &|_| {}, &cancel).await?;
+        let e = t.elapsed();
+        report.insert("embed_s".into(), format!("{:.1}", e.as_secs_f64()).into());
+        report.insert("embedded".into(), s.embedded.into());
+        report.insert(
+            "embed_symbols_per_s".into(),
+            format!("{:.0}", s.embedded as f64 / e.as_secs_f64()).into(),
+        );
+        report.insert(
+            "cold_index_with_embeddings_s".into(),
+            format!("{:.1}", (lexical + e).as_secs_f64()).into(),
+        );
+    }
+    drop(index);
+
+    // 3. Restart with no changes.
+    let t = Instant::now();
+    let index = WorkspaceIndex::open(&root, &a.cache, settings(a.embed)).await?;
+    let s = index.update(UpdateRequest::default(), &|_| {}, &cancel).await?;
+    report.insert("restart_s".into(), format!("{:.2}", t.elapsed().as_secs_f64()).into());
+    assert_eq!((s.parsed, s.embedded), (0, 0), "a restart must not re-parse or re-embed");
+
+    // 4. One-file edits (as unsaved buffers, like the LSP sends them) until searchable.
+    let py_or_any = walk::walk(
+        &root,
+        &WalkOptions {
+            max_file_size: 1 << 20,
+            exclude: &[],
+            languages: &Language::ALL,
+        },
+    )?
+    .candidates;
+    let mut edit_times = Vec::new();
+    for n in 0..a.edits {
+        let c = &py_or_any[(n * 7919) % py_or_any.len()];
+        let text = std::fs::read_to_string(&c.abs_path)?;
+        let name = format!("cf_bench_edit_{n}");
+        let added = match c.language {
+            Language::Python => format!("{text}\n\ndef {name}():\n    pass\n"),
+            Language::Rust => format!("{text}\n\nfn {name}() {{}}\n"),
+            Language::Java => format!("{text}\n\nclass {name} {{}}\n"),
+        };
+        let t = Instant::now();
+        index
+            .update(
+                UpdateRequest {
+                    overlays: [(c.rel_path.clone(), added)].into_iter().collect(),
+                    only: Some(vec![c.rel_path.clone()]),
+                    skip_embedding: !a.embed,
+                },
+                &|_| {},
+                &cancel,
+            )
+            .await?;
+        let hits = index.search(&SearchQuery::new(name.clone(), 3)).await?;
+        edit_times.push(t.elapsed());
+        assert!(hits.iter().any(|h| h.name == name), "edit {n} not searchable");
+    }
+    report.insert("edit_searchable_p50_ms".into(), format!("{:.0}", percentile(&mut edit_times, 0.5)).into());
+    report.insert("edit_searchable_p95_ms".into(), format!("{:.0}", percentile(&mut edit_times, 0.95)).into());
+
+    // 5. Query latency: identifiers from the corpus and natural-language phrases.
+    let phrases = [
+        "parse the config file",
+        "open a network connection",
+        "read bytes from a stream",
+        "format a date as a string",
+        "sort a list of items",
+        "compute a hash of the data",
+        "start an http server",
+        "escape html special characters",
+        "validate user input",
+        "retry with backoff",
+    ];
+    let mut idents: Vec<String> = Vec::new();
+    for c in py_or_any.iter().step_by((py_or_any.len() / 50).max(1)).take(a.queries) {
+        if let Ok(t) = std::fs::read_to_string(&c.abs_path)
+            && let Some(s) = extract(c.language, &c.rel_path, &t).symbols.first()
+        {
+            idents.push(s.name.clone());
+        }
+    }
+    let mut q_times = Vec::new();
+    for i in 0..a.queries {
+        let q = if i % 2 == 0 && !idents.is_empty() {
+            idents[(i / 2) % idents.len()].clone()
+        } else {
+            phrases[i % phrases.len()].to_string()
+        };
+        let t = Instant::now();
+        let _ = index.search(&SearchQuery::new(q, 10)).await?;
+        q_times.push(t.elapsed());
+    }
+    report.insert("query_p50_ms".into(), format!("{:.1}", percentile(&mut q_times, 0.5)).into());
+    report.insert("query_p95_ms".into(), format!("{:.1}", percentile(&mut q_times, 0.95)).into());
+    report.insert("semantic_queries".into(), index.embedder().is_some().into());
+    report.insert("peak_rss_mb".into(), format!("{:.0}", peak_rss_mb()).into());
+    println!("{}", serde_json::Value::Object(report));
+    Ok(())
+}
