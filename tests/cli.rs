@@ -1,7 +1,6 @@
 //! End-to-end tests of the `codeforge` binary: `index`, `search`, `symbols`, `lsp` on stdio, bad
 //! input, a kill during indexing followed by a restart, and that workspaces stay byte-identical.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,53 +10,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codeforge");
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    fn go(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                out.insert(format!("{rel}/"), Vec::new());
-                go(root, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    go(dir, dir, &mut out);
-    out
-}
-
-fn real_model_dir() -> PathBuf {
-    let cache = std::env::var_os("CODEFORGE_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs_home().join(".cache/codeforge"));
-    let d = cache.join("models/all-MiniLM-L6-v2");
-    assert!(d.join("model.safetensors").is_file(), "MiniLM missing at {}; run `bash .ci/setup`", d.display());
-    d
-}
-
-fn dirs_home() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-}
+use codeforge_testkit::{copy_dir, fixtures, real_model_dir, snapshot};
 
 struct Ws {
     _tmp: tempfile::TempDir,
@@ -69,7 +22,7 @@ struct Ws {
 fn mixed(with_model: bool) -> Ws {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mixed");
-    copy_dir(&fixtures().join("workspaces/mixed"), &root);
+    copy_dir(&fixtures("workspaces/mixed"), &root);
     if with_model {
         std::fs::write(
             root.join("codeforge.toml"),
@@ -139,7 +92,7 @@ fn index_then_search_with_the_real_model() {
 
 #[test]
 fn symbols_command() {
-    let file = fixtures().join("symbols/python/src/shop/cart.py");
+    let file = fixtures("symbols/python/src/shop/cart.py");
     let (code, out, err) = run(&["symbols", "--json", file.to_str().unwrap()], Path::new("/nonexistent-cache"));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
@@ -205,7 +158,8 @@ fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill once some batches are committed but before the run ends.
+    // Kill once some batches are fully committed (their file states are written last) but
+    // before the run ends.
     let started = Instant::now();
     let killed_midway = loop {
         let versions = std::fs::read_dir(&cache)
@@ -236,12 +190,18 @@ fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
     assert_eq!(r["hits"][0]["qualified_name"], "pkg39.mod_3999.func_3999");
 }
 
-/// Number of committed versions of the symbols table under a cache dir.
+/// Number of committed versions (manifests) of the `files` table under a cache dir: 1 is the
+/// empty table; each batch adds a delete and an append, so 4 means at least one append landed.
 fn glob_versions(cache: &Path) -> Option<usize> {
     let indexes = cache.join("indexes");
     let dir = std::fs::read_dir(indexes).ok()?.next()?.ok()?.path();
-    let versions = dir.join("db/symbols.lance/_versions");
-    Some(std::fs::read_dir(versions).ok()?.count())
+    let versions = dir.join("db/files.lance/_versions");
+    Some(
+        std::fs::read_dir(versions)
+            .ok()?
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "manifest")))
+            .count(),
+    )
 }
 
 /// `codeforge lsp` writes only framed JSON-RPC to stdout.

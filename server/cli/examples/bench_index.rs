@@ -147,16 +147,29 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 2. Cold index, lexical first (what makes search available), then embeddings.
+    // The model as installed by `.ci/setup` (the benchmark's own cache dir holds only indexes).
+    let model_dir = codeforge_config::default_embedding_model_dir(&codeforge_config::cache_dir(
+        None,
+        std::env::var_os(codeforge_config::CACHE_DIR_ENV),
+    ));
     let settings = |embed: bool| {
         let mut s = Settings::default();
-        if !embed {
-            s.embeddings = EmbeddingSettings::None;
-        }
+        s.embeddings = if embed {
+            EmbeddingSettings::Local {
+                model_dir: Some(model_dir.clone()),
+                batch_size: 32,
+            }
+        } else {
+            EmbeddingSettings::None
+        };
         s
     };
     let cancel = CancelFlag::new();
     let t = Instant::now();
     let index = WorkspaceIndex::open(&root, &a.cache, settings(a.embed)).await?;
+    if a.embed && let Some(why) = index.lexical_only_reason() {
+        anyhow::bail!("--embed but no embeddings: {why}");
+    }
     let s = index
         .update(
             UpdateRequest {

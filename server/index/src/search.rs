@@ -127,29 +127,15 @@ impl WorkspaceIndex {
         let query_lower = text.to_lowercase();
         let mut fused: HashMap<String, (SymbolRow, f32, Vec<&'static str>)> = HashMap::new();
         let keep = |r: &SymbolRow| prefix.is_none_or(|p| r.path.starts_with(p));
-        let mut rank = 0;
-        for (row, _score) in lexical {
-            if !keep(&row) {
-                continue;
+        // Reciprocal rank fusion: each list contributes 1 / (k + rank) to the rows it holds.
+        for (list, label) in [(lexical, "lexical"), (semantic, "semantic")] {
+            for (rank, (row, _)) in list.into_iter().filter(|(r, _)| keep(r)).enumerate() {
+                let e = fused
+                    .entry(row.id.clone())
+                    .or_insert_with(|| (row, 0.0, Vec::new()));
+                e.1 += 1.0 / (RRF_K + (rank + 1) as f32);
+                e.2.push(label);
             }
-            rank += 1;
-            let e = fused
-                .entry(row.id.clone())
-                .or_insert_with(|| (row, 0.0, Vec::new()));
-            e.1 += 1.0 / (RRF_K + rank as f32);
-            e.2.push("lexical");
-        }
-        let mut rank = 0;
-        for (row, _dist) in semantic {
-            if !keep(&row) {
-                continue;
-            }
-            rank += 1;
-            let e = fused
-                .entry(row.id.clone())
-                .or_insert_with(|| (row, 0.0, Vec::new()));
-            e.1 += 1.0 / (RRF_K + rank as f32);
-            e.2.push("semantic");
         }
         let mut hits: Vec<Hit> = fused
             .into_values()

@@ -138,6 +138,26 @@ fn files_schema() -> SchemaRef {
     ]))
 }
 
+/// What a search hit needs: no vector, no search text (they dominate a row's size).
+const HIT_COLUMNS: &[&str] = &[
+    "id",
+    "path",
+    "language",
+    "kind",
+    "name",
+    "qualified_name",
+    "scope",
+    "signature",
+    "docstring",
+    "start_line",
+    "end_line",
+    "start_byte",
+    "end_byte",
+    "references",
+    "is_test",
+    "file_hash",
+];
+
 /// SQL string literal.
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -457,22 +477,17 @@ impl Store {
         let fts = FullTextSearchQuery::new(query.to_string())
             .with_column("text".to_string())
             .map_err(|e| anyhow!("{e}"))?;
-        let mut q = self.symbols.query().full_text_search(fts).limit(limit);
+        let mut q = self
+            .symbols
+            .query()
+            .full_text_search(fts)
+            .select(Select::columns(HIT_COLUMNS))
+            .limit(limit);
         if let Some(f) = filter {
             q = q.only_if(f);
         }
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let scores = b
-                .column_by_name("_score")
-                .map(|c| c.as_primitive::<Float32Type>().clone());
-            for (i, row) in rows_from_batch(b)?.into_iter().enumerate() {
-                let s = scores.as_ref().map_or(0.0, |s| s.value(i));
-                out.push((row, s));
-            }
-        }
-        Ok(out)
+        scored_rows(&batches, "_score", 0.0)
     }
 
     /// Nearest neighbours by cosine distance among rows that have a vector.
@@ -491,23 +506,14 @@ impl Store {
             .query()
             .nearest_to(vector)?
             .distance_type(DistanceType::Cosine)
+            .select(Select::columns(HIT_COLUMNS))
             .only_if(f)
             .limit(limit)
             .execute()
             .await?
             .try_collect()
             .await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let dist = b
-                .column_by_name("_distance")
-                .map(|c| c.as_primitive::<Float32Type>().clone());
-            for (i, row) in rows_from_batch(b)?.into_iter().enumerate() {
-                let d = dist.as_ref().map_or(1.0, |d| d.value(i));
-                out.push((row, d));
-            }
-        }
-        Ok(out)
+        scored_rows(&batches, "_distance", 1.0)
     }
 
     /// All symbols of one file, in source order.
@@ -527,6 +533,18 @@ impl Store {
         out.sort_by_key(|r| r.start_byte);
         Ok(out)
     }
+}
+
+/// Rows with the value of a score column (`_score`, `_distance`), `missing` where absent.
+fn scored_rows(batches: &[RecordBatch], column: &str, missing: f32) -> anyhow::Result<Vec<(SymbolRow, f32)>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let scores = b.column_by_name(column).map(|c| c.as_primitive::<Float32Type>().clone());
+        for (i, row) in rows_from_batch(b)?.into_iter().enumerate() {
+            out.push((row, scores.as_ref().map_or(missing, |s| s.value(i))));
+        }
+    }
+    Ok(out)
 }
 
 fn write_meta(path: &Path, meta: &Meta) -> anyhow::Result<()> {
@@ -603,7 +621,8 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
     let doc = st("docstring")?;
     let refs = st("references")?;
     let hash = st("file_hash")?;
-    let text = st("text")?;
+    // `text` is left out of search projections.
+    let text = b.column_by_name("text").map(|c| c.as_string::<i32>().clone());
     let sl = col("start_line")?.as_primitive::<UInt32Type>().clone();
     let el = col("end_line")?.as_primitive::<UInt32Type>().clone();
     let sb = col("start_byte")?.as_primitive::<UInt64Type>().clone();
@@ -637,7 +656,7 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
             references: refs.value(i).to_string(),
             is_test: is_test.value(i),
             file_hash: hash.value(i).to_string(),
-            text: text.value(i).to_string(),
+            text: text.as_ref().map_or_else(String::new, |t| t.value(i).to_string()),
             vector,
         });
     }

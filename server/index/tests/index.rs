@@ -2,8 +2,6 @@
 //! updates, deletions, schema rebuilds, ignore rules, secrets, size/binary limits, overlays,
 //! filters, and that the workspace is never written to.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use codeforge_config::{EmbeddingSettings, Settings};
 use codeforge_index::{
@@ -11,42 +9,13 @@ use codeforge_index::{
     WorkspaceIndex, index_dir,
 };
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/workspaces")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+use codeforge_testkit::{TempWorkspace, real_model_dir, snapshot};
 
 /// A temp copy of a fixture workspace and a separate temp cache dir.
-struct Env {
-    _tmp: tempfile::TempDir,
-    ws: PathBuf,
-    cache: PathBuf,
-}
+type Env = TempWorkspace;
 
 fn env(fixture_name: &str) -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path().join("ws");
-    copy_dir(&fixture(fixture_name), &ws);
-    let cache = tmp.path().join("cache");
-    Env {
-        _tmp: tmp,
-        ws,
-        cache,
-    }
+    codeforge_testkit::workspace(fixture_name)
 }
 
 fn lexical_settings() -> Settings {
@@ -56,7 +25,7 @@ fn lexical_settings() -> Settings {
 }
 
 async fn open(e: &Env, settings: Settings) -> WorkspaceIndex {
-    WorkspaceIndex::open(&e.ws, &e.cache, settings).await.unwrap()
+    WorkspaceIndex::open(&e.root, &e.cache, settings).await.unwrap()
 }
 
 async fn update(i: &WorkspaceIndex) -> UpdateSummary {
@@ -72,25 +41,6 @@ async fn names(i: &WorkspaceIndex, q: &str) -> Vec<String> {
         .into_iter()
         .map(|h| h.qualified_name)
         .collect()
-}
-
-/// Every file's bytes, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    fn go(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                out.insert(format!("{rel}/"), Vec::new());
-                go(root, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    go(dir, dir, &mut out);
-    out
 }
 
 #[tokio::test]
@@ -110,7 +60,7 @@ async fn incremental_updates_parse_only_what_changed() {
     assert_eq!(again.symbols, first.symbols);
 
     // Touching a file without changing its content re-reads it but does not re-parse it.
-    let settings = e.ws.join("app/settings.py");
+    let settings = e.root.join("app/settings.py");
     let text = std::fs::read_to_string(&settings).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&settings, &text).unwrap();
@@ -131,7 +81,7 @@ async fn incremental_updates_parse_only_what_changed() {
     assert!(!names(&i, "merge_options").await.iter().any(|n| n.ends_with("merge_options")));
 
     // A deleted file's rows disappear.
-    std::fs::remove_file(e.ws.join("app/geometry.py")).unwrap();
+    std::fs::remove_file(e.root.join("app/geometry.py")).unwrap();
     let deleted = update(&i).await;
     assert_eq!(deleted.removed, 1);
     assert_eq!(deleted.files, 6);
@@ -151,7 +101,7 @@ async fn schema_mismatch_rebuilds() {
     let e = env("mixed");
     let i = open(&e, lexical_settings()).await;
     update(&i).await;
-    let dir = index_dir(&e.cache, &e.ws.canonicalize().unwrap());
+    let dir = index_dir(&e.cache, &e.root.canonicalize().unwrap());
     drop(i);
     let meta = dir.join("meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
@@ -168,7 +118,7 @@ async fn schema_mismatch_rebuilds() {
 #[tokio::test]
 async fn ignore_rules_secrets_limits_and_vendored_dirs() {
     let e = env("mixed");
-    let w = &e.ws;
+    let w = &e.root;
     let write = |rel: &str, text: &[u8]| {
         let p = w.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -247,7 +197,7 @@ async fn overlays_index_unsaved_buffers_then_disk_wins_again() {
     let i = open(&e, lexical_settings()).await;
     update(&i).await;
     let rel = "app/geometry.py".to_string();
-    let disk = std::fs::read_to_string(e.ws.join(&rel)).unwrap();
+    let disk = std::fs::read_to_string(e.root.join(&rel)).unwrap();
     let buffer = format!("{disk}\n\ndef zzunsavedzz():\n    pass\n");
     let req = UpdateRequest {
         overlays: [(rel.clone(), buffer)].into_iter().collect(),
@@ -258,7 +208,7 @@ async fn overlays_index_unsaved_buffers_then_disk_wins_again() {
     assert_eq!(s.parsed, 1);
     assert_eq!(names(&i, "zzunsavedzz").await, ["app.geometry.zzunsavedzz"]);
     assert_eq!(
-        std::fs::read_to_string(e.ws.join(&rel)).unwrap(),
+        std::fs::read_to_string(e.root.join(&rel)).unwrap(),
         disk,
         "the buffer is never written to disk"
     );
@@ -302,7 +252,7 @@ async fn cancelled_update_leaves_an_index_the_next_update_completes() {
     // Many files so that several batches are written.
     for n in 0..600 {
         std::fs::write(
-            e.ws.join(format!("app/gen_{n}.py")),
+            e.root.join(format!("app/gen_{n}.py")),
             format!("def generated_{n}(x):\n    \"\"\"Generated {n}.\"\"\"\n    return x + {n}\n"),
         )
         .unwrap();
@@ -341,18 +291,6 @@ async fn missing_embedding_model_means_lexical_search_with_a_reason() {
     assert_eq!((s.embedded, s.vectors), (0, Some(0)));
     assert_eq!(s.embeddings, "unavailable");
     assert_eq!(names(&i, "read_options").await.first().map(String::as_str), Some("app.settings.read_options"));
-}
-
-/// The real all-MiniLM-L6-v2 weights, as installed by `.ci/setup`.
-fn real_model_dir() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
-    let dir = codeforge_config::default_embedding_model_dir(&cache);
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "the MiniLM model is not installed at {}; run `bash .ci/setup`",
-        dir.display()
-    );
-    dir
 }
 
 #[tokio::test]

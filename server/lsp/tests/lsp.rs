@@ -5,28 +5,14 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{TestClient, copy_dir, fixture, real_model_dir, uri};
+use codeforge_testkit::real_model_dir;
+use common::{TestClient, uri};
 use serde_json::{Value, json};
 
-struct Ws {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    cache: PathBuf,
-}
+type Ws = codeforge_testkit::TempWorkspace;
 
 fn workspace() -> Ws {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("mixed");
-    copy_dir(&fixture("mixed"), &root);
-    let root = root.canonicalize().unwrap();
-    let cache = tmp.path().join("cache");
-    Ws {
-        _tmp: tmp,
-        root,
-        cache,
-    }
+    codeforge_testkit::workspace("mixed")
 }
 
 fn lexical() -> Value {
@@ -266,4 +252,38 @@ async fn bad_configuration_is_reported_and_the_server_keeps_serving() {
     c.poll_symbols("merge_options", 20, |l| !l.is_empty()).await;
     let r = c.request("shutdown", Value::Null).await;
     assert!(r.is_null());
+}
+
+#[tokio::test]
+async fn requests_are_answered_while_indexing_runs() {
+    let ws = workspace();
+    for n in 0..1500 {
+        std::fs::write(
+            ws.root.join(format!("app/bulk_{n}.py")),
+            format!("def bulk_{n}(x):\n    \"\"\"Bulk {n}.\"\"\"\n    return x\n"),
+        )
+        .unwrap();
+    }
+    let mut c = TestClient::start(&ws.cache);
+    c.initialize(&[&ws.root], lexical()).await;
+    // Wait until indexing has begun, then ask.
+    c.wait_for("progress begin", 30, |n| {
+        n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin"
+    })
+    .await;
+    let syms = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri(&ws.root.join("app/mailer.py"))}}),
+        )
+        .await;
+    assert_eq!(names(syms.as_array().unwrap()), ["Mailer"]);
+    let _ = c.request("workspace/symbol", json!({"query": "Mailer"})).await;
+    let ended = c
+        .notifications
+        .iter()
+        .any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end");
+    assert!(!ended, "the answers should not have waited for indexing to finish");
+    c.wait_indexed(1).await;
+    c.poll_symbols("bulk_1499", 20, |l| names(l).contains(&"bulk_1499".to_string())).await;
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -194,35 +194,4 @@ pub fn uri(p: &Path) -> String {
     tower_lsp_server::ls_types::Uri::from_file_path(p)
         .expect("absolute path")
         .to_string()
-}
-
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/workspaces")
-        .join(name)
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// The real MiniLM model dir installed by `.ci/setup`.
-pub fn real_model_dir() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
-    let dir = codeforge_config::default_embedding_model_dir(&cache);
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "MiniLM is not installed at {}; run `bash .ci/setup`",
-        dir.display()
-    );
-    dir
 }
