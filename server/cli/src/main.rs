@@ -1,5 +1,5 @@
 //! The `codeforge` binary: `lsp` (the language server on stdio), and the headless commands
-//! `index`, `search` and `symbols`. Human output on stdout, progress and diagnostics on stderr.
+//! `index`, `search`, `symbols`, `generate` and `model prepare`. Human output on stdout, progress and diagnostics on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +11,8 @@ use codeforge_config::{CACHE_DIR_ENV, Layer, Settings, WORKSPACE_CONFIG_FILE};
 use codeforge_index::{CancelFlag, Progress, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex};
 use codeforge_syntax::Language;
 use serde::Serialize;
+
+mod generate;
 
 #[derive(Parser)]
 #[command(name = "codeforge", version, about = "Execution-verified AI code generation for any editor")]
@@ -67,6 +69,38 @@ enum Command {
         json: bool,
         file: PathBuf,
     },
+    /// Generate the body of the function at FILE:LINE from its signature and docstring, and print
+    /// it (the file is not changed).
+    Generate {
+        /// `path/to/file.py:LINE`, LINE 1-based, anywhere in the function or its doc comment.
+        target: String,
+        /// Print `{"status", "code", "edit", ...}` as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also show the prompt, the retrieved context and every candidate.
+        #[arg(long)]
+        explain: bool,
+        /// Workspace root (default: the nearest ancestor with `.git` or a project file).
+        #[arg(long, short = 'w')]
+        workspace: Option<PathBuf>,
+        /// Regenerate even if the function already has a body.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage the embedded model.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Requantize (once) and load the embedded model, then print what it cost.
+    Prepare {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,7 +117,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Lsp => {
-                codeforge_lsp::run_stdio(codeforge_lsp::ServerOptions { cache_dir }).await;
+                codeforge_lsp::run_stdio(codeforge_lsp::ServerOptions::new(cache_dir)).await;
                 Ok(())
             }
             Command::Index { path, json, no_embed } => cmd_index(path, json, no_embed, &cache_dir).await,
@@ -107,6 +141,10 @@ fn main() -> ExitCode {
                 cmd_search(workspace, q, json, no_update, &cache_dir).await
             }
             Command::Symbols { json, file } => cmd_symbols(&file, json),
+            Command::Generate { target, json, explain, workspace, force } => {
+                generate::cmd_generate(&target, json, explain, workspace, force, &cache_dir).await
+            }
+            Command::Model { action: ModelAction::Prepare { json } } => generate::cmd_model_prepare(json, &cache_dir).await,
         }
     });
     // Don't wait for lingering blocking tasks (a cancelled embedding batch) at exit.
@@ -135,7 +173,7 @@ impl std::fmt::Display for UsageError {
 }
 impl std::error::Error for UsageError {}
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
@@ -150,7 +188,7 @@ fn init_logging() {
         .try_init();
 }
 
-fn workspace_root(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn workspace_root(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let p = match path {
         Some(p) => p,
         None => std::env::current_dir()?,
@@ -162,7 +200,7 @@ fn workspace_root(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Settings from `<root>/codeforge.toml` (if any).
-fn settings_for(root: &Path) -> anyhow::Result<Settings> {
+pub(crate) fn settings_for(root: &Path) -> anyhow::Result<Settings> {
     let path = root.join(WORKSPACE_CONFIG_FILE);
     let layer: Layer = match std::fs::read_to_string(&path) {
         Ok(text) => codeforge_config::parse_toml(&path.display().to_string(), &text)
@@ -170,7 +208,8 @@ fn settings_for(root: &Path) -> anyhow::Result<Settings> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Layer::default(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer)]).map_err(|e| usage(e.to_string()))
+    let env = codeforge_config::env_layer(&|k| std::env::var(k).ok()).map_err(|e| usage(e.to_string()))?;
+    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer), ("environment", &env)]).map_err(|e| usage(e.to_string()))
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
@@ -184,7 +223,7 @@ fn progress_bar() -> indicatif::ProgressBar {
     bar
 }
 
-async fn open_index(root: &Path, cache_dir: &Path) -> anyhow::Result<WorkspaceIndex> {
+pub(crate) async fn open_index(root: &Path, cache_dir: &Path) -> anyhow::Result<WorkspaceIndex> {
     let settings = settings_for(root)?;
     let index = WorkspaceIndex::open(root, cache_dir, settings).await?;
     if let Some(reason) = index.lexical_only_reason() {
@@ -193,7 +232,7 @@ async fn open_index(root: &Path, cache_dir: &Path) -> anyhow::Result<WorkspaceIn
     Ok(index)
 }
 
-async fn run_update(index: &WorkspaceIndex, req: UpdateRequest) -> anyhow::Result<UpdateSummary> {
+pub(crate) async fn run_update(index: &WorkspaceIndex, req: UpdateRequest) -> anyhow::Result<UpdateSummary> {
     let bar = progress_bar();
     let cancel = CancelFlag::new();
     let c2 = cancel.clone();

@@ -33,6 +33,7 @@ pub enum ConfigError {
 pub struct Layer {
     pub index: Option<IndexLayer>,
     pub embeddings: Option<EmbeddingsLayer>,
+    pub generation: Option<GenerationLayer>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -77,11 +78,91 @@ pub struct EmbeddingsLayer {
     pub batch_size: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationBackendKind {
+    /// Qwen2.5-Coder-0.5B-Instruct (or `gguf`) in-process (the default).
+    Embedded,
+    /// An OpenAI-compatible server: vLLM, SGLang, DashScope, Ollama, llama.cpp's server.
+    Openai,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanSetting {
+    Off,
+    Drop,
+    Comments,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationLayer {
+    pub backend: Option<GenerationBackendKind>,
+    /// OpenAI-compatible: base URL, e.g. `http://localhost:8000/v1`.
+    pub url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Text prompts in Qwen2.5-Coder FIM format (base models).
+    pub fim: Option<bool>,
+    /// The server honours `n` (vLLM, SGLang: yes; Ollama, llama.cpp: no).
+    pub supports_n: Option<bool>,
+    pub connect_timeout_s: Option<u64>,
+    pub first_token_timeout_s: Option<u64>,
+    pub timeout_s: Option<u64>,
+    pub retries: Option<u32>,
+    /// Embedded: a Qwen2 GGUF to run instead of the default.
+    pub gguf: Option<PathBuf>,
+    /// Samples per request.
+    pub n: Option<u32>,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    /// Prompt budget in tokens.
+    pub prompt_tokens: Option<usize>,
+    /// Repository hits offered to a prompt.
+    pub context_hits: Option<usize>,
+    /// Plan before code: `off`, `drop` (default) or `comments`.
+    pub plan: Option<PlanSetting>,
+}
+
+/// Resolved generation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationSettings {
+    pub backend: GenerationBackend,
+    pub n: u32,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub prompt_tokens: usize,
+    pub context_hits: usize,
+    pub plan: PlanSetting,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerationBackend {
+    Embedded {
+        /// `None`: the Qwen2.5-Coder-0.5B-Instruct GGUF installed by the setup.
+        gguf: Option<PathBuf>,
+    },
+    Openai {
+        url: String,
+        model: String,
+        api_key_env: Option<String>,
+        fim: bool,
+        supports_n: bool,
+        connect_timeout_s: u64,
+        first_token_timeout_s: u64,
+        timeout_s: u64,
+        retries: u32,
+    },
+}
+
 /// Resolved settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub index: IndexSettings,
     pub embeddings: EmbeddingSettings,
+    pub generation: GenerationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,8 +205,43 @@ impl Default for Settings {
                 model_dir: None,
                 batch_size: 32,
             },
+            generation: GenerationSettings {
+                backend: GenerationBackend::Embedded { gguf: None },
+                n: 1,
+                temperature: 0.0,
+                max_tokens: 384,
+                prompt_tokens: 900,
+                context_hits: 6,
+                plan: PlanSetting::Drop,
+            },
         }
     }
+}
+
+/// Environment overrides for scripting, read by the caller and handed in (no I/O here):
+/// `CODEFORGE_API_BASE`, `CODEFORGE_MODEL`, `CODEFORGE_REQUEST_TIMEOUT_S`. A base URL switches the
+/// backend to `openai`. (`CODEFORGE_API_KEY` is read where the key is used, never stored here.)
+pub fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let mut g = GenerationLayer::default();
+    let mut any = false;
+    if let Some(url) = get("CODEFORGE_API_BASE").filter(|v| !v.is_empty()) {
+        g.backend = Some(GenerationBackendKind::Openai);
+        g.url = Some(url);
+        any = true;
+    }
+    if let Some(m) = get("CODEFORGE_MODEL").filter(|v| !v.is_empty()) {
+        g.model = Some(m);
+        any = true;
+    }
+    if let Some(t) = get("CODEFORGE_REQUEST_TIMEOUT_S").filter(|v| !v.is_empty()) {
+        let secs = t.parse::<u64>().map_err(|_| ConfigError::Invalid {
+            source_name: "environment".into(),
+            message: format!("CODEFORGE_REQUEST_TIMEOUT_S must be a number of seconds (got `{t}`)"),
+        })?;
+        g.timeout_s = Some(secs);
+        any = true;
+    }
+    Ok(Layer { generation: any.then_some(g), ..Layer::default() })
 }
 
 /// Parses a `codeforge.toml`.
@@ -165,6 +281,8 @@ pub fn resolve<'a>(
 ) -> Result<Settings, ConfigError> {
     let mut index = IndexLayer::default();
     let mut emb = EmbeddingsLayer::default();
+    let mut gen_layer = GenerationLayer::default();
+    let mut gen_source = "defaults".to_string();
     let mut emb_source = "defaults".to_string();
     let mut index_source = "defaults".to_string();
     for (name, layer) in layers {
@@ -202,6 +320,36 @@ pub fn resolve<'a>(
             take!(api_key_env);
             take!(timeout_s);
             take!(batch_size);
+        }
+        if let Some(g) = &layer.generation {
+            gen_source = name.to_string();
+            if g.backend.is_some() && g.backend != gen_layer.backend {
+                gen_layer = GenerationLayer { ..GenerationLayer::default() };
+            }
+            macro_rules! take {
+                ($f:ident) => {
+                    if g.$f.is_some() {
+                        gen_layer.$f = g.$f.clone();
+                    }
+                };
+            }
+            take!(backend);
+            take!(url);
+            take!(model);
+            take!(api_key_env);
+            take!(fim);
+            take!(supports_n);
+            take!(connect_timeout_s);
+            take!(first_token_timeout_s);
+            take!(timeout_s);
+            take!(retries);
+            take!(gguf);
+            take!(n);
+            take!(temperature);
+            take!(max_tokens);
+            take!(prompt_tokens);
+            take!(context_hits);
+            take!(plan);
         }
     }
     let defaults = Settings::default();
@@ -284,7 +432,9 @@ pub fn resolve<'a>(
         }
         EmbeddingBackendKind::None => EmbeddingSettings::None,
     };
+    let generation = resolve_generation(gen_layer, &gen_source, &defaults.generation)?;
     Ok(Settings {
+        generation,
         index: IndexSettings {
             max_file_size,
             exclude: index.exclude.unwrap_or_default(),
@@ -293,6 +443,102 @@ pub fn resolve<'a>(
         },
         embeddings,
     })
+}
+
+fn resolve_generation(
+    g: GenerationLayer,
+    source: &str,
+    d: &GenerationSettings,
+) -> Result<GenerationSettings, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { source_name: source.to_string(), message };
+    let kind = g.backend.unwrap_or(GenerationBackendKind::Embedded);
+    let backend = match kind {
+        GenerationBackendKind::Embedded => {
+            for (set, key) in [
+                (g.url.is_some(), "url"),
+                (g.model.is_some(), "model"),
+                (g.api_key_env.is_some(), "api_key_env"),
+                (g.fim.is_some(), "fim"),
+            ] {
+                if set {
+                    return Err(invalid(format!("generation.{key} needs backend = \"openai\"")));
+                }
+            }
+            GenerationBackend::Embedded { gguf: g.gguf }
+        }
+        GenerationBackendKind::Openai => {
+            if g.gguf.is_some() {
+                return Err(invalid("generation.gguf needs backend = \"embedded\"".into()));
+            }
+            let url = g.url.ok_or_else(|| {
+                invalid("generation.url is required for backend = \"openai\" (or set CODEFORGE_API_BASE)".into())
+            })?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "generation.url must start with http:// or https:// (got `{url}`)"
+                )));
+            }
+            let model = g.model.ok_or_else(|| {
+                invalid("generation.model is required for backend = \"openai\" (or set CODEFORGE_MODEL)".into())
+            })?;
+            if let Some(var) = &g.api_key_env
+                && (var.is_empty() || var.contains('=') || var.contains('\0') || var.starts_with("sk-"))
+            {
+                return Err(invalid(
+                    "generation.api_key_env must name an environment variable (not hold the key)".into(),
+                ));
+            }
+            let timeout_s = g.timeout_s.unwrap_or(120).max(1);
+            GenerationBackend::Openai {
+                url,
+                model,
+                api_key_env: g.api_key_env,
+                fim: g.fim.unwrap_or(false),
+                supports_n: g.supports_n.unwrap_or(true),
+                connect_timeout_s: g.connect_timeout_s.unwrap_or(5).max(1),
+                first_token_timeout_s: g.first_token_timeout_s.unwrap_or(30).clamp(1, timeout_s),
+                timeout_s,
+                retries: g.retries.unwrap_or(2).min(10),
+            }
+        }
+    };
+    let n = g.n.unwrap_or(d.n);
+    if n == 0 || n > 32 {
+        return Err(invalid("generation.n must be between 1 and 32".into()));
+    }
+    let temperature = g.temperature.unwrap_or(if n > 1 { 0.6 } else { d.temperature });
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(invalid("generation.temperature must be between 0 and 2".into()));
+    }
+    let max_tokens = g.max_tokens.unwrap_or(d.max_tokens);
+    if max_tokens == 0 || max_tokens > 32_768 {
+        return Err(invalid("generation.max_tokens must be between 1 and 32768".into()));
+    }
+    let default_budget = match backend {
+        GenerationBackend::Embedded { .. } => d.prompt_tokens,
+        GenerationBackend::Openai { .. } => 6000,
+    };
+    let prompt_tokens = g.prompt_tokens.unwrap_or(default_budget);
+    if !(200..=1_000_000).contains(&prompt_tokens) {
+        return Err(invalid("generation.prompt_tokens must be between 200 and 1000000".into()));
+    }
+    Ok(GenerationSettings {
+        backend,
+        n,
+        temperature,
+        max_tokens,
+        prompt_tokens,
+        context_hits: g.context_hits.unwrap_or(d.context_hits).min(100),
+        plan: g.plan.unwrap_or(d.plan),
+    })
+}
+
+/// Where the default generation model lives inside the cache dir.
+pub fn default_generation_gguf(cache_dir: &Path) -> PathBuf {
+    cache_dir
+        .join("models")
+        .join("qwen2.5-coder-0.5b-instruct")
+        .join("qwen2.5-coder-0.5b-instruct.gguf")
 }
 
 /// The cache directory: the flag, else `$CODEFORGE_CACHE_DIR`, else the XDG cache dir.
@@ -386,6 +632,47 @@ mod tests {
         assert!(l.is_err());
         let l = toml_layer("[embeddings]\nurl = \"http://x\"\n").unwrap();
         assert!(resolve([("f", &l)]).is_err(), "url without openai backend");
+    }
+
+    #[test]
+    fn generation_backends_and_env_overrides() {
+        let s = resolve([]).unwrap();
+        assert_eq!(s.generation.backend, GenerationBackend::Embedded { gguf: None });
+        let l = toml_layer("[generation]\nbackend = \"openai\"\nurl = \"http://h:8000/v1\"\nmodel = \"qwen\"\napi_key_env = \"DASHSCOPE_API_KEY\"\nn = 4\n").unwrap();
+        let s = resolve([("f", &l)]).unwrap();
+        assert_eq!(s.generation.n, 4);
+        assert!(s.generation.temperature > 0.0, "sampling n > 1 needs a temperature");
+        match &s.generation.backend {
+            GenerationBackend::Openai { url, timeout_s, retries, .. } => {
+                assert_eq!((url.as_str(), *timeout_s, *retries), ("http://h:8000/v1", 120, 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        let env = |k: &str| match k {
+            "CODEFORGE_API_BASE" => Some("http://127.0.0.1:9/v1".to_string()),
+            "CODEFORGE_MODEL" => Some("m".to_string()),
+            "CODEFORGE_REQUEST_TIMEOUT_S" => Some("7".to_string()),
+            _ => None,
+        };
+        let e = env_layer(&env).unwrap();
+        let s = resolve([("f", &l), ("environment", &e)]).unwrap();
+        match &s.generation.backend {
+            GenerationBackend::Openai { url, model, timeout_s, api_key_env, .. } => {
+                assert_eq!((url.as_str(), model.as_str(), *timeout_s), ("http://127.0.0.1:9/v1", "m", 7));
+                assert_eq!(api_key_env.as_deref(), Some("DASHSCOPE_API_KEY"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = |k: &str| (k == "CODEFORGE_REQUEST_TIMEOUT_S").then(|| "soon".to_string());
+        assert!(env_layer(&bad).unwrap_err().to_string().contains("CODEFORGE_REQUEST_TIMEOUT_S"));
+        let l = toml_layer("[generation]\nurl = \"http://h\"\n").unwrap();
+        assert!(resolve([("f", &l)]).unwrap_err().to_string().contains("needs backend"));
+        let l = toml_layer("[generation]\nbackend = \"openai\"\nurl = \"h\"\nmodel = \"m\"\n").unwrap();
+        assert!(resolve([("f", &l)]).is_err());
+        let l = toml_layer("[generation]\nn = 0\n").unwrap();
+        assert!(resolve([("f", &l)]).is_err());
+        assert!(toml_layer("[generation]\nbackend = \"gpt\"\n").is_err());
+        assert!(toml_layer("[generation]\nplan = \"comments\"\n").is_ok());
     }
 
     #[test]

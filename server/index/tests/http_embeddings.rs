@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use codeforge_config::{EmbeddingSettings, Settings};
 use codeforge_index::{CancelFlag, SearchQuery, UpdateRequest, WorkspaceIndex};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 
 #[derive(Clone, Copy)]
 enum Mode {
@@ -44,29 +44,8 @@ async fn serve(mode: Mode, seen: Arc<Mutex<Seen>>) -> String {
                 let (r, mut w) = sock.into_split();
                 let mut r = BufReader::new(r);
                 loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0usize;
-                    let mut auth = String::new();
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).await.unwrap();
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        let lower = h.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        if lower.starts_with("authorization:") {
-                            auth = h["authorization:".len()..].trim().to_string();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).await.unwrap();
+                    let Some(http) = codeforge_testkit::read_http_request(&mut r).await else { return };
+                    let (auth, body) = (http.authorization, http.body);
                     let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let (status, answer) = match mode {
                         Mode::Http500 => ("500 Internal Server Error", "boom".to_string()),

@@ -1,20 +1,25 @@
 //! The only crate that speaks LSP: the tower-lsp-server service, document sync, conversions to
-//! protocol types, and workspace actors that keep each folder's index current.
+//! protocol types, workspace actors that keep each folder's index current, and the generation
+//! requests (code action, command, `codeforge/generate`).
 //! stdout belongs to the protocol: nothing here prints.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod line_index;
+mod generate;
 mod server;
 mod to_proto;
 pub mod workspace;
 
+pub use generate::{ActionData, GENERATE_COMMAND, GENERATE_KIND, GenerateParams, GenerateResult};
 pub use server::{Backend, ServerOptions};
 
 use tower_lsp_server::{ClientSocket, LspService, Server};
 
 /// Builds the service (tests drive it in-process).
 pub fn build_service(options: ServerOptions) -> (LspService<Backend>, ClientSocket) {
-    LspService::new(move |client| Backend::new(client, options))
+    LspService::build(move |client| Backend::new(client, options))
+        .custom_method("codeforge/generate", Backend::generate_request)
+        .finish()
 }
 
 /// Serves LSP on any byte streams.

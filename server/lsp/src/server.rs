@@ -17,9 +17,17 @@ use crate::to_proto;
 use crate::workspace::{Job, ProgressSink, Reporter, Workspace};
 
 /// Options the binary hands the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     pub cache_dir: PathBuf,
+    /// A fixed model backend instead of the configured one (tests inject a scripted backend).
+    pub backend: Option<codeforge_ide::BackendHandle>,
+}
+
+impl ServerOptions {
+    pub fn new(cache_dir: PathBuf) -> Self {
+        ServerOptions { cache_dir, backend: None }
+    }
 }
 
 /// An open document.
@@ -41,12 +49,15 @@ pub struct Backend {
     caps: Mutex<ClientCaps>,
     /// Roots announced by `initialize`, started on `initialized`.
     pending_roots: Mutex<Vec<(PathBuf, String)>>,
+    models: crate::generate::Models,
 }
 
 #[derive(Default, Clone)]
 struct ClientCaps {
     work_done_progress: bool,
     dynamic_watched_files: bool,
+    code_action_resolve: bool,
+    document_changes: bool,
 }
 
 struct ClientReporter {
@@ -160,7 +171,44 @@ impl Backend {
             pending_errors: Mutex::new(Vec::new()),
             caps: Mutex::new(ClientCaps::default()),
             pending_roots: Mutex::new(Vec::new()),
+            models: Default::default(),
         }
+    }
+
+    pub(crate) fn documents_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
+        self.documents.lock().unwrap()
+    }
+    pub(crate) fn workspace_for_path(&self, path: &Path) -> Option<Arc<Workspace>> {
+        self.workspace_for(path)
+    }
+    pub(crate) fn settings_for_layer(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
+        self.settings_for(file_layer)
+    }
+    pub(crate) fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+    pub(crate) fn models(&self) -> &crate::generate::Models {
+        &self.models
+    }
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+    pub(crate) fn client_supports_resolve(&self) -> bool {
+        self.caps.lock().unwrap().code_action_resolve
+    }
+    pub(crate) fn client_supports_document_changes(&self) -> bool {
+        self.caps.lock().unwrap().document_changes
+    }
+    pub(crate) fn client_supports_progress(&self) -> bool {
+        self.caps.lock().unwrap().work_done_progress
+    }
+    pub(crate) async fn show_error(&self, message: String) {
+        tracing::error!("{message}");
+        self.client.show_message(MessageType::ERROR, message).await;
+    }
+    pub(crate) async fn show_warning(&self, message: String) {
+        tracing::warn!("{message}");
+        self.client.show_message(MessageType::WARNING, message).await;
     }
 
     fn reporter(&self) -> Arc<dyn Reporter> {
@@ -308,6 +356,20 @@ impl LanguageServer for Backend {
                 .and_then(|w| w.did_change_watched_files.as_ref())
                 .and_then(|d| d.dynamic_registration)
                 .unwrap_or(false);
+            caps.code_action_resolve = params
+                .capabilities
+                .text_document
+                .as_ref()
+                .and_then(|t| t.code_action.as_ref())
+                .and_then(|c| c.resolve_support.as_ref())
+                .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
+            caps.document_changes = params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|w| w.workspace_edit.as_ref())
+                .and_then(|e| e.document_changes)
+                .unwrap_or(false);
         }
         if let Some(opts) = &params.initialization_options {
             match codeforge_config::parse_json("initializationOptions", opts) {
@@ -352,6 +414,15 @@ impl LanguageServer for Backend {
                     },
                 )),
                 document_symbol_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                    code_action_kinds: Some(vec![CodeActionKind::new(crate::generate::GENERATE_KIND)]),
+                    resolve_provider: Some(true),
+                    work_done_progress_options: Default::default(),
+                })),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![crate::generate::GENERATE_COMMAND.to_string()],
+                    work_done_progress_options: Default::default(),
+                }),
                 workspace_symbol_provider: Some(OneOf::Left(true)),
                 workspace: Some(WorkspaceServerCapabilities {
                     workspace_folders: Some(WorkspaceFoldersServerCapabilities {
@@ -628,6 +699,27 @@ impl LanguageServer for Backend {
         .await
         .unwrap_or_default();
         Ok(Some(DocumentSymbolResponse::Nested(symbols)))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        if let Some(only) = &params.context.only
+            && !only.iter().any(|k| crate::generate::GENERATE_KIND.starts_with(k.as_str()))
+        {
+            return Ok(None);
+        }
+        let actions = self.generate_code_actions(&params).await;
+        Ok((!actions.is_empty()).then_some(actions))
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> RpcResult<CodeAction> {
+        self.resolve_generate_action(action).await
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
+        if params.command == crate::generate::GENERATE_COMMAND {
+            return self.execute_generate_command(params.arguments).await;
+        }
+        Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!("unknown command `{}`", params.command)))
     }
 
     async fn symbol(

@@ -63,6 +63,20 @@ pub struct LanguageSpec {
     pub scope_separator: String,
     pub member_separator: String,
     pub tests: TestMarkers,
+    pub generation: GenerationSpec,
+}
+
+/// `[generation]` in `language.toml`: what a generatable function and a stub body look like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSpec {
+    pub function_kinds: Vec<String>,
+    pub body_field: String,
+    pub stub_statements: Vec<String>,
+    pub stub_prefixes: Vec<String>,
+    pub fence: String,
+    pub line_comment: String,
+    pub import_prefixes: Vec<String>,
 }
 
 /// The raw data files of one language, compiled into the binary.

@@ -73,3 +73,78 @@ pub fn real_model_dir() -> PathBuf {
     );
     dir
 }
+
+/// Compares `actual` with the snapshot file at `path` (created or rewritten when the environment
+/// has `UPDATE_EXPECT=1`). Returns a description of the mismatch, if any.
+pub fn check_snapshot(path: &Path, actual: &str) -> Option<String> {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return None;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(expected) if expected == actual => None,
+        Ok(expected) => {
+            let line = expected
+                .lines()
+                .zip(actual.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+            Some(format!(
+                "{}: differs from line {}\n--- expected: {:?}\n--- actual:   {:?}",
+                path.display(),
+                line + 1,
+                expected.lines().nth(line).unwrap_or("<end>"),
+                actual.lines().nth(line).unwrap_or("<end>")
+            ))
+        }
+        Err(_) => Some(format!("{}: no snapshot (UPDATE_EXPECT=1 to write it)", path.display())),
+    }
+}
+
+/// The real Qwen2.5-Coder-0.5B-Instruct GGUF as installed by `.ci/setup`. Fails (never skips)
+/// when it is missing.
+pub fn real_qwen_gguf() -> PathBuf {
+    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let path = codeforge_config::default_generation_gguf(&cache);
+    assert!(path.is_file(), "the Qwen model is not installed at {}; run `bash .ci/setup`", path.display());
+    path
+}
+
+/// One HTTP/1.1 request as the scripted servers in tests see it.
+pub struct HttpRequest {
+    pub path: String,
+    /// The `Authorization` header's value (empty when absent).
+    pub authorization: String,
+    pub body: Vec<u8>,
+}
+
+/// Reads one request (request line, headers, `Content-Length` body); `None` at end of stream.
+pub async fn read_http_request<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<HttpRequest> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut line = String::new();
+    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+        return None;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut len = 0usize;
+    let mut authorization = String::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).await.ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+        if lower.starts_with("authorization:") {
+            authorization = h["authorization:".len()..].trim().to_string();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).await.ok()?;
+    Some(HttpRequest { path, authorization, body })
+}

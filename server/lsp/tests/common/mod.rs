@@ -19,11 +19,15 @@ pub struct TestClient {
 
 impl TestClient {
     pub fn start(cache_dir: &Path) -> TestClient {
+        Self::start_with(cache_dir, None)
+    }
+
+    /// A server whose model is `backend` (a scripted one) instead of the configured backend.
+    pub fn start_with(cache_dir: &Path, backend: Option<codeforge_ide::BackendHandle>) -> TestClient {
         let (client_io, server_io) = tokio::io::duplex(1 << 22);
         let (server_in, server_out) = tokio::io::split(server_io);
-        let options = codeforge_lsp::ServerOptions {
-            cache_dir: cache_dir.to_path_buf(),
-        };
+        let mut options = codeforge_lsp::ServerOptions::new(cache_dir.to_path_buf());
+        options.backend = backend;
         tokio::spawn(codeforge_lsp::serve(server_in, server_out, options));
         let (r, w) = tokio::io::split(client_io);
         TestClient {
@@ -67,9 +71,10 @@ impl TestClient {
         let msg = self.recv().await;
         if msg.get("method").is_some() {
             if let Some(id) = msg.get("id").cloned() {
-                // A request from the server: accept it.
+                // A request from the server: accept it (edits are applied, as an editor would).
                 self.server_requests.push(msg.clone());
-                self.send(json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
+                let result = if msg["method"] == "workspace/applyEdit" { json!({"applied": true}) } else { Value::Null };
+                self.send(json!({"jsonrpc": "2.0", "id": id, "result": result})).await;
             } else {
                 self.notifications.push(msg);
             }
@@ -80,24 +85,41 @@ impl TestClient {
     }
 
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        match self.request_result(method, params).await {
+            Ok(v) => v,
+            Err(err) => panic!("{method} failed: {err}"),
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        id
+    }
+
+    /// Reads until the response to `id` arrives: `Ok(result)` or `Err(error)`.
+    pub async fn response(&mut self, id: i64, secs: u64) -> Result<Value, Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let msg = tokio::time::timeout_at(deadline, self.pump())
                 .await
-                .unwrap_or_else(|_| panic!("no answer to {method}"));
+                .unwrap_or_else(|_| panic!("no answer to request {id}"));
             if let Some(resp) = msg
                 && resp["id"] == json!(id)
             {
-                if let Some(err) = resp.get("error") {
-                    panic!("{method} failed: {err}");
-                }
-                return resp["result"].clone();
+                return match resp.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(resp["result"].clone()),
+                };
             }
         }
+    }
+
+    pub async fn request_result(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        let id = self.send_request(method, params).await;
+        self.response(id, 120).await
     }
 
     pub async fn notify(&mut self, method: &str, params: Value) {
@@ -162,6 +184,11 @@ impl TestClient {
     }
 
     pub async fn initialize(&mut self, roots: &[&Path], init_options: Value) -> Value {
+        self.initialize_with(roots, init_options, true).await
+    }
+
+    /// `resolve`: whether the client advertises `codeAction/resolve` of edits.
+    pub async fn initialize_with(&mut self, roots: &[&Path], init_options: Value, resolve: bool) -> Value {
         let folders: Vec<Value> = roots
             .iter()
             .map(|r| json!({"uri": uri(r), "name": r.file_name().unwrap().to_string_lossy()}))
@@ -178,9 +205,18 @@ impl TestClient {
                         "window": {"workDoneProgress": true},
                         "workspace": {
                             "didChangeWatchedFiles": {"dynamicRegistration": true},
-                            "workspaceFolders": true
+                            "workspaceFolders": true,
+                            "applyEdit": true,
+                            "workspaceEdit": {"documentChanges": true}
                         },
-                        "textDocument": {"documentSymbol": {"hierarchicalDocumentSymbolSupport": true}}
+                        "textDocument": {
+                            "documentSymbol": {"hierarchicalDocumentSymbolSupport": true},
+                            "codeAction": if resolve {
+                                json!({"resolveSupport": {"properties": ["edit"]}, "dataSupport": true})
+                            } else {
+                                json!({})
+                            }
+                        }
                     }
                 }),
             )

@@ -1,0 +1,190 @@
+//! Context for a prompt: the enclosing scope, the file's imports, other definitions in the same
+//! file, and the index's best hits for the target's name, signature and docstring (any language).
+//! Retrieval is reached through the small [`Retriever`] trait; the index implements it here.
+
+use codeforge_index::{SearchQuery, WorkspaceIndex};
+use codeforge_prompt::{Snippet, SnippetKind};
+use codeforge_syntax::{ExtractedFile, FunctionTarget, Language, SymbolKind};
+use futures::future::BoxFuture;
+
+/// A related symbol found in the repository.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Related {
+    pub qualified_name: String,
+    pub kind: String,
+    pub language: String,
+    pub path: String,
+    pub line: u32,
+    pub signature: String,
+    pub doc: Option<String>,
+    pub score: f32,
+}
+
+/// Finds symbols related to a query.
+pub trait Retriever: Send + Sync {
+    fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>>;
+}
+
+impl Retriever for WorkspaceIndex {
+    fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
+        Box::pin(async move {
+            let hits = self.search(&SearchQuery::new(query, k)).await.map_err(|e| e.to_string())?;
+            Ok(hits
+                .into_iter()
+                .map(|h| Related {
+                    qualified_name: h.qualified_name,
+                    kind: h.kind,
+                    language: h.language,
+                    path: h.path,
+                    line: h.line,
+                    signature: h.signature,
+                    doc: h.doc,
+                    score: h.score,
+                })
+                .collect())
+        })
+    }
+}
+
+fn comment_doc(lang: Language, doc: &str, max_lines: usize) -> String {
+    let c = &lang.spec().generation.line_comment;
+    doc.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(max_lines)
+        .map(|l| format!("{c} {l}\n"))
+        .collect()
+}
+
+/// Everything but the retrieved hits (no I/O).
+pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target: &FunctionTarget) -> Vec<Snippet> {
+    let mut out = Vec::new();
+    let sym = &target.symbol;
+    // Enclosing scopes, outermost first. Rust methods sit in `impl` blocks, which are not
+    // symbols: their scope is found by name.
+    let mut chain = Vec::new();
+    let mut p = sym.parent;
+    while let Some(i) = p {
+        let Some(s) = file.symbols.get(i) else { break };
+        chain.push(s);
+        p = s.parent;
+    }
+    if chain.is_empty()
+        && let Some(s) = file.symbols.iter().find(|s| s.qualified_name == sym.scope && s.kind.is_type_like())
+    {
+        chain.push(s);
+    }
+    if let Some(parent) = chain.first() {
+        let mut text = String::new();
+        for s in chain.iter().rev() {
+            if let Some(d) = s.doc_summary() {
+                text.push_str(&comment_doc(lang, d, 1));
+            }
+            // Data types are shown whole (their fields matter); classes by their header.
+            let whole = matches!(s.kind, SymbolKind::Struct | SymbolKind::Enum | SymbolKind::Record)
+                && s.end_line - s.start_line < 40
+                && s.end_byte <= source.len();
+            if whole {
+                text.push_str(source[s.start_byte..s.end_byte].trim_end());
+            } else {
+                text.push_str(s.signature.trim_end());
+            }
+            text.push('\n');
+        }
+        out.push(Snippet { kind: SnippetKind::Scope, label: parent.qualified_name.clone(), text });
+    }
+    let prefixes = &lang.spec().generation.import_prefixes;
+    let imports: String = source
+        .lines()
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(p.as_str())))
+        .take(60)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !imports.is_empty() {
+        out.push(Snippet { kind: SnippetKind::Imports, label: "imports".into(), text: imports });
+    }
+    // Siblings first (same scope), then the rest of the file; never the target or its insides.
+    let mut others: Vec<&codeforge_syntax::Symbol> = file
+        .symbols
+        .iter()
+        .filter(|s| s.qualified_name != sym.qualified_name)
+        .filter(|s| !(s.start_byte >= sym.start_byte && s.end_byte <= sym.end_byte))
+        .filter(|s| s.kind != SymbolKind::Module)
+        .filter(|s| !chain.iter().any(|c| c.qualified_name == s.qualified_name))
+        .collect();
+    others.sort_by_key(|s| (s.scope != sym.scope, s.is_test, s.start_line));
+    for s in others.into_iter().take(40) {
+        let mut text = String::new();
+        if let Some(d) = &s.docstring {
+            text.push_str(&comment_doc(lang, d, 2));
+        }
+        text.push_str(s.signature.trim_end());
+        out.push(Snippet {
+            kind: SnippetKind::SameFile,
+            label: format!("line {} {}", s.start_line + 1, s.qualified_name),
+            text,
+        });
+    }
+    out
+}
+
+/// The query used to find related code: the target's words, signature and doc summary.
+pub fn retrieval_query(target: &FunctionTarget) -> String {
+    let s = &target.symbol;
+    let mut q = codeforge_syntax::split_identifier_words(&s.name).join(" ");
+    if let Some(d) = s.doc_summary() {
+        q.push(' ');
+        q.push_str(d);
+    }
+    q.push(' ');
+    q.push_str(&s.signature);
+    q
+}
+
+/// Local context plus up to `k` repository hits (the target itself and same-file symbols
+/// excluded). A retriever error yields fewer snippets and a note, never a failure.
+pub async fn gather_context(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    file: &ExtractedFile,
+    target: &FunctionTarget,
+    retriever: Option<&dyn Retriever>,
+    k: usize,
+) -> (Vec<Snippet>, Option<String>) {
+    let mut out = local_context(lang, source, file, target);
+    let mut note = None;
+    if let Some(r) = retriever
+        && k > 0
+    {
+        match r.related(retrieval_query(target), k + 8).await {
+            Ok(hits) => {
+                for h in hits
+                    .into_iter()
+                    .filter(|h| h.path != rel_path)
+                    .filter(|h| h.qualified_name != target.symbol.qualified_name)
+                    .take(k)
+                {
+                    let hl = Language::from_name(&h.language).unwrap_or(lang);
+                    let mut text = String::new();
+                    if hl != lang {
+                        text.push_str(&format!("{} ({})\n", lang.spec().generation.line_comment, h.language));
+                    }
+                    if let Some(d) = &h.doc {
+                        text.push_str(&comment_doc(lang, d, 3));
+                    }
+                    text.push_str(h.signature.trim_end());
+                    out.push(Snippet {
+                        kind: SnippetKind::Retrieved,
+                        label: format!("{}:{} {} (score {:.3})", h.path, h.line, h.qualified_name, h.score),
+                        text,
+                    });
+                }
+            }
+            Err(e) => note = Some(format!("repository context unavailable: {e}")),
+        }
+    } else if retriever.is_none() {
+        note = Some("repository context unavailable: no index for this workspace".into());
+    }
+    (out, note)
+}

@@ -1,0 +1,15 @@
+//! The IDE façade in editor terms (paths, lines, byte offsets, labels; no LSP types): lists the
+//! "Generate function from docstring" targets from syntax alone and runs the generation pipeline
+//! retrieve → prompt → model → post-process (→ verify, the next issue) → edit. The LSP crate and
+//! the CLI both call this; neither knows how a prompt is made.
+
+mod backend;
+mod context;
+mod generate;
+
+pub use backend::{BackendHandle, load_backend};
+pub use context::{Related, Retriever, gather_context};
+pub use generate::{
+    Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,
+    generate_function, generate_targets,
+};

@@ -1,0 +1,316 @@
+//! The embedded backend: a Qwen2 GGUF (Qwen2.5-Coder-0.5B-Instruct by default) run in-process on
+//! the CPU with candle's quantized kernels. Owns the one-time requantization of slow quant types
+//! to Q4_0 (cached next to the models, written atomically), ChatML rendering, sampling, stop
+//! handling and cancellation between tokens. Generation runs on a blocking thread, never on the
+//! async runtime; one generation at a time (the model and its KV cache sit behind a mutex).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file;
+use candle_core::quantized::tokenizer::TokenizerFromGguf;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::quantized_qwen2::ModelWeights;
+use futures::future::BoxFuture;
+use tokenizers::Tokenizer;
+
+use crate::{Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, Usage, cut_at_stop};
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The GGUF as fetched (any Qwen2-architecture GGUF).
+    pub gguf: PathBuf,
+    /// Where a requantized copy is cached.
+    pub cache_dir: PathBuf,
+    /// Context window used (prompt + output), capped by the model's own.
+    pub max_context: usize,
+}
+
+/// What loading cost, for logs and the benchmark.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadReport {
+    pub gguf: PathBuf,
+    pub requantized: bool,
+    pub prepare_ms: u64,
+    pub load_ms: u64,
+}
+
+pub struct EmbeddedQwen {
+    inner: Arc<Mutex<Loaded>>,
+    tokenizer: Tokenizer,
+    stop_ids: Vec<u32>,
+    max_context: usize,
+    pub report: LoadReport,
+}
+
+struct Loaded {
+    model: ModelWeights,
+}
+
+fn inference(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Inference(e.to_string())
+}
+
+/// Tensor types candle runs fast on the CPU; anything else is requantized once.
+fn is_fast(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q8_0 | GgmlDType::F32 | GgmlDType::F16)
+}
+
+/// Returns a GGUF with only fast tensor types: `src` itself, or a Q4_0 copy made once and cached
+/// in `cache_dir` (keyed by the source's size and mtime). Returns whether a copy is used.
+pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), ModelError> {
+    let missing = || {
+        ModelError::ModelMissing(format!(
+            "the embedded model is missing at {}; run `bash .ci/setup` to fetch Qwen2.5-Coder-0.5B-Instruct, \
+             or set generation.gguf to a local Qwen2 GGUF, or configure an OpenAI-compatible endpoint",
+            src.display()
+        ))
+    };
+    let meta = std::fs::metadata(src).map_err(|_| missing())?;
+    let mut reader = BufReader::new(File::open(src).map_err(|_| missing())?);
+    let content = gguf_file::Content::read(&mut reader)
+        .map_err(|e| inference(format!("{} is not a readable GGUF: {e}", src.display())))?;
+    if content.tensor_infos.values().all(|t| is_fast(t.ggml_dtype)) {
+        return Ok((src.to_path_buf(), false));
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let out = cache_dir.join(format!("{stem}-{:x}-{mtime}.q4_0.gguf", meta.len()));
+    if out.is_file() {
+        return Ok((out, true));
+    }
+    std::fs::create_dir_all(cache_dir).map_err(inference)?;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
+    for name in names {
+        let qt = content.tensor(&mut reader, name, &Device::Cpu).map_err(inference)?;
+        let dims = qt.shape().dims().to_vec();
+        let qt = if is_fast(qt.dtype()) {
+            qt
+        } else {
+            let t = qt.dequantize(&Device::Cpu).map_err(inference)?;
+            let last = *dims.last().unwrap_or(&0);
+            if dims.len() >= 2 && last % 32 == 0 {
+                QTensor::quantize(&t, GgmlDType::Q4_0).map_err(inference)?
+            } else {
+                QTensor::quantize(&t, GgmlDType::F32).map_err(inference)?
+            }
+        };
+        tensors.push((name.clone(), qt));
+    }
+    let marker = gguf_file::Value::String(format!("requantized to Q4_0 from {}", src.display()));
+    let mut metadata: Vec<(&str, &gguf_file::Value)> =
+        content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    metadata.push(("codeforge.requantized", &marker));
+    let tmp = out.with_extension(format!("part{}", std::process::id()));
+    {
+        let mut w = BufWriter::new(File::create(&tmp).map_err(inference)?);
+        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        gguf_file::write(&mut w, &metadata, &refs).map_err(inference)?;
+        use std::io::Write;
+        w.flush().map_err(inference)?;
+    }
+    std::fs::rename(&tmp, &out).map_err(inference)?;
+    Ok((out, true))
+}
+
+impl EmbeddedQwen {
+    /// Prepares (requantizes once) and loads the model. Blocking: call from a blocking thread.
+    pub fn load(cfg: &EmbeddedConfig) -> Result<Self, ModelError> {
+        let t0 = Instant::now();
+        let (path, requantized) = prepare_gguf(&cfg.gguf, &cfg.cache_dir)?;
+        let prepare_ms = t0.elapsed().as_millis() as u64;
+        let t1 = Instant::now();
+        let mut reader = BufReader::new(File::open(&path).map_err(inference)?);
+        let content = gguf_file::Content::read(&mut reader).map_err(inference)?;
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        if arch != "qwen2" {
+            return Err(inference(format!(
+                "{} has architecture `{arch}`; the embedded backend runs qwen2 models",
+                cfg.gguf.display()
+            )));
+        }
+        let ctx_len = content
+            .metadata
+            .get("qwen2.context_length")
+            .and_then(|v| v.to_u32().ok())
+            .unwrap_or(4096) as usize;
+        let tokenizer = Tokenizer::from_gguf(&content).map_err(inference)?;
+        let model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(inference)?;
+        let stop_ids = ["<|im_end|>", "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>"]
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        Ok(EmbeddedQwen {
+            inner: Arc::new(Mutex::new(Loaded { model })),
+            tokenizer,
+            stop_ids,
+            max_context: cfg.max_context.min(ctx_len),
+            report: LoadReport {
+                gguf: path,
+                requantized,
+                prepare_ms,
+                load_ms: t1.elapsed().as_millis() as u64,
+            },
+        })
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        Ok(self.tokenizer.encode(text, false).map_err(inference)?.get_ids().to_vec())
+    }
+}
+
+/// Sets the flag when the request's future is dropped: the blocking loop sees it between tokens.
+struct CancelOnDrop(Arc<AtomicBool>);
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Job {
+    ids: Vec<u32>,
+    req: Request,
+    stop_ids: Vec<u32>,
+    max_context: usize,
+    cancel: Arc<AtomicBool>,
+}
+
+fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Result<Generation, ModelError> {
+    let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+    let model = &mut guard.model;
+    let start = Instant::now();
+    let Job { ids, req, stop_ids, max_context, cancel } = job;
+    if ids.len() + 8 > max_context {
+        return Err(inference(format!(
+            "prompt of {} tokens does not fit the {max_context}-token context",
+            ids.len()
+        )));
+    }
+    let max_new = (req.max_tokens as usize).min(max_context - ids.len());
+    let mut usage = Usage { prompt_tokens: ids.len() as u64, ..Default::default() };
+    let mut samples = Vec::new();
+    for i in 0..req.n.max(1) as usize {
+        let sampling = if req.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else {
+            Sampling::TopP { p: req.top_p as f64, temperature: req.temperature as f64 }
+        };
+        let mut lp = LogitsProcessor::from_sampling(req.seed.unwrap_or(299792458) + i as u64, sampling);
+        model.clear_kv_cache();
+        let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(inference)?;
+        let mut logits = model.forward(&input, 0).map_err(inference)?;
+        if usage.first_token_ms == 0 {
+            usage.first_token_ms = start.elapsed().as_millis() as u64;
+        }
+        let mut out: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        let mut logprob_sum = 0.0f64;
+        let mut finish = FinishReason::Length;
+        while out.len() < max_new {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(ModelError::Cancelled);
+            }
+            let l = logits.squeeze(0).and_then(|l| l.to_dtype(candle_core::DType::F32)).map_err(inference)?;
+            let tok = lp.sample(&l).map_err(inference)?;
+            if let Ok(lsm) = candle_nn_log_softmax(&l)
+                && let Some(v) = lsm.get(tok as usize)
+            {
+                logprob_sum += *v as f64;
+            }
+            if stop_ids.contains(&tok) {
+                finish = FinishReason::Stop;
+                break;
+            }
+            out.push(tok);
+            let full = tokenizer.decode(&out, true).map_err(inference)?;
+            if !full.ends_with('\u{FFFD}') && full.len() > text.len() && full.starts_with(&text) {
+                let delta = full[text.len()..].to_string();
+                text = full;
+                if let Some(sink) = &req.on_text {
+                    sink(i, &delta);
+                }
+            }
+            if cut_at_stop(&mut text, &req.stop) || req.stop_when.as_ref().is_some_and(|f| f(&text)) {
+                finish = FinishReason::Stop;
+                break;
+            }
+            let next = Tensor::new(&[tok], &Device::Cpu)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(inference)?;
+            logits = model.forward(&next, ids.len() + out.len() - 1).map_err(inference)?;
+        }
+        if finish == FinishReason::Length {
+            text = tokenizer.decode(&out, true).map_err(inference)?;
+            cut_at_stop(&mut text, &req.stop);
+        }
+        usage.completion_tokens += out.len() as u64;
+        let mean_logprob = (!out.is_empty()).then(|| logprob_sum / out.len() as f64);
+        samples.push(Sample { text, finish, mean_logprob });
+    }
+    model.clear_kv_cache();
+    usage.total_ms = start.elapsed().as_millis() as u64;
+    if samples.iter().all(|s| s.text.trim().is_empty()) {
+        return Err(ModelError::Empty);
+    }
+    Ok(Generation { samples, usage })
+}
+
+/// log-softmax of a 1-D logits tensor, on the host.
+fn candle_nn_log_softmax(l: &Tensor) -> candle_core::Result<Vec<f32>> {
+    let v: Vec<f32> = l.to_vec1()?;
+    let max = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let lse = v.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
+    Ok(v.into_iter().map(|x| x - lse).collect())
+}
+
+impl Backend for EmbeddedQwen {
+    fn describe(&self) -> String {
+        format!("embedded {}", self.report.gguf.display())
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.encode(text).ok().map(|v| v.len())
+    }
+
+    fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>> {
+        let text = match &req.prompt {
+            Prompt::Chat(m) => crate::chatml(m, true),
+            Prompt::Text(t) => t.clone(),
+        };
+        let ids = self.encode(&text);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let guard = CancelOnDrop(cancel.clone());
+        let inner = self.inner.clone();
+        let tokenizer = self.tokenizer.clone();
+        let stop_ids = self.stop_ids.clone();
+        let max_context = self.max_context;
+        Box::pin(async move {
+            let _guard = guard;
+            let ids = ids?;
+            let job = Job { ids, req, stop_ids, max_context, cancel };
+            tokio::task::spawn_blocking(move || run_blocking(&inner, &tokenizer, job))
+                .await
+                .map_err(|e| inference(format!("generation thread failed: {e}")))?
+        })
+    }
+}

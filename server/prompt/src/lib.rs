@@ -1,0 +1,319 @@
+//! Prompts as pure functions: what the model is asked, built from the target function and the
+//! context retrieved for it, filled into a token budget in priority order (the task itself,
+//! then the enclosing scope, imports, same-file definitions, repository hits) and clipped without
+//! splitting a UTF-8 character. Every piece of context is recorded, included or dropped, so
+//! `--explain` can show what the model saw. No I/O, no model calls: token counts come from a
+//! function the caller hands in (the model's own tokenizer where it has one).
+
+use codeforge_model::{Message, Prompt};
+use codeforge_syntax::Language;
+
+/// Where a piece of context came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnippetKind {
+    Scope,
+    Imports,
+    SameFile,
+    Retrieved,
+}
+
+/// One piece of context offered to the prompt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Snippet {
+    pub kind: SnippetKind,
+    /// Where it is from, e.g. `src/shapes.py:12 shapes.Circle.area`.
+    pub label: String,
+    pub text: String,
+}
+
+/// "Implement this function".
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionTask {
+    pub language: Language,
+    /// Workspace-relative path of the file.
+    pub path: String,
+    pub qualified_name: String,
+    pub name: String,
+    /// The definition as written: doc comment, signature, docstring, stub body.
+    pub stub_text: String,
+    /// Context in priority order (the builder keeps this order within each kind).
+    pub context: Vec<Snippet>,
+}
+
+/// What to do with the plan the model writes before the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    /// Ask for code only.
+    Off,
+    /// Ask for a plan, then drop it.
+    Drop,
+    /// Ask for a plan and keep it as comments at the top of the body.
+    Comments,
+}
+
+/// A context piece and whether it made it into the prompt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Included {
+    pub kind: SnippetKind,
+    pub label: String,
+    pub tokens: usize,
+    /// `full`, `clipped` or `dropped`.
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltPrompt {
+    pub prompt: Prompt,
+    pub tokens: usize,
+    pub context: Vec<Included>,
+}
+
+/// The longest prefix of `text` that counts at most `max` tokens, cut at a line end where one
+/// is near, never inside a UTF-8 character.
+pub fn clip_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usize) -> &'a str {
+    if count(text) <= max {
+        return text;
+    }
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let (mut lo, mut hi) = (0usize, bounds.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if count(&text[..bounds[mid]]) <= max {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let cut = &text[..bounds[lo]];
+    match cut.rfind('\n') {
+        Some(nl) if nl > cut.len() / 2 => &cut[..nl + 1],
+        _ => cut,
+    }
+}
+
+/// The system message for function-level generation.
+fn system(lang: Language) -> String {
+    format!(
+        "You are an expert {} programmer working inside the user's repository. You implement \
+         functions exactly as their signature and documentation specify, using the repository's \
+         own helpers where they fit. You never change the signature, never add imports that are \
+         not available, and never leave placeholders.",
+        display_name(lang)
+    )
+}
+
+fn display_name(lang: Language) -> &'static str {
+    match lang {
+        Language::Python => "Python",
+        Language::Rust => "Rust",
+        Language::Java => "Java",
+    }
+}
+
+fn heading(kind: SnippetKind) -> &'static str {
+    match kind {
+        SnippetKind::Scope => "Enclosing scope",
+        SnippetKind::Imports => "Imports of this file",
+        SnippetKind::SameFile => "Other definitions in this file",
+        SnippetKind::Retrieved => "Related code from the repository",
+    }
+}
+
+/// Builds the chat prompt for "implement this function" within `budget` prompt tokens.
+pub fn function_prompt(
+    task: &FunctionTask,
+    plan: PlanMode,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> BuiltPrompt {
+    let fence = &task.language.spec().generation.fence;
+    let sys = system(task.language);
+    let instructions = match plan {
+        PlanMode::Off => format!(
+            "Reply with the complete function, signature and documentation unchanged, in one ```{fence} code block, and nothing else."
+        ),
+        PlanMode::Drop | PlanMode::Comments => format!(
+            "First write `Plan:` and a short numbered plan (at most 5 steps, one line each). Then \
+             reply with the complete function, signature and documentation unchanged, in one ```{fence} code block."
+        ),
+    };
+    let task_text = format!(
+        "Implement `{}` in `{}`:\n\n```{fence}\n{}\n```\n\n{instructions}",
+        task.qualified_name,
+        task.path,
+        task.stub_text.trim_end()
+    );
+    let fixed = count(&sys) + count(&task_text) + 16;
+    let mut left = budget.saturating_sub(fixed);
+    let mut included = Vec::new();
+    let mut sections: Vec<(SnippetKind, Vec<String>)> = Vec::new();
+    for kind in [SnippetKind::Scope, SnippetKind::Imports, SnippetKind::SameFile, SnippetKind::Retrieved] {
+        for s in task.context.iter().filter(|s| s.kind == kind) {
+            let piece = if kind == SnippetKind::Retrieved || kind == SnippetKind::SameFile {
+                format!("{} {}\n{}\n", task.language.spec().generation.line_comment, s.label, s.text.trim_end())
+            } else {
+                format!("{}\n", s.text.trim_end())
+            };
+            let tokens = count(&piece);
+            let (text, status) = if tokens <= left {
+                (piece, "full")
+            } else if left >= 24 && kind != SnippetKind::Retrieved {
+                (clip_to_tokens(&piece, left, count).to_string(), "clipped")
+            } else {
+                (String::new(), "dropped")
+            };
+            let used = if text.is_empty() { 0 } else { count(&text) };
+            left = left.saturating_sub(used);
+            included.push(Included { kind, label: s.label.clone(), tokens: used, status });
+            if !text.is_empty() {
+                match sections.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, v)) => v.push(text),
+                    None => sections.push((kind, vec![text])),
+                }
+            }
+        }
+    }
+    let mut user = String::new();
+    if !sections.is_empty() {
+        user.push_str("Context from the repository (for reference; do not repeat it):\n\n");
+        for (kind, pieces) in &sections {
+            user.push_str(&format!("### {}\n```{fence}\n", heading(*kind)));
+            for p in pieces {
+                user.push_str(p);
+            }
+            user.push_str("```\n\n");
+        }
+    }
+    user.push_str(&task_text);
+    let messages = vec![Message::system(sys), Message::user(user)];
+    let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
+    BuiltPrompt { prompt: Prompt::Chat(messages), tokens, context: included }
+}
+
+/// Splits a model's answer into the plan (text before the code) and the first code block (the
+/// one tagged with the language if there are several); a bare answer is all code.
+pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
+    let fence = lang.spec().generation.fence.as_str();
+    let mut blocks: Vec<(usize, String, String)> = Vec::new(); // (start, tag, code)
+    let mut rest = answer;
+    let mut offset = 0;
+    while let Some(i) = rest.find("```") {
+        let after = &rest[i + 3..];
+        let tag_end = after.find('\n').unwrap_or(after.len());
+        let tag = after[..tag_end].trim().to_lowercase();
+        let body = &after[(tag_end + 1).min(after.len())..];
+        let (code, consumed) = match body.find("```") {
+            Some(j) => (&body[..j], i + 3 + tag_end + 1 + j + 3),
+            None => (body, rest.len()), // unterminated: take the rest
+        };
+        blocks.push((offset + i, tag, code.to_string()));
+        offset += consumed.min(rest.len());
+        rest = &rest[consumed.min(rest.len())..];
+    }
+    let chosen = blocks
+        .iter()
+        .find(|(_, tag, _)| tag == fence || (fence == "python" && tag == "py") || (fence == "rust" && tag == "rs"))
+        .or_else(|| blocks.first());
+    match chosen {
+        None => (None, answer.trim_matches('\n').to_string()),
+        Some((start, _, code)) => {
+            let before = answer[..*start].trim();
+            let plan = before
+                .strip_prefix("Plan:")
+                .map(str::trim)
+                .or(Some(before))
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            (plan, code.trim_end().to_string())
+        }
+    }
+}
+
+/// A fill-in-the-middle prompt for Qwen2.5-Coder base models: as much of the prefix (nearest the
+/// cursor) and suffix as fits the budget, two thirds to the prefix.
+pub fn fim_prompt(prefix: &str, suffix: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Prompt {
+    let pre_budget = budget * 2 / 3;
+    let pre = tail_to_tokens(prefix, pre_budget, count);
+    let suf_budget = budget.saturating_sub(count(pre));
+    let suf = clip_to_tokens(suffix, suf_budget, count);
+    Prompt::Text(format!("<|fim_prefix|>{pre}<|fim_suffix|>{suf}<|fim_middle|>"))
+}
+
+/// The longest suffix of `text` within `max` tokens, starting at a line start where possible.
+pub fn tail_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usize) -> &'a str {
+    if count(text) <= max {
+        return text;
+    }
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let (mut lo, mut hi) = (0usize, bounds.len() - 1);
+    // smallest start index whose tail fits
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if count(&text[bounds[mid]..]) <= max {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let tail = &text[bounds[lo]..];
+    match tail.find('\n') {
+        Some(nl) if nl < tail.len() / 2 => &tail[nl + 1..],
+        _ => tail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> usize {
+        s.chars().count()
+    }
+
+    #[test]
+    fn clipping_never_splits_a_character() {
+        let t = "ééééé\nabc";
+        assert_eq!(clip_to_tokens(t, 3, &chars), "ééé");
+        assert_eq!(clip_to_tokens(t, 100, &chars), t);
+        assert_eq!(tail_to_tokens("abc\nééé", 3, &chars), "ééé");
+    }
+
+    #[test]
+    fn answers_split_into_plan_and_code() {
+        let a = "Plan:\n1. Split.\n2. Sum.\n\n```python\ndef f():\n    return 1\n```\nDone.";
+        let (plan, code) = split_answer(Language::Python, a);
+        assert_eq!(plan.as_deref(), Some("1. Split.\n2. Sum."));
+        assert_eq!(code, "def f():\n    return 1");
+        let (plan, code) = split_answer(Language::Rust, "```text\nx\n```\n```rust\nfn f() {}\n```");
+        assert_eq!(plan.as_deref(), Some("```text\nx\n```"));
+        assert_eq!(code, "fn f() {}");
+        let (plan, code) = split_answer(Language::Java, "return 1;");
+        assert_eq!((plan, code.as_str()), (None, "return 1;"));
+        let (_, code) = split_answer(Language::Python, "```python\ndef f():\n    return 1\n");
+        assert_eq!(code, "def f():\n    return 1", "unterminated fence");
+    }
+
+    #[test]
+    fn budget_drops_low_priority_context_first() {
+        let task = FunctionTask {
+            language: Language::Python,
+            path: "a.py".into(),
+            qualified_name: "a.f".into(),
+            name: "f".into(),
+            stub_text: "def f():\n    \"\"\"Doc.\"\"\"\n    pass".into(),
+            context: vec![
+                Snippet { kind: SnippetKind::Retrieved, label: "b.py:1 b.g".into(), text: "def g(): ...".repeat(40) },
+                Snippet { kind: SnippetKind::Imports, label: "imports".into(), text: "import os".into() },
+            ],
+        };
+        let b = function_prompt(&task, PlanMode::Off, 10_000, &chars);
+        assert!(b.context.iter().all(|c| c.status == "full"));
+        let small = chars(&function_prompt(&task, PlanMode::Off, 0, &chars).prompt.render_plain()) + 60;
+        let b = function_prompt(&task, PlanMode::Off, small, &chars);
+        let status: Vec<_> = b.context.iter().map(|c| (c.kind, c.status)).collect();
+        assert_eq!(status, [(SnippetKind::Imports, "full"), (SnippetKind::Retrieved, "dropped")]);
+        assert!(b.tokens <= small + 40, "{} > {small}", b.tokens);
+    }
+}
