@@ -280,3 +280,101 @@ fn version_and_help() {
         assert!(out.contains(cmd), "{out}");
     }
 }
+
+/// A one-thread OpenAI-compatible server answering every request with `status` and `body`
+/// (one JSON document); returns its base URL and the Authorization headers it saw.
+fn scripted_openai(status: &'static str, body: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let mut r = std::io::BufReader::new(sock.try_clone().unwrap());
+            let mut len = 0;
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 {
+                    break;
+                }
+                let h = h.trim_end().to_string();
+                if h.is_empty() {
+                    break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if lower.starts_with("authorization:") {
+                    seen2.lock().unwrap().push(h["authorization:".len()..].trim().to_string());
+                }
+            }
+            let mut b = vec![0; len];
+            let _ = r.read_exact(&mut b);
+            let _ = write!(
+                sock,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn generate_prints_json_with_an_edit_through_the_http_backend_from_env_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("gen_python");
+    copy_dir(&fixtures("workspaces/gen_python"), &root);
+    std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+    let before = snapshot(&root);
+    let answer = "```python\ndef average_word_length(text):\n    words = word_lengths(text)\n    return mean(words) if words else 0.0\n```";
+    let body = serde_json::json!({"choices": [{"index": 0, "message": {"content": answer}, "finish_reason": "stop"}]}).to_string();
+    let (url, seen) = scripted_openai("200 OK", body);
+    let key = "sk-cli-secret-77";
+    let target = format!("{}:10", root.join("shapes/text.py").display());
+    let out = Command::new(BIN)
+        .args(["generate", "--json", &target])
+        .env("CODEFORGE_CACHE_DIR", tmp.path().join("cache"))
+        .env("CODEFORGE_API_BASE", &url)
+        .env("CODEFORGE_MODEL", "qwen2.5-coder-72b")
+        .env("CODEFORGE_API_KEY", key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "generated");
+    assert!(v["code"].as_str().unwrap().contains("    return mean(words) if words else 0.0"), "{v}");
+    assert_eq!(v["edit"]["range"]["end"]["line"], 14, "{v}");
+    assert!(v["edit"]["new_text"].as_str().unwrap().starts_with("\n    words = word_lengths(text)"));
+    assert!(v["backend"].as_str().unwrap().contains(&url));
+    assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {key}")]);
+    assert!(!stderr.contains(key) && !String::from_utf8_lossy(&out.stdout).contains(key));
+    assert_eq!(snapshot(&root), before, "generate changed the workspace");
+
+    // A failing backend: exit 1, a clear message, no key.
+    let (url, _) = scripted_openai("401 Unauthorized", r#"{"error":{"message":"bad key"}}"#.to_string());
+    let out = Command::new(BIN)
+        .args(["generate", &target])
+        .env("CODEFORGE_CACHE_DIR", tmp.path().join("cache"))
+        .env("CODEFORGE_API_BASE", &url)
+        .env("CODEFORGE_MODEL", "m")
+        .env("CODEFORGE_API_KEY", key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 401: bad key"), "{stderr}");
+    assert!(!stderr.contains(key));
+
+    // Bad input: exit 2.
+    let (code, _, err) = run(&["generate", "nowhere.py"], &tmp.path().join("cache"));
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["generate", &format!("{}:1", root.join("shapes/text.py").display())], &tmp.path().join("cache"));
+    assert_eq!(code, 2, "line 1 is an import, not a function: {err}");
+}

@@ -83,6 +83,17 @@ pub(crate) async fn cmd_generate(
         .to_string_lossy()
         .replace('\\', "/");
     let settings = settings_for(&root)?;
+    // Say what is wrong with the target before any slow work (index, model load).
+    match codeforge_syntax::function_at_line(lang, &rel, &source, line) {
+        None => return Err(usage(format!("{}:{}: no function or method here", rel, line + 1))),
+        Some(t) if t.stub == codeforge_syntax::StubKind::Implemented && !force => {
+            return Err(usage(format!(
+                "`{}` already has a body; pass --force to generate it again",
+                t.symbol.qualified_name
+            )));
+        }
+        Some(_) => {}
+    }
 
     // Retrieval: bring the index up to date lexically (vectors already computed are used).
     let index = match open_index(&root, cache_dir).await {

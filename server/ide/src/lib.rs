@@ -4,10 +4,12 @@
 //! the CLI both call this; neither knows how a prompt is made.
 
 mod backend;
+mod complete;
 mod context;
 mod generate;
 
 pub use backend::{BackendHandle, load_backend};
+pub use complete::{CompletionInput, Completions, Level, clean_completion, complete, parsing_levels, split_levels};
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{
     Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,

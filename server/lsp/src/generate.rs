@@ -123,6 +123,10 @@ impl Backend {
         String::from_utf8(bytes).ok().map(|t| (t, None))
     }
 
+    pub(crate) fn rel_and_settings_pub(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
+        self.rel_and_settings(path)
+    }
+
     fn rel_and_settings(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
         let ws = self.workspace_for_path(path);
         let rel = ws

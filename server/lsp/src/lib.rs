@@ -5,6 +5,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod line_index;
+mod complete;
 mod generate;
 mod server;
 mod to_proto;
@@ -19,6 +20,7 @@ use tower_lsp_server::{ClientSocket, LspService, Server};
 pub fn build_service(options: ServerOptions) -> (LspService<Backend>, ClientSocket) {
     LspService::build(move |client| Backend::new(client, options))
         .custom_method("codeforge/generate", Backend::generate_request)
+        .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .finish()
 }
 

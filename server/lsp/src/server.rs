@@ -50,6 +50,7 @@ pub struct Backend {
     /// Roots announced by `initialize`, started on `initialized`.
     pending_roots: Mutex<Vec<(PathBuf, String)>>,
     models: crate::generate::Models,
+    completion: Arc<crate::complete::CompletionEngine>,
 }
 
 #[derive(Default, Clone)]
@@ -172,7 +173,19 @@ impl Backend {
             caps: Mutex::new(ClientCaps::default()),
             pending_roots: Mutex::new(Vec::new()),
             models: Default::default(),
+            completion: Default::default(),
         }
+    }
+
+    pub(crate) fn completion_engine(&self) -> &crate::complete::CompletionEngine {
+        &self.completion
+    }
+    pub(crate) fn completion_engine_arc(&self) -> Arc<crate::complete::CompletionEngine> {
+        self.completion.clone()
+    }
+    /// Model calls made for completions so far.
+    pub fn completion_model_calls(&self) -> usize {
+        self.completion.model_calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn documents_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
@@ -414,6 +427,12 @@ impl LanguageServer for Backend {
                     },
                 )),
                 document_symbol_provider: Some(OneOf::Left(true)),
+                completion_provider: Some(CompletionOptions {
+                    resolve_provider: Some(false),
+                    trigger_characters: None,
+                    ..Default::default()
+                }),
+                inline_completion_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
                     code_action_kinds: Some(vec![CodeActionKind::new(crate::generate::GENERATE_KIND)]),
                     resolve_provider: Some(true),
@@ -699,6 +718,10 @@ impl LanguageServer for Backend {
         .await
         .unwrap_or_default();
         Ok(Some(DocumentSymbolResponse::Nested(symbols)))
+    }
+
+    async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
+        self.ai_completion(params).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {

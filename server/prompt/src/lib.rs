@@ -317,3 +317,58 @@ mod tests {
         assert!(b.tokens <= small + 40, "{} > {small}", b.tokens);
     }
 }
+
+/// The marker standing for the cursor in chat completion prompts.
+pub const CURSOR: &str = "<CURSOR>";
+
+/// "Complete the code at the cursor", for instruct (chat) models: the context that fits, then the
+/// code around the cursor (as much prefix as fits, two thirds of what is left, then suffix).
+pub fn cursor_prompt(
+    lang: Language,
+    path: &str,
+    prefix: &str,
+    suffix: &str,
+    context: &[Snippet],
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> BuiltPrompt {
+    let fence = &lang.spec().generation.fence;
+    let sys = format!(
+        "You are a {} code completion engine inside the user's editor. You continue code exactly at \
+         the cursor, matching the surrounding style and indentation, using the repository's own \
+         helpers where they fit.",
+        display_name(lang)
+    );
+    let instructions = format!(
+        "Reply with only the code that goes at {CURSOR} (complete the current statement, and the \
+         rest of the current block or function if it is unfinished), in one ```{fence} code block. \
+         Do not repeat code that comes before or after {CURSOR}."
+    );
+    let fixed = count(&sys) + count(&instructions) + 32;
+    let code_budget = budget.saturating_sub(fixed) * 3 / 4;
+    let pre = tail_to_tokens(prefix, code_budget * 2 / 3, count);
+    let suf = clip_to_tokens(suffix, code_budget.saturating_sub(count(pre)), count);
+    let code = format!("In `{path}`:\n```{fence}\n{pre}{CURSOR}{suf}\n```\n\n{instructions}");
+    let mut left = budget.saturating_sub(fixed + count(&code));
+    let mut included = Vec::new();
+    let mut ctx = String::new();
+    for s in context {
+        let piece = format!("{} {}\n{}\n", lang.spec().generation.line_comment, s.label, s.text.trim_end());
+        let tokens = count(&piece);
+        if tokens <= left {
+            left -= tokens;
+            ctx.push_str(&piece);
+            included.push(Included { kind: s.kind, label: s.label.clone(), tokens, status: "full" });
+        } else {
+            included.push(Included { kind: s.kind, label: s.label.clone(), tokens: 0, status: "dropped" });
+        }
+    }
+    let mut user = String::new();
+    if !ctx.is_empty() {
+        user.push_str(&format!("Related code from the repository (for reference):\n```{fence}\n{ctx}```\n\n"));
+    }
+    user.push_str(&code);
+    let messages = vec![Message::system(sys), Message::user(user)];
+    let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
+    BuiltPrompt { prompt: Prompt::Chat(messages), tokens, context: included }
+}

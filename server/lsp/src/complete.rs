@@ -1,0 +1,238 @@
+//! AI completion over LSP: `textDocument/completion` items at three granularities (rest of line,
+//! block, function; labelled, sorted below everything else) and `textDocument/inlineCompletion`
+//! (LSP 3.18) from the same engine. Requests are debounced per document; a newer request
+//! supersedes (aborts) older model work; results are cached by the text around the cursor, so the
+//! same prefix/suffix never reaches the model twice. A request that cannot wait for the model
+//! answers `isIncomplete` and the model keeps going for the client's next request; a request
+//! cancelled with `$/cancelRequest` stops the model work.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use codeforge_ide::{CompletionInput, Completions, Level, complete};
+use codeforge_syntax::Language;
+use tokio::sync::watch;
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::*;
+
+use crate::line_index::LineIndex;
+use crate::server::{Backend, uri_path};
+
+/// Quiet time before the model is asked (typing bursts collapse into one call).
+pub const DEBOUNCE: Duration = Duration::from_millis(75);
+/// How long a completion request waits for the model before answering `isIncomplete`.
+pub const WAIT: Duration = Duration::from_millis(2500);
+const CACHE_SIZE: usize = 128;
+
+type Slot = watch::Receiver<Option<Result<Arc<Completions>, String>>>;
+
+#[derive(Default)]
+pub struct CompletionEngine {
+    cache: Mutex<VecDeque<(u64, Arc<Completions>)>>,
+    /// Per document: the key being computed, its result channel, and the task.
+    inflight: Mutex<HashMap<Uri, (u64, Slot, tokio::task::AbortHandle)>>,
+    /// Model calls made (for tests and logs).
+    pub model_calls: std::sync::atomic::AtomicUsize,
+}
+
+impl CompletionEngine {
+    fn cached(&self, key: u64) -> Option<Arc<Completions>> {
+        let mut c = self.cache.lock().unwrap();
+        let pos = c.iter().position(|(k, _)| *k == key)?;
+        let hit = c.remove(pos)?;
+        c.push_front(hit.clone());
+        Some(hit.1)
+    }
+
+    fn store(&self, key: u64, v: Arc<Completions>) {
+        let mut c = self.cache.lock().unwrap();
+        c.retain(|(k, _)| *k != key);
+        c.push_front((key, v));
+        c.truncate(CACHE_SIZE);
+    }
+}
+
+/// Aborts the model task if the request is dropped (cancelled) while still armed.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
+}
+
+fn key_of(lang: Language, prefix: &str, suffix: &str, settings: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut p = prefix.len().saturating_sub(4000);
+    while !prefix.is_char_boundary(p) {
+        p += 1;
+    }
+    let mut s = suffix.len().min(2000);
+    while !suffix.is_char_boundary(s) {
+        s -= 1;
+    }
+    (lang, &prefix[p..], &suffix[..s], settings).hash(&mut h);
+    h.finish()
+}
+
+fn level_rank(l: Level) -> u8 {
+    match l {
+        Level::Line => 0,
+        Level::Block => 1,
+        Level::Function => 2,
+    }
+}
+
+impl Backend {
+    /// The engine's answer for a cursor: `None` while the model is still working.
+    async fn completions_at(&self, uri: &Uri, position: Position) -> RpcResult<Option<(Arc<Completions>, String, usize)>> {
+        let Some(path) = uri_path(uri) else { return Ok(Some(empty())) };
+        let Some(lang) = Language::from_path(&path) else { return Ok(Some(empty())) };
+        let Some((text, _)) = self.document_text(uri) else { return Ok(Some(empty())) };
+        let index = LineIndex::new(&text);
+        let offset = index.offset(&text, position.line, position.character);
+        let (rel, settings, retriever) = self.rel_and_settings_pub(&path);
+        let key = key_of(lang, &text[..offset], &text[offset..], &format!("{:?}", settings.generation));
+        let engine = self.completion_engine();
+        if let Some(hit) = engine.cached(key) {
+            return Ok(Some((hit, text, offset)));
+        }
+        let existing = {
+            let inflight = engine.inflight.lock().unwrap();
+            inflight.get(uri).filter(|(k, _, _)| *k == key).map(|(_, rx, h)| (rx.clone(), h.clone()))
+        };
+        let (mut rx, handle) = match existing {
+            Some(x) => x,
+            None => {
+                let model = match self.models().get(&settings, &self.options().cache_dir, self.options().backend.as_ref()).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        self.show_error(format!("CodeForge: {e}")).await;
+                        return Ok(Some(empty()));
+                    }
+                };
+                let (tx, rx) = watch::channel(None);
+                let gen_settings = settings.generation.clone();
+                let src = text.clone();
+                let engine_calls = self.completion_engine_arc();
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(DEBOUNCE).await;
+                    engine_calls.model_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let r = complete(
+                        model.as_ref(),
+                        retriever.as_deref(),
+                        &gen_settings,
+                        CompletionInput { language: lang, rel_path: &rel, source: &src, offset },
+                    )
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                    if let Ok(c) = &r {
+                        engine_calls.store(key, c.clone());
+                    }
+                    let _ = tx.send(Some(r));
+                });
+                let handle = task.abort_handle();
+                // A newer cursor supersedes older work in the same document.
+                if let Some((_, _, old)) = engine.inflight.lock().unwrap().insert(uri.clone(), (key, rx.clone(), handle.clone())) {
+                    old.abort();
+                }
+                (rx, handle)
+            }
+        };
+        let mut guard = AbortOnDrop(Some(handle));
+        let waited = tokio::time::timeout(WAIT, rx.wait_for(|v| v.is_some())).await;
+        guard.0 = None; // answered or timed out: let the model finish for the next request
+        match waited {
+            Ok(Ok(v)) => match v.clone() {
+                Some(Ok(c)) => Ok(Some((c, text, offset))),
+                Some(Err(e)) => {
+                    tracing::warn!("completion failed: {e}");
+                    Ok(Some(empty()))
+                }
+                None => Ok(None),
+            },
+            // Aborted by a newer request, or still working.
+            Ok(Err(_)) | Err(_) => Ok(None),
+        }
+    }
+
+    pub(crate) async fn ai_completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
+        let pos = params.text_document_position;
+        let Some((c, text, offset)) = self.completions_at(&pos.text_document.uri, pos.position).await? else {
+            return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: Vec::new() })));
+        };
+        let index = LineIndex::new(&text);
+        // Replace the identifier being typed, so clients' filtering keeps our items.
+        let word_start = text[..offset]
+            .char_indices()
+            .rev()
+            .take_while(|(_, ch)| ch.is_alphanumeric() || *ch == '_')
+            .last()
+            .map_or(offset, |(i, _)| i);
+        let typed = &text[word_start..offset];
+        let (sl, sc) = index.position(&text, word_start);
+        let (el, ec) = index.position(&text, offset);
+        let items = c
+            .items
+            .iter()
+            .map(|(level, t)| {
+                let first = t.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                let more = t.lines().filter(|l| !l.trim().is_empty()).count().saturating_sub(1);
+                let preview = if more > 0 { format!("{typed}{first} … (+{more} lines)") } else { format!("{typed}{first}") };
+                CompletionItem {
+                    label: preview,
+                    label_details: Some(CompletionItemLabelDetails {
+                        detail: None,
+                        description: Some(format!("CodeForge: {}", level.label())),
+                    }),
+                    kind: Some(CompletionItemKind::SNIPPET),
+                    detail: Some(format!("CodeForge · {} · unverified (no tests run)", level.label())),
+                    documentation: Some(Documentation::MarkupContent(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: format!("```{}\n{typed}{t}\n```", "text"),
+                    })),
+                    // After everything else the server or other servers offer.
+                    sort_text: Some(format!("~~~codeforge{}", level_rank(*level))),
+                    filter_text: Some(format!("{typed}{first}")),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range: Range { start: Position::new(sl, sc), end: Position::new(el, ec) },
+                        new_text: format!("{typed}{t}"),
+                    })),
+                    insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: false, items })))
+    }
+
+    pub async fn inline_completion(&self, params: InlineCompletionParams) -> RpcResult<Option<InlineCompletionResponse>> {
+        let pos = params.text_document_position;
+        let Some((c, _, _)) = self.completions_at(&pos.text_document.uri, pos.position).await? else {
+            return Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() })));
+        };
+        let at = Range { start: pos.position, end: pos.position };
+        // Largest first: inline UIs show the first item and let the user cycle.
+        let mut items: Vec<InlineCompletionItem> = c
+            .items
+            .iter()
+            .map(|(_, t)| InlineCompletionItem {
+                insert_text: t.clone(),
+                filter_text: None,
+                range: Some(at),
+                command: None,
+                insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+            })
+            .collect();
+        items.reverse();
+        Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+    }
+}
+
+fn empty() -> (Arc<Completions>, String, usize) {
+    (Arc::new(Completions { items: Vec::new(), raw: String::new(), elapsed_ms: 0 }), String::new(), 0)
+}
