@@ -1,0 +1,76 @@
+//! Server overhead per generation, model time excluded: retrieval from the real index, context,
+//! prompt and post-processing, with a scripted model that answers at once. Prints one JSON line.
+//! Usage: `bench_overhead --path DIR --cache DIR [--n N]` (indexes DIR lexically first).
+
+use std::time::{Duration, Instant};
+
+use codeforge_config::{EmbeddingSettings, Settings};
+use codeforge_ide::{GenerateInput, Retriever, generate_function};
+use codeforge_index::{CancelFlag, Progress, UpdateRequest, WorkspaceIndex};
+use codeforge_model::Scripted;
+use codeforge_syntax::{Language, extract};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut path = None;
+    let mut cache = None;
+    let mut n = 100usize;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--path" => path = it.next().map(std::path::PathBuf::from),
+            "--cache" => cache = it.next().map(std::path::PathBuf::from),
+            "--n" => n = it.next().unwrap().parse()?,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let (root, cache) = (path.expect("--path"), cache.expect("--cache"));
+    let mut settings = Settings::default();
+    settings.embeddings = EmbeddingSettings::None;
+    let index = WorkspaceIndex::open(&root, &cache, settings.clone()).await?;
+    let t = Instant::now();
+    let s = index.update(UpdateRequest::default(), &|_: Progress| {}, &CancelFlag::new()).await?;
+    let index_s = t.elapsed().as_secs_f64();
+    // Targets: the first callable of every k-th source file, spread over the tree.
+    let opts = codeforge_index::walk::WalkOptions {
+        max_file_size: settings.index.max_file_size,
+        exclude: &[],
+        languages: &Language::ALL,
+    };
+    let mut files = codeforge_index::walk::walk(index.root(), &opts)?.candidates;
+    files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    let step = (files.len() / n).max(1);
+    let model = Scripted::always("```\nreturn 0;\n```");
+    let mut times: Vec<Duration> = Vec::new();
+    for f in files.iter().step_by(step).take(n) {
+        let lang = f.language;
+        let Ok(source) = std::fs::read_to_string(&f.abs_path) else { continue };
+        let Some(sym) = extract(lang, &f.rel_path, &source).symbols.into_iter().find(|s| s.kind.is_callable()) else {
+            continue;
+        };
+        let t = Instant::now();
+        let r = generate_function(
+            &model,
+            Some(&index as &dyn Retriever),
+            &settings.generation,
+            GenerateInput { language: lang, rel_path: &f.rel_path, source: &source, line: sym.start_line, allow_implemented: true },
+            &|_| {},
+        )
+        .await;
+        if r.is_ok() {
+            times.push(t.elapsed());
+        }
+    }
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "workspace": root, "symbols": s.symbols, "index_s": (index_s * 10.0).round() / 10.0,
+            "generations": times.len(),
+            "overhead_p50_ms": (pct(0.5) * 10.0).round() / 10.0,
+            "overhead_p95_ms": (pct(0.95) * 10.0).round() / 10.0,
+        })
+    );
+    Ok(())
+}
