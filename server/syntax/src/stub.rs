@@ -36,6 +36,9 @@ pub struct FunctionTarget {
     pub def_indent: String,
     /// The body is written between braces (Rust, Java) rather than after a docstring/colon.
     pub braces: bool,
+    /// A declaration with no body at all (a Rust trait method `fn f();`): the `;` is replaced by
+    /// a braced body.
+    pub signature_only: bool,
 }
 
 impl FunctionTarget {
@@ -133,13 +136,32 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
         return None;
     }
     let func = function_node(lang, root, sym)?;
-    let body = func.child_by_field_name(lang.spec().generation.body_field.as_str())?;
     let def_indent = indent_of_line(source, sym.start_byte);
+    let doc_start_byte = doc_start(lang, source, sym.start_byte);
+    let doc_start_line = sym.start_line - source[doc_start_byte..sym.start_byte].matches('\n').count();
+    let Some(body) = func.child_by_field_name(lang.spec().generation.body_field.as_str()) else {
+        // No body: only a declaration ending in `;` can take one.
+        let text = &source[func.byte_range()];
+        if lang == Language::Python || !text.trim_end().ends_with(';') {
+            return None;
+        }
+        let semi = func.start_byte() + text.trim_end().len() - 1;
+        return Some(FunctionTarget {
+            symbol: sym.clone(),
+            stub: StubKind::Empty,
+            doc_start_byte,
+            doc_start_line,
+            replace_start: semi,
+            replace_end: semi + 1,
+            body_indent: format!("{def_indent}    "),
+            def_indent,
+            braces: true,
+            signature_only: true,
+        });
+    };
     let unit = "    ";
     let mut cursor = body.walk();
     let children: Vec<Node> = body.named_children(&mut cursor).collect();
-    let doc_start_byte = doc_start(lang, source, sym.start_byte);
-    let doc_start_line = sym.start_line - source[doc_start_byte..sym.start_byte].matches('\n').count();
     let (stmts, docstring): (Vec<Node>, Option<Node>) = if lang == Language::Python {
         match children.first() {
             Some(first) if is_docstring_stmt(*first) => (children[1..].to_vec(), Some(*first)),
@@ -197,6 +219,7 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
         body_indent,
         def_indent,
         braces,
+        signature_only: false,
     })
 }
 
@@ -257,6 +280,7 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
     while let Some(n) = stack.pop() {
         if g.function_kinds.iter().any(|k| k == n.kind())
             && n.child_by_field_name("name").is_some_and(|c| &code[c.byte_range()] == name)
+            && n.child_by_field_name(g.body_field.as_str()).is_some()
         {
             found = Some(n);
             break;
@@ -311,7 +335,9 @@ pub fn splice_body(target: &FunctionTarget, body: &str) -> BodyEdit {
         .lines()
         .map(|l| if l.trim().is_empty() { String::new() } else { format!("{}{l}", target.body_indent) })
         .collect();
-    let new_text = if target.braces {
+    let new_text = if target.signature_only {
+        format!(" {{\n{}\n{}}}", indented.join("\n"), target.def_indent)
+    } else if target.braces {
         format!("\n{}\n{}", indented.join("\n"), target.def_indent)
     } else {
         format!("\n{}", indented.join("\n"))
@@ -360,6 +386,15 @@ mod tests {
         assert!(out.contains("    fn e(&self) {\n        let x = 1;\n        println!(\"{x}\");\n    }\n}"), "{out}");
         assert_eq!(function_at_line(Language::Rust, "src/lib.rs", src, 1).unwrap().symbol.name, "add");
 
+        // A trait method with no body gets a default body.
+        let tr = "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64;\n}\n";
+        let stubs = stub_functions(Language::Rust, "src/lib.rs", tr);
+        assert_eq!(stubs.len(), 1);
+        assert!(stubs[0].signature_only);
+        let out = apply(tr, &splice_body(&stubs[0], "0.0"));
+        assert_eq!(out, "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64 {\n        0.0\n    }\n}\n");
+        assert_eq!(count_syntax_errors(Language::Rust, &out), 0);
+
         let java = "class U {\n    /** Parses. */\n    int parse(String s) {\n        throw new UnsupportedOperationException(\"todo\");\n    }\n    /** Ok. */\n    int ok() { return 1; }\n}\n";
         let stubs = stub_functions(Language::Java, "U.java", java);
         assert_eq!(stubs.len(), 1);
@@ -377,6 +412,8 @@ mod tests {
         let rs = "pub fn add(a: i32, b: i32) -> i32 {\n    let s = a + b;\n    s\n}";
         assert_eq!(body_from_generated(Language::Rust, rs, "add").unwrap(), "let s = a + b;\ns");
         assert_eq!(body_from_generated(Language::Rust, "a + b", "add").unwrap(), "a + b");
+        let tr = "trait T { fn add(&self) -> i32; }\nimpl T for S { fn add(&self) -> i32 { 1 + 2 } }";
+        assert_eq!(body_from_generated(Language::Rust, tr, "add").unwrap(), "1 + 2", "declarations are skipped");
         let j = "class X { int parse(String s) { return Integer.parseInt(s); } }";
         assert_eq!(body_from_generated(Language::Java, j, "parse").unwrap(), "return Integer.parseInt(s);");
         assert!(is_stub_body(Language::Python, "pass"));
