@@ -36,20 +36,13 @@ fn find_root(file: &Path, lang: Language) -> PathBuf {
     start.to_path_buf()
 }
 
-/// Line and UTF-16 column of a byte offset.
-fn position(source: &str, byte: usize) -> (usize, usize) {
-    let before = &source[..byte];
-    let line = before.matches('\n').count();
-    let col = before[before.rfind('\n').map(|i| i + 1).unwrap_or(0)..].encode_utf16().count();
-    (line, col)
-}
-
 fn edit_json(source: &str, o: &GenerateOutcome) -> serde_json::Value {
     match &o.edit {
         None => serde_json::Value::Null,
         Some(e) => {
-            let (sl, sc) = position(source, e.start);
-            let (el, ec) = position(source, e.end);
+            let index = codeforge_lsp::line_index::LineIndex::new(source);
+            let (sl, sc) = index.position(source, e.start);
+            let (el, ec) = index.position(source, e.end);
             serde_json::json!({
                 "range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
                 "start_byte": e.start,
@@ -197,7 +190,6 @@ pub(crate) async fn cmd_generate(
 }
 
 pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
-    let settings = codeforge_config::resolve([]).map_err(|e| usage(e.to_string()))?;
     let gguf = codeforge_config::default_generation_gguf(cache_dir);
     let dir = gguf.parent().map(Path::to_path_buf).unwrap_or_default();
     let t0 = std::time::Instant::now();
@@ -205,7 +197,6 @@ pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::R
         codeforge_model::EmbeddedQwen::load(&codeforge_model::EmbeddedConfig { gguf, cache_dir: dir, max_context: 4096 })
     })
     .await??;
-    let _ = settings;
     if json {
         println!("{}", serde_json::to_string(&model.report)?);
     } else {

@@ -94,7 +94,7 @@ impl Backend {
         let Some((text, _)) = self.document_text(uri) else { return Ok(Some(empty())) };
         let index = LineIndex::new(&text);
         let offset = index.offset(&text, position.line, position.character);
-        let (rel, settings, retriever) = self.rel_and_settings_pub(&path);
+        let (rel, settings, retriever) = self.rel_and_settings(&path);
         let key = key_of(lang, &text[..offset], &text[offset..], &format!("{:?}", settings.generation));
         let engine = self.completion_engine();
         if let Some(hit) = engine.cached(key) {

@@ -123,12 +123,8 @@ impl Backend {
         String::from_utf8(bytes).ok().map(|t| (t, None))
     }
 
-    pub(crate) fn rel_and_settings_pub(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
-        self.rel_and_settings(path)
-    }
-
-    fn rel_and_settings(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
-        let ws = self.workspace_for_path(path);
+    pub(crate) fn rel_and_settings(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
+        let ws = self.workspace_for(path);
         let rel = ws
             .as_ref()
             .and_then(|w| codeforge_index::walk::rel_path(&w.root, path))
@@ -136,9 +132,9 @@ impl Backend {
         let settings = match &ws {
             Some(w) => {
                 let layer = w.file_layer.lock().unwrap().clone();
-                self.settings_for_layer(layer.as_ref()).0
+                self.settings_for(layer.as_ref()).0
             }
-            None => self.settings_for_layer(None).0,
+            None => self.settings_for(None).0,
         };
         let retriever = ws.and_then(|w| w.index()).map(|i| i as Arc<dyn Retriever>);
         (rel, settings, retriever)
@@ -185,10 +181,10 @@ impl Backend {
         uri: &Uri,
         line: u32,
         force: bool,
-    ) -> RpcResult<(GenerateOutcome, String, Option<i32>)> {
+    ) -> RpcResult<(GenerateOutcome, String)> {
         let path = uri_path(uri).ok_or_else(|| rpc_error("not a file URI"))?;
         let lang = Language::from_path(&path).ok_or_else(|| rpc_error("CodeForge generates Python, Rust and Java"))?;
-        let (text, version) = self.document_text(uri).ok_or_else(|| rpc_error("cannot read the document"))?;
+        let (text, _) = self.document_text(uri).ok_or_else(|| rpc_error("cannot read the document"))?;
         let (rel, settings, retriever) = self.rel_and_settings(&path);
         let progress = self.progress_reporter(format!("Generating in {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())).await;
         progress.report("loading the model");
@@ -213,7 +209,7 @@ impl Backend {
         match result {
             Ok(o) => {
                 progress.end(summary(&o));
-                Ok((o, text, version))
+                Ok((o, text))
             }
             Err(e) => {
                 progress.end(format!("failed: {e}"));
@@ -228,7 +224,7 @@ impl Backend {
     /// The workspace edit for an outcome, against the document as it is now: the same version
     /// gets the edit as computed; a changed document gets it re-anchored on the same function if
     /// that is still a stub, else nothing.
-    pub(crate) fn edit_for(&self, uri: &Uri, o: &GenerateOutcome, source: &str, version: Option<i32>) -> Option<WorkspaceEdit> {
+    pub(crate) fn edit_for(&self, uri: &Uri, o: &GenerateOutcome, source: &str) -> Option<WorkspaceEdit> {
         let chosen = o.chosen.and_then(|i| o.candidates.iter().find(|c| c.index == i))?;
         let (now_text, now_version) = self.document_text(uri)?;
         let edit = if now_text == source {
@@ -243,7 +239,6 @@ impl Backend {
             tracing::info!("document changed during generation; edit re-anchored on {}", o.target.qualified_name);
             splice_body(&t, chosen.body.as_deref()?)
         };
-        let _ = version;
         let index = LineIndex::new(&now_text);
         let (sl, sc) = index.position(&now_text, edit.start);
         let (el, ec) = index.position(&now_text, edit.end);
@@ -268,8 +263,8 @@ impl Backend {
         let Some(data) = action.data.clone().and_then(|d| serde_json::from_value::<ActionData>(d).ok()) else {
             return Ok(action);
         };
-        let (o, source, version) = self.run_generation(&data.uri, data.line, false).await?;
-        match self.edit_for(&data.uri, &o, &source, version) {
+        let (o, source) = self.run_generation(&data.uri, data.line, false).await?;
+        match self.edit_for(&data.uri, &o, &source) {
             Some(edit) => {
                 action.edit = Some(edit);
                 action.title = format!("{} — {}", action.title, "unverified (no tests run yet)");
@@ -293,8 +288,8 @@ impl Backend {
             .next()
             .and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| rpc_error("codeforge.generateFunction expects {uri, line}"))?;
-        let (o, source, version) = self.run_generation(&data.uri, data.line, false).await?;
-        let Some(edit) = self.edit_for(&data.uri, &o, &source, version) else {
+        let (o, source) = self.run_generation(&data.uri, data.line, false).await?;
+        let Some(edit) = self.edit_for(&data.uri, &o, &source) else {
             let msg = format!("CodeForge: {}", summary(&o));
             self.show_warning(msg.clone()).await;
             return Ok(Some(serde_json::json!({"status": o.status, "applied": false, "message": msg})));
@@ -311,8 +306,8 @@ impl Backend {
 
     pub async fn generate_request(&self, params: GenerateParams) -> RpcResult<GenerateResult> {
         let uri = params.text_document.uri;
-        let (o, source, version) = self.run_generation(&uri, params.position.line, params.force).await?;
-        let edit = self.edit_for(&uri, &o, &source, version);
+        let (o, source) = self.run_generation(&uri, params.position.line, params.force).await?;
+        let edit = self.edit_for(&uri, &o, &source);
         Ok(GenerateResult {
             status: o.status,
             code: o.code.clone(),

@@ -191,12 +191,6 @@ impl Backend {
     pub(crate) fn documents_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
         self.documents.lock().unwrap()
     }
-    pub(crate) fn workspace_for_path(&self, path: &Path) -> Option<Arc<Workspace>> {
-        self.workspace_for(path)
-    }
-    pub(crate) fn settings_for_layer(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
-        self.settings_for(file_layer)
-    }
     pub(crate) fn options(&self) -> &ServerOptions {
         &self.options
     }
@@ -246,7 +240,7 @@ impl Backend {
 
     /// Settings for a workspace from its file layer and the editor's layers. On a validation
     /// error the editor layers are dropped one by one, and the error is reported.
-    fn settings_for(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
+    pub(crate) fn settings_for(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
         let init = self.init_layer.lock().unwrap().clone();
         let change = self.change_layer.lock().unwrap().clone();
         let empty = Layer::default();
@@ -292,7 +286,7 @@ impl Backend {
         Some(ws)
     }
 
-    fn workspace_for(&self, path: &Path) -> Option<Arc<Workspace>> {
+    pub(crate) fn workspace_for(&self, path: &Path) -> Option<Arc<Workspace>> {
         self.workspaces
             .read()
             .unwrap()
