@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use codeforge_ide::{GenerateInput, GenerateOutcome, GenerateStatus, Retriever, generate_function, load_backend};
+use codeforge_config::TrustSetting;
+use codeforge_ide::{GenerateInput, GenerateOutcome, GenerateStatus, Retriever, VerifyContext, generate_function, load_backend};
+use codeforge_verify::{TrustDecision, TrustStore};
 use codeforge_index::UpdateRequest;
 use codeforge_syntax::Language;
 
@@ -53,12 +55,42 @@ fn edit_json(source: &str, o: &GenerateOutcome) -> serde_json::Value {
     }
 }
 
+/// Whether `codeforge generate` runs tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VerifyMode {
+    /// `--no-verify`.
+    Off,
+    /// `--trust`: run them this time.
+    Trusted,
+    /// As configured: `verify.trust = "always"`, or a workspace trusted earlier (in the editor or
+    /// with `codeforge trust`).
+    Configured,
+}
+
+fn trusted(root: &Path, setting: TrustSetting, mode: VerifyMode) -> Result<(), String> {
+    if mode == VerifyMode::Trusted {
+        return Ok(());
+    }
+    match setting {
+        TrustSetting::Always => return Ok(()),
+        TrustSetting::Never => return Err("running tests is off for this workspace (verify.trust = \"never\")".into()),
+        TrustSetting::Ask => {}
+    }
+    match TrustStore::default_path().map(TrustStore::new).and_then(|s| s.get(root)) {
+        Some(TrustDecision::Allow) => Ok(()),
+        Some(TrustDecision::Never) => Err("you chose never to run tests in this workspace".into()),
+        None => Err("the workspace is not trusted to run tests: pass --trust, or set verify.trust = \"always\"".into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn cmd_generate(
     target: &str,
     json: bool,
     explain: bool,
     workspace: Option<PathBuf>,
     force: bool,
+    verify_mode: VerifyMode,
     cache_dir: &Path,
 ) -> anyhow::Result<()> {
     let (file, line) = parse_target(target)?;
@@ -110,10 +142,17 @@ pub(crate) async fn cmd_generate(
     })
     .await??;
     let progress = |msg: &str| eprintln!("codeforge: {msg}…");
+    let verify = (verify_mode != VerifyMode::Off).then(|| VerifyContext {
+        root: root.clone(),
+        cache_dir: cache_dir.to_path_buf(),
+        settings: settings.verify.clone(),
+        trusted: trusted(&root, settings.verify.trust, verify_mode),
+    });
     let outcome = generate_function(
         backend.as_ref(),
         index.as_ref().map(|i| i as &dyn Retriever),
         &settings.generation,
+        verify.as_ref(),
         GenerateInput { language: lang, rel_path: &rel, source: &source, line, allow_implemented: force },
         &progress,
     )
@@ -136,6 +175,7 @@ pub(crate) async fn cmd_generate(
             "elapsed_ms": outcome.elapsed_ms,
             "backend": outcome.explain.backend,
             "usage": outcome.explain.usage,
+            "verification": verification_json(&outcome, explain),
         });
         if explain {
             v["explain"] = serde_json::to_value(&outcome.explain)?;
@@ -166,16 +206,41 @@ pub(crate) async fn cmd_generate(
         if let Some(code) = &outcome.code {
             println!("{code}");
         }
+        if explain && let Some(v) = &outcome.verification {
+            for r in &v.runs {
+                println!(
+                    "── test run: candidate {} (round {}): {} passed, {} failed{}{}",
+                    r.candidate,
+                    r.round,
+                    r.report.passed,
+                    r.report.failed,
+                    if r.report.compiled { "" } else { ", does not compile" },
+                    r.fingerprint.as_deref().map(|f| format!(", behaviour {}", &f[..f.len().min(12)])).unwrap_or_default()
+                );
+                println!("{}", r.report.output);
+            }
+        }
         eprintln!(
-            "codeforge: {} `{}` in {:.1} s ({} prompt tokens, {} generated; unverified: test runs come with verification)",
+            "codeforge: {} `{}` in {:.1} s ({} prompt tokens, {} generated) — {}",
             match outcome.status {
                 GenerateStatus::Generated => "generated",
                 GenerateStatus::NoValidCandidate => "no usable candidate for",
+                GenerateStatus::NoPassingCandidate => "no candidate passed the tests for",
             },
             outcome.target.qualified_name,
             outcome.elapsed_ms as f64 / 1000.0,
             outcome.explain.usage.prompt_tokens,
             outcome.explain.usage.completion_tokens,
+            outcome.verification.as_ref().map_or("unverified: tests not run (--no-verify)", |v| v.label.as_str()),
+        );
+        for n in outcome.verification.iter().flat_map(|v| &v.notes) {
+            eprintln!("codeforge: note: {n}");
+        }
+    }
+    if outcome.status == GenerateStatus::NoPassingCandidate {
+        anyhow::bail!(
+            "no candidate passed the tests ({}); nothing shown (set verify.show_unverified = true to see the best one)",
+            outcome.verification.as_ref().map_or("", |v| v.label.as_str())
         );
     }
     if outcome.status == GenerateStatus::NoValidCandidate {
@@ -186,6 +251,57 @@ pub(crate) async fn cmd_generate(
             .collect();
         anyhow::bail!("the model's answers were not usable ({})", why.join("; "));
     }
+    Ok(())
+}
+
+/// `verification` in `--json`: the summary fields, and with `--explain` every run's output.
+fn verification_json(o: &GenerateOutcome, explain: bool) -> serde_json::Value {
+    let Some(v) = &o.verification else {
+        return serde_json::json!({"status": "unverified", "reason": "tests not run (--no-verify)", "label": "⚠ unverified: tests not run"});
+    };
+    let mut j = serde_json::json!({
+        "status": v.status,
+        "reason": v.reason,
+        "label": v.label,
+        "tests_from": v.tests_from,
+        "selected_tests": v.selected_tests,
+        "passed": v.passed,
+        "failed": v.failed,
+        "rounds": v.rounds,
+        "candidates": v.candidates,
+        "agreement": v.agreement,
+        "sandbox": v.sandbox,
+        "notes": v.notes,
+        "elapsed_ms": v.elapsed_ms,
+    });
+    if explain {
+        j["runs"] = serde_json::to_value(&v.runs).unwrap_or_default();
+    }
+    j
+}
+
+pub(crate) fn cmd_feedback_export(format: &str, output: Option<&Path>, cache_dir: &Path) -> anyhow::Result<()> {
+    use codeforge_verify::feedback::{ExportFormat, export, load, store_path};
+    let fmt = match format {
+        "sft" => ExportFormat::Sft,
+        "dpo" => ExportFormat::Dpo,
+        other => return Err(usage(format!("--format must be sft or dpo (got `{other}`)"))),
+    };
+    let attempts = load(cache_dir);
+    let n = match output {
+        Some(p) => {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?);
+            let n = export(&attempts, fmt, &mut f)?;
+            std::io::Write::flush(&mut f)?;
+            n
+        }
+        None => export(&attempts, fmt, &mut std::io::stdout().lock())?,
+    };
+    eprintln!(
+        "codeforge: {n} {format} examples from {} attempts in {}",
+        attempts.len(),
+        store_path(cache_dir).display()
+    );
     Ok(())
 }
 

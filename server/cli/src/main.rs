@@ -86,6 +86,17 @@ enum Command {
         /// Regenerate even if the function already has a body.
         #[arg(long)]
         force: bool,
+        /// Run the workspace's tests on the candidates this time, even if it is not trusted yet.
+        #[arg(long, conflicts_with = "no_verify")]
+        trust: bool,
+        /// Do not run tests (the result is marked unverified).
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Verified attempts kept for fine-tuning (LoRA) of the Qwen backend.
+    Feedback {
+        #[command(subcommand)]
+        action: FeedbackAction,
     },
     /// Manage the embedded model.
     Model {
@@ -100,6 +111,19 @@ enum ModelAction {
     Prepare {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedbackAction {
+    /// Write the verified attempts as JSONL training data: `sft` (prompt → passing code) or
+    /// `dpo` (prompt, chosen = passing, rejected = failing).
+    Export {
+        #[arg(long, default_value = "sft")]
+        format: String,
+        /// Output file (default: stdout).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
     },
 }
 
@@ -141,8 +165,18 @@ fn main() -> ExitCode {
                 cmd_search(workspace, q, json, no_update, &cache_dir).await
             }
             Command::Symbols { json, file } => cmd_symbols(&file, json),
-            Command::Generate { target, json, explain, workspace, force } => {
-                generate::cmd_generate(&target, json, explain, workspace, force, &cache_dir).await
+            Command::Generate { target, json, explain, workspace, force, trust, no_verify } => {
+                let verify = if no_verify {
+                    generate::VerifyMode::Off
+                } else if trust {
+                    generate::VerifyMode::Trusted
+                } else {
+                    generate::VerifyMode::Configured
+                };
+                generate::cmd_generate(&target, json, explain, workspace, force, verify, &cache_dir).await
+            }
+            Command::Feedback { action: FeedbackAction::Export { format, output } } => {
+                generate::cmd_feedback_export(&format, output.as_deref(), &cache_dir)
             }
             Command::Model { action: ModelAction::Prepare { json } } => generate::cmd_model_prepare(json, &cache_dir).await,
         }

@@ -34,6 +34,45 @@ pub struct Layer {
     pub index: Option<IndexLayer>,
     pub embeddings: Option<EmbeddingsLayer>,
     pub generation: Option<GenerationLayer>,
+    pub verify: Option<VerifyLayer>,
+}
+
+/// Whether test runs may happen in a workspace without asking.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustSetting {
+    /// Ask once per workspace and remember the answer (the default).
+    Ask,
+    /// Pre-trusted: run the workspace's tests without asking.
+    Always,
+    /// Never run anything: results stay unverified.
+    Never,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyLayer {
+    /// Run the workspace's tests on candidates (in a scratch copy).
+    pub enabled: Option<bool>,
+    pub trust: Option<TrustSetting>,
+    /// Refinement rounds after the first batch fails.
+    pub rounds: Option<u32>,
+    /// Wall-clock budget for a whole verification, seconds.
+    pub time_budget_s: Option<u64>,
+    /// Timeout of one test run, seconds.
+    pub test_timeout_s: Option<u64>,
+    /// Most tests selected for one target.
+    pub max_tests: Option<usize>,
+    /// Show candidates that failed (marked) when tests exist; by default only passing ones are shown.
+    pub show_unverified: Option<bool>,
+    /// When no test exists, ask the model to write some from the docstring.
+    pub generate_tests: Option<bool>,
+    /// Python interpreter with pytest (default: the workspace's `.venv`, else CodeForge's own).
+    pub python: Option<PathBuf>,
+    /// A Maven `settings.xml` passed with `-s` (offline mirrors).
+    pub maven_settings: Option<PathBuf>,
+    /// Let test runs reach the network (default: cut off where the machine allows).
+    pub network: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -163,6 +202,41 @@ pub struct Settings {
     pub index: IndexSettings,
     pub embeddings: EmbeddingSettings,
     pub generation: GenerationSettings,
+    pub verify: VerifySettings,
+}
+
+/// Resolved verification settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifySettings {
+    pub enabled: bool,
+    pub trust: TrustSetting,
+    pub rounds: u32,
+    pub time_budget_s: u64,
+    pub test_timeout_s: u64,
+    pub max_tests: usize,
+    pub show_unverified: bool,
+    pub generate_tests: bool,
+    pub python: Option<PathBuf>,
+    pub maven_settings: Option<PathBuf>,
+    pub network: bool,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            enabled: true,
+            trust: TrustSetting::Ask,
+            rounds: 2,
+            time_budget_s: 300,
+            test_timeout_s: 120,
+            max_tests: 20,
+            show_unverified: false,
+            generate_tests: true,
+            python: None,
+            maven_settings: None,
+            network: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +288,7 @@ impl Default for Settings {
                 context_hits: 6,
                 plan: PlanSetting::Drop,
             },
+            verify: VerifySettings::default(),
         }
     }
 }
@@ -282,6 +357,8 @@ pub fn resolve<'a>(
     let mut index = IndexLayer::default();
     let mut emb = EmbeddingsLayer::default();
     let mut gen_layer = GenerationLayer::default();
+    let mut verify = VerifyLayer::default();
+    let mut verify_source = "defaults".to_string();
     let mut gen_source = "defaults".to_string();
     let mut emb_source = "defaults".to_string();
     let mut index_source = "defaults".to_string();
@@ -320,6 +397,27 @@ pub fn resolve<'a>(
             take!(api_key_env);
             take!(timeout_s);
             take!(batch_size);
+        }
+        if let Some(v) = &layer.verify {
+            verify_source = name.to_string();
+            macro_rules! take {
+                ($f:ident) => {
+                    if v.$f.is_some() {
+                        verify.$f = v.$f.clone();
+                    }
+                };
+            }
+            take!(enabled);
+            take!(trust);
+            take!(rounds);
+            take!(time_budget_s);
+            take!(test_timeout_s);
+            take!(max_tests);
+            take!(show_unverified);
+            take!(generate_tests);
+            take!(python);
+            take!(maven_settings);
+            take!(network);
         }
         if let Some(g) = &layer.generation {
             gen_source = name.to_string();
@@ -433,7 +531,38 @@ pub fn resolve<'a>(
         EmbeddingBackendKind::None => EmbeddingSettings::None,
     };
     let generation = resolve_generation(gen_layer, &gen_source, &defaults.generation)?;
+    let dv = VerifySettings::default();
+    let rounds = verify.rounds.unwrap_or(dv.rounds);
+    if rounds > 10 {
+        return Err(invalid(&verify_source, "verify.rounds must be between 0 and 10".into()));
+    }
+    let test_timeout_s = verify.test_timeout_s.unwrap_or(dv.test_timeout_s);
+    if test_timeout_s == 0 || test_timeout_s > 3600 {
+        return Err(invalid(&verify_source, "verify.test_timeout_s must be between 1 and 3600".into()));
+    }
+    let time_budget_s = verify.time_budget_s.unwrap_or(dv.time_budget_s);
+    if time_budget_s == 0 || time_budget_s > 7200 {
+        return Err(invalid(&verify_source, "verify.time_budget_s must be between 1 and 7200".into()));
+    }
+    let max_tests = verify.max_tests.unwrap_or(dv.max_tests);
+    if max_tests == 0 || max_tests > 1000 {
+        return Err(invalid(&verify_source, "verify.max_tests must be between 1 and 1000".into()));
+    }
+    let verify = VerifySettings {
+        enabled: verify.enabled.unwrap_or(dv.enabled),
+        trust: verify.trust.unwrap_or(dv.trust),
+        rounds,
+        time_budget_s,
+        test_timeout_s,
+        max_tests,
+        show_unverified: verify.show_unverified.unwrap_or(dv.show_unverified),
+        generate_tests: verify.generate_tests.unwrap_or(dv.generate_tests),
+        python: verify.python,
+        maven_settings: verify.maven_settings,
+        network: verify.network.unwrap_or(dv.network),
+    };
     Ok(Settings {
+        verify,
         generation,
         index: IndexSettings {
             max_file_size,

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
             &model,
             Some(&index as &dyn Retriever),
             &settings.generation,
+            None,
             GenerateInput { language: lang, rel_path: &f.rel_path, source: &source, line: sym.start_line, allow_implemented: true },
             &|_| {},
         )

@@ -2,8 +2,8 @@
 //! build the prompt within budget, ask the model for `n` candidates, and post-process each one
 //! (take the code block, take the target's body, re-indent to the insertion point, reject stubs
 //! and anything that does not parse in place). The result says what happened to every candidate
-//! and what the model was shown. Verification (the next issue) slots in between "candidates
-//! post-processed" and "chosen": [`GenerateOutcome::candidates`] is its input.
+//! and what the model was shown. Given a [`VerifyContext`], verification (`verify.rs`) runs
+//! between "candidates post-processed" and "chosen", and may add refined candidates.
 
 use std::time::Instant;
 
@@ -16,6 +16,7 @@ use codeforge_syntax::{
 };
 
 use crate::context::{Retriever, gather_context};
+use crate::verify::{LoopInput, Verification, VerifyContext, VerifyStatus, verify_candidates};
 
 /// Where to generate.
 #[derive(Debug, Clone)]
@@ -88,6 +89,8 @@ pub enum GenerateStatus {
     Generated,
     /// The model answered, but no candidate was usable (see `candidates`).
     NoValidCandidate,
+    /// Tests exist and no candidate passed them (nothing is shown unless `show_unverified`).
+    NoPassingCandidate,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -101,6 +104,8 @@ pub struct GenerateOutcome {
     pub chosen: Option<usize>,
     pub candidates: Vec<Candidate>,
     pub explain: Explain,
+    /// How the chosen candidate was checked (`None` when verification was not asked for).
+    pub verification: Option<Verification>,
     pub elapsed_ms: u64,
 }
 
@@ -182,6 +187,7 @@ pub async fn generate_function(
     backend: &dyn Backend,
     retriever: Option<&dyn Retriever>,
     settings: &GenerationSettings,
+    verify: Option<&VerifyContext>,
     input: GenerateInput<'_>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<GenerateOutcome, GenerateError> {
@@ -235,8 +241,8 @@ pub async fn generate_function(
         }
         candidates.push(c);
     }
-    // Until verification ranks them: the usable candidate the model was most sure of, else the first.
-    let chosen = candidates
+    // Without verification: the usable candidate the model was most sure of, else the first.
+    let mut chosen = candidates
         .iter()
         .filter(|c| c.rejected.is_none())
         .max_by(|a, b| {
@@ -247,13 +253,43 @@ pub async fn generate_function(
                 .then(b.index.cmp(&a.index))
         })
         .map(|c| c.index);
+    let mut verification = None;
+    let mut status = if chosen.is_some() { GenerateStatus::Generated } else { GenerateStatus::NoValidCandidate };
+    if let Some(ctx) = verify
+        && chosen.is_some()
+    {
+        let (v, pick) = verify_candidates(
+            backend,
+            ctx,
+            LoopInput {
+                lang,
+                rel_path: input.rel_path,
+                source: input.source,
+                target: &target,
+                prompt: &built.prompt,
+                plan,
+                max_tokens: settings.max_tokens,
+                temperature: settings.temperature,
+                context_labels: built.context.iter().filter(|c| c.status != "dropped").map(|c| c.label.clone()).collect(),
+            },
+            &mut candidates,
+            progress,
+        )
+        .await;
+        chosen = pick;
+        if chosen.is_none() && v.status == VerifyStatus::Failed {
+            status = GenerateStatus::NoPassingCandidate;
+        }
+        verification = Some(v);
+    }
     let pick = chosen.and_then(|i| candidates.iter().find(|c| c.index == i));
     let mut notes: Vec<String> = note.into_iter().collect();
     if built.context.iter().any(|c| c.status == "dropped") {
         notes.push(format!("some context did not fit the {}-token prompt budget", settings.prompt_tokens));
     }
     Ok(GenerateOutcome {
-        status: if chosen.is_some() { GenerateStatus::Generated } else { GenerateStatus::NoValidCandidate },
+        status,
+        verification,
         target: TargetInfo::of(&target),
         edit: pick.and_then(|c| c.edit.clone()),
         code: pick.and_then(|c| c.function.clone()),

@@ -72,6 +72,7 @@ async fn prompt_snapshots_per_language() {
                 &model,
                 Some(&FixedHits),
                 &settings(),
+                None,
                 GenerateInput { language: lang, rel_path: &rel, source: &source, line: targets[0].start_line, allow_implemented: false },
                 &noop,
             )
@@ -114,6 +115,7 @@ async fn good_answers_become_edits_and_bad_ones_are_rejected_with_reasons() {
         &model,
         None,
         &s,
+        None,
         GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line: 9, allow_implemented: false },
         &noop,
     )
@@ -141,11 +143,11 @@ async fn model_faults_and_non_stubs_are_errors() {
     let src = std::fs::read_to_string(codeforge_testkit::fixtures("workspaces/gen_python/shapes/text.py")).unwrap();
     let input = |line| GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line, allow_implemented: false };
     let model = Scripted::new([ScriptedReply::Fail(ModelError::StreamCut)]);
-    let e = generate_function(&model, None, &settings(), input(12), &noop).await.unwrap_err();
+    let e = generate_function(&model, None, &settings(), None, input(12), &noop).await.unwrap_err();
     assert_eq!(e.to_string(), "model backend closed the stream before finishing");
-    let e = generate_function(&model, None, &settings(), input(4), &noop).await.unwrap_err();
+    let e = generate_function(&model, None, &settings(), None, input(4), &noop).await.unwrap_err();
     assert!(e.to_string().contains("already has a body"), "{e}");
-    let e = generate_function(&model, None, &settings(), input(0), &noop).await.unwrap_err();
+    let e = generate_function(&model, None, &settings(), None, input(0), &noop).await.unwrap_err();
     assert!(e.to_string().contains("no function"), "{e}");
     assert_eq!(model.calls(), 1, "only the stub reached the model");
 }
@@ -166,6 +168,7 @@ async fn retrieval_from_the_real_index_reaches_the_prompt() {
         model.as_ref() as &dyn Backend,
         Some(&index as &dyn Retriever),
         &settings(),
+        None,
         GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line: 12, allow_implemented: false },
         &noop,
     )

@@ -57,6 +57,8 @@ pub struct GenerateResult {
     pub edit: Option<WorkspaceEdit>,
     pub target: codeforge_ide::TargetInfo,
     pub message: String,
+    /// How the code was checked: `{status, label, selectedTests, passed, failed, rounds, …}`.
+    pub verification: Option<codeforge_ide::Verification>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<serde_json::Value>,
 }
@@ -97,13 +99,24 @@ fn rpc_error(message: impl Into<String>) -> RpcError {
     RpcError { code: ErrorCode::ServerError(-32803), message: message.into().into(), data: None }
 }
 
+/// The verification label, or "unverified" when verification was not asked for.
+pub(crate) fn verification_label(o: &GenerateOutcome) -> String {
+    o.verification.as_ref().map_or_else(|| "⚠ unverified: no tests were run".to_string(), |v| v.label.clone())
+}
+
 fn summary(o: &GenerateOutcome) -> String {
     match o.status {
         GenerateStatus::Generated => format!(
-            "generated `{}` ({} of {} candidates usable; unverified: no tests were run)",
+            "generated `{}` — {} ({} of {} candidates usable)",
             o.target.name,
+            verification_label(o),
             o.candidates.iter().filter(|c| c.rejected.is_none()).count(),
             o.candidates.len()
+        ),
+        GenerateStatus::NoPassingCandidate => format!(
+            "nothing shown for `{}`: {} (set verify.show_unverified to see failing candidates)",
+            o.target.name,
+            verification_label(o)
         ),
         GenerateStatus::NoValidCandidate => {
             let why: Vec<&str> = o.candidates.iter().filter_map(|c| c.rejected.as_deref()).collect();
@@ -113,6 +126,15 @@ fn summary(o: &GenerateOutcome) -> String {
 }
 
 impl Backend {
+    /// Notes in the feedback store whether the user took a verified attempt's edit.
+    fn record_accepted(&self, o: &GenerateOutcome, accepted: bool) {
+        if let Some(id) = o.verification.as_ref().and_then(|v| v.feedback_id.as_deref())
+            && let Err(e) = codeforge_verify::feedback::record_accepted(&self.options().cache_dir, id, accepted)
+        {
+            tracing::warn!("could not record acceptance: {e}");
+        }
+    }
+
     /// The document text and version as the server holds it (open buffer, else disk).
     pub(crate) fn document_text(&self, uri: &Uri) -> Option<(String, Option<i32>)> {
         if let Some(d) = self.documents_lock().get(uri) {
@@ -196,12 +218,15 @@ impl Backend {
                 return Err(rpc_error(e));
             }
         };
+        progress.report("checking trust");
+        let verify = self.verify_context(&path, &settings).await;
         let p2 = progress.clone();
         let report = move |m: &str| p2.report(m);
         let result = generate_function(
             model.as_ref(),
             retriever.as_deref(),
             &settings.generation,
+            verify.as_ref(),
             GenerateInput { language: lang, rel_path: &rel, source: &text, line: line as usize, allow_implemented: force },
             &report,
         )
@@ -266,8 +291,10 @@ impl Backend {
         let (o, source) = self.run_generation(&data.uri, data.line, false).await?;
         match self.edit_for(&data.uri, &o, &source) {
             Some(edit) => {
+                // Resolve is sent when the user picks the action: the edit is taken.
+                self.record_accepted(&o, true);
                 action.edit = Some(edit);
-                action.title = format!("{} — {}", action.title, "unverified (no tests run yet)");
+                action.title = format!("{} — {}", action.title, verification_label(&o));
                 Ok(action)
             }
             None => {
@@ -292,7 +319,7 @@ impl Backend {
         let Some(edit) = self.edit_for(&data.uri, &o, &source) else {
             let msg = format!("CodeForge: {}", summary(&o));
             self.show_warning(msg.clone()).await;
-            return Ok(Some(serde_json::json!({"status": o.status, "applied": false, "message": msg})));
+            return Ok(Some(serde_json::json!({"status": o.status, "applied": false, "message": msg, "verification": o.verification})));
         };
         let applied = match self.client().apply_edit(edit).await {
             Ok(r) => r.applied,
@@ -301,7 +328,8 @@ impl Backend {
                 false
             }
         };
-        Ok(Some(serde_json::json!({"status": o.status, "applied": applied, "message": summary(&o)})))
+        self.record_accepted(&o, applied);
+        Ok(Some(serde_json::json!({"status": o.status, "applied": applied, "message": summary(&o), "verification": o.verification})))
     }
 
     pub async fn generate_request(&self, params: GenerateParams) -> RpcResult<GenerateResult> {
@@ -314,6 +342,7 @@ impl Backend {
             edit,
             target: o.target.clone(),
             message: summary(&o),
+            verification: o.verification.clone(),
             explain: params
                 .explain
                 .then(|| serde_json::json!({"explain": o.explain, "candidates": o.candidates})),

@@ -1,6 +1,7 @@
 //! The only crate that speaks LSP: the tower-lsp-server service, document sync, conversions to
 //! protocol types, workspace actors that keep each folder's index current, and the generation
-//! requests (code action, command, `codeforge/generate`).
+//! requests (code action, command, `codeforge/generate`, `codeforge/context`), and the
+//! per-workspace trust question that gates test runs.
 //! stdout belongs to the protocol: nothing here prints.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -9,6 +10,7 @@ mod complete;
 mod generate;
 mod server;
 mod to_proto;
+mod trust;
 pub mod workspace;
 
 pub use generate::{ActionData, GENERATE_COMMAND, GENERATE_KIND, GenerateParams, GenerateResult};
@@ -20,6 +22,7 @@ use tower_lsp_server::{ClientSocket, LspService, Server};
 pub fn build_service(options: ServerOptions) -> (LspService<Backend>, ClientSocket) {
     LspService::build(move |client| Backend::new(client, options))
         .custom_method("codeforge/generate", Backend::generate_request)
+        .custom_method("codeforge/context", Backend::context_request)
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .finish()
 }

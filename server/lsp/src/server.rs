@@ -22,11 +22,13 @@ pub struct ServerOptions {
     pub cache_dir: PathBuf,
     /// A fixed model backend instead of the configured one (tests inject a scripted backend).
     pub backend: Option<codeforge_ide::BackendHandle>,
+    /// Where per-workspace trust answers are remembered (default `<config dir>/codeforge/trust.json`).
+    pub trust_file: Option<PathBuf>,
 }
 
 impl ServerOptions {
     pub fn new(cache_dir: PathBuf) -> Self {
-        ServerOptions { cache_dir, backend: None }
+        ServerOptions { cache_dir, backend: None, trust_file: None }
     }
 }
 
@@ -51,6 +53,8 @@ pub struct Backend {
     pending_roots: Mutex<Vec<(PathBuf, String)>>,
     models: crate::generate::Models,
     completion: Arc<crate::complete::CompletionEngine>,
+    /// Workspaces answered "Not now" in this session, and the trust question's own lock.
+    pub(crate) trust: crate::trust::SessionTrust,
 }
 
 #[derive(Default, Clone)]
@@ -174,6 +178,7 @@ impl Backend {
             pending_roots: Mutex::new(Vec::new()),
             models: Default::default(),
             completion: Default::default(),
+            trust: Default::default(),
         }
     }
 
@@ -433,7 +438,14 @@ impl LanguageServer for Backend {
                     work_done_progress_options: Default::default(),
                 })),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![crate::generate::GENERATE_COMMAND.to_string()],
+                    commands: [
+                        crate::generate::GENERATE_COMMAND,
+                        crate::trust::REINDEX_COMMAND,
+                        crate::trust::TRUST_COMMAND,
+                        crate::trust::UNTRUST_COMMAND,
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                     work_done_progress_options: Default::default(),
                 }),
                 workspace_symbol_provider: Some(OneOf::Left(true)),
@@ -733,8 +745,12 @@ impl LanguageServer for Backend {
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
-        if params.command == crate::generate::GENERATE_COMMAND {
-            return self.execute_generate_command(params.arguments).await;
+        match params.command.as_str() {
+            crate::generate::GENERATE_COMMAND => return self.execute_generate_command(params.arguments).await,
+            crate::trust::REINDEX_COMMAND => return self.execute_reindex().await,
+            crate::trust::TRUST_COMMAND => return self.execute_trust(params.arguments, true).await,
+            crate::trust::UNTRUST_COMMAND => return self.execute_trust(params.arguments, false).await,
+            _ => {}
         }
         Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!("unknown command `{}`", params.command)))
     }

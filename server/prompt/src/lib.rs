@@ -264,6 +264,54 @@ pub fn tail_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usi
     }
 }
 
+/// The follow-up turn of a refinement: the original conversation, the candidate as the model's
+/// answer, and the failing tests' output clipped to `feedback_tokens`.
+pub fn refine_prompt(
+    original: &Prompt,
+    lang: Language,
+    candidate_function: &str,
+    failures: &str,
+    feedback_tokens: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Prompt {
+    let fence = &lang.spec().generation.fence;
+    let feedback = clip_to_tokens(failures, feedback_tokens, count);
+    let mut messages = match original {
+        Prompt::Chat(m) => m.clone(),
+        Prompt::Text(t) => vec![Message::user(t.clone())],
+    };
+    messages.push(Message::assistant(format!("```{fence}\n{}\n```", candidate_function.trim_end())));
+    messages.push(Message::user(format!(
+        "That function was tested and failed:\n\n```\n{}\n```\n\nFind the mistake and reply with the \
+         corrected complete function, signature and documentation unchanged, in one ```{fence} code block.",
+        feedback.trim_end()
+    )));
+    Prompt::Chat(messages)
+}
+
+/// The "test designer" prompt: ask for a few tests of `stub_text` written from its documentation
+/// alone (used when the workspace has no test for the function).
+pub fn test_designer_prompt(lang: Language, qualified_name: &str, name: &str, stub_text: &str) -> Prompt {
+    let fence = &lang.spec().generation.fence;
+    let style = match lang {
+        Language::Python => format!("pytest test functions named `test_...` that call `{name}` and use plain `assert`; no imports of the function (it is already imported), no fixtures, no classes"),
+        Language::Rust => format!("`#[test]` functions named `test_...` that call `{name}` and use `assert_eq!`/`assert!`; no `mod`, no `use` of the function (it is in scope)"),
+        Language::Java => format!("JUnit 4 `@Test` methods named `test...` that call `{name}`"),
+    };
+    let sys = format!(
+        "You are a careful {} tester. You write small, correct tests that check exactly what a \
+         function's documentation promises: its examples, edge cases it names, and simple cases \
+         whose answer is certain. Never guess at behaviour the documentation does not state.",
+        display_name(lang)
+    );
+    let user = format!(
+        "Write 3 to 5 tests for `{qualified_name}` from its documentation:\n\n```{fence}\n{}\n```\n\n\
+         Write {style}. Reply with the tests only, in one ```{fence} code block.",
+        stub_text.trim_end()
+    );
+    Prompt::Chat(vec![Message::system(sys), Message::user(user)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +363,25 @@ mod tests {
         let status: Vec<_> = b.context.iter().map(|c| (c.kind, c.status)).collect();
         assert_eq!(status, [(SnippetKind::Imports, "full"), (SnippetKind::Retrieved, "dropped")]);
         assert!(b.tokens <= small + 40, "{} > {small}", b.tokens);
+    }
+
+    #[test]
+    fn refine_appends_the_candidate_and_clipped_failures() {
+        let orig = Prompt::Chat(vec![Message::system("s"), Message::user("u")]);
+        let count = |t: &str| t.len();
+        let p = refine_prompt(&orig, Language::Python, "def f():\n    return 1\n", &"E assert 1 == 2\n".repeat(100), 40, &count);
+        let Prompt::Chat(m) = p else { panic!() };
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[2].content, "```python\ndef f():\n    return 1\n```");
+        assert!(m[3].content.starts_with("That function was tested and failed"));
+        assert!(m[3].content.len() < 400, "feedback clipped to its budget: {}", m[3].content.len());
+    }
+
+    #[test]
+    fn test_designer_names_the_function() {
+        let Prompt::Chat(m) = test_designer_prompt(Language::Rust, "crate::add", "add", "/// Adds.\nfn add(a: i32, b: i32) -> i32 { todo!() }") else { panic!() };
+        assert!(m[1].content.contains("`crate::add`") && m[1].content.contains("```rust\n/// Adds."));
+        assert!(m[1].content.contains("#[test]"));
     }
 }
 
@@ -371,4 +438,5 @@ pub fn cursor_prompt(
     let messages = vec![Message::system(sys), Message::user(user)];
     let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
     BuiltPrompt { prompt: Prompt::Chat(messages), tokens, context: included }
+
 }

@@ -64,6 +64,26 @@ pub struct LanguageSpec {
     pub member_separator: String,
     pub tests: TestMarkers,
     pub generation: GenerationSpec,
+    pub verify: VerifySpec,
+}
+
+/// `[verify]` in `language.toml`: how a candidate is checked by running the workspace's tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    /// `pytest`, `cargo` or `maven`: how `{tests}` expands and how results are read.
+    pub runner: String,
+    pub detect: Vec<String>,
+    /// Without a detect file there is nothing to run.
+    pub required: bool,
+    /// `[file, message]`: builds this runner does not support.
+    pub unsupported: Vec<Vec<String>>,
+    pub test_files: Vec<String>,
+    pub check: Vec<String>,
+    pub test: Vec<String>,
+    /// `junit`, `libtest` or `surefire`.
+    pub report: String,
+    pub doctest_marker: String,
 }
 
 /// `[generation]` in `language.toml`: what a generatable function and a stub body look like.

@@ -11,7 +11,7 @@ mod module_path;
 mod stub;
 
 pub use extract::{ExtractedFile, extract};
-pub use language::{DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers};
+pub use language::{DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec};
 pub use stub::{BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, function_at_line, is_stub_body, splice_body, stub_functions};
 pub use module_path::module_path;
 

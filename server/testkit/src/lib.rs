@@ -111,6 +111,43 @@ pub fn real_qwen_gguf() -> PathBuf {
     path
 }
 
+/// CodeForge's pytest virtualenv as created by `.ci/setup` (`<cache>/venv`). Fails (never skips)
+/// when it is missing: verification tests run the real pytest.
+pub fn verify_python() -> PathBuf {
+    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let py = cache.join("venv/bin/python");
+    assert!(py.is_file(), "pytest's virtualenv is not at {}; run `bash .ci/setup`", py.display());
+    py
+}
+
+/// The offline Maven settings written by `.ci/setup` (every repository mirrored to Debian's).
+pub fn maven_settings() -> PathBuf {
+    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let p = cache.join("maven-settings.xml");
+    assert!(p.is_file(), "the Maven settings are not at {}; run `bash .ci/setup`", p.display());
+    p
+}
+
+/// Processes whose command line contains `needle` (to prove nothing was left behind).
+pub fn processes_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+                .filter_map(|e| {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    if stat.contains(") Z ") {
+                        return None;
+                    }
+                    std::fs::read(e.path().join("cmdline")).ok()
+                })
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One HTTP/1.1 request as the scripted servers in tests see it.
 pub struct HttpRequest {
     pub path: String,

@@ -15,6 +15,8 @@ pub struct TestClient {
     next_id: i64,
     pub notifications: Vec<Value>,
     pub server_requests: Vec<Value>,
+    /// The button this client clicks on `window/showMessageRequest` (`None`: dismisses it).
+    pub message_answer: Option<String>,
 }
 
 impl TestClient {
@@ -28,6 +30,7 @@ impl TestClient {
         let (server_in, server_out) = tokio::io::split(server_io);
         let mut options = codeforge_lsp::ServerOptions::new(cache_dir.to_path_buf());
         options.backend = backend;
+        options.trust_file = Some(cache_dir.join("trust.json"));
         tokio::spawn(codeforge_lsp::serve(server_in, server_out, options));
         let (r, w) = tokio::io::split(client_io);
         TestClient {
@@ -36,6 +39,7 @@ impl TestClient {
             next_id: 1,
             notifications: Vec::new(),
             server_requests: Vec::new(),
+            message_answer: None,
         }
     }
 
@@ -73,7 +77,13 @@ impl TestClient {
             if let Some(id) = msg.get("id").cloned() {
                 // A request from the server: accept it (edits are applied, as an editor would).
                 self.server_requests.push(msg.clone());
-                let result = if msg["method"] == "workspace/applyEdit" { json!({"applied": true}) } else { Value::Null };
+                let result = if msg["method"] == "workspace/applyEdit" {
+                    json!({"applied": true})
+                } else if msg["method"] == "window/showMessageRequest" {
+                    self.message_answer.as_ref().map_or(Value::Null, |t| json!({"title": t}))
+                } else {
+                    Value::Null
+                };
                 self.send(json!({"jsonrpc": "2.0", "id": id, "result": result})).await;
             } else {
                 self.notifications.push(msg);

@@ -1,0 +1,200 @@
+//! Trust before running code: the first time verification would run in a workspace, the user is
+//! asked (`window/showMessageRequest`: Allow / Not now / Never); Allow and Never are remembered
+//! per workspace in the user's config dir, Not now for this session. `verify.trust` in the
+//! settings can pre-trust (`always`) or forbid (`never`). Also the small workspace commands
+//! (re-index, trust, untrust) and the `codeforge/context` request ("what would be retrieved").
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use codeforge_config::{Settings, TrustSetting};
+use codeforge_ide::VerifyContext;
+use codeforge_verify::{TrustDecision, TrustStore};
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::*;
+
+use crate::server::{Backend, uri_path};
+use crate::workspace::Job;
+
+pub const REINDEX_COMMAND: &str = "codeforge.reindex";
+pub const TRUST_COMMAND: &str = "codeforge.trustWorkspace";
+pub const UNTRUST_COMMAND: &str = "codeforge.untrustWorkspace";
+
+const ALLOW: &str = "Allow";
+const NOT_NOW: &str = "Not now";
+const NEVER: &str = "Never";
+
+#[derive(Default)]
+pub(crate) struct SessionTrust {
+    not_now: std::sync::Mutex<HashSet<PathBuf>>,
+    /// One question at a time: concurrent generations wait for the first answer.
+    asking: tokio::sync::Mutex<()>,
+}
+
+/// Parameters of `codeforge/context`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextParams {
+    pub text_document: TextDocumentIdentifier,
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextItem {
+    pub label: String,
+    pub kind: String,
+    pub status: String,
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextResult {
+    pub target: Option<String>,
+    pub items: Vec<ContextItem>,
+    pub notes: Vec<String>,
+    pub prompt_tokens: usize,
+}
+
+impl Backend {
+    fn trust_store(&self) -> Option<TrustStore> {
+        self.options().trust_file.clone().or_else(TrustStore::default_path).map(TrustStore::new)
+    }
+
+    /// Whether tests may run in `root`; asks the user once when nothing is known.
+    pub(crate) async fn trust_for(&self, root: &Path, settings: &Settings) -> Result<(), String> {
+        match settings.verify.trust {
+            TrustSetting::Always => return Ok(()),
+            TrustSetting::Never => return Err("running tests is off for this workspace (verify.trust = \"never\")".into()),
+            TrustSetting::Ask => {}
+        }
+        let store = self.trust_store();
+        let known = |s: &Option<TrustStore>| s.as_ref().and_then(|s| s.get(root));
+        let _one = self.trust.asking.lock().await;
+        match known(&store) {
+            Some(TrustDecision::Allow) => return Ok(()),
+            Some(TrustDecision::Never) => {
+                return Err("you chose never to run tests in this workspace (run “CodeForge: Trust workspace” to change)".into());
+            }
+            None => {}
+        }
+        if self.trust.not_now.lock().unwrap().contains(root) {
+            return Err("this workspace is not trusted to run tests (answered “Not now” this session)".into());
+        }
+        let question = format!(
+            "CodeForge checks generated code by running this workspace's tests on it (in a scratch copy; \
+             your files are not changed). Running tests executes the workspace's code. Allow it in {}?",
+            root.display()
+        );
+        let actions = [ALLOW, NOT_NOW, NEVER].map(|t| MessageActionItem { title: t.to_string(), properties: Default::default() });
+        let answer = self.client().show_message_request(MessageType::WARNING, question, Some(actions.to_vec())).await;
+        let title = answer.ok().flatten().map(|a| a.title);
+        match title.as_deref() {
+            Some(ALLOW) => {
+                if let Some(s) = &store
+                    && let Err(e) = s.set(root, Some(TrustDecision::Allow))
+                {
+                    tracing::warn!("could not remember the trust answer: {e}");
+                }
+                Ok(())
+            }
+            Some(NEVER) => {
+                if let Some(s) = &store {
+                    let _ = s.set(root, Some(TrustDecision::Never));
+                }
+                Err("you chose never to run tests in this workspace".into())
+            }
+            _ => {
+                self.trust.not_now.lock().unwrap().insert(root.to_path_buf());
+                Err("this workspace is not trusted to run tests (answered “Not now”)".into())
+            }
+        }
+    }
+
+    /// The verification context for a file (`None` outside any workspace folder).
+    pub(crate) async fn verify_context(&self, path: &Path, settings: &Settings) -> Option<VerifyContext> {
+        let ws = self.workspace_for(path)?;
+        let trusted = if settings.verify.enabled { self.trust_for(&ws.root, settings).await } else { Ok(()) };
+        Some(VerifyContext {
+            root: ws.root.clone(),
+            cache_dir: self.options().cache_dir.clone(),
+            settings: settings.verify.clone(),
+            trusted,
+        })
+    }
+
+    fn roots_from_args(&self, args: &[serde_json::Value]) -> Vec<PathBuf> {
+        let given: Vec<PathBuf> = args
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string).or_else(|| a.get("uri").and_then(|u| u.as_str()).map(str::to_string)))
+            .filter_map(|u| u.parse::<Uri>().ok())
+            .filter_map(|u| uri_path(&u))
+            .collect();
+        if given.is_empty() { self.workspaces().iter().map(|w| w.root.clone()).collect() } else { given }
+    }
+
+    pub(crate) async fn execute_trust(&self, args: Vec<serde_json::Value>, trust: bool) -> RpcResult<Option<LSPAny>> {
+        let roots = self.roots_from_args(&args);
+        let store = self.trust_store();
+        let mut done = Vec::new();
+        for r in &roots {
+            self.trust.not_now.lock().unwrap().remove(r);
+            if let Some(s) = &store {
+                let d = if trust { Some(TrustDecision::Allow) } else { Some(TrustDecision::Never) };
+                if let Err(e) = s.set(r, d) {
+                    self.show_error(format!("CodeForge: could not save the trust setting: {e}")).await;
+                    continue;
+                }
+            }
+            done.push(r.display().to_string());
+        }
+        Ok(Some(serde_json::json!({"trusted": trust, "workspaces": done})))
+    }
+
+    pub(crate) async fn execute_reindex(&self) -> RpcResult<Option<LSPAny>> {
+        let n = self.workspaces().len();
+        for ws in self.workspaces() {
+            ws.submit(Job::Full);
+        }
+        Ok(Some(serde_json::json!({"workspaces": n})))
+    }
+
+    /// What a generation at this position would show the model, without calling it.
+    pub async fn context_request(&self, params: ContextParams) -> RpcResult<ContextResult> {
+        let uri = params.text_document.uri;
+        let empty = |note: &str| ContextResult { target: None, items: Vec::new(), notes: vec![note.to_string()], prompt_tokens: 0 };
+        let Some(path) = uri_path(&uri) else { return Ok(empty("not a file URI")) };
+        let Some(lang) = codeforge_syntax::Language::from_path(&path) else {
+            return Ok(empty("CodeForge works on Python, Rust and Java files"));
+        };
+        let Some((text, _)) = self.document_text(&uri) else { return Ok(empty("cannot read the document")) };
+        let (rel, settings, retriever) = self.rel_and_settings(&path);
+        let line = params.position.line as usize;
+        let Some(target) = codeforge_syntax::function_at_line(lang, &rel, &text, line) else {
+            return Ok(empty("no function or method at the cursor"));
+        };
+        let file = codeforge_syntax::extract(lang, &rel, &text);
+        let (context, note) =
+            codeforge_ide::gather_context(lang, &rel, &text, &file, &target, retriever.as_deref(), settings.generation.context_hits).await;
+        let task = codeforge_prompt::FunctionTask {
+            language: lang,
+            path: rel.clone(),
+            qualified_name: target.symbol.qualified_name.clone(),
+            name: target.symbol.name.clone(),
+            stub_text: target.text(&text).to_string(),
+            context,
+        };
+        let count = |t: &str| t.len().div_ceil(3);
+        let built = codeforge_prompt::function_prompt(&task, codeforge_prompt::PlanMode::Drop, settings.generation.prompt_tokens, &count);
+        Ok(ContextResult {
+            target: Some(target.symbol.qualified_name.clone()),
+            items: built
+                .context
+                .iter()
+                .map(|c| ContextItem { label: c.label.clone(), kind: format!("{:?}", c.kind).to_lowercase(), status: c.status.to_string(), tokens: c.tokens })
+                .collect(),
+            notes: note.into_iter().collect(),
+            prompt_tokens: built.tokens,
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! Execution-aware verification, the edge where CodeForge runs code: a synced scratch copy of the
+//! workspace ([`scratch`]), test selection ([`select`]), runners described as data in
+//! `grammars/<lang>/language.toml` `[verify]` ([`workbench`]), contained child processes
+//! ([`process`]), structured results ([`report`]), per-workspace trust ([`trust`]) and the local
+//! store of verified attempts for fine-tuning ([`feedback`]).
+//! It never writes into the user's tree and never decides which candidate wins (the `ide` crate
+//! owns the generate → test → refine loop).
+
+pub mod feedback;
+pub mod process;
+pub mod report;
+pub mod scratch;
+pub mod select;
+pub mod trust;
+pub mod workbench;
+
+pub use report::{TestResult, Verdict};
+pub use select::SelectedTest;
+pub use trust::{TrustDecision, TrustStore};
+pub use workbench::{RunReport, TestPlan, VerifyError, VerifyRequest, Workbench};

@@ -1,0 +1,186 @@
+//! Which tests matter for a target function: tests that reference it by name (found with the
+//! same tree-sitter extraction the index uses), then the tests of its matching test module
+//! (`test_<module>.py`, `mod tests` in its file, `<Class>Test.java`), capped; plus docstring
+//! examples run as doctests. Pure over the file texts it is handed.
+
+use codeforge_syntax::{Language, Symbol, SymbolKind, extract};
+use serde::Serialize;
+
+/// One selected test, named the way its runner filters it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelectedTest {
+    /// pytest node id, libtest name filter, or `Class#method`.
+    pub id: String,
+    /// Short name shown to the user.
+    pub name: String,
+    pub file: String,
+    /// `references`, `test module`, `same file` or `generated`.
+    pub reason: &'static str,
+}
+
+/// The chain of enclosing symbol names of `sym` inside its file (outermost first).
+fn parents(symbols: &[Symbol], sym: &Symbol) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut p = sym.parent;
+    while let Some(i) = p {
+        let Some(s) = symbols.get(i) else { break };
+        chain.push(s.name.clone());
+        p = s.parent;
+    }
+    chain.reverse();
+    chain
+}
+
+/// The runner's id for a test symbol.
+pub fn test_id(lang: Language, rel_path: &str, symbols: &[Symbol], sym: &Symbol) -> String {
+    let chain = parents(symbols, sym);
+    match lang {
+        Language::Python => {
+            let mut parts = vec![rel_path.to_string()];
+            parts.extend(chain);
+            parts.push(sym.name.clone());
+            parts.join("::")
+        }
+        Language::Rust => {
+            let mut parts = chain;
+            parts.push(sym.name.clone());
+            parts.join("::")
+        }
+        Language::Java => {
+            let class = chain.first().cloned().unwrap_or_else(|| {
+                rel_path.rsplit('/').next().unwrap_or(rel_path).trim_end_matches(".java").to_string()
+            });
+            format!("{class}#{}", sym.name)
+        }
+    }
+}
+
+fn file_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+/// Whether `rel` is one of the test files `patterns` name for `module` / `class`.
+pub fn is_matching_test_file(patterns: &[String], rel: &str, module: &str, class: Option<&str>) -> bool {
+    patterns.iter().any(|p| {
+        if p.contains("{class}") {
+            let Some(c) = class else { return false };
+            let f = p.replace("{class}", c);
+            file_name(rel) == file_name(&f) && (!f.contains('/') || rel.ends_with(&f))
+        } else {
+            let f = p.replace("{module}", module);
+            if f.contains('/') { rel == f || rel.ends_with(&format!("/{f}")) } else { file_name(rel) == f }
+        }
+    })
+}
+
+/// Test-like symbols of one file.
+fn tests_in(symbols: &[Symbol]) -> impl Iterator<Item = &Symbol> {
+    symbols.iter().filter(|s| s.is_test && matches!(s.kind, SymbolKind::Function | SymbolKind::Method))
+}
+
+/// Selects up to `max` tests for the function `name` defined in `target_rel` (whose enclosing
+/// type, if any, is `class`). `files` are (workspace-relative path, text) of candidate test files
+/// of the same language, the target's own file included.
+pub fn select_tests(
+    lang: Language,
+    target_rel: &str,
+    name: &str,
+    class: Option<&str>,
+    files: &[(String, String)],
+    max: usize,
+) -> Vec<SelectedTest> {
+    let spec = lang.spec();
+    let module = file_name(target_rel).rsplit_once('.').map_or(file_name(target_rel), |(s, _)| s);
+    let class_for_files = class.map(str::to_string).or_else(|| (lang == Language::Java).then(|| module.to_string()));
+    let mut by_ref: Vec<SelectedTest> = Vec::new();
+    let mut by_module: Vec<SelectedTest> = Vec::new();
+    for (rel, text) in files {
+        let same_file = rel == target_rel;
+        let matching = is_matching_test_file(&spec.verify.test_files, rel, module, class_for_files.as_deref());
+        if !same_file && !matching && !text.contains(name) {
+            continue;
+        }
+        let ex = extract(lang, rel, text);
+        for t in tests_in(&ex.symbols) {
+            let sel = |reason| SelectedTest {
+                id: test_id(lang, rel, &ex.symbols, t),
+                name: t.name.clone(),
+                file: rel.clone(),
+                reason,
+            };
+            if t.references.iter().any(|r| r == name) || (t.name.contains(name) && name.len() >= 3) {
+                by_ref.push(sel("references"));
+            } else if matching {
+                by_module.push(sel("test module"));
+            } else if same_file {
+                by_module.push(sel("same file"));
+            }
+        }
+    }
+    let mut out = by_ref;
+    out.extend(by_module);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|t| seen.insert(t.id.clone()));
+    out.truncate(max);
+    out
+}
+
+/// Whether the function's documentation holds runnable examples.
+pub fn has_doc_examples(lang: Language, doc: Option<&str>) -> bool {
+    let marker = &lang.spec().verify.doctest_marker;
+    !marker.is_empty() && doc.is_some_and(|d| d.contains(marker.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(rel: &str, text: &str) -> (String, String) {
+        (rel.to_string(), text.to_string())
+    }
+
+    #[test]
+    fn python_references_first_then_module() {
+        let files = vec![
+            f("shop/cart.py", "def total(items):\n    pass\n"),
+            f("tests/test_cart.py", "from shop.cart import total\n\ndef test_other():\n    assert 1\n\nclass TestCart:\n    def test_total(self):\n        assert total([1]) == 1\n"),
+            f("tests/test_misc.py", "from shop.cart import total\n\ndef test_uses_total():\n    assert total([]) == 0\n\ndef test_unrelated():\n    pass\n"),
+        ];
+        let s = select_tests(Language::Python, "shop/cart.py", "total", None, &files, 10);
+        let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["tests/test_cart.py::TestCart::test_total", "tests/test_misc.py::test_uses_total", "tests/test_cart.py::test_other"]
+        );
+        assert_eq!(s[2].reason, "test module");
+        let s = select_tests(Language::Python, "shop/cart.py", "total", None, &files, 1);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn rust_mod_tests_in_the_same_file() {
+        let src = "pub fn add(a: i32, b: i32) -> i32 {\n    todo!()\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n    #[test]\n    fn other() {}\n}\n";
+        let files = vec![f("src/lib.rs", src)];
+        let s = select_tests(Language::Rust, "src/lib.rs", "add", None, &files, 10);
+        let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["tests::adds", "tests::other"]);
+    }
+
+    #[test]
+    fn java_class_test_file() {
+        let util = "package com.acme;\npublic class Util {\n    /** Reverses. */\n    public static String reverse(String s) {\n        throw new UnsupportedOperationException();\n    }\n}\n";
+        let test = "package com.acme;\nimport org.junit.Test;\nimport static org.junit.Assert.*;\npublic class UtilTest {\n    @Test\n    public void reverses() {\n        assertEquals(\"cba\", Util.reverse(\"abc\"));\n    }\n    @Test\n    public void other() {}\n}\n";
+        let files = vec![f("src/main/java/com/acme/Util.java", util), f("src/test/java/com/acme/UtilTest.java", test)];
+        let s = select_tests(Language::Java, "src/main/java/com/acme/Util.java", "reverse", Some("Util"), &files, 10);
+        let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["UtilTest#reverses", "UtilTest#other"]);
+    }
+
+    #[test]
+    fn doc_examples() {
+        assert!(has_doc_examples(Language::Python, Some("Adds.\n>>> add(1, 2)\n3")));
+        assert!(!has_doc_examples(Language::Python, Some("Adds.")));
+        assert!(has_doc_examples(Language::Rust, Some("```\nassert_eq!(add(1, 2), 3);\n```")));
+        assert!(!has_doc_examples(Language::Java, Some("```")));
+    }
+}
