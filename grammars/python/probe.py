@@ -586,6 +586,9 @@ def main(argv=None) -> int:
 
     root = os.path.abspath(a.root)
     os.chdir(root)
+    # The probe's own directory is no place to import the workspace's modules from.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
 
     # Keep the real stdout; from here on fd 1 and 2 go to /dev/null so nothing the candidate
     # prints (even from C or os.write) can corrupt the JSON line; stdin is empty.

@@ -225,6 +225,19 @@ pub(crate) async fn verify_candidates(
             return (v, usable_first(candidates));
         }
     }
+    if wb.has_tests() {
+        progress("running the selected tests without the function");
+        let dropped = wb.drop_tests_failing_without_it(input.source).await;
+        if !dropped.is_empty() {
+            notes.push(format!("left out {} test(s) that already fail without this function: {}", dropped.len(), dropped.join(", ")));
+        }
+        if !wb.has_tests() {
+            let mut v = Verification::unverified("the only tests found already fail without this function");
+            v.notes = notes;
+            v.elapsed_ms = start.elapsed().as_millis() as u64;
+            return (v, usable_first(candidates));
+        }
+    }
     let plan = wb.plan().clone();
     let mut selected: Vec<String> = plan.tests.iter().map(|t| t.name.clone()).collect();
     if plan.doctests {

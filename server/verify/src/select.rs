@@ -73,6 +73,23 @@ pub fn is_matching_test_file(patterns: &[String], rel: &str, module: &str, class
     })
 }
 
+/// Whether `text` calls `name` (`name(` at a word boundary): catches calls the reference query
+/// cannot see, such as those inside Rust macros (`assert_eq!(fib(2), 1)`).
+pub fn calls_textually(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(i) = text[from..].find(name) {
+        let at = from + i;
+        let before_ok = text[..at].chars().next_back().is_none_or(|c| !ident(c));
+        let after = text[at + name.len()..].trim_start();
+        if before_ok && (after.starts_with('(') || after.starts_with("::<")) {
+            return true;
+        }
+        from = at + name.len();
+    }
+    false
+}
+
 /// Test-like symbols of one file.
 fn tests_in(symbols: &[Symbol]) -> impl Iterator<Item = &Symbol> {
     symbols.iter().filter(|s| s.is_test && matches!(s.kind, SymbolKind::Function | SymbolKind::Method))
@@ -108,7 +125,8 @@ pub fn select_tests(
                 file: rel.clone(),
                 reason,
             };
-            if t.references.iter().any(|r| r == name) || (t.name.contains(name) && name.len() >= 3) {
+            let body = text.get(t.start_byte..t.end_byte).unwrap_or("");
+            if t.references.iter().any(|r| r == name) || calls_textually(body, name) {
                 by_ref.push(sel("references"));
             } else if matching {
                 by_module.push(sel("test module"));
@@ -174,6 +192,13 @@ mod tests {
         let s = select_tests(Language::Java, "src/main/java/com/acme/Util.java", "reverse", Some("Util"), &files, 10);
         let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["UtilTest#reverses", "UtilTest#other"]);
+    }
+
+    #[test]
+    fn textual_calls() {
+        assert!(calls_textually("assert_eq!(fib(2), 1);", "fib"));
+        assert!(calls_textually("x = m.fib (3)", "fib"));
+        assert!(!calls_textually("fibonacci(3); my_fib(2); fib = 3", "fib"));
     }
 
     #[test]

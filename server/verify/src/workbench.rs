@@ -260,6 +260,8 @@ impl Workbench {
         if names.is_empty() || ex.has_errors {
             return Err("the model's tests do not parse or hold no test function".into());
         }
+        // No workspace test calls the target: its module's other tests say nothing about it.
+        self.plan.tests.retain(|t| t.reason == "references");
         match lang {
             Language::Python => {
                 let module = module_path(lang, &self.req.rel_path).join(".");
@@ -423,6 +425,19 @@ impl Workbench {
         v.get("fingerprint")?.as_str().map(str::to_string)
     }
 
+    /// Whether a runner's result is the selected test `t`.
+    fn matches(&self, t: &SelectedTest, r: &TestResult) -> bool {
+        let base = r.name.split('[').next().unwrap_or(&r.name);
+        match self.req.language {
+            Language::Python => base.rsplit('.').next() == Some(t.name.as_str()),
+            Language::Rust => r.name == t.id || r.name.ends_with(&format!("::{}", t.id)),
+            Language::Java => {
+                let (c, m) = t.id.split_once('#').unwrap_or((&t.id, ""));
+                base.ends_with(&format!("{c}.{m}"))
+            }
+        }
+    }
+
     /// Whether a runner's result belongs to the selection (filters may match more).
     fn selected(&self, r: &TestResult) -> bool {
         let base = r.name.split('[').next().unwrap_or(&r.name);
@@ -432,15 +447,31 @@ impl Workbench {
                 Language::Rust => r.name.contains(" - ") && r.name.contains(&self.req.name),
                 Language::Java => false,
             };
-        doctest_hit
-            || self.plan.tests.iter().any(|t| match self.req.language {
-                Language::Python => base.rsplit('.').next() == Some(t.name.as_str()),
-                Language::Rust => r.name == t.id || r.name.ends_with(&format!("::{}", t.id)),
-                Language::Java => {
-                    let (c, m) = t.id.split_once('#').unwrap_or((&t.id, ""));
-                    base.ends_with(&format!("{c}.{m}"))
-                }
-            })
+        doctest_hit || self.plan.tests.iter().any(|t| self.matches(t, r))
+    }
+
+    /// Runs the selected tests that do not call the target on the file as it is (the stub in
+    /// place) and leaves out those that already fail: they fail for reasons the candidate cannot
+    /// fix (another stub in the module, a broken fixture). Returns the names left out.
+    pub async fn drop_tests_failing_without_it(&mut self, original: &str) -> Vec<String> {
+        let others: Vec<SelectedTest> = self.plan.tests.iter().filter(|t| t.reason != "references" && t.reason != "generated").cloned().collect();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        let saved = (self.plan.tests.clone(), self.plan.doctests, self.rust_generated.take(), self.py_generated.take());
+        self.plan.tests = others.clone();
+        self.plan.doctests = false;
+        let report = self.run(original).await;
+        (self.plan.tests, self.plan.doctests, self.rust_generated, self.py_generated) = saved;
+        if !report.compiled || report.timed_out {
+            return Vec::new();
+        }
+        let failing: Vec<SelectedTest> = others
+            .into_iter()
+            .filter(|t| !report.results.iter().any(|r| self.matches(t, r) && r.verdict == Verdict::Passed))
+            .collect();
+        self.plan.tests.retain(|t| !failing.contains(t));
+        failing.iter().map(|t| t.name.clone()).collect()
     }
 
     /// Puts `source` (the whole file with the candidate in place) into the scratch copy and runs
