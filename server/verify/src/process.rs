@@ -165,6 +165,14 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
                     return Err(std::io::Error::last_os_error());
                 }
                 if pid > 0 {
+                    // Let go of every descriptor: std's exec-error pipe (held open, it would
+                    // block `spawn` until the run ends) and the output pipes (EOF must come
+                    // when the run ends).
+                    if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+                        for fd in 0..4096 {
+                            libc::close(fd);
+                        }
+                    }
                     let mut status = 0;
                     loop {
                         let r = libc::waitpid(pid, &mut status, 0);
@@ -313,6 +321,15 @@ mod tests {
         let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(!alive(pid));
+    }
+
+    #[tokio::test]
+    async fn an_isolated_endless_run_times_out() {
+        let iso = Isolation { read_only: vec![], no_network: true };
+        let t = std::time::Instant::now();
+        let o = run(&job("while :; do :; done", 500), &iso).await.unwrap();
+        assert!(o.timed_out, "{o:?}");
+        assert!(t.elapsed() < Duration::from_secs(5), "spawn or the wait blocked: {:?}", t.elapsed());
     }
 
     #[tokio::test]
