@@ -1,0 +1,161 @@
+-- :checkhealth codeforge — the binary, its version, the generation backend (reachable for an
+-- HTTP backend; the model file present for the embedded one). Neovim 0.7 to 0.11+.
+
+local M = {}
+
+local uv = vim.loop or vim.uv
+
+local function reporter()
+  local h = vim.health
+  if h and h.start then
+    return { start = h.start, ok = h.ok, info = h.info, warn = h.warn, error = h.error }
+  end
+  h = require("health") -- 0.7-0.9
+  return { start = h.report_start, ok = h.report_ok, info = h.report_info, warn = h.report_warn, error = h.report_error }
+end
+
+--- host, port of an http(s) URL.
+function M.parse_url(url)
+  local scheme, rest = url:match("^(https?)://(.+)$")
+  if not scheme then
+    return nil
+  end
+  local hostport = rest:match("^([^/]+)")
+  local host, port = hostport:match("^%[(.+)%]:(%d+)$")
+  if not host then
+    host, port = hostport:match("^([^:]+):(%d+)$")
+  end
+  if not host then
+    host = hostport
+  end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  return host, port
+end
+
+--- Whether a TCP connection to host:port opens within timeout_ms; returns ok, error message.
+function M.tcp_reachable(host, port, timeout_ms)
+  local addrs = uv.getaddrinfo(host, nil, { socktype = "stream" })
+  if not addrs or #addrs == 0 then
+    return false, "cannot resolve " .. host
+  end
+  local done, ok, msg = false, false, nil
+  local tcp = uv.new_tcp()
+  tcp:connect(addrs[1].addr, port, function(err)
+    ok, msg, done = err == nil, err, true
+  end)
+  vim.wait(timeout_ms or 3000, function()
+    return done
+  end, 20)
+  if not tcp:is_closing() then
+    tcp:close()
+  end
+  if not done then
+    return false, "timed out"
+  end
+  return ok, msg
+end
+
+local function cache_dir(cfg)
+  if cfg.cache_dir and cfg.cache_dir ~= "" then
+    return vim.fn.expand(cfg.cache_dir)
+  end
+  local env = os.getenv("CODEFORGE_CACHE_DIR")
+  if env and env ~= "" then
+    return env
+  end
+  local xdg = os.getenv("XDG_CACHE_HOME")
+  if xdg and xdg ~= "" then
+    return xdg .. "/codeforge"
+  end
+  return vim.fn.expand("~/.cache/codeforge")
+end
+
+M.QWEN_REL = "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf"
+
+function M.check()
+  local r = reporter()
+  local cf = require("codeforge")
+  local cfg = cf.config
+  r.start("CodeForge: server binary")
+  local bin
+  if cfg.cmd then
+    bin = cfg.cmd[1]
+    r.info("using the configured cmd: " .. table.concat(cfg.cmd, " "))
+  else
+    local tried
+    bin, tried = cf.find_binary(cfg)
+    if not bin then
+      r.error("the `codeforge` binary was not found (looked at: " .. table.concat(tried, ", ") .. ")", {
+        "Build it from the CodeForge repository: cargo install --path server/cli",
+        "or pass bin = '/path/to/codeforge' to require('codeforge').setup{}",
+      })
+      return
+    end
+  end
+  if vim.fn.executable(bin) ~= 1 then
+    r.error(bin .. " is not executable")
+    return
+  end
+  r.ok("binary found: " .. bin)
+  local out = vim.fn.system({ bin, "--version" })
+  if vim.v.shell_error ~= 0 then
+    r.error("`" .. bin .. " --version` failed (exit " .. vim.v.shell_error .. "): " .. vim.trim(out))
+  else
+    r.ok("version: " .. vim.trim(out))
+  end
+
+  r.start("CodeForge: language server")
+  local client = cf.client(0)
+  if client then
+    r.ok(("attached to this buffer (client %d, root %s)"):format(client.id, client.config.root_dir or "?"))
+  elseif #cf.state.client_ids > 0 then
+    r.info("running, not attached to this buffer (CodeForge serves python, rust and java buffers)")
+  else
+    r.warn("not running: call require('codeforge').setup{} and open a Python, Rust or Java file")
+  end
+  r.info("status: " .. (cf.status() ~= "" and cf.status() or "(none)"))
+
+  r.start("CodeForge: generation backend")
+  local gen = (cfg.settings or {}).generation or {}
+  local backend = gen.backend or (gen.url and "openai") or "embedded"
+  if backend == "openai" then
+    local url = gen.url
+    if not url then
+      r.error("generation.backend = \"openai\" needs generation.url (e.g. http://localhost:8000/v1)")
+    else
+      local host, port = M.parse_url(url)
+      if not host then
+        r.error("generation.url is not an http(s) URL: " .. url)
+      else
+        local ok, err = M.tcp_reachable(host, port, 3000)
+        if ok then
+          r.ok(("backend reachable: %s (%s:%d)"):format(url, host, port))
+        else
+          r.error(("backend not reachable: %s (%s:%d): %s"):format(url, host, port, tostring(err)), {
+            "Start the model server (vLLM, SGLang, Ollama, llama.cpp) or fix generation.url",
+          })
+        end
+      end
+      if gen.api_key_env then
+        local v = os.getenv(gen.api_key_env)
+        if v and v ~= "" then
+          r.ok("API key variable " .. gen.api_key_env .. " is set")
+        else
+          r.warn("API key variable " .. gen.api_key_env .. " is not set in Neovim's environment")
+        end
+      end
+    end
+  else
+    local gguf = gen.gguf and vim.fn.expand(gen.gguf) or (cache_dir(cfg) .. "/" .. M.QWEN_REL)
+    if vim.fn.filereadable(gguf) == 1 then
+      r.ok("embedded model present: " .. gguf)
+    else
+      r.error("embedded model missing: " .. gguf, {
+        "Run `bash .ci/setup` in the CodeForge repository (fetches Qwen2.5-Coder-0.5B-Instruct, 491 MB)",
+        "or set generation.gguf, or use an OpenAI-compatible backend (generation.backend = \"openai\")",
+      })
+    end
+  end
+end
+
+return M
