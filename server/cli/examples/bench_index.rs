@@ -87,8 +87,12 @@ fn extraction(root: &Path, threads: usize) -> (usize, u64, usize, Duration) {
                 s.spawn(move || {
                     let (mut b, mut n) = (0u64, 0usize);
                     for c in part {
-                        let Ok(data) = std::fs::read(&c.abs_path) else { continue };
-                        let Ok(text) = walk::classify_content(&data) else { continue };
+                        let Ok(data) = std::fs::read(&c.abs_path) else {
+                            continue;
+                        };
+                        let Ok(text) = walk::classify_content(&data) else {
+                            continue;
+                        };
                         b += data.len() as u64;
                         n += extract(c.language, &c.rel_path, text).symbols.len();
                     }
@@ -109,7 +113,13 @@ fn extraction(root: &Path, threads: usize) -> (usize, u64, usize, Duration) {
 fn ctags(root: &Path) -> Option<(usize, Duration)> {
     let started = Instant::now();
     let out = Command::new("ctags")
-        .args(["-R", "--languages=Python,Rust,Java", "--fields=+n", "-f", "-"])
+        .args([
+            "-R",
+            "--languages=Python,Rust,Java",
+            "--fields=+n",
+            "-f",
+            "-",
+        ])
         .arg(root)
         .output()
         .ok()?;
@@ -117,7 +127,11 @@ fn ctags(root: &Path) -> Option<(usize, Duration)> {
     if !out.status.success() {
         return None;
     }
-    let tags = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty() && !l.starts_with(b"!_")).count();
+    let tags = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && !l.starts_with(b"!_"))
+        .count();
     Some((tags, elapsed))
 }
 
@@ -137,13 +151,22 @@ async fn main() -> anyhow::Result<()> {
     report.insert("files".into(), files.into());
     report.insert("mbytes".into(), format!("{mb:.1}").into());
     report.insert("symbols".into(), symbols.into());
-    report.insert("extract_ms_2threads".into(), (ex2.as_millis() as u64).into());
+    report.insert(
+        "extract_ms_2threads".into(),
+        (ex2.as_millis() as u64).into(),
+    );
     report.insert("extract_ms_1thread".into(), (ex1.as_millis() as u64).into());
-    report.insert("extract_mb_s_2threads".into(), format!("{:.1}", mb / ex2.as_secs_f64()).into());
+    report.insert(
+        "extract_mb_s_2threads".into(),
+        format!("{:.1}", mb / ex2.as_secs_f64()).into(),
+    );
     if let Some((tags, t)) = ct {
         report.insert("ctags_ms".into(), (t.as_millis() as u64).into());
         report.insert("ctags_tags".into(), tags.into());
-        report.insert("ctags_mb_s".into(), format!("{:.1}", mb / t.as_secs_f64()).into());
+        report.insert(
+            "ctags_mb_s".into(),
+            format!("{:.1}", mb / t.as_secs_f64()).into(),
+        );
     }
 
     // 2. Cold index, lexical first (what makes search available), then embeddings.
@@ -167,7 +190,9 @@ async fn main() -> anyhow::Result<()> {
     let cancel = CancelFlag::new();
     let t = Instant::now();
     let index = WorkspaceIndex::open(&root, &a.cache, settings(a.embed)).await?;
-    if a.embed && let Some(why) = index.lexical_only_reason() {
+    if a.embed
+        && let Some(why) = index.lexical_only_reason()
+    {
         anyhow::bail!("--embed but no embeddings: {why}");
     }
     let s = index
@@ -181,11 +206,16 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let lexical = t.elapsed();
-    report.insert("cold_index_lexical_s".into(), format!("{:.1}", lexical.as_secs_f64()).into());
+    report.insert(
+        "cold_index_lexical_s".into(),
+        format!("{:.1}", lexical.as_secs_f64()).into(),
+    );
     report.insert("indexed_symbols".into(), s.symbols.into());
     if a.embed {
         let t = Instant::now();
-        let s = index.update(UpdateRequest::default(), &|_| {}, &cancel).await?;
+        let s = index
+            .update(UpdateRequest::default(), &|_| {}, &cancel)
+            .await?;
         let e = t.elapsed();
         report.insert("embed_s".into(), format!("{:.1}", e.as_secs_f64()).into());
         report.insert("embedded".into(), s.embedded.into());
@@ -203,9 +233,18 @@ async fn main() -> anyhow::Result<()> {
     // 3. Restart with no changes.
     let t = Instant::now();
     let index = WorkspaceIndex::open(&root, &a.cache, settings(a.embed)).await?;
-    let s = index.update(UpdateRequest::default(), &|_| {}, &cancel).await?;
-    report.insert("restart_s".into(), format!("{:.2}", t.elapsed().as_secs_f64()).into());
-    assert_eq!((s.parsed, s.embedded), (0, 0), "a restart must not re-parse or re-embed");
+    let s = index
+        .update(UpdateRequest::default(), &|_| {}, &cancel)
+        .await?;
+    report.insert(
+        "restart_s".into(),
+        format!("{:.2}", t.elapsed().as_secs_f64()).into(),
+    );
+    assert_eq!(
+        (s.parsed, s.embedded),
+        (0, 0),
+        "a restart must not re-parse or re-embed"
+    );
 
     // 4. One-file edits (as unsaved buffers, like the LSP sends them) until searchable.
     let py_or_any = walk::walk(
@@ -241,10 +280,19 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let hits = index.search(&SearchQuery::new(name.clone(), 3)).await?;
         edit_times.push(t.elapsed());
-        assert!(hits.iter().any(|h| h.name == name), "edit {n} not searchable");
+        assert!(
+            hits.iter().any(|h| h.name == name),
+            "edit {n} not searchable"
+        );
     }
-    report.insert("edit_searchable_p50_ms".into(), format!("{:.0}", percentile(&mut edit_times, 0.5)).into());
-    report.insert("edit_searchable_p95_ms".into(), format!("{:.0}", percentile(&mut edit_times, 0.95)).into());
+    report.insert(
+        "edit_searchable_p50_ms".into(),
+        format!("{:.0}", percentile(&mut edit_times, 0.5)).into(),
+    );
+    report.insert(
+        "edit_searchable_p95_ms".into(),
+        format!("{:.0}", percentile(&mut edit_times, 0.95)).into(),
+    );
 
     // 5. Query latency: identifiers from the corpus and natural-language phrases.
     let phrases = [
@@ -260,7 +308,11 @@ async fn main() -> anyhow::Result<()> {
         "retry with backoff",
     ];
     let mut idents: Vec<String> = Vec::new();
-    for c in py_or_any.iter().step_by((py_or_any.len() / 50).max(1)).take(a.queries) {
+    for c in py_or_any
+        .iter()
+        .step_by((py_or_any.len() / 50).max(1))
+        .take(a.queries)
+    {
         if let Ok(t) = std::fs::read_to_string(&c.abs_path)
             && let Some(s) = extract(c.language, &c.rel_path, &t).symbols.first()
         {
@@ -278,8 +330,14 @@ async fn main() -> anyhow::Result<()> {
         let _ = index.search(&SearchQuery::new(q, 10)).await?;
         q_times.push(t.elapsed());
     }
-    report.insert("query_p50_ms".into(), format!("{:.1}", percentile(&mut q_times, 0.5)).into());
-    report.insert("query_p95_ms".into(), format!("{:.1}", percentile(&mut q_times, 0.95)).into());
+    report.insert(
+        "query_p50_ms".into(),
+        format!("{:.1}", percentile(&mut q_times, 0.5)).into(),
+    );
+    report.insert(
+        "query_p95_ms".into(),
+        format!("{:.1}", percentile(&mut q_times, 0.95)).into(),
+    );
     report.insert("semantic_queries".into(), index.embedder().is_some().into());
     report.insert("peak_rss_mb".into(), format!("{:.0}", peak_rss_mb()).into());
     println!("{}", serde_json::Value::Object(report));

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use codeforge_config::TrustSetting;
-use codeforge_ide::{GenerateInput, GenerateOutcome, GenerateStatus, Retriever, VerifyContext, generate_function, load_backend};
-use codeforge_verify::{TrustDecision, TrustStore};
+use codeforge_ide::{
+    GenerateInput, GenerateOutcome, GenerateStatus, Retriever, VerifyContext, generate_function,
+    load_backend,
+};
 use codeforge_index::UpdateRequest;
 use codeforge_syntax::Language;
+use codeforge_verify::{TrustDecision, TrustStore};
 
 use crate::{open_index, run_update, settings_for, usage};
 
@@ -28,10 +31,16 @@ fn parse_target(target: &str) -> anyhow::Result<(PathBuf, usize)> {
 fn find_root(file: &Path, lang: Language) -> PathBuf {
     let start = file.parent().unwrap_or(Path::new("."));
     for dir in start.ancestors() {
-        if dir.join(".git").exists() || dir.join(codeforge_config::WORKSPACE_CONFIG_FILE).is_file() {
+        if dir.join(".git").exists() || dir.join(codeforge_config::WORKSPACE_CONFIG_FILE).is_file()
+        {
             return dir.to_path_buf();
         }
-        if lang.spec().project_roots.iter().any(|p| dir.join(p).is_file()) {
+        if lang
+            .spec()
+            .project_roots
+            .iter()
+            .any(|p| dir.join(p).is_file())
+        {
             return dir.to_path_buf();
         }
     }
@@ -73,7 +82,9 @@ fn trusted(root: &Path, setting: TrustSetting, mode: VerifyMode) -> Result<(), S
     }
     match setting {
         TrustSetting::Always => return Ok(()),
-        TrustSetting::Never => return Err("running tests is off for this workspace (verify.trust = \"never\")".into()),
+        TrustSetting::Never => {
+            return Err("running tests is off for this workspace (verify.trust = \"never\")".into());
+        }
         TrustSetting::Ask => {}
     }
     match TrustStore::default_path().map(TrustStore::new).and_then(|s| s.get(root)) {
@@ -94,23 +105,42 @@ pub(crate) async fn cmd_generate(
     cache_dir: &Path,
 ) -> anyhow::Result<()> {
     let (file, line) = parse_target(target)?;
-    let lang = Language::from_path(&file)
-        .ok_or_else(|| usage(format!("{}: not a Python, Rust or Java file", file.display())))?;
-    let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let lang = Language::from_path(&file).ok_or_else(|| {
+        usage(format!(
+            "{}: not a Python, Rust or Java file",
+            file.display()
+        ))
+    })?;
+    let source =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let file = file.canonicalize()?;
     let root = match workspace {
-        Some(w) => w.canonicalize().with_context(|| format!("workspace {}", w.display()))?,
+        Some(w) => w
+            .canonicalize()
+            .with_context(|| format!("workspace {}", w.display()))?,
         None => find_root(&file, lang),
     };
     let rel = file
         .strip_prefix(&root)
-        .map_err(|_| usage(format!("{} is not inside the workspace {}", file.display(), root.display())))?
+        .map_err(|_| {
+            usage(format!(
+                "{} is not inside the workspace {}",
+                file.display(),
+                root.display()
+            ))
+        })?
         .to_string_lossy()
         .replace('\\', "/");
     let settings = settings_for(&root)?;
     // Say what is wrong with the target before any slow work (index, model load).
     match codeforge_syntax::function_at_line(lang, &rel, &source, line) {
-        None => return Err(usage(format!("{}:{}: no function or method here", rel, line + 1))),
+        None => {
+            return Err(usage(format!(
+                "{}:{}: no function or method here",
+                rel,
+                line + 1
+            )));
+        }
         Some(t) if t.stub == codeforge_syntax::StubKind::Implemented && !force => {
             return Err(usage(format!(
                 "`{}` already has a body; pass --force to generate it again",
@@ -122,10 +152,20 @@ pub(crate) async fn cmd_generate(
 
     // Retrieval: bring the index up to date lexically (vectors already computed are used).
     let index = match open_index(&root, cache_dir).await {
-        Ok(ix) => match run_update(&ix, UpdateRequest { skip_embedding: true, ..Default::default() }).await {
+        Ok(ix) => match run_update(
+            &ix,
+            UpdateRequest {
+                skip_embedding: true,
+                ..Default::default()
+            },
+        )
+        .await
+        {
             Ok(_) => Some(ix),
             Err(e) => {
-                eprintln!("codeforge: note: index update failed ({e:#}); generating without repository context");
+                eprintln!(
+                    "codeforge: note: index update failed ({e:#}); generating without repository context"
+                );
                 Some(ix)
             }
         },
@@ -146,21 +186,26 @@ pub(crate) async fn cmd_generate(
         root: root.clone(),
         cache_dir: cache_dir.to_path_buf(),
         settings: settings.verify.clone(),
-        trusted: trusted(&root, settings.verify.trust, verify_mode),
+        trusted: codeforge_ide::trust_known(trusted(&root, settings.verify.trust, verify_mode)),
     });
     let outcome = generate_function(
         backend.as_ref(),
         index.as_ref().map(|i| i as &dyn Retriever),
         &settings.generation,
         verify.as_ref(),
-        GenerateInput { language: lang, rel_path: &rel, source: &source, line, allow_implemented: force },
+        GenerateInput {
+            language: lang,
+            rel_path: &rel,
+            source: &source,
+            line,
+            allow_implemented: force,
+        },
         &progress,
     )
     .await
     .map_err(|e| match e {
-        codeforge_ide::GenerateError::NoFunction { .. } | codeforge_ide::GenerateError::Implemented { .. } => {
-            usage(e.to_string())
-        }
+        codeforge_ide::GenerateError::NoFunction { .. }
+        | codeforge_ide::GenerateError::Implemented { .. } => usage(e.to_string()),
         other => anyhow::anyhow!(other),
     })?;
 
@@ -185,9 +230,15 @@ pub(crate) async fn cmd_generate(
     } else {
         if explain {
             println!("── backend: {}", outcome.explain.backend);
-            println!("── context ({} prompt tokens):", outcome.explain.prompt_tokens);
+            println!(
+                "── context ({} prompt tokens):",
+                outcome.explain.prompt_tokens
+            );
             for c in &outcome.explain.context {
-                println!("   {:<8} {:>5} tok  {:?}  {}", c.status, c.tokens, c.kind, c.label);
+                println!(
+                    "   {:<8} {:>5} tok  {:?}  {}",
+                    c.status, c.tokens, c.kind, c.label
+                );
             }
             for n in &outcome.explain.notes {
                 println!("   note: {n}");
@@ -197,7 +248,13 @@ pub(crate) async fn cmd_generate(
                 println!(
                     "── candidate {}: {}",
                     c.index,
-                    c.rejected.as_deref().unwrap_or(if Some(c.index) == outcome.chosen { "chosen" } else { "usable" })
+                    c.rejected
+                        .as_deref()
+                        .unwrap_or(if Some(c.index) == outcome.chosen {
+                            "chosen"
+                        } else {
+                            "usable"
+                        })
                 );
                 println!("{}", c.raw);
             }
@@ -214,8 +271,15 @@ pub(crate) async fn cmd_generate(
                     r.round,
                     r.report.passed,
                     r.report.failed,
-                    if r.report.compiled { "" } else { ", does not compile" },
-                    r.fingerprint.as_deref().map(|f| format!(", behaviour {}", &f[..f.len().min(12)])).unwrap_or_default()
+                    if r.report.compiled {
+                        ""
+                    } else {
+                        ", does not compile"
+                    },
+                    r.fingerprint
+                        .as_deref()
+                        .map(|f| format!(", behaviour {}", &f[..f.len().min(12)]))
+                        .unwrap_or_default()
                 );
                 println!("{}", r.report.output);
             }
@@ -231,7 +295,12 @@ pub(crate) async fn cmd_generate(
             outcome.elapsed_ms as f64 / 1000.0,
             outcome.explain.usage.prompt_tokens,
             outcome.explain.usage.completion_tokens,
-            outcome.verification.as_ref().map_or("unverified: tests not run (--no-verify)", |v| v.label.as_str()),
+            outcome
+                .verification
+                .as_ref()
+                .map_or("unverified: tests not run (--no-verify)", |v| v
+                    .label
+                    .as_str()),
         );
         for n in outcome.verification.iter().flat_map(|v| &v.notes) {
             eprintln!("codeforge: note: {n}");
@@ -240,14 +309,21 @@ pub(crate) async fn cmd_generate(
     if outcome.status == GenerateStatus::NoPassingCandidate {
         anyhow::bail!(
             "no candidate passed the tests ({}); nothing shown (set verify.show_unverified = true to see the best one)",
-            outcome.verification.as_ref().map_or("", |v| v.label.as_str())
+            outcome
+                .verification
+                .as_ref()
+                .map_or("", |v| v.label.as_str())
         );
     }
     if outcome.status == GenerateStatus::NoValidCandidate {
         let why: Vec<String> = outcome
             .candidates
             .iter()
-            .filter_map(|c| c.rejected.as_ref().map(|r| format!("candidate {}: {r}", c.index)))
+            .filter_map(|c| {
+                c.rejected
+                    .as_ref()
+                    .map(|r| format!("candidate {}: {r}", c.index))
+            })
             .collect();
         anyhow::bail!("the model's answers were not usable ({})", why.join("; "));
     }
@@ -280,17 +356,27 @@ fn verification_json(o: &GenerateOutcome, explain: bool) -> serde_json::Value {
     j
 }
 
-pub(crate) fn cmd_feedback_export(format: &str, output: Option<&Path>, cache_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn cmd_feedback_export(
+    format: &str,
+    output: Option<&Path>,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
     use codeforge_verify::feedback::{ExportFormat, export, load, store_path};
     let fmt = match format {
         "sft" => ExportFormat::Sft,
         "dpo" => ExportFormat::Dpo,
-        other => return Err(usage(format!("--format must be sft or dpo (got `{other}`)"))),
+        other => {
+            return Err(usage(format!(
+                "--format must be sft or dpo (got `{other}`)"
+            )));
+        }
     };
     let attempts = load(cache_dir);
     let n = match output {
         Some(p) => {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?);
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            );
             let n = export(&attempts, fmt, &mut f)?;
             std::io::Write::flush(&mut f)?;
             n
@@ -310,7 +396,11 @@ pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::R
     let dir = gguf.parent().map(Path::to_path_buf).unwrap_or_default();
     let t0 = std::time::Instant::now();
     let model = tokio::task::spawn_blocking(move || {
-        codeforge_model::EmbeddedQwen::load(&codeforge_model::EmbeddedConfig { gguf, cache_dir: dir, max_context: 4096 })
+        codeforge_model::EmbeddedQwen::load(&codeforge_model::EmbeddedConfig {
+            gguf,
+            cache_dir: dir,
+            max_context: 4096,
+        })
     })
     .await??;
     if json {

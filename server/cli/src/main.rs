@@ -8,14 +8,20 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use codeforge_config::{CACHE_DIR_ENV, Layer, Settings, WORKSPACE_CONFIG_FILE};
-use codeforge_index::{CancelFlag, Progress, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex};
+use codeforge_index::{
+    CancelFlag, Progress, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex,
+};
 use codeforge_syntax::Language;
 use serde::Serialize;
 
 mod generate;
 
 #[derive(Parser)]
-#[command(name = "codeforge", version, about = "Execution-verified AI code generation for any editor")]
+#[command(
+    name = "codeforge",
+    version,
+    about = "Execution-verified AI code generation for any editor"
+)]
 struct Cli {
     /// Where indexes and model files live (default: $CODEFORGE_CACHE_DIR, else ~/.cache/codeforge).
     #[arg(long, global = true, value_name = "DIR")]
@@ -130,8 +136,12 @@ enum FeedbackAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let cache_dir = codeforge_config::cache_dir(cli.cache_dir.as_deref(), std::env::var_os(CACHE_DIR_ENV));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let cache_dir =
+        codeforge_config::cache_dir(cli.cache_dir.as_deref(), std::env::var_os(CACHE_DIR_ENV));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("codeforge: cannot start the async runtime: {e}");
@@ -144,7 +154,11 @@ fn main() -> ExitCode {
                 codeforge_lsp::run_stdio(codeforge_lsp::ServerOptions::new(cache_dir)).await;
                 Ok(())
             }
-            Command::Index { path, json, no_embed } => cmd_index(path, json, no_embed, &cache_dir).await,
+            Command::Index {
+                path,
+                json,
+                no_embed,
+            } => cmd_index(path, json, no_embed, &cache_dir).await,
             Command::Search {
                 workspace,
                 k,
@@ -165,7 +179,15 @@ fn main() -> ExitCode {
                 cmd_search(workspace, q, json, no_update, &cache_dir).await
             }
             Command::Symbols { json, file } => cmd_symbols(&file, json),
-            Command::Generate { target, json, explain, workspace, force, trust, no_verify } => {
+            Command::Generate {
+                target,
+                json,
+                explain,
+                workspace,
+                force,
+                trust,
+                no_verify,
+            } => {
                 let verify = if no_verify {
                     generate::VerifyMode::Off
                 } else if trust {
@@ -173,12 +195,15 @@ fn main() -> ExitCode {
                 } else {
                     generate::VerifyMode::Configured
                 };
-                generate::cmd_generate(&target, json, explain, workspace, force, verify, &cache_dir).await
+                generate::cmd_generate(&target, json, explain, workspace, force, verify, &cache_dir)
+                    .await
             }
-            Command::Feedback { action: FeedbackAction::Export { format, output } } => {
-                generate::cmd_feedback_export(&format, output.as_deref(), &cache_dir)
-            }
-            Command::Model { action: ModelAction::Prepare { json } } => generate::cmd_model_prepare(json, &cache_dir).await,
+            Command::Feedback {
+                action: FeedbackAction::Export { format, output },
+            } => generate::cmd_feedback_export(&format, output.as_deref(), &cache_dir),
+            Command::Model {
+                action: ModelAction::Prepare { json },
+            } => generate::cmd_model_prepare(json, &cache_dir).await,
         }
     });
     // Don't wait for lingering blocking tasks (a cancelled embedding batch) at exit.
@@ -242,16 +267,21 @@ pub(crate) fn settings_for(root: &Path) -> anyhow::Result<Settings> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Layer::default(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let env = codeforge_config::env_layer(&|k| std::env::var(k).ok()).map_err(|e| usage(e.to_string()))?;
-    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer), ("environment", &env)]).map_err(|e| usage(e.to_string()))
+    let env = codeforge_config::env_layer(&|k| std::env::var(k).ok())
+        .map_err(|e| usage(e.to_string()))?;
+    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer), ("environment", &env)])
+        .map_err(|e| usage(e.to_string()))
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {prefix:>9} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {prefix:>9} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -266,7 +296,10 @@ pub(crate) async fn open_index(root: &Path, cache_dir: &Path) -> anyhow::Result<
     Ok(index)
 }
 
-pub(crate) async fn run_update(index: &WorkspaceIndex, req: UpdateRequest) -> anyhow::Result<UpdateSummary> {
+pub(crate) async fn run_update(
+    index: &WorkspaceIndex,
+    req: UpdateRequest,
+) -> anyhow::Result<UpdateSummary> {
     let bar = progress_bar();
     let cancel = CancelFlag::new();
     let c2 = cancel.clone();
@@ -299,7 +332,12 @@ pub(crate) async fn run_update(index: &WorkspaceIndex, req: UpdateRequest) -> an
     result
 }
 
-async fn cmd_index(path: Option<PathBuf>, json: bool, no_embed: bool, cache_dir: &Path) -> anyhow::Result<()> {
+async fn cmd_index(
+    path: Option<PathBuf>,
+    json: bool,
+    no_embed: bool,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
     let root = workspace_root(path)?;
     let index = open_index(&root, cache_dir).await?;
     let summary = run_update(
@@ -319,7 +357,11 @@ async fn cmd_index(path: Option<PathBuf>, json: bool, no_embed: bool, cache_dir:
 }
 
 fn print_summary(s: &UpdateSummary) {
-    println!("Indexed {} in {:.2} s", s.root, s.elapsed_ms as f64 / 1000.0);
+    println!(
+        "Indexed {} in {:.2} s",
+        s.root,
+        s.elapsed_ms as f64 / 1000.0
+    );
     println!(
         "  files     {} ({} parsed, {} unchanged, {} removed{})",
         s.files,
@@ -378,12 +420,16 @@ async fn cmd_search(
     cache_dir: &Path,
 ) -> anyhow::Result<()> {
     if q.text.trim().is_empty() {
-        return Err(usage("search needs a query, e.g. `codeforge search parse the config file`"));
+        return Err(usage(
+            "search needs a query, e.g. `codeforge search parse the config file`",
+        ));
     }
     if let Some(l) = &q.language
         && Language::from_name(l).is_none()
     {
-        return Err(usage(format!("unknown language `{l}` (python, rust, java)")));
+        return Err(usage(format!(
+            "unknown language `{l}` (python, rust, java)"
+        )));
     }
     if let Some(k) = &q.kind
         && codeforge_syntax::SymbolKind::from_name(k).is_none()
@@ -477,11 +523,16 @@ fn cmd_symbols(file: &Path, json: bool) -> anyhow::Result<()> {
         ))
     })?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| usage(format!("{} is not UTF-8 text", file.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| usage(format!("{} is not UTF-8 text", file.display())))?;
     let abs = file.canonicalize()?;
     let rel = project_root_of(&abs, lang)
         .and_then(|root| codeforge_index::walk::rel_path(&root, &abs))
-        .unwrap_or_else(|| abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        .unwrap_or_else(|| {
+            abs.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
     let extracted = codeforge_syntax::extract(lang, &rel, &text);
     if json {
         let out = SymbolsOut {
@@ -513,7 +564,10 @@ fn cmd_symbols(file: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if extracted.has_errors {
-        eprintln!("codeforge: note: {} has syntax errors; showing what parsed", file.display());
+        eprintln!(
+            "codeforge: note: {} has syntax errors; showing what parsed",
+            file.display()
+        );
     }
     for s in &extracted.symbols {
         let depth = {

@@ -316,7 +316,10 @@ pub fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigEr
         g.timeout_s = Some(secs);
         any = true;
     }
-    Ok(Layer { generation: any.then_some(g), ..Layer::default() })
+    Ok(Layer {
+        generation: any.then_some(g),
+        ..Layer::default()
+    })
 }
 
 /// Parses a `codeforge.toml`.
@@ -324,8 +327,7 @@ pub fn parse_toml(source_name: &str, text: &str) -> Result<Layer, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {
         source_name: source_name.to_string(),
         message: e.message().to_string()
-            + &e
-                .span()
+            + &e.span()
                 .map(|s| format!(" (at byte {})", s.start))
                 .unwrap_or_default(),
     })
@@ -422,7 +424,9 @@ pub fn resolve<'a>(
         if let Some(g) = &layer.generation {
             gen_source = name.to_string();
             if g.backend.is_some() && g.backend != gen_layer.backend {
-                gen_layer = GenerationLayer { ..GenerationLayer::default() };
+                gen_layer = GenerationLayer {
+                    ..GenerationLayer::default()
+                };
             }
             macro_rules! take {
                 ($f:ident) => {
@@ -458,7 +462,10 @@ pub fn resolve<'a>(
 
     let max_file_size = index.max_file_size.unwrap_or(defaults.index.max_file_size);
     if max_file_size == 0 {
-        return Err(invalid(&index_source, "index.max_file_size must be > 0".into()));
+        return Err(invalid(
+            &index_source,
+            "index.max_file_size must be > 0".into(),
+        ));
     }
     let languages = index.languages.unwrap_or(defaults.index.languages);
     for l in &languages {
@@ -500,7 +507,10 @@ pub fn resolve<'a>(
         }
         EmbeddingBackendKind::Openai => {
             let url = emb.url.ok_or_else(|| {
-                invalid(&emb_source, "embeddings.url is required for backend = \"openai\"".into())
+                invalid(
+                    &emb_source,
+                    "embeddings.url is required for backend = \"openai\"".into(),
+                )
             })?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(
@@ -509,7 +519,10 @@ pub fn resolve<'a>(
                 ));
             }
             let model = emb.model.ok_or_else(|| {
-                invalid(&emb_source, "embeddings.model is required for backend = \"openai\"".into())
+                invalid(
+                    &emb_source,
+                    "embeddings.model is required for backend = \"openai\"".into(),
+                )
             })?;
             if let Some(var) = &emb.api_key_env
                 && (var.is_empty() || var.contains('=') || var.contains('\0'))
@@ -534,19 +547,31 @@ pub fn resolve<'a>(
     let dv = VerifySettings::default();
     let rounds = verify.rounds.unwrap_or(dv.rounds);
     if rounds > 10 {
-        return Err(invalid(&verify_source, "verify.rounds must be between 0 and 10".into()));
+        return Err(invalid(
+            &verify_source,
+            "verify.rounds must be between 0 and 10".into(),
+        ));
     }
     let test_timeout_s = verify.test_timeout_s.unwrap_or(dv.test_timeout_s);
     if test_timeout_s == 0 || test_timeout_s > 3600 {
-        return Err(invalid(&verify_source, "verify.test_timeout_s must be between 1 and 3600".into()));
+        return Err(invalid(
+            &verify_source,
+            "verify.test_timeout_s must be between 1 and 3600".into(),
+        ));
     }
     let time_budget_s = verify.time_budget_s.unwrap_or(dv.time_budget_s);
     if time_budget_s == 0 || time_budget_s > 7200 {
-        return Err(invalid(&verify_source, "verify.time_budget_s must be between 1 and 7200".into()));
+        return Err(invalid(
+            &verify_source,
+            "verify.time_budget_s must be between 1 and 7200".into(),
+        ));
     }
     let max_tests = verify.max_tests.unwrap_or(dv.max_tests);
     if max_tests == 0 || max_tests > 1000 {
-        return Err(invalid(&verify_source, "verify.max_tests must be between 1 and 1000".into()));
+        return Err(invalid(
+            &verify_source,
+            "verify.max_tests must be between 1 and 1000".into(),
+        ));
     }
     let verify = VerifySettings {
         enabled: verify.enabled.unwrap_or(dv.enabled),
@@ -579,7 +604,10 @@ fn resolve_generation(
     source: &str,
     d: &GenerationSettings,
 ) -> Result<GenerationSettings, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid { source_name: source.to_string(), message };
+    let invalid = |message: String| ConfigError::Invalid {
+        source_name: source.to_string(),
+        message,
+    };
     let kind = g.backend.unwrap_or(GenerationBackendKind::Embedded);
     let backend = match kind {
         GenerationBackendKind::Embedded => {
@@ -590,14 +618,18 @@ fn resolve_generation(
                 (g.fim.is_some(), "fim"),
             ] {
                 if set {
-                    return Err(invalid(format!("generation.{key} needs backend = \"openai\"")));
+                    return Err(invalid(format!(
+                        "generation.{key} needs backend = \"openai\""
+                    )));
                 }
             }
             GenerationBackend::Embedded { gguf: g.gguf }
         }
         GenerationBackendKind::Openai => {
             if g.gguf.is_some() {
-                return Err(invalid("generation.gguf needs backend = \"embedded\"".into()));
+                return Err(invalid(
+                    "generation.gguf needs backend = \"embedded\"".into(),
+                ));
             }
             let url = g.url.ok_or_else(|| {
                 invalid("generation.url is required for backend = \"openai\" (or set CODEFORGE_API_BASE)".into())
@@ -611,10 +643,14 @@ fn resolve_generation(
                 invalid("generation.model is required for backend = \"openai\" (or set CODEFORGE_MODEL)".into())
             })?;
             if let Some(var) = &g.api_key_env
-                && (var.is_empty() || var.contains('=') || var.contains('\0') || var.starts_with("sk-"))
+                && (var.is_empty()
+                    || var.contains('=')
+                    || var.contains('\0')
+                    || var.starts_with("sk-"))
             {
                 return Err(invalid(
-                    "generation.api_key_env must name an environment variable (not hold the key)".into(),
+                    "generation.api_key_env must name an environment variable (not hold the key)"
+                        .into(),
                 ));
             }
             let timeout_s = g.timeout_s.unwrap_or(120).max(1);
@@ -635,13 +671,19 @@ fn resolve_generation(
     if n == 0 || n > 32 {
         return Err(invalid("generation.n must be between 1 and 32".into()));
     }
-    let temperature = g.temperature.unwrap_or(if n > 1 { 0.6 } else { d.temperature });
+    let temperature = g
+        .temperature
+        .unwrap_or(if n > 1 { 0.6 } else { d.temperature });
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(invalid("generation.temperature must be between 0 and 2".into()));
+        return Err(invalid(
+            "generation.temperature must be between 0 and 2".into(),
+        ));
     }
     let max_tokens = g.max_tokens.unwrap_or(d.max_tokens);
     if max_tokens == 0 || max_tokens > 32_768 {
-        return Err(invalid("generation.max_tokens must be between 1 and 32768".into()));
+        return Err(invalid(
+            "generation.max_tokens must be between 1 and 32768".into(),
+        ));
     }
     let default_budget = match backend {
         GenerationBackend::Embedded { .. } => d.prompt_tokens,
@@ -649,7 +691,9 @@ fn resolve_generation(
     };
     let prompt_tokens = g.prompt_tokens.unwrap_or(default_budget);
     if !(200..=1_000_000).contains(&prompt_tokens) {
-        return Err(invalid("generation.prompt_tokens must be between 200 and 1000000".into()));
+        return Err(invalid(
+            "generation.prompt_tokens must be between 200 and 1000000".into(),
+        ));
     }
     Ok(GenerationSettings {
         backend,
@@ -708,8 +752,11 @@ mod tests {
         let e = toml_layer("[index]\nmax_filesize = 3\n").unwrap_err();
         assert!(e.to_string().contains("max_filesize"), "{e}");
         assert!(e.to_string().starts_with("codeforge.toml"), "{e}");
-        let e = parse_json("initializationOptions", &serde_json::json!({"embedings": {}}))
-            .unwrap_err();
+        let e = parse_json(
+            "initializationOptions",
+            &serde_json::json!({"embedings": {}}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("embedings"), "{e}");
     }
 
@@ -743,7 +790,9 @@ mod tests {
         )
         .unwrap();
         match resolve([("f", &l)]).unwrap().embeddings {
-            EmbeddingSettings::Openai { url, api_key_env, .. } => {
+            EmbeddingSettings::Openai {
+                url, api_key_env, ..
+            } => {
                 assert_eq!(url, "http://h/v1");
                 assert_eq!(api_key_env.as_deref(), Some("EMB_KEY"));
             }
@@ -754,7 +803,12 @@ mod tests {
     #[test]
     fn bad_values_are_rejected() {
         let l = toml_layer("[index]\nlanguages = [\"cobol\"]\n").unwrap();
-        assert!(resolve([("f", &l)]).unwrap_err().to_string().contains("cobol"));
+        assert!(
+            resolve([("f", &l)])
+                .unwrap_err()
+                .to_string()
+                .contains("cobol")
+        );
         let l = toml_layer("[index]\nmax_file_size = 0\n").unwrap();
         assert!(resolve([("f", &l)]).is_err());
         let l = toml_layer("[embeddings]\nbackend = \"quantum\"\n");
@@ -766,14 +820,28 @@ mod tests {
     #[test]
     fn generation_backends_and_env_overrides() {
         let s = resolve([]).unwrap();
-        assert_eq!(s.generation.backend, GenerationBackend::Embedded { gguf: None });
+        assert_eq!(
+            s.generation.backend,
+            GenerationBackend::Embedded { gguf: None }
+        );
         let l = toml_layer("[generation]\nbackend = \"openai\"\nurl = \"http://h:8000/v1\"\nmodel = \"qwen\"\napi_key_env = \"DASHSCOPE_API_KEY\"\nn = 4\n").unwrap();
         let s = resolve([("f", &l)]).unwrap();
         assert_eq!(s.generation.n, 4);
-        assert!(s.generation.temperature > 0.0, "sampling n > 1 needs a temperature");
+        assert!(
+            s.generation.temperature > 0.0,
+            "sampling n > 1 needs a temperature"
+        );
         match &s.generation.backend {
-            GenerationBackend::Openai { url, timeout_s, retries, .. } => {
-                assert_eq!((url.as_str(), *timeout_s, *retries), ("http://h:8000/v1", 120, 2));
+            GenerationBackend::Openai {
+                url,
+                timeout_s,
+                retries,
+                ..
+            } => {
+                assert_eq!(
+                    (url.as_str(), *timeout_s, *retries),
+                    ("http://h:8000/v1", 120, 2)
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -786,17 +854,37 @@ mod tests {
         let e = env_layer(&env).unwrap();
         let s = resolve([("f", &l), ("environment", &e)]).unwrap();
         match &s.generation.backend {
-            GenerationBackend::Openai { url, model, timeout_s, api_key_env, .. } => {
-                assert_eq!((url.as_str(), model.as_str(), *timeout_s), ("http://127.0.0.1:9/v1", "m", 7));
+            GenerationBackend::Openai {
+                url,
+                model,
+                timeout_s,
+                api_key_env,
+                ..
+            } => {
+                assert_eq!(
+                    (url.as_str(), model.as_str(), *timeout_s),
+                    ("http://127.0.0.1:9/v1", "m", 7)
+                );
                 assert_eq!(api_key_env.as_deref(), Some("DASHSCOPE_API_KEY"));
             }
             other => panic!("{other:?}"),
         }
         let bad = |k: &str| (k == "CODEFORGE_REQUEST_TIMEOUT_S").then(|| "soon".to_string());
-        assert!(env_layer(&bad).unwrap_err().to_string().contains("CODEFORGE_REQUEST_TIMEOUT_S"));
+        assert!(
+            env_layer(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("CODEFORGE_REQUEST_TIMEOUT_S")
+        );
         let l = toml_layer("[generation]\nurl = \"http://h\"\n").unwrap();
-        assert!(resolve([("f", &l)]).unwrap_err().to_string().contains("needs backend"));
-        let l = toml_layer("[generation]\nbackend = \"openai\"\nurl = \"h\"\nmodel = \"m\"\n").unwrap();
+        assert!(
+            resolve([("f", &l)])
+                .unwrap_err()
+                .to_string()
+                .contains("needs backend")
+        );
+        let l =
+            toml_layer("[generation]\nbackend = \"openai\"\nurl = \"h\"\nmodel = \"m\"\n").unwrap();
         assert!(resolve([("f", &l)]).is_err());
         let l = toml_layer("[generation]\nn = 0\n").unwrap();
         assert!(resolve([("f", &l)]).is_err());

@@ -29,7 +29,13 @@ async fn main() -> anyhow::Result<()> {
     settings.embeddings = EmbeddingSettings::None;
     let index = WorkspaceIndex::open(&root, &cache, settings.clone()).await?;
     let t = Instant::now();
-    let s = index.update(UpdateRequest::default(), &|_: Progress| {}, &CancelFlag::new()).await?;
+    let s = index
+        .update(
+            UpdateRequest::default(),
+            &|_: Progress| {},
+            &CancelFlag::new(),
+        )
+        .await?;
     let index_s = t.elapsed().as_secs_f64();
     // Targets: the first callable of every k-th source file, spread over the tree.
     let opts = codeforge_index::walk::WalkOptions {
@@ -44,8 +50,14 @@ async fn main() -> anyhow::Result<()> {
     let mut times: Vec<Duration> = Vec::new();
     for f in files.iter().step_by(step).take(n) {
         let lang = f.language;
-        let Ok(source) = std::fs::read_to_string(&f.abs_path) else { continue };
-        let Some(sym) = extract(lang, &f.rel_path, &source).symbols.into_iter().find(|s| s.kind.is_callable()) else {
+        let Ok(source) = std::fs::read_to_string(&f.abs_path) else {
+            continue;
+        };
+        let Some(sym) = extract(lang, &f.rel_path, &source)
+            .symbols
+            .into_iter()
+            .find(|s| s.kind.is_callable())
+        else {
             continue;
         };
         let t = Instant::now();
@@ -54,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
             Some(&index as &dyn Retriever),
             &settings.generation,
             None,
-            GenerateInput { language: lang, rel_path: &f.rel_path, source: &source, line: sym.start_line, allow_implemented: true },
+            GenerateInput {
+                language: lang,
+                rel_path: &f.rel_path,
+                source: &source,
+                line: sym.start_line,
+                allow_implemented: true,
+            },
             &|_| {},
         )
         .await;
@@ -63,7 +81,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     times.sort();
-    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
     println!(
         "{}",
         serde_json::json!({

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use codeforge_config::{GenerationBackend, GenerationSettings, default_generation_gguf};
-use codeforge_model::{Backend, EmbeddedConfig, EmbeddedQwen, ModelError, OpenAiBackend, OpenAiConfig};
+use codeforge_model::{
+    Backend, EmbeddedConfig, EmbeddedQwen, ModelError, OpenAiBackend, OpenAiConfig,
+};
 
 pub type BackendHandle = Arc<dyn Backend>;
 
@@ -20,9 +22,18 @@ pub fn load_backend(
 ) -> Result<BackendHandle, ModelError> {
     match &settings.backend {
         GenerationBackend::Embedded { gguf } => {
-            let gguf = gguf.clone().unwrap_or_else(|| default_generation_gguf(cache_dir));
-            let cache = gguf.parent().map(Path::to_path_buf).unwrap_or_else(|| cache_dir.join("models"));
-            let model = EmbeddedQwen::load(&EmbeddedConfig { gguf, cache_dir: cache, max_context: 4096 })?;
+            let gguf = gguf
+                .clone()
+                .unwrap_or_else(|| default_generation_gguf(cache_dir));
+            let cache = gguf
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cache_dir.join("models"));
+            let model = EmbeddedQwen::load(&EmbeddedConfig {
+                gguf,
+                cache_dir: cache,
+                max_context: 4096,
+            })?;
             tracing::info!(
                 "embedded model ready: {} (requantized: {}, prepare {} ms, load {} ms)",
                 model.report.gguf.display(),
@@ -45,11 +56,18 @@ pub fn load_backend(
         } => {
             let api_key = env("CODEFORGE_API_KEY")
                 .filter(|k| !k.is_empty())
-                .or_else(|| api_key_env.as_deref().and_then(env).filter(|k| !k.is_empty()));
+                .or_else(|| {
+                    api_key_env
+                        .as_deref()
+                        .and_then(env)
+                        .filter(|k| !k.is_empty())
+                });
             if api_key.is_none()
                 && let Some(var) = api_key_env
             {
-                tracing::warn!("generation.api_key_env names `{var}`, which is not set; sending no key");
+                tracing::warn!(
+                    "generation.api_key_env names `{var}`, which is not set; sending no key"
+                );
             }
             let cfg = OpenAiConfig {
                 base_url: url.clone(),

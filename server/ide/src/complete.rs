@@ -42,7 +42,10 @@ pub struct Completions {
 }
 
 fn indent_width(line: &str) -> usize {
-    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
+    line.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .map(|c| if c == '\t' { 4 } else { 1 })
+        .sum()
 }
 
 /// Removes what the model repeated: lines already before the cursor, the typed part of the
@@ -52,13 +55,22 @@ pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
     let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let typed = &prefix[line_start..];
     // Repeated earlier lines (the model re-wrote the function header, say).
-    let before: Vec<&str> = prefix[..line_start].lines().rev().take(30).map(str::trim).filter(|l| !l.is_empty()).collect();
+    let before: Vec<&str> = prefix[..line_start]
+        .lines()
+        .rev()
+        .take(30)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     loop {
         let first = text.lines().next().unwrap_or("").trim().to_string();
         if first.is_empty() || !before.contains(&first.as_str()) || first == typed.trim() {
             break;
         }
-        text = text.split_once('\n').map(|(_, r)| r.to_string()).unwrap_or_default();
+        text = text
+            .split_once('\n')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default();
     }
     // The typed part of the current line.
     if !typed.trim().is_empty() {
@@ -72,11 +84,23 @@ pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
         text = text.trim_start_matches([' ', '\t']).to_string();
     }
     // A tail that the suffix already holds.
-    let suffix_lines: Vec<&str> = suffix.lines().map(str::trim).filter(|l| !l.is_empty()).take(5).collect();
+    let suffix_lines: Vec<&str> = suffix
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(5)
+        .collect();
     if let Some(first_after) = suffix_lines.first() {
         let lines: Vec<&str> = text.lines().collect();
-        if let Some(pos) = lines.iter().position(|l| l.trim() == *first_after && !first_after.is_empty()) {
-            let same = lines[pos..].iter().map(|l| l.trim()).zip(suffix_lines.iter()).all(|(a, b)| a == *b);
+        if let Some(pos) = lines
+            .iter()
+            .position(|l| l.trim() == *first_after && !first_after.is_empty())
+        {
+            let same = lines[pos..]
+                .iter()
+                .map(|l| l.trim())
+                .zip(suffix_lines.iter())
+                .all(|(a, b)| a == *b);
             if same && pos > 0 {
                 text = lines[..pos].join("\n");
             }
@@ -97,14 +121,27 @@ pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
 /// Cuts a cleaned completion at the line, block and function boundaries. `cursor_line_indent`:
 /// indentation of the line holding the cursor; `function_indent`: that of the enclosing
 /// function's definition line, if any.
-pub fn split_levels(text: &str, cursor_line_indent: usize, function_indent: Option<usize>) -> Vec<(Level, String)> {
+pub fn split_levels(
+    text: &str,
+    cursor_line_indent: usize,
+    function_indent: Option<usize>,
+) -> Vec<(Level, String)> {
     let lines: Vec<&str> = text.split('\n').collect();
     if lines.is_empty() || text.trim().is_empty() {
         return Vec::new();
     }
     // Line: the first line; if it is empty (cursor at a line end), the next one too.
-    let line_n = if lines[0].trim().is_empty() && lines.len() > 1 { 2 } else { 1 };
-    let take = |n: usize| lines[..n.min(lines.len())].join("\n").trim_end().to_string();
+    let line_n = if lines[0].trim().is_empty() && lines.len() > 1 {
+        2
+    } else {
+        1
+    };
+    let take = |n: usize| {
+        lines[..n.min(lines.len())]
+            .join("\n")
+            .trim_end()
+            .to_string()
+    };
     let mut out = vec![(Level::Line, take(line_n))];
     // Block: later lines at the cursor line's depth or deeper.
     let mut block_n = line_n;
@@ -141,7 +178,12 @@ pub fn split_levels(text: &str, cursor_line_indent: usize, function_indent: Opti
 }
 
 /// Keeps the levels that leave the file parsing no worse than without them.
-pub fn parsing_levels(lang: Language, prefix: &str, suffix: &str, levels: Vec<(Level, String)>) -> Vec<(Level, String)> {
+pub fn parsing_levels(
+    lang: Language,
+    prefix: &str,
+    suffix: &str,
+    levels: Vec<(Level, String)>,
+) -> Vec<(Level, String)> {
     let base = count_syntax_errors(lang, &format!("{prefix}{suffix}"));
     levels
         .into_iter()
@@ -171,20 +213,36 @@ pub async fn complete(
     let offset = input.offset.min(input.source.len());
     let (prefix, suffix) = input.source.split_at(offset);
     let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let cursor_line = &input.source[line_start..input.source[line_start..].find('\n').map_or(input.source.len(), |i| line_start + i)];
-    let cursor_line_indent = if cursor_line.trim().is_empty() { offset - line_start } else { indent_width(cursor_line) };
+    let cursor_line = &input.source[line_start
+        ..input.source[line_start..]
+            .find('\n')
+            .map_or(input.source.len(), |i| line_start + i)];
+    let cursor_line_indent = if cursor_line.trim().is_empty() {
+        offset - line_start
+    } else {
+        indent_width(cursor_line)
+    };
     let file = extract(lang, input.rel_path, input.source);
     let cursor_line_no = prefix.matches('\n').count();
     let function_indent = file
         .symbols
         .iter()
-        .filter(|s| s.kind.is_callable() && s.start_line < cursor_line_no && s.end_line >= cursor_line_no)
+        .filter(|s| {
+            s.kind.is_callable() && s.start_line < cursor_line_no && s.end_line >= cursor_line_no
+        })
         .min_by_key(|s| s.end_byte - s.start_byte)
         .map(|s| {
-            let ls = input.source[..s.start_byte].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let ls = input.source[..s.start_byte]
+                .rfind('\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
             indent_width(&input.source[ls..])
         });
-    let count = |t: &str| backend.count_tokens(t).unwrap_or_else(|| t.len().div_ceil(3));
+    let count = |t: &str| {
+        backend
+            .count_tokens(t)
+            .unwrap_or_else(|| t.len().div_ceil(3))
+    };
     let budget = settings.prompt_tokens;
     let mut req = if backend.fim() {
         Request::new(fim_prompt(prefix, suffix, budget, &count))
@@ -203,19 +261,42 @@ pub async fn complete(
                 }
             }
         }
-        let mut req = Request::new(cursor_prompt(lang, input.rel_path, prefix, suffix, &context, budget, &count).prompt);
+        let mut req = Request::new(
+            cursor_prompt(
+                lang,
+                input.rel_path,
+                prefix,
+                suffix,
+                &context,
+                budget,
+                &count,
+            )
+            .prompt,
+        );
         req.stop_when = Some(std::sync::Arc::new(has_closed_code_block));
         req
     };
     req.max_tokens = settings.max_tokens.min(256);
     req.temperature = 0.0;
     let g = backend.generate(req).await?;
-    let raw = g.samples.first().map(|s| s.text.clone()).unwrap_or_default();
-    let code = if backend.fim() { raw.clone() } else { split_answer(lang, &raw).1 };
+    let raw = g
+        .samples
+        .first()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    let code = if backend.fim() {
+        raw.clone()
+    } else {
+        split_answer(lang, &raw).1
+    };
     let cleaned = clean_completion(prefix, suffix, &code);
     let levels = split_levels(&cleaned, cursor_line_indent, function_indent);
     let items = parsing_levels(lang, prefix, suffix, levels);
-    Ok(Completions { items, raw, elapsed_ms: start.elapsed().as_millis() as u64 })
+    Ok(Completions {
+        items,
+        raw,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+    })
 }
 
 #[cfg(test)]
@@ -242,7 +323,10 @@ mod tests {
             levels,
             [
                 (Level::Line, "\n        y = 1".to_string()),
-                (Level::Block, "\n        y = 1\n        z = 2\n    w = 3\n    return w".to_string()),
+                (
+                    Level::Block,
+                    "\n        y = 1\n        z = 2\n    w = 3\n    return w".to_string()
+                ),
             ],
             "the block at depth 4 runs to the end of the function: the function level adds nothing"
         );
@@ -257,7 +341,13 @@ mod tests {
     #[test]
     fn levels_that_break_the_parse_are_dropped() {
         let prefix = "def f():\n    return ";
-        let levels = vec![(Level::Line, "1 +".to_string()), (Level::Block, "1".to_string())];
-        assert_eq!(parsing_levels(Language::Python, prefix, "\n", levels), [(Level::Block, "1".to_string())]);
+        let levels = vec![
+            (Level::Line, "1 +".to_string()),
+            (Level::Block, "1".to_string()),
+        ];
+        assert_eq!(
+            parsing_levels(Language::Python, prefix, "\n", levels),
+            [(Level::Block, "1".to_string())]
+        );
     }
 }

@@ -28,7 +28,10 @@ pub trait Retriever: Send + Sync {
 impl Retriever for WorkspaceIndex {
     fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
         Box::pin(async move {
-            let hits = self.search(&SearchQuery::new(query, k)).await.map_err(|e| e.to_string())?;
+            let hits = self
+                .search(&SearchQuery::new(query, k))
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(hits
                 .into_iter()
                 .map(|h| Related {
@@ -57,7 +60,12 @@ fn comment_doc(lang: Language, doc: &str, max_lines: usize) -> String {
 }
 
 /// Everything but the retrieved hits (no I/O).
-pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target: &FunctionTarget) -> Vec<Snippet> {
+pub fn local_context(
+    lang: Language,
+    source: &str,
+    file: &ExtractedFile,
+    target: &FunctionTarget,
+) -> Vec<Snippet> {
     let mut out = Vec::new();
     let sym = &target.symbol;
     // Enclosing scopes, outermost first. Rust methods sit in `impl` blocks, which are not
@@ -70,7 +78,10 @@ pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target:
         p = s.parent;
     }
     if chain.is_empty()
-        && let Some(s) = file.symbols.iter().find(|s| s.qualified_name == sym.scope && s.kind.is_type_like())
+        && let Some(s) = file
+            .symbols
+            .iter()
+            .find(|s| s.qualified_name == sym.scope && s.kind.is_type_like())
     {
         chain.push(s);
     }
@@ -81,8 +92,10 @@ pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target:
                 text.push_str(&comment_doc(lang, d, 1));
             }
             // Data types are shown whole (their fields matter); classes by their header.
-            let whole = matches!(s.kind, SymbolKind::Struct | SymbolKind::Enum | SymbolKind::Record)
-                && s.end_line - s.start_line < 40
+            let whole = matches!(
+                s.kind,
+                SymbolKind::Struct | SymbolKind::Enum | SymbolKind::Record
+            ) && s.end_line - s.start_line < 40
                 && s.end_byte <= source.len();
             if whole {
                 text.push_str(source[s.start_byte..s.end_byte].trim_end());
@@ -91,7 +104,11 @@ pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target:
             }
             text.push('\n');
         }
-        out.push(Snippet { kind: SnippetKind::Scope, label: parent.qualified_name.clone(), text });
+        out.push(Snippet {
+            kind: SnippetKind::Scope,
+            label: parent.qualified_name.clone(),
+            text,
+        });
     }
     let prefixes = &lang.spec().generation.import_prefixes;
     let imports: String = source
@@ -101,7 +118,11 @@ pub fn local_context(lang: Language, source: &str, file: &ExtractedFile, target:
         .map(|l| format!("{l}\n"))
         .collect();
     if !imports.is_empty() {
-        out.push(Snippet { kind: SnippetKind::Imports, label: "imports".into(), text: imports });
+        out.push(Snippet {
+            kind: SnippetKind::Imports,
+            label: "imports".into(),
+            text: imports,
+        });
     }
     // Siblings first (same scope), then the rest of the file; never the target or its insides.
     let mut others: Vec<&codeforge_syntax::Symbol> = file
@@ -168,7 +189,11 @@ pub async fn gather_context(
                     let hl = Language::from_name(&h.language).unwrap_or(lang);
                     let mut text = String::new();
                     if hl != lang {
-                        text.push_str(&format!("{} ({})\n", lang.spec().generation.line_comment, h.language));
+                        text.push_str(&format!(
+                            "{} ({})\n",
+                            lang.spec().generation.line_comment,
+                            h.language
+                        ));
                     }
                     if let Some(d) = &h.doc {
                         text.push_str(&comment_doc(lang, d, 3));
@@ -176,7 +201,10 @@ pub async fn gather_context(
                     text.push_str(h.signature.trim_end());
                     out.push(Snippet {
                         kind: SnippetKind::Retrieved,
-                        label: format!("{}:{} {} (score {:.3})", h.path, h.line, h.qualified_name, h.score),
+                        label: format!(
+                            "{}:{} {} (score {:.3})",
+                            h.path, h.line, h.qualified_name, h.score
+                        ),
                         text,
                     });
                 }

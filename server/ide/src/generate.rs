@@ -11,8 +11,8 @@ use codeforge_config::{GenerationSettings, PlanSetting};
 use codeforge_model::{Backend, ModelError, Request, Usage};
 use codeforge_prompt::{FunctionTask, Included, PlanMode, function_prompt, split_answer};
 use codeforge_syntax::{
-    BodyEdit, FunctionTarget, Language, StubKind, body_from_generated, count_syntax_errors, extract,
-    function_at_line, is_stub_body, splice_body, stub_functions,
+    BodyEdit, FunctionTarget, Language, StubKind, body_from_generated, count_syntax_errors,
+    extract, function_at_line, is_stub_body, splice_body, stub_functions,
 };
 
 use crate::context::{Retriever, gather_context};
@@ -121,7 +121,10 @@ pub enum GenerateError {
 
 /// The stubs "Generate function from docstring" is offered on (syntax only, no model).
 pub fn generate_targets(language: Language, rel_path: &str, source: &str) -> Vec<TargetInfo> {
-    stub_functions(language, rel_path, source).iter().map(TargetInfo::of).collect()
+    stub_functions(language, rel_path, source)
+        .iter()
+        .map(TargetInfo::of)
+        .collect()
 }
 
 fn plan_mode(p: PlanSetting) -> PlanMode {
@@ -154,7 +157,10 @@ pub fn candidate_from_answer(
     let (plan_text, code) = split_answer(lang, answer);
     c.plan = plan_text.clone();
     let Some(mut body) = body_from_generated(lang, &code, &target.symbol.name) else {
-        c.rejected = Some(format!("the answer holds no body for `{}` that parses", target.symbol.name));
+        c.rejected = Some(format!(
+            "the answer holds no body for `{}` that parses",
+            target.symbol.name
+        ));
         return c;
     };
     if is_stub_body(lang, &body) {
@@ -165,18 +171,29 @@ pub fn candidate_from_answer(
         && let Some(p) = &plan_text
     {
         let cm = &lang.spec().generation.line_comment;
-        let comments: String = p.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{cm} {}\n", l.trim())).collect();
+        let comments: String = p
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| format!("{cm} {}\n", l.trim()))
+            .collect();
         body = format!("{comments}{body}");
     }
     let edit = splice_body(target, &body);
-    let new_source = format!("{}{}{}", &source[..edit.start], edit.new_text, &source[edit.end..]);
+    let new_source = format!(
+        "{}{}{}",
+        &source[..edit.start],
+        edit.new_text,
+        &source[edit.end..]
+    );
     if count_syntax_errors(lang, &new_source) > count_syntax_errors(lang, source) {
         c.rejected = Some("the function does not parse once put in place".into());
         return c;
     }
     let delta = edit.new_text.len() as isize - (edit.end - edit.start) as isize;
     let fn_end = (target.symbol.end_byte as isize + delta).max(0) as usize;
-    c.function = new_source.get(target.doc_start_byte..fn_end.min(new_source.len())).map(str::to_string);
+    c.function = new_source
+        .get(target.doc_start_byte..fn_end.min(new_source.len()))
+        .map(str::to_string);
     c.body = Some(body);
     c.edit = Some(edit);
     c
@@ -196,7 +213,9 @@ pub async fn generate_function(
     let target = function_at_line(lang, input.rel_path, input.source, input.line)
         .ok_or(GenerateError::NoFunction { line: input.line })?;
     if target.stub == StubKind::Implemented && !input.allow_implemented {
-        return Err(GenerateError::Implemented { name: target.symbol.qualified_name.clone() });
+        return Err(GenerateError::Implemented {
+            name: target.symbol.qualified_name.clone(),
+        });
     }
     progress("retrieving context");
     let file = extract(lang, input.rel_path, input.source);
@@ -218,7 +237,11 @@ pub async fn generate_function(
         stub_text: target.text(input.source).to_string(),
         context,
     };
-    let count = |t: &str| backend.count_tokens(t).unwrap_or_else(|| t.len().div_ceil(3));
+    let count = |t: &str| {
+        backend
+            .count_tokens(t)
+            .unwrap_or_else(|| t.len().div_ceil(3))
+    };
     let plan = plan_mode(settings.plan);
     let built = function_prompt(&task, plan, settings.prompt_tokens, &count);
     progress(&format!("generating with {}", backend.describe()));
@@ -235,7 +258,9 @@ pub async fn generate_function(
         let mut c = candidate_from_answer(lang, input.source, &target, plan, i, &s.text);
         c.mean_logprob = s.mean_logprob;
         if c.rejected.is_none()
-            && let Some(prev) = candidates.iter().find(|p| p.rejected.is_none() && p.body == c.body)
+            && let Some(prev) = candidates
+                .iter()
+                .find(|p| p.rejected.is_none() && p.body == c.body)
         {
             c.rejected = Some(format!("same body as candidate {}", prev.index));
         }
@@ -254,7 +279,11 @@ pub async fn generate_function(
         })
         .map(|c| c.index);
     let mut verification = None;
-    let mut status = if chosen.is_some() { GenerateStatus::Generated } else { GenerateStatus::NoValidCandidate };
+    let mut status = if chosen.is_some() {
+        GenerateStatus::Generated
+    } else {
+        GenerateStatus::NoValidCandidate
+    };
     if let Some(ctx) = verify
         && chosen.is_some()
     {
@@ -270,7 +299,12 @@ pub async fn generate_function(
                 plan,
                 max_tokens: settings.max_tokens,
                 temperature: settings.temperature,
-                context_labels: built.context.iter().filter(|c| c.status != "dropped").map(|c| c.label.clone()).collect(),
+                context_labels: built
+                    .context
+                    .iter()
+                    .filter(|c| c.status != "dropped")
+                    .map(|c| c.label.clone())
+                    .collect(),
             },
             &mut candidates,
             progress,
@@ -285,7 +319,10 @@ pub async fn generate_function(
     let pick = chosen.and_then(|i| candidates.iter().find(|c| c.index == i));
     let mut notes: Vec<String> = note.into_iter().collect();
     if built.context.iter().any(|c| c.status == "dropped") {
-        notes.push(format!("some context did not fit the {}-token prompt budget", settings.prompt_tokens));
+        notes.push(format!(
+            "some context did not fit the {}-token prompt budget",
+            settings.prompt_tokens
+        ));
     }
     Ok(GenerateOutcome {
         status,

@@ -10,10 +10,12 @@ mod generate;
 mod verify;
 
 pub use backend::{BackendHandle, load_backend};
-pub use complete::{CompletionInput, Completions, Level, clean_completion, complete, parsing_levels, split_levels};
+pub use complete::{
+    CompletionInput, Completions, Level, clean_completion, complete, parsing_levels, split_levels,
+};
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{
     Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,
     generate_function, generate_targets,
 };
-pub use verify::{CandidateRun, Verification, VerifyContext, VerifyStatus};
+pub use verify::{CandidateRun, TrustGate, Verification, VerifyContext, VerifyStatus, trust_known};

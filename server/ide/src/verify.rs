@@ -17,14 +17,24 @@ use serde::Serialize;
 
 use crate::generate::{Candidate, candidate_from_answer};
 
+/// The answer to "may tests run in this workspace?", possibly still being asked while the model
+/// works; `Err(reason)` keeps results unverified.
+pub type TrustGate =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+
+/// A trust answer known now.
+pub fn trust_known(answer: Result<(), String>) -> TrustGate {
+    use futures::FutureExt;
+    futures::future::ready(answer).boxed().shared()
+}
+
 /// Where and whether verification may run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifyContext {
     pub root: PathBuf,
     pub cache_dir: PathBuf,
     pub settings: VerifySettings,
-    /// `Err(reason)`: the workspace is not trusted to run code (results stay unverified).
-    pub trusted: Result<(), String>,
+    pub trusted: TrustGate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,11 +126,20 @@ pub(crate) struct LoopInput<'a> {
 /// The candidate's whole file.
 fn source_with(source: &str, c: &Candidate) -> Option<String> {
     let e = c.edit.as_ref()?;
-    Some(format!("{}{}{}", &source[..e.start], e.new_text, &source[e.end..]))
+    Some(format!(
+        "{}{}{}",
+        &source[..e.start],
+        e.new_text,
+        &source[e.end..]
+    ))
 }
 
 /// Ranking key: higher is better.
-fn score(run: &CandidateRun, cluster: usize, c: &Candidate) -> (bool, usize, bool, isize, usize, i64, isize) {
+fn score(
+    run: &CandidateRun,
+    cluster: usize,
+    c: &Candidate,
+) -> (bool, usize, bool, isize, usize, i64, isize) {
     let r = &run.report;
     (
         r.all_passed(),
@@ -134,7 +153,12 @@ fn score(run: &CandidateRun, cluster: usize, c: &Candidate) -> (bool, usize, boo
 }
 
 fn short_list(names: &[String], max: usize) -> String {
-    let mut s = names.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > max {
         s.push_str(", …");
     }
@@ -163,13 +187,26 @@ pub(crate) async fn verify_candidates(
         u.first().map(|c| c.index)
     };
     if !ctx.settings.enabled {
-        return (Verification::unverified("verification is off (verify.enabled = false)"), usable_first(candidates));
-    }
-    if let Err(why) = &ctx.trusted {
-        return (Verification::unverified(why.clone()), usable_first(candidates));
+        return (
+            Verification::unverified("verification is off (verify.enabled = false)"),
+            usable_first(candidates),
+        );
     }
     if !candidates.iter().any(|c| c.rejected.is_none()) {
-        return (Verification::unverified("no usable candidate to test"), None);
+        return (
+            Verification::unverified("no usable candidate to test"),
+            None,
+        );
+    }
+    progress("waiting for the workspace trust answer");
+    if let Err(why) = ctx.trusted.clone().await {
+        return (Verification::unverified(why), usable_first(candidates));
+    }
+    if !candidates.iter().any(|c| c.rejected.is_none()) {
+        return (
+            Verification::unverified("no usable candidate to test"),
+            None,
+        );
     }
     progress("preparing the scratch copy and selecting tests");
     let class = input
@@ -192,8 +229,18 @@ pub(crate) async fn verify_candidates(
     };
     let wb = match tokio::task::spawn_blocking(move || Workbench::prepare(req)).await {
         Ok(Ok(wb)) => wb,
-        Ok(Err(e)) => return (Verification::unverified(e.to_string()), usable_first(candidates)),
-        Err(e) => return (Verification::unverified(format!("preparing verification failed: {e}")), usable_first(candidates)),
+        Ok(Err(e)) => {
+            return (
+                Verification::unverified(e.to_string()),
+                usable_first(candidates),
+            );
+        }
+        Err(e) => {
+            return (
+                Verification::unverified(format!("preparing verification failed: {e}")),
+                usable_first(candidates),
+            );
+        }
     };
     let mut wb = wb;
     let mut notes: Vec<String> = wb.plan().notes.clone();
@@ -201,17 +248,28 @@ pub(crate) async fn verify_candidates(
         if ctx.settings.generate_tests && input.lang != Language::Java {
             progress("no tests found: asking the model for tests from the docstring");
             let stub = input.target.text(input.source).to_string();
-            let mut req = Request::new(test_designer_prompt(input.lang, &input.target.symbol.qualified_name, &input.target.symbol.name, &stub));
+            let mut req = Request::new(test_designer_prompt(
+                input.lang,
+                &input.target.symbol.qualified_name,
+                &input.target.symbol.name,
+                &stub,
+            ));
             req.max_tokens = input.max_tokens.max(256);
             req.temperature = 0.0;
             req.n = 1;
             req.stop_when = Some(std::sync::Arc::new(codeforge_model::has_closed_code_block));
             match backend.generate(req).await {
                 Ok(g) => {
-                    let text = g.samples.first().map(|s| s.text.clone()).unwrap_or_default();
+                    let text = g
+                        .samples
+                        .first()
+                        .map(|s| s.text.clone())
+                        .unwrap_or_default();
                     let (_, code) = split_answer(input.lang, &text);
                     match wb.set_generated_tests(&code) {
-                        Ok(n) => notes.push(format!("no workspace test calls it: checked against {n} model-written tests")),
+                        Ok(n) => notes.push(format!(
+                            "no workspace test calls it: checked against {n} model-written tests"
+                        )),
                         Err(e) => notes.push(format!("model-written tests unusable: {e}")),
                     }
                 }
@@ -229,10 +287,15 @@ pub(crate) async fn verify_candidates(
         progress("running the selected tests without the function");
         let dropped = wb.drop_tests_failing_without_it(input.source).await;
         if !dropped.is_empty() {
-            notes.push(format!("left out {} test(s) that already fail without this function: {}", dropped.len(), dropped.join(", ")));
+            notes.push(format!(
+                "left out {} test(s) that already fail without this function: {}",
+                dropped.len(),
+                dropped.join(", ")
+            ));
         }
         if !wb.has_tests() {
-            let mut v = Verification::unverified("the only tests found already fail without this function");
+            let mut v =
+                Verification::unverified("the only tests found already fail without this function");
             v.notes = notes;
             v.elapsed_ms = start.elapsed().as_millis() as u64;
             return (v, usable_first(candidates));
@@ -245,40 +308,78 @@ pub(crate) async fn verify_candidates(
     }
     let mut runs: Vec<CandidateRun> = Vec::new();
     // Candidates in the order the model was surest of them.
-    let mut order: Vec<usize> = candidates.iter().filter(|c| c.rejected.is_none()).map(|c| c.index).collect();
+    let mut order: Vec<usize> = candidates
+        .iter()
+        .filter(|c| c.rejected.is_none())
+        .map(|c| c.index)
+        .collect();
     order.sort_by(|a, b| {
         let (ca, cb) = (&candidates[*a], &candidates[*b]);
-        cb.mean_logprob.unwrap_or(0.0).partial_cmp(&ca.mean_logprob.unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b))
+        cb.mean_logprob
+            .unwrap_or(0.0)
+            .partial_cmp(&ca.mean_logprob.unwrap_or(0.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(b))
     });
     let probe_agreement = wb.can_probe() && order.len() > 1;
     let total = order.len();
     for (k, idx) in order.iter().enumerate() {
         if start.elapsed() > budget {
-            notes.push(format!("time budget of {} s spent after {k} of {total} candidates", budget.as_secs()));
+            notes.push(format!(
+                "time budget of {} s spent after {k} of {total} candidates",
+                budget.as_secs()
+            ));
             break;
         }
         progress(&format!("testing {}/{}", k + 1, total));
-        let Some(src) = source_with(input.source, &candidates[*idx]) else { continue };
+        let Some(src) = source_with(input.source, &candidates[*idx]) else {
+            continue;
+        };
         let report = wb.run(&src).await;
         let passed_all = report.all_passed();
-        runs.push(CandidateRun { candidate: *idx, round: 0, fingerprint: None, report });
+        runs.push(CandidateRun {
+            candidate: *idx,
+            round: 0,
+            fingerprint: None,
+            report,
+        });
         // Without agreement ranking the first full pass is as good as any: stop there.
         if passed_all && !probe_agreement {
             break;
         }
     }
     let mut rounds = 0;
-    while !runs.iter().any(|r| r.report.all_passed()) && rounds < ctx.settings.rounds && start.elapsed() < budget && !runs.is_empty() {
+    while !runs.iter().any(|r| r.report.all_passed())
+        && rounds < ctx.settings.rounds
+        && start.elapsed() < budget
+        && !runs.is_empty()
+    {
         rounds += 1;
         let best = runs
             .iter()
             .max_by_key(|r| score(r, 0, &candidates[r.candidate]))
             .map(|r| (r.candidate, r.report.failure_text(3000)))
             .expect("non-empty");
-        let Some(function) = candidates[best.0].function.clone() else { break };
-        progress(&format!("refining (round {rounds} of {})", ctx.settings.rounds));
-        let count = |t: &str| backend.count_tokens(t).unwrap_or_else(|| t.len().div_ceil(3));
-        let mut req = Request::new(refine_prompt(input.prompt, input.lang, &function, &best.1, 700, &count));
+        let Some(function) = candidates[best.0].function.clone() else {
+            break;
+        };
+        progress(&format!(
+            "refining (round {rounds} of {})",
+            ctx.settings.rounds
+        ));
+        let count = |t: &str| {
+            backend
+                .count_tokens(t)
+                .unwrap_or_else(|| t.len().div_ceil(3))
+        };
+        let mut req = Request::new(refine_prompt(
+            input.prompt,
+            input.lang,
+            &function,
+            &best.1,
+            700,
+            &count,
+        ));
         req.max_tokens = input.max_tokens;
         req.temperature = input.temperature;
         req.n = 1;
@@ -292,30 +393,52 @@ pub(crate) async fn verify_candidates(
         };
         for s in &answer.samples {
             let index = candidates.len();
-            let mut c = candidate_from_answer(input.lang, input.source, input.target, input.plan, index, &s.text);
+            let mut c = candidate_from_answer(
+                input.lang,
+                input.source,
+                input.target,
+                input.plan,
+                index,
+                &s.text,
+            );
             c.mean_logprob = s.mean_logprob;
             if c.rejected.is_none()
-                && let Some(prev) = candidates.iter().find(|p| p.rejected.is_none() && p.body == c.body)
+                && let Some(prev) = candidates
+                    .iter()
+                    .find(|p| p.rejected.is_none() && p.body == c.body)
             {
                 c.rejected = Some(format!("same body as candidate {}", prev.index));
             }
-            let src = if c.rejected.is_none() { source_with(input.source, &c) } else { None };
+            let src = if c.rejected.is_none() {
+                source_with(input.source, &c)
+            } else {
+                None
+            };
             candidates.push(c);
             if let Some(src) = src {
                 progress(&format!("testing the refinement of round {rounds}"));
                 let report = wb.run(&src).await;
-                runs.push(CandidateRun { candidate: index, round: rounds, fingerprint: None, report });
+                runs.push(CandidateRun {
+                    candidate: index,
+                    round: rounds,
+                    fingerprint: None,
+                    report,
+                });
             }
         }
     }
     // Agreement among candidates that pass everything: the biggest group that behaves alike on
     // further inputs is the most likely to be right (CodeT-style).
-    let passing: Vec<usize> = (0..runs.len()).filter(|i| runs[*i].report.all_passed()).collect();
+    let passing: Vec<usize> = (0..runs.len())
+        .filter(|i| runs[*i].report.all_passed())
+        .collect();
     let mut clusters: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     if passing.len() > 1 && wb.can_probe() {
         progress("comparing the passing candidates' behaviour");
         for i in &passing {
-            let Some(src) = source_with(input.source, &candidates[runs[*i].candidate]) else { continue };
+            let Some(src) = source_with(input.source, &candidates[runs[*i].candidate]) else {
+                continue;
+            };
             let fp = wb.probe(&src).await;
             if let Some(fp) = &fp {
                 *clusters.entry(fp.clone()).or_default() += 1;
@@ -323,19 +446,43 @@ pub(crate) async fn verify_candidates(
             runs[*i].fingerprint = fp;
         }
     }
-    let cluster_of = |r: &CandidateRun| r.fingerprint.as_ref().and_then(|f| clusters.get(f)).copied().unwrap_or(0);
-    let best = runs.iter().max_by_key(|r| score(r, cluster_of(r), &candidates[r.candidate])).cloned();
-    let sandbox = runs.first().map(|r| r.report.sandbox.clone()).unwrap_or_default();
-    let tests_from = if plan.generated { "generated" } else { "workspace" };
+    let cluster_of = |r: &CandidateRun| {
+        r.fingerprint
+            .as_ref()
+            .and_then(|f| clusters.get(f))
+            .copied()
+            .unwrap_or(0)
+    };
+    let best = runs
+        .iter()
+        .max_by_key(|r| score(r, cluster_of(r), &candidates[r.candidate]))
+        .cloned();
+    let sandbox = runs
+        .first()
+        .map(|r| r.report.sandbox.clone())
+        .unwrap_or_default();
+    let tests_from = if plan.generated {
+        "generated"
+    } else {
+        "workspace"
+    };
     let Some(best) = best else {
         let mut v = Verification::unverified("no candidate could be tested");
         v.notes = notes;
         return (v, usable_first(candidates));
     };
     let r = &best.report;
-    let status = if r.all_passed() { VerifyStatus::Passed } else { VerifyStatus::Failed };
+    let status = if r.all_passed() {
+        VerifyStatus::Passed
+    } else {
+        VerifyStatus::Failed
+    };
     let total_tests = r.passed + r.failed;
-    let rounds_text = if rounds > 0 { format!(" in {} rounds", rounds + 1) } else { String::new() };
+    let rounds_text = if rounds > 0 {
+        format!(" in {} rounds", rounds + 1)
+    } else {
+        String::new()
+    };
     let label = match status {
         VerifyStatus::Passed => format!(
             "✓ {}/{} {}tests passed ({}){}",
@@ -347,7 +494,11 @@ pub(crate) async fn verify_candidates(
         ),
         _ if !r.compiled => format!("✗ best candidate does not compile{rounds_text}"),
         _ if r.timed_out => format!("✗ best candidate timed out{rounds_text}"),
-        _ => format!("✗ best candidate fails {}/{}{rounds_text}", r.failed, total_tests.max(1)),
+        _ => format!(
+            "✗ best candidate fails {}/{}{rounds_text}",
+            r.failed,
+            total_tests.max(1)
+        ),
     };
     let agreement = (clusters.len() > 0).then(|| (cluster_of(&best), passing.len()));
     let show = status == VerifyStatus::Passed || ctx.settings.show_unverified;
@@ -384,17 +535,34 @@ fn record_attempt(
     shown: Option<usize>,
 ) -> Option<String> {
     use codeforge_verify::feedback::{Attempt, CandidateRecord, StoredMessage, record};
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let id = blake3::hash(format!("{now}:{}:{}", ctx.root.display(), input.target.symbol.qualified_name).as_bytes()).to_hex()[..16].to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let id = blake3::hash(
+        format!(
+            "{now}:{}:{}",
+            ctx.root.display(),
+            input.target.symbol.qualified_name
+        )
+        .as_bytes(),
+    )
+    .to_hex()[..16]
+        .to_string();
     let prompt = match input.prompt {
         Prompt::Chat(m) => m
             .iter()
             .map(|m| StoredMessage {
-                role: serde_json::to_value(m.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                role: serde_json::to_value(m.role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 content: m.content.clone(),
             })
             .collect(),
-        Prompt::Text(t) => vec![StoredMessage { role: "user".into(), content: t.clone() }],
+        Prompt::Text(t) => vec![StoredMessage {
+            role: "user".into(),
+            content: t.clone(),
+        }],
     };
     let attempt = Attempt {
         id: id.clone(),
@@ -406,7 +574,11 @@ fn record_attempt(
         fence: input.lang.spec().generation.fence.clone(),
         prompt,
         context: input.context_labels.clone(),
-        tests_from: if plan.generated { "generated".into() } else { "workspace".into() },
+        tests_from: if plan.generated {
+            "generated".into()
+        } else {
+            "workspace".into()
+        },
         selected_tests: selected.to_vec(),
         candidates: runs
             .iter()

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use codeforge_config::{GenerationSettings, PlanSetting, Settings};
-use codeforge_ide::{GenerateInput, GenerateStatus, Related, Retriever, generate_function, generate_targets};
+use codeforge_ide::{
+    GenerateInput, GenerateStatus, Related, Retriever, generate_function, generate_targets,
+};
 use codeforge_model::{Backend, ModelError, Scripted, ScriptedReply};
 use codeforge_syntax::Language;
 use futures::future::BoxFuture;
@@ -57,7 +59,9 @@ async fn prompt_snapshots_per_language() {
         let lang_dir = lang_dir.unwrap().path();
         for f in std::fs::read_dir(&lang_dir).unwrap() {
             let path = f.unwrap().path();
-            let Some(lang) = Language::from_path(&path) else { continue };
+            let Some(lang) = Language::from_path(&path) else {
+                continue;
+            };
             let source = std::fs::read_to_string(&path).unwrap();
             let rel = path.file_name().unwrap().to_str().unwrap().to_string();
             let targets = generate_targets(lang, &rel, &source);
@@ -73,34 +77,58 @@ async fn prompt_snapshots_per_language() {
                 Some(&FixedHits),
                 &settings(),
                 None,
-                GenerateInput { language: lang, rel_path: &rel, source: &source, line: targets[0].start_line, allow_implemented: false },
+                GenerateInput {
+                    language: lang,
+                    rel_path: &rel,
+                    source: &source,
+                    line: targets[0].start_line,
+                    allow_implemented: false,
+                },
                 &noop,
             )
             .await
             .unwrap();
-            assert_eq!(o.status, GenerateStatus::NoValidCandidate, "a `pass` answer is a stub");
+            assert_eq!(
+                o.status,
+                GenerateStatus::NoValidCandidate,
+                "a `pass` answer is a stub"
+            );
             let mut snap = o.explain.prompt.clone();
             snap.push_str("\n=== context\n");
             for c in &o.explain.context {
                 snap.push_str(&format!("{:?} {} {}\n", c.kind, c.status, c.label));
             }
-            let expected = path.with_extension(format!("{}.expected", path.extension().unwrap().to_str().unwrap()));
+            let expected = path.with_extension(format!(
+                "{}.expected",
+                path.extension().unwrap().to_str().unwrap()
+            ));
             if let Some(f) = codeforge_testkit::check_snapshot(&expected, &snap) {
                 failures.push(f);
             }
             // Cross-language context is labelled as such; the target is shown as written.
-            assert!(o.explain.prompt.contains("(rust)") || lang == Language::Rust, "{}", o.explain.prompt);
+            assert!(
+                o.explain.prompt.contains("(rust)") || lang == Language::Rust,
+                "{}",
+                o.explain.prompt
+            );
             assert!(o.explain.prompt.contains(targets[0].name.as_str()));
             cases += 1;
         }
     }
     assert_eq!(cases, 3);
-    assert!(failures.is_empty(), "prompt snapshots differ (UPDATE_EXPECT=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "prompt snapshots differ (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
 async fn good_answers_become_edits_and_bad_ones_are_rejected_with_reasons() {
-    let src = std::fs::read_to_string(codeforge_testkit::fixtures("workspaces/gen_python/shapes/text.py")).unwrap();
+    let src = std::fs::read_to_string(codeforge_testkit::fixtures(
+        "workspaces/gen_python/shapes/text.py",
+    ))
+    .unwrap();
     let good = "Plan:\n1. Split the words.\n2. Average their lengths.\n\n```python\ndef average_word_length(text):\n    \"\"\"Doc.\"\"\"\n    words = word_lengths(text)\n    if not words:\n        return 0.0\n    return mean(words)\n```";
     let model = Scripted::new([
         ScriptedReply::Text("Sorry, I cannot help with that.".into()),
@@ -116,7 +144,13 @@ async fn good_answers_become_edits_and_bad_ones_are_rejected_with_reasons() {
         None,
         &s,
         None,
-        GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line: 9, allow_implemented: false },
+        GenerateInput {
+            language: Language::Python,
+            rel_path: "shapes/text.py",
+            source: &src,
+            line: 9,
+            allow_implemented: false,
+        },
         &noop,
     )
     .await
@@ -126,28 +160,62 @@ async fn good_answers_become_edits_and_bad_ones_are_rejected_with_reasons() {
     let reasons: Vec<Option<&str>> = o.candidates.iter().map(|c| c.rejected.as_deref()).collect();
     assert!(reasons[0].unwrap().contains("no body"), "{reasons:?}");
     assert!(reasons[1].unwrap().contains("stub"), "{reasons:?}");
-    assert!(reasons[2].unwrap().contains("no body") || reasons[2].unwrap().contains("parse"), "{reasons:?}");
+    assert!(
+        reasons[2].unwrap().contains("no body") || reasons[2].unwrap().contains("parse"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[3], None);
     let code = o.code.unwrap();
-    assert!(code.starts_with("def average_word_length(text):\n    \"\"\"Return the mean length"), "{code}");
+    assert!(
+        code.starts_with("def average_word_length(text):\n    \"\"\"Return the mean length"),
+        "{code}"
+    );
     assert!(code.contains("    # 1. Split the words.\n    # 2. Average their lengths.\n    words = word_lengths(text)\n"), "{code}");
     let e = o.edit.unwrap();
     let new = format!("{}{}{}", &src[..e.start], e.new_text, &src[e.end..]);
-    assert_eq!(codeforge_syntax::count_syntax_errors(Language::Python, &new), 0);
-    assert!(new.ends_with("        return 0.0\n    return mean(words)\n"), "{new}");
-    assert!(o.explain.notes.iter().any(|n| n.contains("no index")), "{:?}", o.explain.notes);
+    assert_eq!(
+        codeforge_syntax::count_syntax_errors(Language::Python, &new),
+        0
+    );
+    assert!(
+        new.ends_with("        return 0.0\n    return mean(words)\n"),
+        "{new}"
+    );
+    assert!(
+        o.explain.notes.iter().any(|n| n.contains("no index")),
+        "{:?}",
+        o.explain.notes
+    );
 }
 
 #[tokio::test]
 async fn model_faults_and_non_stubs_are_errors() {
-    let src = std::fs::read_to_string(codeforge_testkit::fixtures("workspaces/gen_python/shapes/text.py")).unwrap();
-    let input = |line| GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line, allow_implemented: false };
+    let src = std::fs::read_to_string(codeforge_testkit::fixtures(
+        "workspaces/gen_python/shapes/text.py",
+    ))
+    .unwrap();
+    let input = |line| GenerateInput {
+        language: Language::Python,
+        rel_path: "shapes/text.py",
+        source: &src,
+        line,
+        allow_implemented: false,
+    };
     let model = Scripted::new([ScriptedReply::Fail(ModelError::StreamCut)]);
-    let e = generate_function(&model, None, &settings(), None, input(12), &noop).await.unwrap_err();
-    assert_eq!(e.to_string(), "model backend closed the stream before finishing");
-    let e = generate_function(&model, None, &settings(), None, input(4), &noop).await.unwrap_err();
+    let e = generate_function(&model, None, &settings(), None, input(12), &noop)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "model backend closed the stream before finishing"
+    );
+    let e = generate_function(&model, None, &settings(), None, input(4), &noop)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("already has a body"), "{e}");
-    let e = generate_function(&model, None, &settings(), None, input(0), &noop).await.unwrap_err();
+    let e = generate_function(&model, None, &settings(), None, input(0), &noop)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no function"), "{e}");
     assert_eq!(model.calls(), 1, "only the stub reached the model");
 }
@@ -157,27 +225,58 @@ async fn retrieval_from_the_real_index_reaches_the_prompt() {
     let ws = codeforge_testkit::workspace("gen_python");
     let mut s = Settings::default();
     s.embeddings = codeforge_config::EmbeddingSettings::None;
-    let index = codeforge_index::WorkspaceIndex::open(&ws.root, &ws.cache, s).await.unwrap();
+    let index = codeforge_index::WorkspaceIndex::open(&ws.root, &ws.cache, s)
+        .await
+        .unwrap();
     index
-        .update(codeforge_index::UpdateRequest::default(), &|_: codeforge_index::Progress| {}, &codeforge_index::CancelFlag::new())
+        .update(
+            codeforge_index::UpdateRequest::default(),
+            &|_: codeforge_index::Progress| {},
+            &codeforge_index::CancelFlag::new(),
+        )
         .await
         .unwrap();
     let src = std::fs::read_to_string(ws.root.join("shapes/text.py")).unwrap();
-    let model = Arc::new(Scripted::always("```python\ndef average_word_length(text):\n    return 1.0\n```"));
+    let model = Arc::new(Scripted::always(
+        "```python\ndef average_word_length(text):\n    return 1.0\n```",
+    ));
     let o = generate_function(
         model.as_ref() as &dyn Backend,
         Some(&index as &dyn Retriever),
         &settings(),
         None,
-        GenerateInput { language: Language::Python, rel_path: "shapes/text.py", source: &src, line: 12, allow_implemented: false },
+        GenerateInput {
+            language: Language::Python,
+            rel_path: "shapes/text.py",
+            source: &src,
+            line: 12,
+            allow_implemented: false,
+        },
         &noop,
     )
     .await
     .unwrap();
     let labels: Vec<&str> = o.explain.context.iter().map(|c| c.label.as_str()).collect();
-    assert!(labels.iter().any(|l| l.contains("shapes.stats.mean")), "{labels:?}");
-    assert!(!labels.iter().any(|l| l.starts_with("shapes/text.py")), "same-file hits come from the buffer, not the index: {labels:?}");
-    assert!(o.explain.prompt.contains("# Arithmetic mean of a non-empty list of numbers.\ndef mean(values)"), "{}", o.explain.prompt);
+    assert!(
+        labels.iter().any(|l| l.contains("shapes.stats.mean")),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.iter().any(|l| l.starts_with("shapes/text.py")),
+        "same-file hits come from the buffer, not the index: {labels:?}"
+    );
+    assert!(
+        o.explain
+            .prompt
+            .contains("# Arithmetic mean of a non-empty list of numbers.\ndef mean(values)"),
+        "{}",
+        o.explain.prompt
+    );
     assert!(o.explain.prompt.contains("from shapes.stats import mean"));
-    assert!(o.explain.prompt.contains("# line 4 shapes.text.word_lengths\n"), "same-file definitions are offered");
+    assert!(
+        o.explain
+            .prompt
+            .contains("# line 4 shapes.text.word_lengths\n"),
+        "same-file definitions are offered"
+    );
 }

@@ -66,7 +66,11 @@ impl MiniLm {
         // SAFETY: the weights file is only read; it lives in our cache dir and is not modified
         // while mapped (setup replaces it by rename, never in place).
         let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &device)
+            VarBuilder::from_mmaped_safetensors(
+                &[dir.join("model.safetensors")],
+                DType::F32,
+                &device,
+            )
         }
         .context("mapping model.safetensors")?;
         let model = BertModel::load(vb, &config).context("loading BERT weights")?;
@@ -282,7 +286,9 @@ pub async fn load_embedder(settings: &EmbeddingSettings, cache_dir: &Path) -> Em
                      or configure [embeddings] in codeforge.toml",
                     dir.display()
                 )),
-                Err(e) => EmbedderChoice::Unavailable(format!("embedding model failed to load: {e}")),
+                Err(e) => {
+                    EmbedderChoice::Unavailable(format!("embedding model failed to load: {e}"))
+                }
             }
         }
         EmbeddingSettings::Openai {
@@ -308,11 +314,20 @@ pub async fn load_embedder(settings: &EmbeddingSettings, cache_dir: &Path) -> Em
 }
 
 /// The text embedded for a symbol: what it is, its words, its signature and doc summary.
-pub fn embedding_text(kind: &str, qualified_name: &str, signature: &str, doc: Option<&str>) -> String {
+pub fn embedding_text(
+    kind: &str,
+    qualified_name: &str,
+    signature: &str,
+    doc: Option<&str>,
+) -> String {
     let words = codeforge_syntax::split_identifier_words(qualified_name).join(" ");
     let mut t = format!("{kind} {words}\n{signature}");
     if let Some(doc) = doc {
-        let summary: Vec<&str> = doc.lines().filter(|l| !l.trim().is_empty()).take(3).collect();
+        let summary: Vec<&str> = doc
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect();
         if !summary.is_empty() {
             t.push('\n');
             t.push_str(&summary.join(" "));

@@ -121,7 +121,9 @@ impl WorkspaceIndex {
             .filter_map(|l| Language::from_name(l))
             .collect();
         let targeted = req.only.as_ref().filter(|paths| {
-            paths.iter().all(|p| stored.contains_key(p) || !self.root.join(p).exists())
+            paths
+                .iter()
+                .all(|p| stored.contains_key(p) || !self.root.join(p).exists())
         });
         let mut skipped: Vec<(String, SkipReason)> = Vec::new();
         let mut vendored_dirs = 0;
@@ -230,8 +232,8 @@ impl WorkspaceIndex {
                 })
                 .collect();
             let n = batch.len();
-            let outcomes = tokio::task::spawn_blocking(move || process_batch(batch, &stored_hashes))
-                .await?;
+            let outcomes =
+                tokio::task::spawn_blocking(move || process_batch(batch, &stored_hashes)).await?;
             let mut paths = Vec::new();
             let mut rows = Vec::new();
             let mut states = Vec::new();
@@ -301,7 +303,11 @@ impl WorkspaceIndex {
         let mut vectors = None;
         if walked_all {
             for ((lang, kind), n) in self.store.symbol_counts().await? {
-                *by_language.entry(lang).or_default().entry(kind).or_insert(0) += n;
+                *by_language
+                    .entry(lang)
+                    .or_default()
+                    .entry(kind)
+                    .or_insert(0) += n;
             }
             vectors = Some(if self.embedder.is_some() {
                 self.store.count_symbols(Some("vector IS NOT NULL")).await?
@@ -356,7 +362,14 @@ impl WorkspaceIndex {
         for chunk in rows.chunks_mut(batch_size) {
             let texts: Vec<String> = chunk
                 .iter()
-                .map(|r| embedding_text(&r.kind, &r.qualified_name, &r.signature, r.docstring.as_deref()))
+                .map(|r| {
+                    embedding_text(
+                        &r.kind,
+                        &r.qualified_name,
+                        &r.signature,
+                        r.docstring.as_deref(),
+                    )
+                })
                 .collect();
             let vectors = embedder.embed(texts).await?;
             for (r, v) in chunk.iter_mut().zip(vectors) {
@@ -400,7 +413,9 @@ impl WorkspaceIndex {
                 break;
             }
             // Embed short texts first: batches of similar length pad less.
-            rows.sort_by_key(|r| r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300)));
+            rows.sort_by_key(|r| {
+                r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300))
+            });
             for chunk in rows.chunks_mut(EMBED_ROUND / 4) {
                 if cancel.is_cancelled() {
                     return Err(Cancelled.into());
@@ -425,7 +440,9 @@ fn process_batch(
     batch: Vec<(Candidate, Option<String>)>,
     stored_hashes: &HashMap<String, (String, u32)>,
 ) -> Vec<(String, FileOutcome)> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
     let chunk = batch.len().div_ceil(threads).max(1);
     let mut out: Vec<(String, FileOutcome)> = Vec::with_capacity(batch.len());
     std::thread::scope(|s| {
@@ -512,7 +529,10 @@ fn process_file(
                 references: s.references.join(" "),
                 is_test: s.is_test,
                 file_hash: hash.clone(),
-                text: format!("{} {} {} {} {}", s.name, s.qualified_name, words, s.signature, doc_cut),
+                text: format!(
+                    "{} {} {} {} {}",
+                    s.name, s.qualified_name, words, s.signature, doc_cut
+                ),
                 vector: None,
             }
         })

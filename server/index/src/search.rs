@@ -87,12 +87,19 @@ impl WorkspaceIndex {
         // Over-fetch: the path filter and fusion work on more than k candidates.
         let fetch = (q.k * 4).max(40) + if prefix.is_some() { 200 } else { 0 };
 
-        let lexical = self.store().search_text(text, filter.as_deref(), fetch).await;
+        let lexical = self
+            .store()
+            .search_text(text, filter.as_deref(), fetch)
+            .await;
         let semantic = match self.embedder() {
             Some(e) => {
                 let v = e.embed(vec![text.to_string()]).await?;
                 match v.first() {
-                    Some(v) => Some(self.store().search_vector(v, filter.as_deref(), fetch).await),
+                    Some(v) => Some(
+                        self.store()
+                            .search_vector(v, filter.as_deref(), fetch)
+                            .await,
+                    ),
                     None => None,
                 }
             }

@@ -205,7 +205,9 @@ impl Store {
             },
         };
         let uri = dir.join("db");
-        let uri_str = uri.to_str().ok_or_else(|| anyhow!("cache path is not UTF-8"))?;
+        let uri_str = uri
+            .to_str()
+            .ok_or_else(|| anyhow!("cache path is not UTF-8"))?;
         let outcome = match mismatch {
             None => OpenOutcome::Existing,
             Some(reason) => {
@@ -241,7 +243,9 @@ impl Store {
         let files = if names.iter().any(|n| n == FILES) {
             db.open_table(FILES).execute().await?
         } else {
-            db.create_empty_table(FILES, files_schema()).execute().await?
+            db.create_empty_table(FILES, files_schema())
+                .execute()
+                .await?
         };
         let meta = match (&outcome, old) {
             (OpenOutcome::Existing, Some(m)) => m,
@@ -290,9 +294,18 @@ impl Store {
             let path = b.column_by_name("path").unwrap().as_string::<i32>();
             let hash = b.column_by_name("hash").unwrap().as_string::<i32>();
             let lang = b.column_by_name("language").unwrap().as_string::<i32>();
-            let size = b.column_by_name("size").unwrap().as_primitive::<Int64Type>();
-            let mtime = b.column_by_name("mtime_ns").unwrap().as_primitive::<Int64Type>();
-            let syms = b.column_by_name("symbols").unwrap().as_primitive::<UInt32Type>();
+            let size = b
+                .column_by_name("size")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let mtime = b
+                .column_by_name("mtime_ns")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let syms = b
+                .column_by_name("symbols")
+                .unwrap()
+                .as_primitive::<UInt32Type>();
             for i in 0..b.num_rows() {
                 out.insert(
                     path.value(i).to_string(),
@@ -329,7 +342,10 @@ impl Store {
             self.symbols.delete(pred.as_str()).await?;
         }
         if !rows.is_empty() {
-            self.symbols.add(symbols_batch(&rows, self.dims)?).execute().await?;
+            self.symbols
+                .add(symbols_batch(&rows, self.dims)?)
+                .execute()
+                .await?;
         }
         if !states.is_empty() {
             self.files.add(files_batch(&states)?).execute().await?;
@@ -347,7 +363,8 @@ impl Store {
         let schema = batch.schema();
         let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
         let mut m = self.files.merge_insert(&["path"]);
-        m.when_matched_update_all(None).when_not_matched_insert_all();
+        m.when_matched_update_all(None)
+            .when_not_matched_insert_all();
         m.execute(Box::new(reader)).await?;
         Ok(())
     }
@@ -374,7 +391,9 @@ impl Store {
     /// next optimize), and compacts after many small writes.
     pub async fn maintain(&self, force: bool) -> anyhow::Result<()> {
         let indices = self.symbols.list_indices().await?;
-        let has_fts = indices.iter().any(|i| i.columns.iter().any(|c| c == "text"));
+        let has_fts = indices
+            .iter()
+            .any(|i| i.columns.iter().any(|c| c == "text"));
         let rows = self.symbols.count_rows(None).await?;
         if !has_fts && rows > 0 {
             let params = InvertedIndexParams::code()
@@ -536,10 +555,16 @@ impl Store {
 }
 
 /// Rows with the value of a score column (`_score`, `_distance`), `missing` where absent.
-fn scored_rows(batches: &[RecordBatch], column: &str, missing: f32) -> anyhow::Result<Vec<(SymbolRow, f32)>> {
+fn scored_rows(
+    batches: &[RecordBatch],
+    column: &str,
+    missing: f32,
+) -> anyhow::Result<Vec<(SymbolRow, f32)>> {
     let mut out = Vec::new();
     for b in batches {
-        let scores = b.column_by_name(column).map(|c| c.as_primitive::<Float32Type>().clone());
+        let scores = b
+            .column_by_name(column)
+            .map(|c| c.as_primitive::<Float32Type>().clone());
         for (i, row) in rows_from_batch(b)?.into_iter().enumerate() {
             out.push((row, scores.as_ref().map_or(missing, |s| s.value(i))));
         }
@@ -579,12 +604,22 @@ fn symbols_batch(rows: &[SymbolRow], dims: usize) -> anyhow::Result<RecordBatch>
         Arc::new(StringArray::from(
             rows.iter().map(|r| r.docstring.clone()).collect::<Vec<_>>(),
         )),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.start_line))),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.end_line))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.start_byte))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.end_byte))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.start_line),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.end_line),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.start_byte),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.end_byte),
+        )),
         s(|r| &r.references),
-        Arc::new(BooleanArray::from(rows.iter().map(|r| r.is_test).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| r.is_test).collect::<Vec<_>>(),
+        )),
         s(|r| &r.file_hash),
         s(|r| &r.text),
         Arc::new(vectors),
@@ -594,12 +629,22 @@ fn symbols_batch(rows: &[SymbolRow], dims: usize) -> anyhow::Result<RecordBatch>
 
 fn files_batch(states: &[FileState]) -> anyhow::Result<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(states.iter().map(|s| &s.path))),
-        Arc::new(StringArray::from_iter_values(states.iter().map(|s| &s.hash))),
-        Arc::new(StringArray::from_iter_values(states.iter().map(|s| &s.language))),
+        Arc::new(StringArray::from_iter_values(
+            states.iter().map(|s| &s.path),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            states.iter().map(|s| &s.hash),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            states.iter().map(|s| &s.language),
+        )),
         Arc::new(Int64Array::from_iter_values(states.iter().map(|s| s.size))),
-        Arc::new(Int64Array::from_iter_values(states.iter().map(|s| s.mtime_ns))),
-        Arc::new(UInt32Array::from_iter_values(states.iter().map(|s| s.symbols))),
+        Arc::new(Int64Array::from_iter_values(
+            states.iter().map(|s| s.mtime_ns),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            states.iter().map(|s| s.symbols),
+        )),
     ];
     Ok(RecordBatch::try_new(files_schema(), columns)?)
 }
@@ -609,7 +654,8 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
         b.column_by_name(name)
             .ok_or_else(|| anyhow!("column {name} missing from the index"))
     };
-    let st = |name: &str| -> anyhow::Result<StringArray> { Ok(col(name)?.as_string::<i32>().clone()) };
+    let st =
+        |name: &str| -> anyhow::Result<StringArray> { Ok(col(name)?.as_string::<i32>().clone()) };
     let id = st("id")?;
     let path = st("path")?;
     let language = st("language")?;
@@ -622,13 +668,17 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
     let refs = st("references")?;
     let hash = st("file_hash")?;
     // `text` is left out of search projections.
-    let text = b.column_by_name("text").map(|c| c.as_string::<i32>().clone());
+    let text = b
+        .column_by_name("text")
+        .map(|c| c.as_string::<i32>().clone());
     let sl = col("start_line")?.as_primitive::<UInt32Type>().clone();
     let el = col("end_line")?.as_primitive::<UInt32Type>().clone();
     let sb = col("start_byte")?.as_primitive::<UInt64Type>().clone();
     let eb = col("end_byte")?.as_primitive::<UInt64Type>().clone();
     let is_test = col("is_test")?.as_boolean().clone();
-    let vectors = b.column_by_name("vector").map(|c| c.as_fixed_size_list().clone());
+    let vectors = b
+        .column_by_name("vector")
+        .map(|c| c.as_fixed_size_list().clone());
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         let vector = vectors.as_ref().and_then(|v| {
@@ -656,7 +706,9 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
             references: refs.value(i).to_string(),
             is_test: is_test.value(i),
             file_hash: hash.value(i).to_string(),
-            text: text.as_ref().map_or_else(String::new, |t| t.value(i).to_string()),
+            text: text
+                .as_ref()
+                .map_or_else(String::new, |t| t.value(i).to_string()),
             vector,
         });
     }

@@ -84,8 +84,19 @@ pub fn is_secret_name(file_name: &str) -> bool {
         || lower.starts_with("id_ecdsa")
         || lower.starts_with("id_ed25519")
         || [
-            ".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".crt", ".cer", ".der",
-            ".asc", ".gpg", ".kdbx", ".ovpn",
+            ".pem",
+            ".key",
+            ".p12",
+            ".pfx",
+            ".jks",
+            ".keystore",
+            ".crt",
+            ".cer",
+            ".der",
+            ".asc",
+            ".gpg",
+            ".kdbx",
+            ".ovpn",
         ]
         .iter()
         .any(|ext| lower.ends_with(ext))
@@ -232,7 +243,9 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> anyhow::Result<WalkResult> {
         });
     }
     result.vendored_dirs = vendored.load(std::sync::atomic::Ordering::Relaxed);
-    result.candidates.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result
+        .candidates
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(result)
 }
 
@@ -263,7 +276,13 @@ mod tests {
         ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["config.py", "keys.rs", "Key.java", "environment.py", "monkey.py"] {
+        for n in [
+            "config.py",
+            "keys.rs",
+            "Key.java",
+            "environment.py",
+            "monkey.py",
+        ] {
             assert!(!is_secret_name(n), "{n}");
         }
     }
@@ -281,7 +300,13 @@ mod tests {
     #[test]
     fn content_classes() {
         assert_eq!(classify_content(b"a\0b"), Err(SkipReason::Binary));
-        assert_eq!(classify_content(&[0xff, 0xfe, 0x41]), Err(SkipReason::NotUtf8));
-        assert_eq!(classify_content("def f(): pass".as_bytes()), Ok("def f(): pass"));
+        assert_eq!(
+            classify_content(&[0xff, 0xfe, 0x41]),
+            Err(SkipReason::NotUtf8)
+        );
+        assert_eq!(
+            classify_content("def f(): pass".as_bytes()),
+            Ok("def f(): pass")
+        );
     }
 }

@@ -26,8 +26,14 @@ struct Seen {
 /// A deterministic "embedding": hashed word counts over 16 dims.
 fn fake_vector(text: &str) -> Vec<f32> {
     let mut v = vec![0.0f32; 16];
-    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let h = w.to_lowercase().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let h = w
+            .to_lowercase()
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
         v[(h % 16) as usize] += 1.0;
     }
     v
@@ -38,13 +44,17 @@ async fn serve(mode: Mode, seen: Arc<Mutex<Seen>>) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen.clone();
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
                 let mut r = BufReader::new(r);
                 loop {
-                    let Some(http) = codeforge_testkit::read_http_request(&mut r).await else { return };
+                    let Some(http) = codeforge_testkit::read_http_request(&mut r).await else {
+                        return;
+                    };
                     let (auth, body) = (http.authorization, http.body);
                     let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let (status, answer) = match mode {
@@ -59,7 +69,11 @@ async fn serve(mode: Mode, seen: Arc<Mutex<Seen>>) -> String {
                                 .rev() // out of order: the client must use `index`
                                 .map(|(i, t)| serde_json::json!({"index": i, "embedding": fake_vector(t.as_str().unwrap())}))
                                 .collect();
-                            ("200 OK", serde_json::json!({"data": data, "model": req["model"]}).to_string())
+                            (
+                                "200 OK",
+                                serde_json::json!({"data": data, "model": req["model"]})
+                                    .to_string(),
+                            )
                         }
                     };
                     {
@@ -113,21 +127,41 @@ async fn vectors_come_from_the_endpoint_and_the_key_only_in_the_header() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = serve(Mode::Ok, seen.clone()).await;
     let (_tmp, ws, cache) = workspace();
-    let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_OK")).await.unwrap();
-    assert!(i.lexical_only_reason().is_none(), "{:?}", i.lexical_only_reason());
-    let s = i.update(UpdateRequest::default(), &|_| {}, &CancelFlag::new()).await.unwrap();
+    let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_OK"))
+        .await
+        .unwrap();
+    assert!(
+        i.lexical_only_reason().is_none(),
+        "{:?}",
+        i.lexical_only_reason()
+    );
+    let s = i
+        .update(UpdateRequest::default(), &|_| {}, &CancelFlag::new())
+        .await
+        .unwrap();
     assert!(s.symbols > 5);
     assert_eq!(s.embedded, s.symbols);
     assert_eq!(s.vectors, Some(s.symbols));
     assert!(s.embeddings.starts_with("openai:"), "{}", s.embeddings);
-    let hits = i.search(&SearchQuery::new("circle area radius", 3)).await.unwrap();
+    let hits = i
+        .search(&SearchQuery::new("circle area radius", 3))
+        .await
+        .unwrap();
     assert_eq!(hits[0].name, "circle_area");
-    assert!(hits[0].matched_by.contains(&"semantic"), "{:?}", hits[0].matched_by);
+    assert!(
+        hits[0].matched_by.contains(&"semantic"),
+        "{:?}",
+        hits[0].matched_by
+    );
     let seen = seen.lock().unwrap();
     assert!(seen.auth.len() >= 3, "probe + batches of 4");
     assert!(seen.auth.iter().all(|a| a == &format!("Bearer {key}")));
     assert!(seen.bodies.iter().all(|b| b["model"] == "test-embed"));
-    assert!(seen.bodies.iter().all(|b| b["input"].as_array().unwrap().len() <= 4));
+    assert!(
+        seen.bodies
+            .iter()
+            .all(|b| b["input"].as_array().unwrap().len() <= 4)
+    );
 }
 
 #[tokio::test]
@@ -135,14 +169,25 @@ async fn faults_fall_back_to_lexical_search_with_a_reason_and_no_key() {
     let key = "sk-test-very-secret-2";
     // SAFETY: a variable name used by this test only.
     unsafe { std::env::set_var("CF_TEST_EMB_KEY_FAULT", key) };
-    for (mode, expect) in [(Mode::Http500, "HTTP 500"), (Mode::Garbage, "malformed answer")] {
+    for (mode, expect) in [
+        (Mode::Http500, "HTTP 500"),
+        (Mode::Garbage, "malformed answer"),
+    ] {
         let url = serve(mode, Arc::new(Mutex::new(Seen::default()))).await;
         let (_tmp, ws, cache) = workspace();
-        let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_FAULT")).await.unwrap();
+        let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_FAULT"))
+            .await
+            .unwrap();
         let reason = i.lexical_only_reason().expect("lexical only").to_string();
-        assert!(reason.contains(expect) && reason.contains("lexical only"), "{reason}");
+        assert!(
+            reason.contains(expect) && reason.contains("lexical only"),
+            "{reason}"
+        );
         assert!(!reason.contains(key), "the key leaked into: {reason}");
-        let s = i.update(UpdateRequest::default(), &|_| {}, &CancelFlag::new()).await.unwrap();
+        let s = i
+            .update(UpdateRequest::default(), &|_| {}, &CancelFlag::new())
+            .await
+            .unwrap();
         assert_eq!(s.embedded, 0);
         let hits = i.search(&SearchQuery::new("circle_area", 3)).await.unwrap();
         assert_eq!(hits[0].name, "circle_area");
@@ -151,13 +196,27 @@ async fn faults_fall_back_to_lexical_search_with_a_reason_and_no_key() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = serve(Mode::Ok, seen.clone()).await;
     let (_tmp, ws, cache) = workspace();
-    let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_UNSET_XYZ")).await.unwrap();
+    let i = WorkspaceIndex::open(&ws, &cache, settings(&url, "CF_TEST_EMB_KEY_UNSET_XYZ"))
+        .await
+        .unwrap();
     let reason = i.lexical_only_reason().unwrap();
-    assert!(reason.contains("CF_TEST_EMB_KEY_UNSET_XYZ") && reason.contains("not set"), "{reason}");
+    assert!(
+        reason.contains("CF_TEST_EMB_KEY_UNSET_XYZ") && reason.contains("not set"),
+        "{reason}"
+    );
     assert!(seen.lock().unwrap().auth.is_empty());
     // Nothing listening: a connection error, still lexical.
     let (_tmp2, ws2, cache2) = workspace();
-    let i = WorkspaceIndex::open(&ws2, &cache2, settings("http://127.0.0.1:9/v1", "CF_TEST_EMB_KEY_FAULT")).await.unwrap();
+    let i = WorkspaceIndex::open(
+        &ws2,
+        &cache2,
+        settings("http://127.0.0.1:9/v1", "CF_TEST_EMB_KEY_FAULT"),
+    )
+    .await
+    .unwrap();
     let reason = i.lexical_only_reason().unwrap();
-    assert!(reason.contains("request failed") && !reason.contains(key), "{reason}");
+    assert!(
+        reason.contains("request failed") && !reason.contains(key),
+        "{reason}"
+    );
 }

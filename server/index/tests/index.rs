@@ -2,11 +2,9 @@
 //! updates, deletions, schema rebuilds, ignore rules, secrets, size/binary limits, overlays,
 //! filters, and that the workspace is never written to.
 
-
 use codeforge_config::{EmbeddingSettings, Settings};
 use codeforge_index::{
-    CancelFlag, OpenOutcome, SearchQuery, UpdateRequest, UpdateSummary,
-    WorkspaceIndex, index_dir,
+    CancelFlag, OpenOutcome, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex, index_dir,
 };
 
 use codeforge_testkit::{TempWorkspace, real_model_dir, snapshot};
@@ -25,7 +23,9 @@ fn lexical_settings() -> Settings {
 }
 
 async fn open(e: &Env, settings: Settings) -> WorkspaceIndex {
-    WorkspaceIndex::open(&e.root, &e.cache, settings).await.unwrap()
+    WorkspaceIndex::open(&e.root, &e.cache, settings)
+        .await
+        .unwrap()
 }
 
 async fn update(i: &WorkspaceIndex) -> UpdateSummary {
@@ -77,8 +77,16 @@ async fn incremental_updates_parse_only_what_changed() {
     assert_eq!(changed.parsed, 1);
     assert_eq!(changed.symbols, first.symbols);
     let hits = names(&i, "combine_option_sets").await;
-    assert_eq!(hits.first().map(String::as_str), Some("app.settings.combine_option_sets"));
-    assert!(!names(&i, "merge_options").await.iter().any(|n| n.ends_with("merge_options")));
+    assert_eq!(
+        hits.first().map(String::as_str),
+        Some("app.settings.combine_option_sets")
+    );
+    assert!(
+        !names(&i, "merge_options")
+            .await
+            .iter()
+            .any(|n| n.ends_with("merge_options"))
+    );
 
     // A deleted file's rows disappear.
     std::fs::remove_file(e.root.join("app/geometry.py")).unwrap();
@@ -144,7 +152,10 @@ async fn ignore_rules_secrets_limits_and_vendored_dirs() {
     write("venvx/pyvenv.cfg", b"home = /usr\n");
     write("venvx/lib/site.py", b"def zzvenvzz(): pass\n");
     // Too large and binary.
-    write("big.py", format!("def zzbigzz(): pass\n{}", "#".repeat(5000)).as_bytes());
+    write(
+        "big.py",
+        format!("def zzbigzz(): pass\n{}", "#".repeat(5000)).as_bytes(),
+    );
     write("blob.py", b"def zzblobzz(): pass\n\0\0\0");
     write("latin.py", b"def zzlatinzz(): return '\xe9'\n");
 
@@ -239,11 +250,17 @@ async fn filters_by_language_kind_and_path() {
     q.path_prefix = Some("tests/".into());
     let hits = i.search(&q).await.unwrap();
     assert!(!hits.is_empty());
-    assert!(hits.iter().all(|h| h.path.starts_with("tests/")), "{hits:?}");
+    assert!(
+        hits.iter().all(|h| h.path.starts_with("tests/")),
+        "{hits:?}"
+    );
     assert!(hits[0].is_test);
 
     q.kind = Some("spaceship".into());
-    assert!(i.search(&q).await.is_err(), "unknown kinds are rejected, not ignored");
+    assert!(
+        i.search(&q).await.is_err(),
+        "unknown kinds are rejected, not ignored"
+    );
 }
 
 #[tokio::test]
@@ -272,8 +289,15 @@ async fn cancelled_update_leaves_an_index_the_next_update_completes() {
     let s = update(&i).await;
     assert_eq!(s.files, 607);
     assert_eq!(s.symbols, i.store().count_symbols(None).await.unwrap());
-    assert!(s.parsed > 0 && s.parsed < 607, "work done before the cancel is kept: {}", s.parsed);
-    assert_eq!(names(&i, "generated_599").await.first().map(String::as_str), Some("app.gen_599.generated_599"));
+    assert!(
+        s.parsed > 0 && s.parsed < 607,
+        "work done before the cancel is kept: {}",
+        s.parsed
+    );
+    assert_eq!(
+        names(&i, "generated_599").await.first().map(String::as_str),
+        Some("app.gen_599.generated_599")
+    );
 }
 
 #[tokio::test]
@@ -286,11 +310,17 @@ async fn missing_embedding_model_means_lexical_search_with_a_reason() {
     };
     let i = open(&e, settings).await;
     let reason = i.lexical_only_reason().expect("a reason").to_string();
-    assert!(reason.contains("lexical only") && reason.contains(".ci/setup"), "{reason}");
+    assert!(
+        reason.contains("lexical only") && reason.contains(".ci/setup"),
+        "{reason}"
+    );
     let s = update(&i).await;
     assert_eq!((s.embedded, s.vectors), (0, Some(0)));
     assert_eq!(s.embeddings, "unavailable");
-    assert_eq!(names(&i, "read_options").await.first().map(String::as_str), Some("app.settings.read_options"));
+    assert_eq!(
+        names(&i, "read_options").await.first().map(String::as_str),
+        Some("app.settings.read_options")
+    );
 }
 
 #[tokio::test]
@@ -309,7 +339,10 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
     assert_eq!(s.vectors, Some(s.symbols));
 
     // No word of the query is in `read_options` or its docstring: only meaning connects them.
-    let hits = i.search(&SearchQuery::new("parse the config file", 5)).await.unwrap();
+    let hits = i
+        .search(&SearchQuery::new("parse the config file", 5))
+        .await
+        .unwrap();
     let top: Vec<&str> = hits.iter().map(|h| h.qualified_name.as_str()).collect();
     assert_eq!(top.first(), Some(&"app.settings.read_options"), "{top:?}");
     assert!(hits[0].matched_by.contains(&"semantic"));
@@ -317,7 +350,11 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
     drop(i);
     let i = open(&e, settings).await;
     let again = update(&i).await;
-    assert_eq!((again.parsed, again.embedded), (0, 0), "a restart re-embeds nothing");
+    assert_eq!(
+        (again.parsed, again.embedded),
+        (0, 0),
+        "a restart re-embeds nothing"
+    );
     assert_eq!(again.vectors, Some(again.symbols));
 
     // Switching the embedder to "none" keeps the vectors; switching models rebuilds.

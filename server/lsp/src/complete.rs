@@ -88,26 +88,52 @@ fn level_rank(l: Level) -> u8 {
 
 impl Backend {
     /// The engine's answer for a cursor: `None` while the model is still working.
-    async fn completions_at(&self, uri: &Uri, position: Position) -> RpcResult<Option<(Arc<Completions>, String, usize)>> {
-        let Some(path) = uri_path(uri) else { return Ok(Some(empty())) };
-        let Some(lang) = Language::from_path(&path) else { return Ok(Some(empty())) };
-        let Some((text, _)) = self.document_text(uri) else { return Ok(Some(empty())) };
+    async fn completions_at(
+        &self,
+        uri: &Uri,
+        position: Position,
+    ) -> RpcResult<Option<(Arc<Completions>, String, usize)>> {
+        let Some(path) = uri_path(uri) else {
+            return Ok(Some(empty()));
+        };
+        let Some(lang) = Language::from_path(&path) else {
+            return Ok(Some(empty()));
+        };
+        let Some((text, _)) = self.document_text(uri) else {
+            return Ok(Some(empty()));
+        };
         let index = LineIndex::new(&text);
         let offset = index.offset(&text, position.line, position.character);
         let (rel, settings, retriever) = self.rel_and_settings(&path);
-        let key = key_of(lang, &text[..offset], &text[offset..], &format!("{:?}", settings.generation));
+        let key = key_of(
+            lang,
+            &text[..offset],
+            &text[offset..],
+            &format!("{:?}", settings.generation),
+        );
         let engine = self.completion_engine();
         if let Some(hit) = engine.cached(key) {
             return Ok(Some((hit, text, offset)));
         }
         let existing = {
             let inflight = engine.inflight.lock().unwrap();
-            inflight.get(uri).filter(|(k, _, _)| *k == key).map(|(_, rx, h)| (rx.clone(), h.clone()))
+            inflight
+                .get(uri)
+                .filter(|(k, _, _)| *k == key)
+                .map(|(_, rx, h)| (rx.clone(), h.clone()))
         };
         let (mut rx, handle) = match existing {
             Some(x) => x,
             None => {
-                let model = match self.models().get(&settings, &self.options().cache_dir, self.options().backend.as_ref()).await {
+                let model = match self
+                    .models()
+                    .get(
+                        &settings,
+                        &self.options().cache_dir,
+                        self.options().backend.as_ref(),
+                    )
+                    .await
+                {
                     Ok(m) => m,
                     Err(e) => {
                         self.show_error(format!("CodeForge: {e}")).await;
@@ -120,12 +146,19 @@ impl Backend {
                 let engine_calls = self.completion_engine_arc();
                 let task = tokio::spawn(async move {
                     tokio::time::sleep(DEBOUNCE).await;
-                    engine_calls.model_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    engine_calls
+                        .model_calls
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let r = complete(
                         model.as_ref(),
                         retriever.as_deref(),
                         &gen_settings,
-                        CompletionInput { language: lang, rel_path: &rel, source: &src, offset },
+                        CompletionInput {
+                            language: lang,
+                            rel_path: &rel,
+                            source: &src,
+                            offset,
+                        },
                     )
                     .await
                     .map(Arc::new)
@@ -137,7 +170,12 @@ impl Backend {
                 });
                 let handle = task.abort_handle();
                 // A newer cursor supersedes older work in the same document.
-                if let Some((_, _, old)) = engine.inflight.lock().unwrap().insert(uri.clone(), (key, rx.clone(), handle.clone())) {
+                if let Some((_, _, old)) = engine
+                    .inflight
+                    .lock()
+                    .unwrap()
+                    .insert(uri.clone(), (key, rx.clone(), handle.clone()))
+                {
                     old.abort();
                 }
                 (rx, handle)
@@ -160,10 +198,19 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn ai_completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
+    pub(crate) async fn ai_completion(
+        &self,
+        params: CompletionParams,
+    ) -> RpcResult<Option<CompletionResponse>> {
         let pos = params.text_document_position;
-        let Some((c, text, offset)) = self.completions_at(&pos.text_document.uri, pos.position).await? else {
-            return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: Vec::new() })));
+        let Some((c, text, offset)) = self
+            .completions_at(&pos.text_document.uri, pos.position)
+            .await?
+        else {
+            return Ok(Some(CompletionResponse::List(CompletionList {
+                is_incomplete: true,
+                items: Vec::new(),
+            })));
         };
         let index = LineIndex::new(&text);
         // Replace the identifier being typed, so clients' filtering keeps our items.
@@ -180,9 +227,21 @@ impl Backend {
             .items
             .iter()
             .map(|(level, t)| {
-                let first = t.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                let more = t.lines().filter(|l| !l.trim().is_empty()).count().saturating_sub(1);
-                let preview = if more > 0 { format!("{typed}{first} … (+{more} lines)") } else { format!("{typed}{first}") };
+                let first = t
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
+                let more = t
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .count()
+                    .saturating_sub(1);
+                let preview = if more > 0 {
+                    format!("{typed}{first} … (+{more} lines)")
+                } else {
+                    format!("{typed}{first}")
+                };
                 CompletionItem {
                     label: preview,
                     label_details: Some(CompletionItemLabelDetails {
@@ -190,7 +249,10 @@ impl Backend {
                         description: Some(format!("CodeForge: {}", level.label())),
                     }),
                     kind: Some(CompletionItemKind::SNIPPET),
-                    detail: Some(format!("CodeForge · {} · unverified (no tests run)", level.label())),
+                    detail: Some(format!(
+                        "CodeForge · {} · unverified (no tests run)",
+                        level.label()
+                    )),
                     documentation: Some(Documentation::MarkupContent(MarkupContent {
                         kind: MarkupKind::Markdown,
                         value: format!("```{}\n{typed}{t}\n```", "text"),
@@ -199,7 +261,10 @@ impl Backend {
                     sort_text: Some(format!("~~~codeforge{}", level_rank(*level))),
                     filter_text: Some(format!("{typed}{first}")),
                     text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                        range: Range { start: Position::new(sl, sc), end: Position::new(el, ec) },
+                        range: Range {
+                            start: Position::new(sl, sc),
+                            end: Position::new(el, ec),
+                        },
                         new_text: format!("{typed}{t}"),
                     })),
                     insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
@@ -207,15 +272,29 @@ impl Backend {
                 }
             })
             .collect();
-        Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: false, items })))
+        Ok(Some(CompletionResponse::List(CompletionList {
+            is_incomplete: false,
+            items,
+        })))
     }
 
-    pub async fn inline_completion(&self, params: InlineCompletionParams) -> RpcResult<Option<InlineCompletionResponse>> {
+    pub async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> RpcResult<Option<InlineCompletionResponse>> {
         let pos = params.text_document_position;
-        let Some((c, _, _)) = self.completions_at(&pos.text_document.uri, pos.position).await? else {
-            return Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() })));
+        let Some((c, _, _)) = self
+            .completions_at(&pos.text_document.uri, pos.position)
+            .await?
+        else {
+            return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+                items: Vec::new(),
+            })));
         };
-        let at = Range { start: pos.position, end: pos.position };
+        let at = Range {
+            start: pos.position,
+            end: pos.position,
+        };
         // Largest first: inline UIs show the first item and let the user cycle.
         let mut items: Vec<InlineCompletionItem> = c
             .items
@@ -229,10 +308,20 @@ impl Backend {
             })
             .collect();
         items.reverse();
-        Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+        Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items,
+        })))
     }
 }
 
 fn empty() -> (Arc<Completions>, String, usize) {
-    (Arc::new(Completions { items: Vec::new(), raw: String::new(), elapsed_ms: 0 }), String::new(), 0)
+    (
+        Arc::new(Completions {
+            items: Vec::new(),
+            raw: String::new(),
+            elapsed_ms: 0,
+        }),
+        String::new(),
+        0,
+    )
 }

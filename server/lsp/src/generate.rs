@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use codeforge_config::Settings;
 use codeforge_ide::{
-    BackendHandle, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, Retriever, generate_function,
-    generate_targets, load_backend,
+    BackendHandle, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, Retriever,
+    generate_function, generate_targets, load_backend,
 };
 use codeforge_syntax::{Language, splice_body, stub_functions};
 use serde::{Deserialize, Serialize};
@@ -86,22 +86,31 @@ impl Models {
         }
         let gen_settings = settings.generation.clone();
         let dir = cache_dir.to_path_buf();
-        let loaded = tokio::task::spawn_blocking(move || load_backend(&gen_settings, &dir, &|k| std::env::var(k).ok()))
-            .await
-            .map_err(|e| format!("loading the model failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_backend(&gen_settings, &dir, &|k| std::env::var(k).ok())
+        })
+        .await
+        .map_err(|e| format!("loading the model failed: {e}"))?
+        .map_err(|e| e.to_string())?;
         cache.insert(key, loaded.clone());
         Ok(loaded)
     }
 }
 
 fn rpc_error(message: impl Into<String>) -> RpcError {
-    RpcError { code: ErrorCode::ServerError(-32803), message: message.into().into(), data: None }
+    RpcError {
+        code: ErrorCode::ServerError(-32803),
+        message: message.into().into(),
+        data: None,
+    }
 }
 
 /// The verification label, or "unverified" when verification was not asked for.
 pub(crate) fn verification_label(o: &GenerateOutcome) -> String {
-    o.verification.as_ref().map_or_else(|| "⚠ unverified: no tests were run".to_string(), |v| v.label.clone())
+    o.verification.as_ref().map_or_else(
+        || "⚠ unverified: no tests were run".to_string(),
+        |v| v.label.clone(),
+    )
 }
 
 fn summary(o: &GenerateOutcome) -> String {
@@ -119,8 +128,16 @@ fn summary(o: &GenerateOutcome) -> String {
             verification_label(o)
         ),
         GenerateStatus::NoValidCandidate => {
-            let why: Vec<&str> = o.candidates.iter().filter_map(|c| c.rejected.as_deref()).collect();
-            format!("no usable candidate for `{}`: {}", o.target.name, why.join("; "))
+            let why: Vec<&str> = o
+                .candidates
+                .iter()
+                .filter_map(|c| c.rejected.as_deref())
+                .collect();
+            format!(
+                "no usable candidate for `{}`: {}",
+                o.target.name,
+                why.join("; ")
+            )
         }
     }
 }
@@ -128,8 +145,12 @@ fn summary(o: &GenerateOutcome) -> String {
 impl Backend {
     /// Notes in the feedback store whether the user took a verified attempt's edit.
     fn record_accepted(&self, o: &GenerateOutcome, accepted: bool) {
-        if let Some(id) = o.verification.as_ref().and_then(|v| v.feedback_id.as_deref())
-            && let Err(e) = codeforge_verify::feedback::record_accepted(&self.options().cache_dir, id, accepted)
+        if let Some(id) = o
+            .verification
+            .as_ref()
+            .and_then(|v| v.feedback_id.as_deref())
+            && let Err(e) =
+                codeforge_verify::feedback::record_accepted(&self.options().cache_dir, id, accepted)
         {
             tracing::warn!("could not record acceptance: {e}");
         }
@@ -145,12 +166,19 @@ impl Backend {
         String::from_utf8(bytes).ok().map(|t| (t, None))
     }
 
-    pub(crate) fn rel_and_settings(&self, path: &Path) -> (String, Settings, Option<Arc<dyn Retriever>>) {
+    pub(crate) fn rel_and_settings(
+        &self,
+        path: &Path,
+    ) -> (String, Settings, Option<Arc<dyn Retriever>>) {
         let ws = self.workspace_for(path);
         let rel = ws
             .as_ref()
             .and_then(|w| codeforge_index::walk::rel_path(&w.root, path))
-            .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            .unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
         let settings = match &ws {
             Some(w) => {
                 let layer = w.file_layer.lock().unwrap().clone();
@@ -162,11 +190,20 @@ impl Backend {
         (rel, settings, retriever)
     }
 
-    pub(crate) async fn generate_code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    pub(crate) async fn generate_code_actions(
+        &self,
+        params: &CodeActionParams,
+    ) -> Vec<CodeActionOrCommand> {
         let uri = &params.text_document.uri;
-        let Some(path) = uri_path(uri) else { return Vec::new() };
-        let Some(lang) = Language::from_path(&path) else { return Vec::new() };
-        let Some((text, version)) = self.document_text(uri) else { return Vec::new() };
+        let Some(path) = uri_path(uri) else {
+            return Vec::new();
+        };
+        let Some(lang) = Language::from_path(&path) else {
+            return Vec::new();
+        };
+        let Some((text, version)) = self.document_text(uri) else {
+            return Vec::new();
+        };
         let (rel, _, _) = self.rel_and_settings(&path);
         let range = params.range;
         let targets = tokio::task::spawn_blocking(move || generate_targets(lang, &rel, &text))
@@ -175,9 +212,16 @@ impl Backend {
         let resolve = self.client_supports_resolve();
         targets
             .into_iter()
-            .filter(|t| (t.start_line as u32) <= range.end.line && (t.end_line as u32) >= range.start.line)
+            .filter(|t| {
+                (t.start_line as u32) <= range.end.line && (t.end_line as u32) >= range.start.line
+            })
             .map(|t| {
-                let data = ActionData { uri: uri.clone(), version, line: t.start_line as u32, qualified_name: t.qualified_name.clone() };
+                let data = ActionData {
+                    uri: uri.clone(),
+                    version,
+                    line: t.start_line as u32,
+                    qualified_name: t.qualified_name.clone(),
+                };
                 let title = format!("Generate `{}` from its docstring (CodeForge)", t.name);
                 let mut action = CodeAction {
                     title: title.clone(),
@@ -205,12 +249,32 @@ impl Backend {
         force: bool,
     ) -> RpcResult<(GenerateOutcome, String)> {
         let path = uri_path(uri).ok_or_else(|| rpc_error("not a file URI"))?;
-        let lang = Language::from_path(&path).ok_or_else(|| rpc_error("CodeForge generates Python, Rust and Java"))?;
-        let (text, _) = self.document_text(uri).ok_or_else(|| rpc_error("cannot read the document"))?;
+        let lang = Language::from_path(&path)
+            .ok_or_else(|| rpc_error("CodeForge generates Python, Rust and Java"))?;
+        let (text, _) = self
+            .document_text(uri)
+            .ok_or_else(|| rpc_error("cannot read the document"))?;
         let (rel, settings, retriever) = self.rel_and_settings(&path);
-        let progress = self.progress_reporter(format!("Generating in {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())).await;
+        let progress = self
+            .progress_reporter(format!(
+                "Generating in {}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ))
+            .await;
+        // The trust question (if any) is asked now and answered while the model works.
+        let verify = self.verify_context(&path, &settings);
         progress.report("loading the model");
-        let model = match self.models().get(&settings, &self.options().cache_dir, self.options().backend.as_ref()).await {
+        let model = match self
+            .models()
+            .get(
+                &settings,
+                &self.options().cache_dir,
+                self.options().backend.as_ref(),
+            )
+            .await
+        {
             Ok(m) => m,
             Err(e) => {
                 progress.end(format!("failed: {e}"));
@@ -218,8 +282,6 @@ impl Backend {
                 return Err(rpc_error(e));
             }
         };
-        progress.report("checking trust");
-        let verify = self.verify_context(&path, &settings).await;
         let p2 = progress.clone();
         let report = move |m: &str| p2.report(m);
         let result = generate_function(
@@ -227,7 +289,13 @@ impl Backend {
             retriever.as_deref(),
             &settings.generation,
             verify.as_ref(),
-            GenerateInput { language: lang, rel_path: &rel, source: &text, line: line as usize, allow_implemented: force },
+            GenerateInput {
+                language: lang,
+                rel_path: &rel,
+                source: &text,
+                line: line as usize,
+                allow_implemented: force,
+            },
             &report,
         )
         .await;
@@ -249,8 +317,15 @@ impl Backend {
     /// The workspace edit for an outcome, against the document as it is now: the same version
     /// gets the edit as computed; a changed document gets it re-anchored on the same function if
     /// that is still a stub, else nothing.
-    pub(crate) fn edit_for(&self, uri: &Uri, o: &GenerateOutcome, source: &str) -> Option<WorkspaceEdit> {
-        let chosen = o.chosen.and_then(|i| o.candidates.iter().find(|c| c.index == i))?;
+    pub(crate) fn edit_for(
+        &self,
+        uri: &Uri,
+        o: &GenerateOutcome,
+        source: &str,
+    ) -> Option<WorkspaceEdit> {
+        let chosen = o
+            .chosen
+            .and_then(|i| o.candidates.iter().find(|c| c.index == i))?;
         let (now_text, now_version) = self.document_text(uri)?;
         let edit = if now_text == source {
             chosen.edit.clone()?
@@ -261,31 +336,50 @@ impl Backend {
             let t = stub_functions(lang, &rel, &now_text)
                 .into_iter()
                 .find(|t| t.symbol.qualified_name == o.target.qualified_name)?;
-            tracing::info!("document changed during generation; edit re-anchored on {}", o.target.qualified_name);
+            tracing::info!(
+                "document changed during generation; edit re-anchored on {}",
+                o.target.qualified_name
+            );
             splice_body(&t, chosen.body.as_deref()?)
         };
         let index = LineIndex::new(&now_text);
         let (sl, sc) = index.position(&now_text, edit.start);
         let (el, ec) = index.position(&now_text, edit.end);
         let text_edit = TextEdit {
-            range: Range { start: Position::new(sl, sc), end: Position::new(el, ec) },
+            range: Range {
+                start: Position::new(sl, sc),
+                end: Position::new(el, ec),
+            },
             new_text: edit.new_text,
         };
         if self.client_supports_document_changes() {
             Some(WorkspaceEdit {
                 document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                    text_document: OptionalVersionedTextDocumentIdentifier { uri: uri.clone(), version: now_version },
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        uri: uri.clone(),
+                        version: now_version,
+                    },
                     edits: vec![OneOf::Left(text_edit)],
                 }])),
                 ..Default::default()
             })
         } else {
-            Some(WorkspaceEdit { changes: Some(HashMap::from([(uri.clone(), vec![text_edit])])), ..Default::default() })
+            Some(WorkspaceEdit {
+                changes: Some(HashMap::from([(uri.clone(), vec![text_edit])])),
+                ..Default::default()
+            })
         }
     }
 
-    pub(crate) async fn resolve_generate_action(&self, mut action: CodeAction) -> RpcResult<CodeAction> {
-        let Some(data) = action.data.clone().and_then(|d| serde_json::from_value::<ActionData>(d).ok()) else {
+    pub(crate) async fn resolve_generate_action(
+        &self,
+        mut action: CodeAction,
+    ) -> RpcResult<CodeAction> {
+        let Some(data) = action
+            .data
+            .clone()
+            .and_then(|d| serde_json::from_value::<ActionData>(d).ok())
+        else {
             return Ok(action);
         };
         let (o, source) = self.run_generation(&data.uri, data.line, false).await?;
@@ -309,7 +403,10 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn execute_generate_command(&self, args: Vec<serde_json::Value>) -> RpcResult<Option<serde_json::Value>> {
+    pub(crate) async fn execute_generate_command(
+        &self,
+        args: Vec<serde_json::Value>,
+    ) -> RpcResult<Option<serde_json::Value>> {
         let data: ActionData = args
             .into_iter()
             .next()
@@ -319,7 +416,9 @@ impl Backend {
         let Some(edit) = self.edit_for(&data.uri, &o, &source) else {
             let msg = format!("CodeForge: {}", summary(&o));
             self.show_warning(msg.clone()).await;
-            return Ok(Some(serde_json::json!({"status": o.status, "applied": false, "message": msg, "verification": o.verification})));
+            return Ok(Some(
+                serde_json::json!({"status": o.status, "applied": false, "message": msg, "verification": o.verification}),
+            ));
         };
         let applied = match self.client().apply_edit(edit).await {
             Ok(r) => r.applied,
@@ -329,12 +428,16 @@ impl Backend {
             }
         };
         self.record_accepted(&o, applied);
-        Ok(Some(serde_json::json!({"status": o.status, "applied": applied, "message": summary(&o), "verification": o.verification})))
+        Ok(Some(
+            serde_json::json!({"status": o.status, "applied": applied, "message": summary(&o), "verification": o.verification}),
+        ))
     }
 
     pub async fn generate_request(&self, params: GenerateParams) -> RpcResult<GenerateResult> {
         let uri = params.text_document.uri;
-        let (o, source) = self.run_generation(&uri, params.position.line, params.force).await?;
+        let (o, source) = self
+            .run_generation(&uri, params.position.line, params.force)
+            .await?;
         let edit = self.edit_for(&uri, &o, &source);
         Ok(GenerateResult {
             status: o.status,
@@ -378,14 +481,24 @@ impl Backend {
         let client = self.client().clone();
         let token = NumberOrString::String(format!(
             "codeforge/generate/{}",
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
         ));
-        if client.create_work_done_progress(token.clone()).await.is_err() {
+        if client
+            .create_work_done_progress(token.clone())
+            .await
+            .is_err()
+        {
             return ProgressHandle { tx: None };
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
         tokio::spawn(async move {
-            let ongoing = client.progress(token, title).with_message("starting").begin().await;
+            let ongoing = client
+                .progress(token, title)
+                .with_message("starting")
+                .begin()
+                .await;
             let mut last = String::new();
             while let Some(Some(m)) = rx.recv().await {
                 ongoing.report(m.clone()).await;
@@ -396,4 +509,3 @@ impl Backend {
         ProgressHandle { tx: Some(tx) }
     }
 }
-

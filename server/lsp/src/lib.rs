@@ -5,9 +5,9 @@
 //! stdout belongs to the protocol: nothing here prints.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod line_index;
 mod complete;
 mod generate;
+pub mod line_index;
 mod server;
 mod to_proto;
 mod trust;

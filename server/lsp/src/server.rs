@@ -28,7 +28,11 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     pub fn new(cache_dir: PathBuf) -> Self {
-        ServerOptions { cache_dir, backend: None, trust_file: None }
+        ServerOptions {
+            cache_dir,
+            backend: None,
+            trust_file: None,
+        }
     }
 }
 
@@ -54,7 +58,7 @@ pub struct Backend {
     models: crate::generate::Models,
     completion: Arc<crate::complete::CompletionEngine>,
     /// Workspaces answered "Not now" in this session, and the trust question's own lock.
-    pub(crate) trust: crate::trust::SessionTrust,
+    pub(crate) trust: Arc<crate::trust::SessionTrust>,
 }
 
 #[derive(Default, Clone)]
@@ -77,7 +81,10 @@ impl Reporter for ClientReporter {
         let enabled = self.progress;
         let title = format!(
             "Indexing {}",
-            root.file_name().map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned())
+            root.file_name().map_or_else(
+                || root.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
         );
         tokio::spawn(async move {
             if !enabled {
@@ -90,7 +97,11 @@ impl Reporter for ClientReporter {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos())
             ));
-            if client.create_work_done_progress(token.clone()).await.is_err() {
+            if client
+                .create_work_done_progress(token.clone())
+                .await
+                .is_err()
+            {
                 while rx.recv().await.is_some() {}
                 return;
             }
@@ -190,7 +201,9 @@ impl Backend {
     }
     /// Model calls made for completions so far.
     pub fn completion_model_calls(&self) -> usize {
-        self.completion.model_calls.load(std::sync::atomic::Ordering::SeqCst)
+        self.completion
+            .model_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn documents_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
@@ -220,7 +233,9 @@ impl Backend {
     }
     pub(crate) async fn show_warning(&self, message: String) {
         tracing::warn!("{message}");
-        self.client.show_message(MessageType::WARNING, message).await;
+        self.client
+            .show_message(MessageType::WARNING, message)
+            .await;
     }
 
     fn reporter(&self) -> Arc<dyn Reporter> {
@@ -236,10 +251,16 @@ impl Backend {
         match std::fs::read_to_string(&path) {
             Ok(text) => match codeforge_config::parse_toml(&path.display().to_string(), &text) {
                 Ok(l) => (Some(l), None),
-                Err(e) => (None, Some(format!("CodeForge: {e}; this file is ignored until fixed"))),
+                Err(e) => (
+                    None,
+                    Some(format!("CodeForge: {e}; this file is ignored until fixed")),
+                ),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
-            Err(e) => (None, Some(format!("CodeForge: reading {}: {e}", path.display()))),
+            Err(e) => (
+                None,
+                Some(format!("CodeForge: reading {}: {e}", path.display())),
+            ),
         }
     }
 
@@ -258,8 +279,8 @@ impl Backend {
         match codeforge_config::resolve(all.iter().map(|(n, l)| (*n, *l))) {
             Ok(s) => (s, None),
             Err(e) => {
-                let fallback = codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, file)])
-                    .unwrap_or_default();
+                let fallback =
+                    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, file)]).unwrap_or_default();
                 (fallback, Some(format!("CodeForge: invalid settings: {e}")))
             }
         }
@@ -267,7 +288,13 @@ impl Backend {
 
     fn add_workspace(&self, root: PathBuf, name: String) -> Option<Arc<Workspace>> {
         let root = root.canonicalize().unwrap_or(root);
-        if self.workspaces.read().unwrap().iter().any(|w| w.root == root) {
+        if self
+            .workspaces
+            .read()
+            .unwrap()
+            .iter()
+            .any(|w| w.root == root)
+        {
             return None;
         }
         let (file_layer, file_err) = Self::read_file_layer(&root);
@@ -432,11 +459,15 @@ impl LanguageServer for Backend {
                     ..Default::default()
                 }),
                 inline_completion_provider: Some(OneOf::Left(true)),
-                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-                    code_action_kinds: Some(vec![CodeActionKind::new(crate::generate::GENERATE_KIND)]),
-                    resolve_provider: Some(true),
-                    work_done_progress_options: Default::default(),
-                })),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::new(
+                            crate::generate::GENERATE_KIND,
+                        )]),
+                        resolve_provider: Some(true),
+                        work_done_progress_options: Default::default(),
+                    },
+                )),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: [
                         crate::generate::GENERATE_COMMAND,
@@ -586,11 +617,7 @@ impl LanguageServer for Backend {
         let mut per_ws: HashMap<PathBuf, (Arc<Workspace>, Vec<String>, bool, bool)> =
             HashMap::new();
         for change in params.changes {
-            let Some(path) = change
-                .uri
-                .to_file_path()
-                .map(|p| p.into_owned())
-            else {
+            let Some(path) = change.uri.to_file_path().map(|p| p.into_owned()) else {
                 continue;
             };
             let Some(ws) = self.workspace_for(&path) else {
@@ -652,11 +679,9 @@ impl LanguageServer for Backend {
                 *self.change_layer.lock().unwrap() = layer;
                 self.reconfigure_all();
             }
-            Err(e) => self
-                .pending_errors
-                .lock()
-                .unwrap()
-                .push(format!("CodeForge: {e}; the previous settings stay in effect")),
+            Err(e) => self.pending_errors.lock().unwrap().push(format!(
+                "CodeForge: {e}; the previous settings stay in effect"
+            )),
         }
         self.flush_errors().await;
     }
@@ -732,7 +757,9 @@ impl LanguageServer for Backend {
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
         if let Some(only) = &params.context.only
-            && !only.iter().any(|k| crate::generate::GENERATE_KIND.starts_with(k.as_str()))
+            && !only
+                .iter()
+                .any(|k| crate::generate::GENERATE_KIND.starts_with(k.as_str()))
         {
             return Ok(None);
         }
@@ -746,13 +773,20 @@ impl LanguageServer for Backend {
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
         match params.command.as_str() {
-            crate::generate::GENERATE_COMMAND => return self.execute_generate_command(params.arguments).await,
+            crate::generate::GENERATE_COMMAND => {
+                return self.execute_generate_command(params.arguments).await;
+            }
             crate::trust::REINDEX_COMMAND => return self.execute_reindex().await,
             crate::trust::TRUST_COMMAND => return self.execute_trust(params.arguments, true).await,
-            crate::trust::UNTRUST_COMMAND => return self.execute_trust(params.arguments, false).await,
+            crate::trust::UNTRUST_COMMAND => {
+                return self.execute_trust(params.arguments, false).await;
+            }
             _ => {}
         }
-        Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!("unknown command `{}`", params.command)))
+        Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!(
+            "unknown command `{}`",
+            params.command
+        )))
     }
 
     async fn symbol(

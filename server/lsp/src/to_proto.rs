@@ -33,7 +33,11 @@ fn range(text: &str, index: &LineIndex, start: usize, end: usize) -> Range {
 
 /// Nested document symbols, children under their parents.
 #[allow(deprecated)]
-pub fn document_symbols(symbols: &[Symbol], text: &str, index: &LineIndex) -> Vec<lsp::DocumentSymbol> {
+pub fn document_symbols(
+    symbols: &[Symbol],
+    text: &str,
+    index: &LineIndex,
+) -> Vec<lsp::DocumentSymbol> {
     fn build(
         i: usize,
         symbols: &[Symbol],

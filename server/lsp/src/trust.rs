@@ -8,9 +8,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use codeforge_config::{Settings, TrustSetting};
-use codeforge_ide::VerifyContext;
+use std::sync::Arc;
+
+use codeforge_ide::{TrustGate, VerifyContext, trust_known};
 use codeforge_verify::{TrustDecision, TrustStore};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
+use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
@@ -56,99 +60,156 @@ pub struct ContextResult {
     pub prompt_tokens: usize,
 }
 
+/// Whether tests may run in `root`; asks the user once when nothing is known.
+async fn ask_trust(
+    client: Client,
+    store: Option<TrustStore>,
+    session: Arc<SessionTrust>,
+    root: PathBuf,
+    setting: TrustSetting,
+) -> Result<(), String> {
+    match setting {
+        TrustSetting::Always => return Ok(()),
+        TrustSetting::Never => {
+            return Err("running tests is off for this workspace (verify.trust = \"never\")".into());
+        }
+        TrustSetting::Ask => {}
+    }
+    let root = root.as_path();
+    let _one = session.asking.lock().await;
+    match store.as_ref().and_then(|s| s.get(root)) {
+        Some(TrustDecision::Allow) => return Ok(()),
+        Some(TrustDecision::Never) => {
+            return Err("you chose never to run tests in this workspace (run “CodeForge: Trust workspace” to change)".into());
+        }
+        None => {}
+    }
+    if session.not_now.lock().unwrap().contains(root) {
+        return Err(
+            "this workspace is not trusted to run tests (answered “Not now” this session)".into(),
+        );
+    }
+    let question = format!(
+        "CodeForge checks generated code by running this workspace's tests on it (in a scratch copy; \
+         your files are not changed). Running tests executes the workspace's code. Allow it in {}?",
+        root.display()
+    );
+    let actions = [ALLOW, NOT_NOW, NEVER].map(|t| MessageActionItem {
+        title: t.to_string(),
+        properties: Default::default(),
+    });
+    let answer = client
+        .show_message_request(MessageType::WARNING, question, Some(actions.to_vec()))
+        .await;
+    let title = answer.ok().flatten().map(|a| a.title);
+    match title.as_deref() {
+        Some(ALLOW) => {
+            if let Some(s) = &store
+                && let Err(e) = s.set(root, Some(TrustDecision::Allow))
+            {
+                tracing::warn!("could not remember the trust answer: {e}");
+            }
+            Ok(())
+        }
+        Some(NEVER) => {
+            if let Some(s) = &store {
+                let _ = s.set(root, Some(TrustDecision::Never));
+            }
+            Err("you chose never to run tests in this workspace".into())
+        }
+        _ => {
+            session.not_now.lock().unwrap().insert(root.to_path_buf());
+            Err("this workspace is not trusted to run tests (answered “Not now”)".into())
+        }
+    }
+}
+
 impl Backend {
     fn trust_store(&self) -> Option<TrustStore> {
-        self.options().trust_file.clone().or_else(TrustStore::default_path).map(TrustStore::new)
+        self.options()
+            .trust_file
+            .clone()
+            .or_else(TrustStore::default_path)
+            .map(TrustStore::new)
     }
 
-    /// Whether tests may run in `root`; asks the user once when nothing is known.
-    pub(crate) async fn trust_for(&self, root: &Path, settings: &Settings) -> Result<(), String> {
-        match settings.verify.trust {
-            TrustSetting::Always => return Ok(()),
-            TrustSetting::Never => return Err("running tests is off for this workspace (verify.trust = \"never\")".into()),
-            TrustSetting::Ask => {}
+    /// Starts finding out whether tests may run in `root` (asking the user once when nothing is
+    /// known) without waiting: the model works meanwhile and verification awaits the answer.
+    pub(crate) fn trust_gate(&self, root: PathBuf, settings: &Settings) -> TrustGate {
+        if !settings.verify.enabled {
+            return trust_known(Ok(()));
         }
+        let client = self.client().clone();
         let store = self.trust_store();
-        let known = |s: &Option<TrustStore>| s.as_ref().and_then(|s| s.get(root));
-        let _one = self.trust.asking.lock().await;
-        match known(&store) {
-            Some(TrustDecision::Allow) => return Ok(()),
-            Some(TrustDecision::Never) => {
-                return Err("you chose never to run tests in this workspace (run “CodeForge: Trust workspace” to change)".into());
-            }
-            None => {}
+        let session = self.trust.clone();
+        let setting = settings.verify.trust;
+        let asked =
+            tokio::spawn(async move { ask_trust(client, store, session, root, setting).await });
+        async move {
+            asked
+                .await
+                .unwrap_or_else(|e| Err(format!("the trust question failed: {e}")))
         }
-        if self.trust.not_now.lock().unwrap().contains(root) {
-            return Err("this workspace is not trusted to run tests (answered “Not now” this session)".into());
-        }
-        let question = format!(
-            "CodeForge checks generated code by running this workspace's tests on it (in a scratch copy; \
-             your files are not changed). Running tests executes the workspace's code. Allow it in {}?",
-            root.display()
-        );
-        let actions = [ALLOW, NOT_NOW, NEVER].map(|t| MessageActionItem { title: t.to_string(), properties: Default::default() });
-        let answer = self.client().show_message_request(MessageType::WARNING, question, Some(actions.to_vec())).await;
-        let title = answer.ok().flatten().map(|a| a.title);
-        match title.as_deref() {
-            Some(ALLOW) => {
-                if let Some(s) = &store
-                    && let Err(e) = s.set(root, Some(TrustDecision::Allow))
-                {
-                    tracing::warn!("could not remember the trust answer: {e}");
-                }
-                Ok(())
-            }
-            Some(NEVER) => {
-                if let Some(s) = &store {
-                    let _ = s.set(root, Some(TrustDecision::Never));
-                }
-                Err("you chose never to run tests in this workspace".into())
-            }
-            _ => {
-                self.trust.not_now.lock().unwrap().insert(root.to_path_buf());
-                Err("this workspace is not trusted to run tests (answered “Not now”)".into())
-            }
-        }
+        .boxed()
+        .shared()
     }
 
     /// The verification context for a file (`None` outside any workspace folder).
-    pub(crate) async fn verify_context(&self, path: &Path, settings: &Settings) -> Option<VerifyContext> {
+    pub(crate) fn verify_context(&self, path: &Path, settings: &Settings) -> Option<VerifyContext> {
         let ws = self.workspace_for(path)?;
-        let trusted = if settings.verify.enabled { self.trust_for(&ws.root, settings).await } else { Ok(()) };
         Some(VerifyContext {
             root: ws.root.clone(),
             cache_dir: self.options().cache_dir.clone(),
             settings: settings.verify.clone(),
-            trusted,
+            trusted: self.trust_gate(ws.root.clone(), settings),
         })
     }
 
     fn roots_from_args(&self, args: &[serde_json::Value]) -> Vec<PathBuf> {
         let given: Vec<PathBuf> = args
             .iter()
-            .filter_map(|a| a.as_str().map(str::to_string).or_else(|| a.get("uri").and_then(|u| u.as_str()).map(str::to_string)))
+            .filter_map(|a| {
+                a.as_str()
+                    .map(str::to_string)
+                    .or_else(|| a.get("uri").and_then(|u| u.as_str()).map(str::to_string))
+            })
             .filter_map(|u| u.parse::<Uri>().ok())
             .filter_map(|u| uri_path(&u))
             .collect();
-        if given.is_empty() { self.workspaces().iter().map(|w| w.root.clone()).collect() } else { given }
+        if given.is_empty() {
+            self.workspaces().iter().map(|w| w.root.clone()).collect()
+        } else {
+            given
+        }
     }
 
-    pub(crate) async fn execute_trust(&self, args: Vec<serde_json::Value>, trust: bool) -> RpcResult<Option<LSPAny>> {
+    pub(crate) async fn execute_trust(
+        &self,
+        args: Vec<serde_json::Value>,
+        trust: bool,
+    ) -> RpcResult<Option<LSPAny>> {
         let roots = self.roots_from_args(&args);
         let store = self.trust_store();
         let mut done = Vec::new();
         for r in &roots {
             self.trust.not_now.lock().unwrap().remove(r);
             if let Some(s) = &store {
-                let d = if trust { Some(TrustDecision::Allow) } else { Some(TrustDecision::Never) };
+                let d = if trust {
+                    Some(TrustDecision::Allow)
+                } else {
+                    Some(TrustDecision::Never)
+                };
                 if let Err(e) = s.set(r, d) {
-                    self.show_error(format!("CodeForge: could not save the trust setting: {e}")).await;
+                    self.show_error(format!("CodeForge: could not save the trust setting: {e}"))
+                        .await;
                     continue;
                 }
             }
             done.push(r.display().to_string());
         }
-        Ok(Some(serde_json::json!({"trusted": trust, "workspaces": done})))
+        Ok(Some(
+            serde_json::json!({"trusted": trust, "workspaces": done}),
+        ))
     }
 
     pub(crate) async fn execute_reindex(&self) -> RpcResult<Option<LSPAny>> {
@@ -162,20 +223,37 @@ impl Backend {
     /// What a generation at this position would show the model, without calling it.
     pub async fn context_request(&self, params: ContextParams) -> RpcResult<ContextResult> {
         let uri = params.text_document.uri;
-        let empty = |note: &str| ContextResult { target: None, items: Vec::new(), notes: vec![note.to_string()], prompt_tokens: 0 };
-        let Some(path) = uri_path(&uri) else { return Ok(empty("not a file URI")) };
+        let empty = |note: &str| ContextResult {
+            target: None,
+            items: Vec::new(),
+            notes: vec![note.to_string()],
+            prompt_tokens: 0,
+        };
+        let Some(path) = uri_path(&uri) else {
+            return Ok(empty("not a file URI"));
+        };
         let Some(lang) = codeforge_syntax::Language::from_path(&path) else {
             return Ok(empty("CodeForge works on Python, Rust and Java files"));
         };
-        let Some((text, _)) = self.document_text(&uri) else { return Ok(empty("cannot read the document")) };
+        let Some((text, _)) = self.document_text(&uri) else {
+            return Ok(empty("cannot read the document"));
+        };
         let (rel, settings, retriever) = self.rel_and_settings(&path);
         let line = params.position.line as usize;
         let Some(target) = codeforge_syntax::function_at_line(lang, &rel, &text, line) else {
             return Ok(empty("no function or method at the cursor"));
         };
         let file = codeforge_syntax::extract(lang, &rel, &text);
-        let (context, note) =
-            codeforge_ide::gather_context(lang, &rel, &text, &file, &target, retriever.as_deref(), settings.generation.context_hits).await;
+        let (context, note) = codeforge_ide::gather_context(
+            lang,
+            &rel,
+            &text,
+            &file,
+            &target,
+            retriever.as_deref(),
+            settings.generation.context_hits,
+        )
+        .await;
         let task = codeforge_prompt::FunctionTask {
             language: lang,
             path: rel.clone(),
@@ -185,13 +263,23 @@ impl Backend {
             context,
         };
         let count = |t: &str| t.len().div_ceil(3);
-        let built = codeforge_prompt::function_prompt(&task, codeforge_prompt::PlanMode::Drop, settings.generation.prompt_tokens, &count);
+        let built = codeforge_prompt::function_prompt(
+            &task,
+            codeforge_prompt::PlanMode::Drop,
+            settings.generation.prompt_tokens,
+            &count,
+        );
         Ok(ContextResult {
             target: Some(target.symbol.qualified_name.clone()),
             items: built
                 .context
                 .iter()
-                .map(|c| ContextItem { label: c.label.clone(), kind: format!("{:?}", c.kind).to_lowercase(), status: c.status.to_string(), tokens: c.tokens })
+                .map(|c| ContextItem {
+                    label: c.label.clone(),
+                    kind: format!("{:?}", c.kind).to_lowercase(),
+                    status: c.status.to_string(),
+                    tokens: c.tokens,
+                })
                 .collect(),
             notes: note.into_iter().collect(),
             prompt_tokens: built.tokens,

@@ -76,7 +76,10 @@ impl Workspace {
         });
         let weak = Arc::downgrade(&ws);
         tokio::spawn(async move {
-            run_actor(root, cache_dir, settings, rx, index_tx, gen_tx, reporter, weak).await;
+            run_actor(
+                root, cache_dir, settings, rx, index_tx, gen_tx, reporter, weak,
+            )
+            .await;
         });
         ws
     }
@@ -141,7 +144,10 @@ async fn run_actor(
         for j in jobs {
             match j {
                 Job::Full => full = true,
-                Job::Files { paths: p, overlays: o } => {
+                Job::Files {
+                    paths: p,
+                    overlays: o,
+                } => {
                     for path in p {
                         if !o.contains_key(&path) {
                             overlays.remove(&path);

@@ -13,14 +13,23 @@ use common::{TestClient, uri};
 use serde_json::{Value, json};
 
 const SRC: &str = "def total_length(words):\n    \"\"\"Sum of the lengths of words.\"\"\"\n    total = 0\n    for w in words:\n        tot\n    return total\n";
-const ANSWER: &str = "```python\n        total += len(w)\n        if total > 100:\n            break\n```";
+const ANSWER: &str =
+    "```python\n        total += len(w)\n        if total > 100:\n            break\n```";
 
 async fn setup(model: Arc<Scripted>) -> (TestClient, codeforge_testkit::TempWorkspace, String) {
     let ws = codeforge_testkit::workspace("gen_python");
     let mut c = TestClient::start_with(&ws.cache, Some(model));
-    c.initialize(&[&ws.root], json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false}})).await;
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false}}),
+    )
+    .await;
     let doc = uri(&ws.root.join("shapes/lengths.py"));
-    c.notify("textDocument/didOpen", json!({"textDocument": {"uri": doc, "languageId": "python", "version": 1, "text": SRC}})).await;
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc, "languageId": "python", "version": 1, "text": SRC}}),
+    )
+    .await;
     (c, ws, doc)
 }
 
@@ -35,36 +44,64 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
     let init_caps = c.request("textDocument/completion", at(&doc)).await;
     assert_eq!(init_caps["isIncomplete"], false, "{init_caps}");
     let items = init_caps["items"].as_array().unwrap().clone();
-    let descr: Vec<&str> = items.iter().map(|i| i["labelDetails"]["description"].as_str().unwrap()).collect();
-    assert_eq!(descr, ["CodeForge: rest of line", "CodeForge: rest of block"]);
-    assert!(items.iter().all(|i| i["sortText"].as_str().unwrap().starts_with("~~~")), "ranked below everything");
-    assert!(items.iter().all(|i| i["detail"].as_str().unwrap().contains("unverified")));
+    let descr: Vec<&str> = items
+        .iter()
+        .map(|i| i["labelDetails"]["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        descr,
+        ["CodeForge: rest of line", "CodeForge: rest of block"]
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["sortText"].as_str().unwrap().starts_with("~~~")),
+        "ranked below everything"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["detail"].as_str().unwrap().contains("unverified"))
+    );
     // The edit replaces the word being typed, so client-side filtering keeps the item.
     let edit = &items[0]["textEdit"];
     assert_eq!(edit["range"]["start"], json!({"line": 4, "character": 8}));
     assert_eq!(edit["newText"], "total += len(w)");
-    assert_eq!(items[1]["textEdit"]["newText"], "total += len(w)\n        if total > 100:\n            break");
+    assert_eq!(
+        items[1]["textEdit"]["newText"],
+        "total += len(w)\n        if total > 100:\n            break"
+    );
     assert_eq!(model.calls(), 1);
 
     let t = Instant::now();
     let again = c.request("textDocument/completion", at(&doc)).await;
     let cached_ms = t.elapsed().as_millis();
     assert_eq!(again["items"], Value::Array(items));
-    assert_eq!(model.calls(), 1, "the same prefix/suffix never reaches the model twice");
+    assert_eq!(
+        model.calls(),
+        1,
+        "the same prefix/suffix never reaches the model twice"
+    );
     assert!(cached_ms < 1000, "a cached answer took {cached_ms} ms");
 
     let inline = c.request("textDocument/inlineCompletion", json!({
         "textDocument": {"uri": doc}, "position": {"line": 4, "character": 11}, "context": {"triggerKind": 2}
     })).await;
     let inline_items = inline["items"].as_array().unwrap();
-    assert_eq!(inline_items[0]["insertText"], "al += len(w)\n        if total > 100:\n            break", "largest first");
+    assert_eq!(
+        inline_items[0]["insertText"], "al += len(w)\n        if total > 100:\n            break",
+        "largest first"
+    );
     assert_eq!(inline_items[1]["insertText"], "al += len(w)");
     assert_eq!(model.calls(), 1);
 }
 
 #[tokio::test]
 async fn a_slow_model_gives_is_incomplete_then_the_result() {
-    let model = Arc::new(Scripted::new([ScriptedReply::Slow(Duration::from_millis(3500), ANSWER.into())]));
+    let model = Arc::new(Scripted::new([ScriptedReply::Slow(
+        Duration::from_millis(3500),
+        ANSWER.into(),
+    )]));
     let (mut c, _ws, doc) = setup(model.clone()).await;
     let first = c.request("textDocument/completion", at(&doc)).await;
     assert_eq!(first["isIncomplete"], true, "{first}");
@@ -73,7 +110,11 @@ async fn a_slow_model_gives_is_incomplete_then_the_result() {
     let second = c.request("textDocument/completion", at(&doc)).await;
     assert_eq!(second["isIncomplete"], false, "{second}");
     assert_eq!(second["items"].as_array().unwrap().len(), 2);
-    assert_eq!(model.calls(), 1, "the second request joined the first one's model call");
+    assert_eq!(
+        model.calls(),
+        1,
+        "the second request joined the first one's model call"
+    );
 }
 
 #[tokio::test]

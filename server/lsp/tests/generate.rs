@@ -37,10 +37,16 @@ fn apply_text_edits(text: &str, edits: &[Value]) -> String {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let off = |p: &Value| {
         let l = p["line"].as_u64().unwrap() as usize;
-        lines[..l].iter().map(|s| s.len()).sum::<usize>() + p["character"].as_u64().unwrap() as usize
+        lines[..l].iter().map(|s| s.len()).sum::<usize>()
+            + p["character"].as_u64().unwrap() as usize
     };
     let (s, en) = (off(&e["range"]["start"]), off(&e["range"]["end"]));
-    format!("{}{}{}", &text[..s], e["newText"].as_str().unwrap(), &text[en..])
+    format!(
+        "{}{}{}",
+        &text[..s],
+        e["newText"].as_str().unwrap(),
+        &text[en..]
+    )
 }
 
 fn actions_range(line: u32) -> Value {
@@ -53,7 +59,10 @@ async fn action_is_listed_from_syntax_and_resolved_into_a_versioned_edit() {
     let model = Arc::new(Scripted::new([ScriptedReply::Text(GOOD.into())]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     let init = c.initialize(&[&ws.root], lexical()).await;
-    assert_eq!(init["capabilities"]["codeActionProvider"]["resolveProvider"], true);
+    assert_eq!(
+        init["capabilities"]["codeActionProvider"]["resolveProvider"],
+        true
+    );
     let path = ws.root.join("shapes/text.py");
     let before = codeforge_testkit::snapshot(&ws.root);
     let (doc, text) = open(&mut c, &path).await;
@@ -62,14 +71,25 @@ async fn action_is_listed_from_syntax_and_resolved_into_a_versioned_edit() {
     let none = c
         .request("textDocument/codeAction", json!({"textDocument": {"uri": doc}, "range": actions_range(4), "context": {"diagnostics": []}}))
         .await;
-    assert!(none.is_null() || none.as_array().unwrap().is_empty(), "{none}");
+    assert!(
+        none.is_null() || none.as_array().unwrap().is_empty(),
+        "{none}"
+    );
     let actions = c
         .request("textDocument/codeAction", json!({"textDocument": {"uri": doc}, "range": actions_range(10), "context": {"diagnostics": []}}))
         .await;
     let actions = actions.as_array().unwrap().clone();
     assert_eq!(actions.len(), 1, "{actions:?}");
-    assert!(actions[0]["title"].as_str().unwrap().contains("average_word_length"));
-    assert!(actions[0].get("edit").is_none(), "edits are computed on resolve");
+    assert!(
+        actions[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("average_word_length")
+    );
+    assert!(
+        actions[0].get("edit").is_none(),
+        "edits are computed on resolve"
+    );
     assert_eq!(model.calls(), 0, "listing never calls the model");
 
     let resolved = c.request("codeAction/resolve", actions[0].clone()).await;
@@ -81,31 +101,51 @@ async fn action_is_listed_from_syntax_and_resolved_into_a_versioned_edit() {
     assert!(resolved["title"].as_str().unwrap().contains("unverified"));
     // Progress was reported, and nothing was written to the workspace.
     c.wait_for("generation progress", 10, |n| {
-        n["method"] == "$/progress" && n["params"]["value"]["title"].as_str().is_some_and(|t| t.starts_with("Generating"))
+        n["method"] == "$/progress"
+            && n["params"]["value"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Generating"))
     })
     .await;
     let end = c
         .wait_for("generation progress end", 10, |n| {
             n["method"] == "$/progress"
                 && n["params"]["value"]["kind"] == "end"
-                && n["params"]["value"]["message"].as_str().is_some_and(|m| m.contains("generated"))
+                && n["params"]["value"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("generated"))
         })
         .await;
-    assert!(end["params"]["value"]["message"].as_str().unwrap().contains("unverified"), "{end}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the server wrote into the workspace");
+    assert!(
+        end["params"]["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unverified"),
+        "{end}"
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&ws.root),
+        before,
+        "the server wrote into the workspace"
+    );
 }
 
 #[tokio::test]
 async fn an_edit_is_re_anchored_when_the_document_changed_meanwhile() {
     let ws = codeforge_testkit::workspace("gen_python");
-    let model = Arc::new(Scripted::new([ScriptedReply::Slow(Duration::from_millis(600), GOOD.into())]));
+    let model = Arc::new(Scripted::new([ScriptedReply::Slow(
+        Duration::from_millis(600),
+        GOOD.into(),
+    )]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.initialize(&[&ws.root], lexical()).await;
     let (doc, text) = open(&mut c, &ws.root.join("shapes/text.py")).await;
     let actions = c
         .request("textDocument/codeAction", json!({"textDocument": {"uri": doc}, "range": actions_range(10), "context": {"diagnostics": []}}))
         .await;
-    let id = c.send_request("codeAction/resolve", actions[0].clone()).await;
+    let id = c
+        .send_request("codeAction/resolve", actions[0].clone())
+        .await;
     // While the model "thinks", the user adds two lines at the top.
     c.notify(
         "textDocument/didChange",
@@ -115,12 +155,18 @@ async fn an_edit_is_re_anchored_when_the_document_changed_meanwhile() {
     .await;
     let resolved = c.response(id, 30).await.unwrap();
     let change = &resolved["edit"]["documentChanges"][0];
-    assert_eq!(change["textDocument"]["version"], 2, "the edit targets the current version");
+    assert_eq!(
+        change["textDocument"]["version"], 2,
+        "the edit targets the current version"
+    );
     let now = format!("import os\nimport sys\n{text}");
     let new = apply_text_edits(&now, change["edits"].as_array().unwrap());
     assert!(new.starts_with("import os\nimport sys\nfrom shapes.stats import mean\n"));
     assert!(new.ends_with("    return mean(words)\n"), "{new}");
-    assert_eq!(codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new), 0);
+    assert_eq!(
+        codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new),
+        0
+    );
 }
 
 #[tokio::test]
@@ -136,12 +182,24 @@ async fn clients_without_resolve_get_a_command_that_applies_the_edit() {
     let cmd = actions[0]["command"].clone();
     assert_eq!(cmd["command"], "codeforge.generateFunction");
     let r = c
-        .request("workspace/executeCommand", json!({"command": cmd["command"], "arguments": cmd["arguments"]}))
+        .request(
+            "workspace/executeCommand",
+            json!({"command": cmd["command"], "arguments": cmd["arguments"]}),
+        )
         .await;
     assert_eq!(r["applied"], true, "{r}");
-    let apply = c.server_requests.iter().find(|r| r["method"] == "workspace/applyEdit").expect("applyEdit sent");
+    let apply = c
+        .server_requests
+        .iter()
+        .find(|r| r["method"] == "workspace/applyEdit")
+        .expect("applyEdit sent");
     let edits = &apply["params"]["edit"]["documentChanges"][0]["edits"];
-    assert!(edits[0]["newText"].as_str().unwrap().contains("return mean(words)"));
+    assert!(
+        edits[0]["newText"]
+            .as_str()
+            .unwrap()
+            .contains("return mean(words)")
+    );
 }
 
 #[tokio::test]
@@ -149,7 +207,10 @@ async fn cancelling_stops_the_model_and_faults_keep_the_server_serving() {
     let ws = codeforge_testkit::workspace("gen_python");
     let model = Arc::new(Scripted::new([
         ScriptedReply::Hang,
-        ScriptedReply::Fail(ModelError::Http { status: 503, message: "overloaded".into() }),
+        ScriptedReply::Fail(ModelError::Http {
+            status: 503,
+            message: "overloaded".into(),
+        }),
         ScriptedReply::Text(GOOD.into()),
     ]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
@@ -160,7 +221,10 @@ async fn cancelling_stops_the_model_and_faults_keep_the_server_serving() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.notify("$/cancelRequest", json!({"id": id})).await;
     let r = c.response(id, 10).await;
-    assert!(r.is_err(), "a cancelled request answers with an error: {r:?}");
+    assert!(
+        r.is_err(),
+        "a cancelled request answers with an error: {r:?}"
+    );
     for _ in 0..40 {
         if model.cancelled() == 1 {
             break;
@@ -169,16 +233,30 @@ async fn cancelling_stops_the_model_and_faults_keep_the_server_serving() {
     }
     assert_eq!(model.cancelled(), 1, "the model call was dropped");
 
-    let err = c.request_result("codeforge/generate", params.clone()).await.unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("HTTP 503"), "{err}");
+    let err = c
+        .request_result("codeforge/generate", params.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("HTTP 503"),
+        "{err}"
+    );
     c.wait_for("an error message", 10, |n| {
-        n["method"] == "window/showMessage" && n["params"]["message"].as_str().is_some_and(|m| m.contains("overloaded"))
+        n["method"] == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("overloaded"))
     })
     .await;
 
     let ok = c.request("codeforge/generate", params).await;
     assert_eq!(ok["status"], "generated");
-    assert!(ok["code"].as_str().unwrap().starts_with("def average_word_length(text):"));
+    assert!(
+        ok["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("def average_word_length(text):")
+    );
     assert!(ok["edit"]["documentChanges"].is_array());
 }
 
@@ -201,7 +279,11 @@ async fn the_embedded_qwen_model_fills_a_stub_end_to_end() {
     let resolved = c.request("codeAction/resolve", actions[0].clone()).await;
     let change = &resolved["edit"]["documentChanges"][0];
     let new = apply_text_edits(&text, change["edits"].as_array().unwrap());
-    assert_eq!(codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new), 0, "{new}");
+    assert_eq!(
+        codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new),
+        0,
+        "{new}"
+    );
     let body = new.split("    \"\"\"\n").last().unwrap();
     assert!(body.contains("return"), "the model wrote a body: {new}");
     assert!(!body.trim().starts_with("pass"), "{new}");

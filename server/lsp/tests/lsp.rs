@@ -20,7 +20,10 @@ fn lexical() -> Value {
 }
 
 fn names(symbols: &[Value]) -> Vec<String> {
-    symbols.iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    symbols
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -28,7 +31,10 @@ async fn document_symbols_use_utf16_positions_and_follow_incremental_edits() {
     let ws = workspace();
     let mut c = TestClient::start(&ws.cache);
     let init = c.initialize(&[&ws.root], lexical()).await;
-    assert_eq!(init["capabilities"]["textDocumentSync"]["change"], 2, "incremental sync");
+    assert_eq!(
+        init["capabilities"]["textDocumentSync"]["change"], 2,
+        "incremental sync"
+    );
     assert_eq!(init["serverInfo"]["name"], "codeforge");
 
     let path = ws.root.join("src/emoji.rs");
@@ -42,12 +48,21 @@ async fn document_symbols_use_utf16_positions_and_follow_incremental_edits() {
     )
     .await;
     let syms = c
-        .request("textDocument/documentSymbol", json!({"textDocument": {"uri": doc}}))
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": doc}}),
+        )
         .await;
     let syms = syms.as_array().unwrap();
     assert_eq!(names(syms), ["smile", "Face"]);
-    assert_eq!(syms[0]["selectionRange"]["start"], json!({"line": 0, "character": 12}));
-    assert_eq!(syms[0]["selectionRange"]["end"], json!({"line": 0, "character": 17}));
+    assert_eq!(
+        syms[0]["selectionRange"]["start"],
+        json!({"line": 0, "character": 12})
+    );
+    assert_eq!(
+        syms[0]["selectionRange"]["end"],
+        json!({"line": 0, "character": 17})
+    );
 
     // Insert "日本😀 " (4 units... 日=1, 本=1, 😀=2, space=1 → 5) at column 3, inside the comment.
     c.notify(
@@ -62,23 +77,45 @@ async fn document_symbols_use_utf16_positions_and_follow_incremental_edits() {
     )
     .await;
     let syms = c
-        .request("textDocument/documentSymbol", json!({"textDocument": {"uri": doc}}))
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": doc}}),
+        )
         .await;
     let syms = syms.as_array().unwrap();
     assert_eq!(names(syms), ["smile", "Grin"]);
-    assert_eq!(syms[0]["selectionRange"]["start"], json!({"line": 0, "character": 17}));
-    assert_eq!(syms[1]["range"]["start"], json!({"line": 2, "character": 0}));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "buffers never reach the disk");
+    assert_eq!(
+        syms[0]["selectionRange"]["start"],
+        json!({"line": 0, "character": 17})
+    );
+    assert_eq!(
+        syms[1]["range"]["start"],
+        json!({"line": 2, "character": 0})
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "buffers never reach the disk"
+    );
 
     // Nested symbols for a Python class.
     let py = uri(&ws.root.join("app/mailer.py"));
     let syms = c
-        .request("textDocument/documentSymbol", json!({"textDocument": {"uri": py}}))
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": py}}),
+        )
         .await;
     let mailer = &syms.as_array().unwrap()[0];
     assert_eq!(mailer["name"], "Mailer");
-    assert_eq!(names(mailer["children"].as_array().unwrap()), ["__init__", "send_email", "render_html"]);
-    assert_eq!(mailer["children"][1]["detail"], "def send_email(self, to, subject, body)");
+    assert_eq!(
+        names(mailer["children"].as_array().unwrap()),
+        ["__init__", "send_email", "render_html"]
+    );
+    assert_eq!(
+        mailer["children"][1]["detail"],
+        "def send_email(self, to, subject, body)"
+    );
 }
 
 #[tokio::test]
@@ -86,11 +123,18 @@ async fn indexing_reports_progress_and_workspace_symbol_finds_by_meaning() {
     let ws = workspace();
     let mut c = TestClient::start(&ws.cache);
     let model = real_model_dir();
-    c.initialize(&[&ws.root], json!({"embeddings": {"backend": "local", "model_dir": model}}))
-        .await;
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "local", "model_dir": model}}),
+    )
+    .await;
     c.wait_indexed(1).await;
     // Progress: created by the server, then begin → report(s) with percentages → end.
-    assert!(c.server_requests.iter().any(|r| r["method"] == "window/workDoneProgress/create"));
+    assert!(
+        c.server_requests
+            .iter()
+            .any(|r| r["method"] == "window/workDoneProgress/create")
+    );
     let kinds: Vec<&str> = c
         .notifications
         .iter()
@@ -100,27 +144,43 @@ async fn indexing_reports_progress_and_workspace_symbol_finds_by_meaning() {
     assert_eq!(kinds.first(), Some(&"begin"));
     assert_eq!(kinds.last(), Some(&"end"));
     assert!(kinds.contains(&"report"));
-    assert!(
-        c.notifications
-            .iter()
-            .any(|n| n["method"] == "$/progress" && n["params"]["value"]["percentage"].as_u64().is_some_and(|p| p > 0))
-    );
+    assert!(c.notifications.iter().any(|n| {
+        n["method"] == "$/progress"
+            && n["params"]["value"]["percentage"]
+                .as_u64()
+                .is_some_and(|p| p > 0)
+    }));
     // File watchers were registered dynamically.
     let reg = c
         .server_requests
         .iter()
         .find(|r| r["method"] == "client/registerCapability")
         .expect("watchers registered");
-    assert_eq!(reg["params"]["registrations"][0]["method"], "workspace/didChangeWatchedFiles");
+    assert_eq!(
+        reg["params"]["registrations"][0]["method"],
+        "workspace/didChangeWatchedFiles"
+    );
 
-    let hits = c.request("workspace/symbol", json!({"query": "parse the config file"})).await;
+    let hits = c
+        .request(
+            "workspace/symbol",
+            json!({"query": "parse the config file"}),
+        )
+        .await;
     let hits = hits.as_array().unwrap();
     assert_eq!(hits[0]["name"], "read_options", "{hits:#?}");
-    assert_eq!(hits[0]["location"]["uri"], uri(&ws.root.join("app/settings.py")));
+    assert_eq!(
+        hits[0]["location"]["uri"],
+        uri(&ws.root.join("app/settings.py"))
+    );
     assert_eq!(hits[0]["location"]["range"]["start"]["line"], 4);
     assert_eq!(hits[0]["containerName"], "app.settings");
     // No warning about lexical-only search with a working model.
-    assert!(!c.notifications.iter().any(|n| n["method"] == "window/showMessage"));
+    assert!(
+        !c.notifications
+            .iter()
+            .any(|n| n["method"] == "window/showMessage")
+    );
 }
 
 #[tokio::test]
@@ -131,9 +191,16 @@ async fn edits_saves_and_watched_files_reindex() {
     c.wait_indexed(1).await;
     // Lexical-only is said once, clearly.
     let warn = c
-        .wait_for("lexical-only warning", 5, |n| n["method"] == "window/showMessage")
+        .wait_for("lexical-only warning", 5, |n| {
+            n["method"] == "window/showMessage"
+        })
         .await;
-    assert!(warn["params"]["message"].as_str().unwrap().contains("lexical only"));
+    assert!(
+        warn["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lexical only")
+    );
 
     // An unsaved edit is indexed from the buffer (debounced).
     let path = ws.root.join("app/geometry.py");
@@ -154,14 +221,22 @@ async fn edits_saves_and_watched_files_reindex() {
         }),
     )
     .await;
-    c.poll_symbols("zz_live_edit", 20, |l| names(l).contains(&"zz_live_edit".to_string()))
-        .await;
+    c.poll_symbols("zz_live_edit", 20, |l| {
+        names(l).contains(&"zz_live_edit".to_string())
+    })
+    .await;
     assert_eq!(std::fs::read_to_string(&path).unwrap(), disk);
 
     // Closing without saving returns the index to the disk content.
-    c.notify("textDocument/didClose", json!({"textDocument": {"uri": doc}})).await;
-    c.poll_symbols("zz_live_edit", 20, |l| !names(l).contains(&"zz_live_edit".to_string()))
-        .await;
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": doc}}),
+    )
+    .await;
+    c.poll_symbols("zz_live_edit", 20, |l| {
+        !names(l).contains(&"zz_live_edit".to_string())
+    })
+    .await;
 
     // A file created on disk and announced by the watcher.
     let new_file = ws.root.join("app/fresh.py");
@@ -171,16 +246,20 @@ async fn edits_saves_and_watched_files_reindex() {
         json!({"changes": [{"uri": uri(&new_file), "type": 1}]}),
     )
     .await;
-    c.poll_symbols("zz_from_disk", 20, |l| names(l).contains(&"zz_from_disk".to_string()))
-        .await;
+    c.poll_symbols("zz_from_disk", 20, |l| {
+        names(l).contains(&"zz_from_disk".to_string())
+    })
+    .await;
     std::fs::remove_file(&new_file).unwrap();
     c.notify(
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": uri(&new_file), "type": 3}]}),
     )
     .await;
-    c.poll_symbols("zz_from_disk", 20, |l| !names(l).contains(&"zz_from_disk".to_string()))
-        .await;
+    c.poll_symbols("zz_from_disk", 20, |l| {
+        !names(l).contains(&"zz_from_disk".to_string())
+    })
+    .await;
 
     // A .gitignore change re-walks the tree.
     std::fs::write(ws.root.join(".gitignore"), "java/\n").unwrap();
@@ -189,7 +268,8 @@ async fn edits_saves_and_watched_files_reindex() {
         json!({"changes": [{"uri": uri(&ws.root.join(".gitignore")), "type": 1}]}),
     )
     .await;
-    c.poll_symbols("crc32", 20, |l| !names(l).contains(&"crc32".to_string())).await;
+    c.poll_symbols("crc32", 20, |l| !names(l).contains(&"crc32".to_string()))
+        .await;
 }
 
 #[tokio::test]
@@ -198,14 +278,25 @@ async fn multi_root_workspaces_have_their_own_indexes() {
     let tmp = tempfile::tempdir().unwrap();
     let b_root = tmp.path().join("other");
     std::fs::create_dir_all(b_root.join("pkg")).unwrap();
-    std::fs::write(b_root.join("pkg/only_here.py"), "def zz_second_root():\n    pass\n").unwrap();
+    std::fs::write(
+        b_root.join("pkg/only_here.py"),
+        "def zz_second_root():\n    pass\n",
+    )
+    .unwrap();
     let b_root = b_root.canonicalize().unwrap();
     let mut c = TestClient::start(&a.cache);
     c.initialize(&[&a.root, &b_root], lexical()).await;
     c.wait_indexed(2).await;
-    let hits = c.request("workspace/symbol", json!({"query": "zz_second_root"})).await;
-    assert_eq!(hits[0]["location"]["uri"], uri(&b_root.join("pkg/only_here.py")));
-    let hits = c.request("workspace/symbol", json!({"query": "RateLimiter"})).await;
+    let hits = c
+        .request("workspace/symbol", json!({"query": "zz_second_root"}))
+        .await;
+    assert_eq!(
+        hits[0]["location"]["uri"],
+        uri(&b_root.join("pkg/only_here.py"))
+    );
+    let hits = c
+        .request("workspace/symbol", json!({"query": "RateLimiter"}))
+        .await;
     assert_eq!(hits[0]["location"]["uri"], uri(&a.root.join("src/lib.rs")));
     let dirs = std::fs::read_dir(a.cache.join("indexes")).unwrap().count();
     assert_eq!(dirs, 2, "one index per root");
@@ -214,18 +305,30 @@ async fn multi_root_workspaces_have_their_own_indexes() {
 #[tokio::test]
 async fn bad_configuration_is_reported_and_the_server_keeps_serving() {
     let ws = workspace();
-    std::fs::write(ws.root.join("codeforge.toml"), "[index]\nmax_file_size = \"big\"\n").unwrap();
+    std::fs::write(
+        ws.root.join("codeforge.toml"),
+        "[index]\nmax_file_size = \"big\"\n",
+    )
+    .unwrap();
     let mut c = TestClient::start(&ws.cache);
-    c.initialize(&[&ws.root], json!({"indx": {"on_startup": true}, "embeddings": {"backend": "none"}}))
-        .await;
+    c.initialize(
+        &[&ws.root],
+        json!({"indx": {"on_startup": true}, "embeddings": {"backend": "none"}}),
+    )
+    .await;
     let m1 = c
         .wait_for("init options error", 10, |n| {
-            n["method"] == "window/showMessage" && n["params"]["message"].as_str().unwrap().contains("indx")
+            n["method"] == "window/showMessage"
+                && n["params"]["message"].as_str().unwrap().contains("indx")
         })
         .await;
     assert_eq!(m1["params"]["type"], 1, "an error message");
     c.wait_for("codeforge.toml error", 10, |n| {
-        n["method"] == "window/showMessage" && n["params"]["message"].as_str().unwrap().contains("codeforge.toml")
+        n["method"] == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("codeforge.toml")
     })
     .await;
     // Still serving: symbols work and indexing ran with defaults.
@@ -235,7 +338,10 @@ async fn bad_configuration_is_reported_and_the_server_keeps_serving() {
             json!({"textDocument": {"uri": uri(&ws.root.join("app/settings.py"))}}),
         )
         .await;
-    assert_eq!(names(syms.as_array().unwrap()), ["read_options", "merge_options"]);
+    assert_eq!(
+        names(syms.as_array().unwrap()),
+        ["read_options", "merge_options"]
+    );
     c.wait_indexed(1).await;
     c.poll_symbols("merge_options", 20, |l| !l.is_empty()).await;
 
@@ -246,7 +352,8 @@ async fn bad_configuration_is_reported_and_the_server_keeps_serving() {
     )
     .await;
     c.wait_for("config change error", 10, |n| {
-        n["method"] == "window/showMessage" && n["params"]["message"].as_str().unwrap().contains("quantum")
+        n["method"] == "window/showMessage"
+            && n["params"]["message"].as_str().unwrap().contains("quantum")
     })
     .await;
     c.poll_symbols("merge_options", 20, |l| !l.is_empty()).await;
@@ -278,12 +385,20 @@ async fn requests_are_answered_while_indexing_runs() {
         )
         .await;
     assert_eq!(names(syms.as_array().unwrap()), ["Mailer"]);
-    let _ = c.request("workspace/symbol", json!({"query": "Mailer"})).await;
+    let _ = c
+        .request("workspace/symbol", json!({"query": "Mailer"}))
+        .await;
     let ended = c
         .notifications
         .iter()
         .any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end");
-    assert!(!ended, "the answers should not have waited for indexing to finish");
+    assert!(
+        !ended,
+        "the answers should not have waited for indexing to finish"
+    );
     c.wait_indexed(1).await;
-    c.poll_symbols("bulk_1499", 20, |l| names(l).contains(&"bulk_1499".to_string())).await;
+    c.poll_symbols("bulk_1499", 20, |l| {
+        names(l).contains(&"bulk_1499".to_string())
+    })
+    .await;
 }

@@ -11,13 +11,18 @@ use codeforge_model::{Prompt, Scripted, ScriptedReply};
 use common::{TestClient, uri};
 use serde_json::{Value, json};
 
-const PY_WRONG: &str = "```python\ndef count_vowels(text):\n    return sum(1 for c in text if c in \"aeiou\")\n```";
+const PY_WRONG: &str =
+    "```python\ndef count_vowels(text):\n    return sum(1 for c in text if c in \"aeiou\")\n```";
 const PY_RIGHT: &str = "```python\ndef count_vowels(text):\n    return sum(1 for c in text.lower() if c in \"aeiou\")\n```";
 
 async fn open(c: &mut TestClient, path: &std::path::Path, lang: &str) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let doc = uri(path);
-    c.notify("textDocument/didOpen", json!({"textDocument": {"uri": doc, "languageId": lang, "version": 1, "text": text}})).await;
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc, "languageId": lang, "version": 1, "text": text}}),
+    )
+    .await;
     doc
 }
 
@@ -30,19 +35,31 @@ fn last_user_message(p: &Prompt) -> String {
 
 async fn generate(c: &mut TestClient, doc: &str, line: u32) -> Value {
     let id = c
-        .send_request("codeforge/generate", json!({"textDocument": {"uri": doc}, "position": {"line": line, "character": 4}}))
+        .send_request(
+            "codeforge/generate",
+            json!({"textDocument": {"uri": doc}, "position": {"line": line, "character": 4}}),
+        )
         .await;
-    c.response(id, 300).await.unwrap_or_else(|e| panic!("codeforge/generate failed: {e}"))
+    c.response(id, 300)
+        .await
+        .unwrap_or_else(|e| panic!("codeforge/generate failed: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_wrong_then_right_through_the_code_action_with_the_trust_question() {
     let ws = codeforge_testkit::workspace("verify_python");
-    let model = Arc::new(Scripted::new([ScriptedReply::Text(PY_WRONG.into()), ScriptedReply::Text(PY_RIGHT.into())]));
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(PY_WRONG.into()),
+        ScriptedReply::Text(PY_RIGHT.into()),
+    ]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.message_answer = Some("Allow".into());
     let python = codeforge_testkit::verify_python();
-    c.initialize(&[&ws.root], json!({"embeddings": {"backend": "none"}, "verify": {"python": python, "rounds": 2}})).await;
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"python": python, "rounds": 2}}),
+    )
+    .await;
     let before = codeforge_testkit::snapshot(&ws.root);
     let doc = open(&mut c, &ws.root.join("textstat/words.py"), "python").await;
 
@@ -52,22 +69,49 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
             json!({"textDocument": {"uri": doc}, "range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 0}}, "context": {"diagnostics": []}}),
         )
         .await;
-    let action = actions.as_array().unwrap().iter().find(|a| a["title"].as_str().unwrap().contains("count_vowels")).unwrap().clone();
+    let action = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("count_vowels"))
+        .unwrap()
+        .clone();
     let resolved = c.request("codeAction/resolve", action).await;
     let title = resolved["title"].as_str().unwrap();
-    let new_text = resolved["edit"]["documentChanges"][0]["edits"][0]["newText"].as_str().unwrap();
-    assert!(new_text.contains("text.lower()"), "the right body is shown: {new_text}");
-    assert!(!resolved.to_string().contains("c in text if"), "the wrong body is never shown");
-    assert!(title.contains("✓") && title.contains("tests passed") && title.contains("in 2 rounds"), "{title}");
-    assert!(title.contains("5/5"), "3 referencing tests + test_shout from the module + the doctest: {title}");
+    let new_text = resolved["edit"]["documentChanges"][0]["edits"][0]["newText"]
+        .as_str()
+        .unwrap();
+    assert!(
+        new_text.contains("text.lower()"),
+        "the right body is shown: {new_text}"
+    );
+    assert!(
+        !resolved.to_string().contains("c in text if"),
+        "the wrong body is never shown"
+    );
+    assert!(
+        title.contains("✓") && title.contains("tests passed") && title.contains("in 2 rounds"),
+        "{title}"
+    );
+    assert!(
+        title.contains("5/5"),
+        "3 referencing tests + test_shout from the module + the doctest: {title}"
+    );
 
     // The refinement prompt carried the failing test's output.
     assert_eq!(model.calls(), 2);
     let refine = last_user_message(&model.prompts()[1]);
-    assert!(refine.contains("test_counts_capitals") && refine.contains("assert"), "{refine}");
+    assert!(
+        refine.contains("test_counts_capitals") && refine.contains("assert"),
+        "{refine}"
+    );
 
     // Asked once; remembered per workspace.
-    let asked = c.server_requests.iter().filter(|r| r["method"] == "window/showMessageRequest").count();
+    let asked = c
+        .server_requests
+        .iter()
+        .filter(|r| r["method"] == "window/showMessageRequest")
+        .count();
     assert_eq!(asked, 1);
     let trust = std::fs::read_to_string(ws.cache.join("trust.json")).unwrap();
     assert!(trust.contains("allow"), "{trust}");
@@ -79,11 +123,21 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
     model.push(ScriptedReply::Text("```python\ndef initials(name):\n    return \"\".join(w[0].upper() for w in name.split())\n```".into()));
     model.push(ScriptedReply::Text("```python\ndef test_two_words():\n    assert initials(\"ada lovelace\") == \"AL\"\n\ndef test_one():\n    assert initials(\"grace\") == \"G\"\n```".into()));
     let r = generate(&mut c, &doc, 18).await;
-    let asked = c.server_requests.iter().filter(|r| r["method"] == "window/showMessageRequest").count();
+    let asked = c
+        .server_requests
+        .iter()
+        .filter(|r| r["method"] == "window/showMessageRequest")
+        .count();
     assert_eq!(asked, 1, "the answer is remembered");
     assert_eq!(r["verification"]["status"], "passed", "{r}");
     assert_eq!(r["verification"]["tests_from"], "generated", "{r}");
-    assert!(r["verification"]["label"].as_str().unwrap().contains("model-written"), "{r}");
+    assert!(
+        r["verification"]["label"]
+            .as_str()
+            .unwrap()
+            .contains("model-written"),
+        "{r}"
+    );
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
 
@@ -98,19 +152,47 @@ async fn not_now_keeps_results_unverified_and_runs_nothing() {
     let r = generate(&mut c, &doc, 4).await;
     assert_eq!(r["status"], "generated");
     assert_eq!(r["verification"]["status"], "unverified");
-    assert!(r["verification"]["label"].as_str().unwrap().starts_with("⚠ unverified"), "{r}");
+    assert!(
+        r["verification"]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("⚠ unverified"),
+        "{r}"
+    );
     assert!(r["message"].as_str().unwrap().contains("Not now"), "{r}");
-    assert!(!ws.cache.join("verify").exists(), "no scratch copy, nothing ran");
-    assert!(!ws.cache.join("trust.json").exists(), "“Not now” is not remembered on disk");
+    assert!(
+        !ws.cache.join("verify").exists(),
+        "no scratch copy, nothing ran"
+    );
+    assert!(
+        !ws.cache.join("trust.json").exists(),
+        "“Not now” is not remembered on disk"
+    );
     // Asked again? No: "Not now" holds for the session.
     let _ = generate(&mut c, &doc, 4).await;
-    assert_eq!(c.server_requests.iter().filter(|r| r["method"] == "window/showMessageRequest").count(), 1);
+    assert_eq!(
+        c.server_requests
+            .iter()
+            .filter(|r| r["method"] == "window/showMessageRequest")
+            .count(),
+        1
+    );
     // Trusting by command lets the next one run.
-    c.request("workspace/executeCommand", json!({"command": "codeforge.trustWorkspace", "arguments": []})).await;
+    c.request(
+        "workspace/executeCommand",
+        json!({"command": "codeforge.trustWorkspace", "arguments": []}),
+    )
+    .await;
     let r = generate(&mut c, &doc, 4).await;
-    assert_eq!(r["verification"]["status"], "failed", "the wrong body fails the tests: {r}");
+    assert_eq!(
+        r["verification"]["status"], "failed",
+        "the wrong body fails the tests: {r}"
+    );
     assert_eq!(r["status"], "no_passing_candidate");
-    assert!(r["edit"].is_null(), "a failing candidate is not shown by default");
+    assert!(
+        r["edit"].is_null(),
+        "a failing candidate is not shown by default"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +204,8 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let vandal = format!(
         "```python\ndef count_vowels(text):\n    import os, shutil\n    open(os.path.expanduser('~/{marker}'), 'w').write('x')\n    for p in ('{root}/pwned.txt', '{root}/textstat/words.py'):\n        try:\n            open(p, 'w').write('pwned')\n        except OSError:\n            pass\n    shutil.rmtree('{root}', ignore_errors=True)\n    shutil.rmtree(os.getcwd(), ignore_errors=True)\n    return 0\n```"
     );
-    let looper = "```python\ndef count_vowels(text):\n    while True:\n        pass\n```".to_string();
+    let looper =
+        "```python\ndef count_vowels(text):\n    while True:\n        pass\n```".to_string();
     let forker = format!(
         "```python\ndef count_vowels(text):\n    import subprocess\n    for _ in range(20):\n        subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'], start_new_session=True)\n    return 0\n```"
     );
@@ -140,8 +223,16 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let r = generate(&mut c, &doc, 4).await;
     assert_eq!(r["verification"]["status"], "passed", "{r}");
     assert!(r["code"].as_str().unwrap().contains("text.lower()"), "{r}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace is untouched");
-    assert!(!home_file.exists(), "$HOME was written: {}", home_file.display());
+    assert_eq!(
+        codeforge_testkit::snapshot(&ws.root),
+        before,
+        "the workspace is untouched"
+    );
+    assert!(
+        !home_file.exists(),
+        "$HOME was written: {}",
+        home_file.display()
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     let left = codeforge_testkit::processes_with(&marker);
     assert!(left.is_empty(), "processes left behind: {left:?}");
@@ -154,9 +245,16 @@ async fn rust_wrong_then_right_with_cargo() {
     let ws = codeforge_testkit::workspace("verify_rust");
     let wrong = "```rust\npub fn fib(n: u32) -> u64 {\n    n as u64\n}\n```";
     let right = "```rust\npub fn fib(n: u32) -> u64 {\n    let (mut a, mut b) = (0u64, 1u64);\n    for _ in 0..n {\n        let t = a + b;\n        a = b;\n        b = t;\n    }\n    a\n}\n```";
-    let model = Arc::new(Scripted::new([ScriptedReply::Text(wrong.into()), ScriptedReply::Text(right.into())]));
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(wrong.into()),
+        ScriptedReply::Text(right.into()),
+    ]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
-    c.initialize(&[&ws.root], json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always"}})).await;
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always"}}),
+    )
+    .await;
     let before = codeforge_testkit::snapshot(&ws.root);
     let doc = open(&mut c, &ws.root.join("src/lib.rs"), "rust").await;
     let r = generate(&mut c, &doc, 3).await;
@@ -165,11 +263,20 @@ async fn rust_wrong_then_right_with_cargo() {
     assert_eq!(v["rounds"], 1);
     assert_eq!(v["passed"], 3, "first_terms, tenth and doubles: {v}");
     assert!(r["code"].as_str().unwrap().contains("let t = a + b"), "{r}");
-    assert!(!r.to_string().contains("n as u64"), "the wrong body is never shown");
+    assert!(
+        !r.to_string().contains("n as u64"),
+        "the wrong body is never shown"
+    );
     let refine = last_user_message(&model.prompts()[1]);
-    assert!(refine.contains("first_terms") && refine.contains("left"), "{refine}");
+    assert!(
+        refine.contains("first_terms") && refine.contains("left"),
+        "{refine}"
+    );
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
-    assert!(!ws.root.join("target").exists() && !ws.root.join("Cargo.lock").exists(), "no build output in the user's tree");
+    assert!(
+        !ws.root.join("target").exists() && !ws.root.join("Cargo.lock").exists(),
+        "no build output in the user's tree"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +284,10 @@ async fn java_wrong_then_right_with_maven() {
     let ws = codeforge_testkit::workspace("verify_java");
     let wrong = "```java\npublic static String reverse(String s) {\n    return s;\n}\n```";
     let right = "```java\npublic static String reverse(String s) {\n    return new StringBuilder(s).reverse().toString();\n}\n```";
-    let model = Arc::new(Scripted::new([ScriptedReply::Text(wrong.into()), ScriptedReply::Text(right.into())]));
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(wrong.into()),
+        ScriptedReply::Text(right.into()),
+    ]));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.initialize(
         &[&ws.root],
@@ -185,7 +295,12 @@ async fn java_wrong_then_right_with_maven() {
     )
     .await;
     let before = codeforge_testkit::snapshot(&ws.root);
-    let doc = open(&mut c, &ws.root.join("src/main/java/com/acme/Strings.java"), "java").await;
+    let doc = open(
+        &mut c,
+        &ws.root.join("src/main/java/com/acme/Strings.java"),
+        "java",
+    )
+    .await;
     let r = generate(&mut c, &doc, 11).await;
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
@@ -201,11 +316,28 @@ async fn gradle_projects_are_reported_not_skipped() {
     let ws = codeforge_testkit::workspace("verify_java");
     std::fs::remove_file(ws.root.join("pom.xml")).unwrap();
     std::fs::write(ws.root.join("build.gradle"), "plugins { id 'java' }\n").unwrap();
-    let model = Arc::new(Scripted::always("```java\npublic static String reverse(String s) {\n    return s;\n}\n```"));
+    let model = Arc::new(Scripted::always(
+        "```java\npublic static String reverse(String s) {\n    return s;\n}\n```",
+    ));
     let mut c = TestClient::start_with(&ws.cache, Some(model));
-    c.initialize(&[&ws.root], json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always"}})).await;
-    let doc = open(&mut c, &ws.root.join("src/main/java/com/acme/Strings.java"), "java").await;
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always"}}),
+    )
+    .await;
+    let doc = open(
+        &mut c,
+        &ws.root.join("src/main/java/com/acme/Strings.java"),
+        "java",
+    )
+    .await;
     let r = generate(&mut c, &doc, 11).await;
     assert_eq!(r["verification"]["status"], "unverified");
-    assert!(r["verification"]["reason"].as_str().unwrap().contains("Gradle"), "{r}");
+    assert!(
+        r["verification"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Gradle"),
+        "{r}"
+    );
 }

@@ -19,10 +19,17 @@ fn main() {
         }
     }
     let cache = codeforge_config_cache();
-    let gguf = gguf.unwrap_or_else(|| cache.join("models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf"));
+    let gguf = gguf.unwrap_or_else(|| {
+        cache.join("models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf")
+    });
     let dir = gguf.parent().unwrap().to_path_buf();
     let t0 = Instant::now();
-    let model = EmbeddedQwen::load(&EmbeddedConfig { gguf: gguf.clone(), cache_dir: dir, max_context: 4096 }).unwrap();
+    let model = EmbeddedQwen::load(&EmbeddedConfig {
+        gguf: gguf.clone(),
+        cache_dir: dir,
+        max_context: 4096,
+    })
+    .unwrap();
     let load_s = t0.elapsed().as_secs_f64();
     // A prompt of about `prompt_tokens` tokens of ordinary Python.
     let unit = "def add(a, b):\n    \"\"\"Return a plus b.\"\"\"\n    return a + b\n\n";
@@ -31,7 +38,10 @@ fn main() {
         text.push_str(unit);
     }
     let n_prompt = model.count_tokens(&text).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // Prefill alone: one token generated.
     let mut req = Request::new(Prompt::Text(text.clone()));
     req.max_tokens = 1;

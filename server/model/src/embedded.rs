@@ -20,7 +20,9 @@ use candle_transformers::models::quantized_qwen2::ModelWeights;
 use futures::future::BoxFuture;
 use tokenizers::Tokenizer;
 
-use crate::{Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, Usage, cut_at_stop};
+use crate::{
+    Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, Usage, cut_at_stop,
+};
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {
@@ -59,7 +61,10 @@ fn inference(e: impl std::fmt::Display) -> ModelError {
 
 /// Tensor types candle runs fast on the CPU; anything else is requantized once.
 fn is_fast(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q8_0 | GgmlDType::F32 | GgmlDType::F16)
+    matches!(
+        dtype,
+        GgmlDType::Q4_0 | GgmlDType::Q8_0 | GgmlDType::F32 | GgmlDType::F16
+    )
 }
 
 /// Returns a GGUF with only fast tensor types: `src` itself, or a Q4_0 copy made once and cached
@@ -95,7 +100,9 @@ pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), Mod
     names.sort();
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     for name in names {
-        let qt = content.tensor(&mut reader, name, &Device::Cpu).map_err(inference)?;
+        let qt = content
+            .tensor(&mut reader, name, &Device::Cpu)
+            .map_err(inference)?;
         let dims = qt.shape().dims().to_vec();
         let qt = if is_fast(qt.dtype()) {
             qt
@@ -111,8 +118,11 @@ pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), Mod
         tensors.push((name.clone(), qt));
     }
     let marker = gguf_file::Value::String(format!("requantized to Q4_0 from {}", src.display()));
-    let mut metadata: Vec<(&str, &gguf_file::Value)> =
-        content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
     metadata.push(("codeforge.requantized", &marker));
     let tmp = out.with_extension(format!("part{}", std::process::id()));
     {
@@ -153,7 +163,8 @@ impl EmbeddedQwen {
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(4096) as usize;
         let tokenizer = Tokenizer::from_gguf(&content).map_err(inference)?;
-        let model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(inference)?;
+        let model =
+            ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(inference)?;
         let stop_ids = ["<|im_end|>", "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>"]
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
@@ -173,7 +184,12 @@ impl EmbeddedQwen {
     }
 
     fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        Ok(self.tokenizer.encode(text, false).map_err(inference)?.get_ids().to_vec())
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(inference)?
+            .get_ids()
+            .to_vec())
     }
 }
 
@@ -193,11 +209,21 @@ struct Job {
     cancel: Arc<AtomicBool>,
 }
 
-fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Result<Generation, ModelError> {
+fn run_blocking(
+    inner: &Mutex<Loaded>,
+    tokenizer: &Tokenizer,
+    job: Job,
+) -> Result<Generation, ModelError> {
     let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
     let model = &mut guard.model;
     let start = Instant::now();
-    let Job { ids, req, stop_ids, max_context, cancel } = job;
+    let Job {
+        ids,
+        req,
+        stop_ids,
+        max_context,
+        cancel,
+    } = job;
     if ids.len() + 8 > max_context {
         return Err(inference(format!(
             "prompt of {} tokens does not fit the {max_context}-token context",
@@ -205,15 +231,22 @@ fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Resul
         )));
     }
     let max_new = (req.max_tokens as usize).min(max_context - ids.len());
-    let mut usage = Usage { prompt_tokens: ids.len() as u64, ..Default::default() };
+    let mut usage = Usage {
+        prompt_tokens: ids.len() as u64,
+        ..Default::default()
+    };
     let mut samples = Vec::new();
     for i in 0..req.n.max(1) as usize {
         let sampling = if req.temperature <= 0.0 {
             Sampling::ArgMax
         } else {
-            Sampling::TopP { p: req.top_p as f64, temperature: req.temperature as f64 }
+            Sampling::TopP {
+                p: req.top_p as f64,
+                temperature: req.temperature as f64,
+            }
         };
-        let mut lp = LogitsProcessor::from_sampling(req.seed.unwrap_or(299792458) + i as u64, sampling);
+        let mut lp =
+            LogitsProcessor::from_sampling(req.seed.unwrap_or(299792458) + i as u64, sampling);
         model.clear_kv_cache();
         let input = Tensor::new(ids.as_slice(), &Device::Cpu)
             .and_then(|t| t.unsqueeze(0))
@@ -230,7 +263,10 @@ fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Resul
             if cancel.load(Ordering::SeqCst) {
                 return Err(ModelError::Cancelled);
             }
-            let l = logits.squeeze(0).and_then(|l| l.to_dtype(candle_core::DType::F32)).map_err(inference)?;
+            let l = logits
+                .squeeze(0)
+                .and_then(|l| l.to_dtype(candle_core::DType::F32))
+                .map_err(inference)?;
             let tok = lp.sample(&l).map_err(inference)?;
             if let Ok(lsm) = candle_nn_log_softmax(&l)
                 && let Some(v) = lsm.get(tok as usize)
@@ -250,14 +286,17 @@ fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Resul
                     sink(i, &delta);
                 }
             }
-            if cut_at_stop(&mut text, &req.stop) || req.stop_when.as_ref().is_some_and(|f| f(&text)) {
+            if cut_at_stop(&mut text, &req.stop) || req.stop_when.as_ref().is_some_and(|f| f(&text))
+            {
                 finish = FinishReason::Stop;
                 break;
             }
             let next = Tensor::new(&[tok], &Device::Cpu)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(inference)?;
-            logits = model.forward(&next, ids.len() + out.len() - 1).map_err(inference)?;
+            logits = model
+                .forward(&next, ids.len() + out.len() - 1)
+                .map_err(inference)?;
         }
         if finish == FinishReason::Length {
             text = tokenizer.decode(&out, true).map_err(inference)?;
@@ -265,7 +304,11 @@ fn run_blocking(inner: &Mutex<Loaded>, tokenizer: &Tokenizer, job: Job) -> Resul
         }
         usage.completion_tokens += out.len() as u64;
         let mean_logprob = (!out.is_empty()).then(|| logprob_sum / out.len() as f64);
-        samples.push(Sample { text, finish, mean_logprob });
+        samples.push(Sample {
+            text,
+            finish,
+            mean_logprob,
+        });
     }
     model.clear_kv_cache();
     usage.total_ms = start.elapsed().as_millis() as u64;
@@ -307,7 +350,13 @@ impl Backend for EmbeddedQwen {
         Box::pin(async move {
             let _guard = guard;
             let ids = ids?;
-            let job = Job { ids, req, stop_ids, max_context, cancel };
+            let job = Job {
+                ids,
+                req,
+                stop_ids,
+                max_context,
+                cancel,
+            };
             tokio::task::spawn_blocking(move || run_blocking(&inner, &tokenizer, job))
                 .await
                 .map_err(|e| inference(format!("generation thread failed: {e}")))?

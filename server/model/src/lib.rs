@@ -35,13 +35,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(c: impl Into<String>) -> Self {
-        Message { role: Role::System, content: c.into() }
+        Message {
+            role: Role::System,
+            content: c.into(),
+        }
     }
     pub fn user(c: impl Into<String>) -> Self {
-        Message { role: Role::User, content: c.into() }
+        Message {
+            role: Role::User,
+            content: c.into(),
+        }
     }
     pub fn assistant(c: impl Into<String>) -> Self {
-        Message { role: Role::Assistant, content: c.into() }
+        Message {
+            role: Role::Assistant,
+            content: c.into(),
+        }
     }
 }
 
@@ -107,7 +116,10 @@ pub type StopPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// True once `text` holds a complete fenced code block (an opening and a closing fence line).
 pub fn has_closed_code_block(text: &str) -> bool {
-    text.lines().filter(|l| l.trim_start().starts_with("```")).count() >= 2
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("```"))
+        .count()
+        >= 2
 }
 
 impl std::fmt::Debug for Request {
@@ -276,9 +288,27 @@ mod tests {
 
     #[test]
     fn transient_errors() {
-        assert!(ModelError::Http { status: 429, message: String::new() }.is_transient());
-        assert!(ModelError::Http { status: 503, message: String::new() }.is_transient());
-        assert!(!ModelError::Http { status: 401, message: String::new() }.is_transient());
+        assert!(
+            ModelError::Http {
+                status: 429,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            ModelError::Http {
+                status: 503,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !ModelError::Http {
+                status: 401,
+                message: String::new()
+            }
+            .is_transient()
+        );
         assert!(!ModelError::Malformed(String::new()).is_transient());
     }
 }

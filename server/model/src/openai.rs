@@ -10,7 +10,9 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::timeout_at;
 
-use crate::{Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, TimeoutPhase, Usage};
+use crate::{
+    Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, TimeoutPhase, Usage,
+};
 
 #[derive(Clone)]
 pub struct OpenAiConfig {
@@ -108,7 +110,12 @@ impl OpenAiBackend {
     }
 
     /// One HTTP exchange asking for `n` samples.
-    async fn attempt(&self, req: &Request, n: u32, start: Instant) -> Result<Generation, ModelError> {
+    async fn attempt(
+        &self,
+        req: &Request,
+        n: u32,
+        start: Instant,
+    ) -> Result<Generation, ModelError> {
         let (url, body) = self.body(req, n);
         let mut rb = self.client.post(&url).json(&body);
         if let Some(key) = &self.cfg.api_key {
@@ -126,7 +133,10 @@ impl OpenAiBackend {
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
-            return Err(ModelError::Http { status: status.as_u16(), message: error_message(&text) });
+            return Err(ModelError::Http {
+                status: status.as_u16(),
+                message: error_message(&text),
+            });
         }
         let is_sse = resp
             .headers()
@@ -155,7 +165,9 @@ impl OpenAiBackend {
                 let chunk = if got_text {
                     resp.chunk().await
                 } else {
-                    timeout_at(first_deadline, resp.chunk()).await.map_err(|_| first_timeout())?
+                    timeout_at(first_deadline, resp.chunk())
+                        .await
+                        .map_err(|_| first_timeout())?
                 };
                 let chunk = match chunk {
                     Ok(Some(c)) => c,
@@ -167,20 +179,26 @@ impl OpenAiBackend {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
                     let line = String::from_utf8_lossy(&line);
                     let line = line.trim();
-                    let Some(data) = line.strip_prefix("data:") else { continue };
+                    let Some(data) = line.strip_prefix("data:") else {
+                        continue;
+                    };
                     let data = data.trim();
                     if data == "[DONE]" {
                         done = true;
                         break;
                     }
-                    let v: Value = serde_json::from_str(data)
-                        .map_err(|e| ModelError::Malformed(format!("{e} in {}", preview(data.as_bytes()))))?;
+                    let v: Value = serde_json::from_str(data).map_err(|e| {
+                        ModelError::Malformed(format!("{e} in {}", preview(data.as_bytes())))
+                    })?;
                     if absorb(&v, &mut texts, &mut samples, &mut usage, req, true)? && !got_text {
                         got_text = true;
                         usage.first_token_ms = start.elapsed().as_millis() as u64;
                     }
                     // Every sample stopped early: hang up rather than read the rest.
-                    if req.stop_when.is_some() && samples.len() as u32 >= n && samples.iter().all(Option::is_some) {
+                    if req.stop_when.is_some()
+                        && samples.len() as u32 >= n
+                        && samples.iter().all(Option::is_some)
+                    {
                         done = true;
                         break;
                     }
@@ -196,14 +214,21 @@ impl OpenAiBackend {
             .zip(samples)
             .map(|(text, s)| {
                 let finish = s.map(|s| s.finish).unwrap_or(FinishReason::Other);
-                Sample { text, finish, mean_logprob: None }
+                Sample {
+                    text,
+                    finish,
+                    mean_logprob: None,
+                }
             })
             .collect();
         if out.is_empty() {
             return Err(ModelError::Malformed("no choices in the answer".into()));
         }
         usage.total_ms = start.elapsed().as_millis() as u64;
-        Ok(Generation { samples: out, usage })
+        Ok(Generation {
+            samples: out,
+            usage,
+        })
     }
 
     fn send_error(&self, e: reqwest::Error) -> ModelError {
@@ -220,7 +245,10 @@ impl OpenAiBackend {
             message = format!("{message}: {s}");
             src = s.source();
         }
-        ModelError::Unreachable { url: self.cfg.base_url.clone(), message }
+        ModelError::Unreachable {
+            url: self.cfg.base_url.clone(),
+            message,
+        }
     }
 
     async fn run(&self, req: Request) -> Result<Generation, ModelError> {
@@ -229,7 +257,11 @@ impl OpenAiBackend {
         let mut samples = Vec::new();
         let mut usage = Usage::default();
         while (samples.len() as u32) < want {
-            let ask = if self.cfg.supports_n { want - samples.len() as u32 } else { 1 };
+            let ask = if self.cfg.supports_n {
+                want - samples.len() as u32
+            } else {
+                1
+            };
             let mut attempt = 0;
             let g = loop {
                 match self.attempt(&req, ask, Instant::now()).await {
@@ -282,21 +314,34 @@ fn absorb(
             .map(str::to_string)
             .unwrap_or_else(|| err.to_string());
         let status = err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
-        return Err(ModelError::Http { status, message: clip(&message, 300) });
+        return Err(ModelError::Http {
+            status,
+            message: clip(&message, 300),
+        });
     }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         usage.prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-        usage.completion_tokens = u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
+        usage.completion_tokens = u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
     }
     let Some(choices) = v.get("choices").and_then(Value::as_array) else {
         if v.get("usage").is_some() {
             return Ok(false);
         }
-        return Err(ModelError::Malformed(format!("no `choices` in {}", preview(v.to_string().as_bytes()))));
+        return Err(ModelError::Malformed(format!(
+            "no `choices` in {}",
+            preview(v.to_string().as_bytes())
+        )));
     };
     let mut any = false;
     for (pos, c) in choices.iter().enumerate() {
-        let idx = c.get("index").and_then(Value::as_u64).map(|i| i as usize).unwrap_or(pos);
+        let idx = c
+            .get("index")
+            .and_then(Value::as_u64)
+            .map(|i| i as usize)
+            .unwrap_or(pos);
         if idx > 1024 {
             return Err(ModelError::Malformed(format!("choice index {idx}")));
         }
@@ -305,9 +350,13 @@ fn absorb(
             finished.push(None);
         }
         let delta = if streamed {
-            c.get("delta").and_then(|d| d.get("content")).or_else(|| c.get("text"))
+            c.get("delta")
+                .and_then(|d| d.get("content"))
+                .or_else(|| c.get("text"))
         } else {
-            c.get("message").and_then(|d| d.get("content")).or_else(|| c.get("text"))
+            c.get("message")
+                .and_then(|d| d.get("content"))
+                .or_else(|| c.get("text"))
         };
         if let Some(t) = delta.and_then(Value::as_str)
             && !t.is_empty()
@@ -315,7 +364,11 @@ fn absorb(
             texts[idx].push_str(t);
             any = true;
             if finished[idx].is_none() && req.stop_when.as_ref().is_some_and(|f| f(&texts[idx])) {
-                finished[idx] = Some(Sample { text: String::new(), finish: FinishReason::Stop, mean_logprob: None });
+                finished[idx] = Some(Sample {
+                    text: String::new(),
+                    finish: FinishReason::Stop,
+                    mean_logprob: None,
+                });
             }
             if let Some(sink) = &req.on_text {
                 sink(idx, t);
@@ -327,7 +380,11 @@ fn absorb(
                 "length" => FinishReason::Length,
                 _ => FinishReason::Other,
             };
-            finished[idx] = Some(Sample { text: String::new(), finish, mean_logprob: None });
+            finished[idx] = Some(Sample {
+                text: String::new(),
+                finish,
+                mean_logprob: None,
+            });
         }
     }
     Ok(any)
@@ -336,12 +393,19 @@ fn absorb(
 /// The `error.message` of an OpenAI-style error body, else the body's start.
 fn error_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<Value>(body)
-        && let Some(m) = v.pointer("/error/message").and_then(Value::as_str).or_else(|| v.get("error").and_then(Value::as_str))
+        && let Some(m) = v
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .or_else(|| v.get("error").and_then(Value::as_str))
     {
         return clip(m, 300);
     }
     let t = body.trim();
-    if t.is_empty() { "(empty body)".into() } else { clip(t, 300) }
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        clip(t, 300)
+    }
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -361,7 +425,10 @@ fn preview(b: &[u8]) -> String {
 
 impl Backend for OpenAiBackend {
     fn describe(&self) -> String {
-        format!("openai-compatible {} model {}", self.cfg.base_url, self.cfg.model)
+        format!(
+            "openai-compatible {} model {}",
+            self.cfg.base_url, self.cfg.model
+        )
     }
 
     fn fim(&self) -> bool {
@@ -373,7 +440,10 @@ impl Backend for OpenAiBackend {
             let total = self.cfg.total_timeout;
             match tokio::time::timeout(total, self.run(req)).await {
                 Ok(r) => r,
-                Err(_) => Err(ModelError::Timeout { phase: TimeoutPhase::Total, ms: total.as_millis() as u64 }),
+                Err(_) => Err(ModelError::Timeout {
+                    phase: TimeoutPhase::Total,
+                    ms: total.as_millis() as u64,
+                }),
             }
         })
     }
@@ -392,7 +462,10 @@ mod tests {
 
     #[test]
     fn error_bodies_are_summarised() {
-        assert_eq!(error_message(r#"{"error":{"message":"model not found"}}"#), "model not found");
+        assert_eq!(
+            error_message(r#"{"error":{"message":"model not found"}}"#),
+            "model not found"
+        );
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message(&"é".repeat(400)).chars().count(), 151);
     }

@@ -32,12 +32,18 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new(replies: impl IntoIterator<Item = ScriptedReply>) -> Self {
-        Scripted { queue: Mutex::new(replies.into_iter().collect()), ..Default::default() }
+        Scripted {
+            queue: Mutex::new(replies.into_iter().collect()),
+            ..Default::default()
+        }
     }
 
     /// Always answers `text`.
     pub fn always(text: impl Into<String>) -> Self {
-        Scripted { fallback: Some(text.into()), ..Default::default() }
+        Scripted {
+            fallback: Some(text.into()),
+            ..Default::default()
+        }
     }
 
     pub fn push(&self, r: ScriptedReply) {
@@ -114,10 +120,17 @@ impl Backend for Scripted {
                 if let Some(sink) = &req.on_text {
                     sink(i, &text);
                 }
-                samples.push(Sample { text, finish: FinishReason::Stop, mean_logprob: None });
+                samples.push(Sample {
+                    text,
+                    finish: FinishReason::Stop,
+                    mean_logprob: None,
+                });
             }
             guard.1 = true;
-            Ok(Generation { samples, usage: Usage::default() })
+            Ok(Generation {
+                samples,
+                usage: Usage::default(),
+            })
         })
     }
 }

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use codeforge_model::{Backend, Message, ModelError, OpenAiBackend, OpenAiConfig, Prompt, Request, TimeoutPhase};
+use codeforge_model::{
+    Backend, Message, ModelError, OpenAiBackend, OpenAiConfig, Prompt, Request, TimeoutPhase,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -62,12 +64,16 @@ async fn serve(mode: Mode) -> Server {
     let (s2, r2) = (seen.clone(), requests.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
             let (seen, requests) = (s2.clone(), r2.clone());
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
                 let mut r = BufReader::new(r);
-                let Some(http) = codeforge_testkit::read_http_request(&mut r).await else { return };
+                let Some(http) = codeforge_testkit::read_http_request(&mut r).await else {
+                    return;
+                };
                 let (path, auth, body) = (http.path, http.authorization, http.body);
                 let req: Value = serde_json::from_slice(&body).unwrap();
                 let nth = requests.fetch_add(1, Ordering::SeqCst);
@@ -98,7 +104,10 @@ async fn serve(mode: Mode) -> Server {
                     out
                 };
                 let plain = |status: &str, ctype: &str, body: &str| {
-                    format!("HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
                 };
                 let reply = match mode {
                     Mode::Stream => format!("{sse_head}{}", stream(n, nth)),
@@ -149,7 +158,11 @@ async fn serve(mode: Mode) -> Server {
             });
         }
     });
-    Server { url, seen, requests }
+    Server {
+        url,
+        seen,
+        requests,
+    }
 }
 
 fn backend(url: &str, tweak: impl FnOnce(&mut OpenAiConfig)) -> OpenAiBackend {
@@ -167,7 +180,10 @@ fn chat() -> Prompt {
 
 fn no_key(e: &ModelError) {
     assert!(!e.to_string().contains(KEY), "the key leaked into: {e}");
-    assert!(!format!("{e:?}").contains(KEY), "the key leaked into: {e:?}");
+    assert!(
+        !format!("{e:?}").contains(KEY),
+        "the key leaked into: {e:?}"
+    );
 }
 
 #[tokio::test]
@@ -179,11 +195,20 @@ async fn streams_chat_with_n_samples_and_sends_the_key_only_in_the_header() {
     let mut req = Request::new(chat());
     req.n = 3;
     req.temperature = 0.7;
-    req.on_text = Some(Arc::new(move |i, t| st.lock().unwrap().push_str(&format!("[{i}]{t}"))));
+    req.on_text = Some(Arc::new(move |i, t| {
+        st.lock().unwrap().push_str(&format!("[{i}]{t}"))
+    }));
     let g = b.generate(req).await.unwrap();
     let texts: Vec<&str> = g.samples.iter().map(|s| s.text.as_str()).collect();
-    assert_eq!(texts, ["answer 0.0 done", "answer 0.1 done", "answer 0.2 done"]);
-    assert_eq!(s.requests.load(Ordering::SeqCst), 1, "n is asked for in one request");
+    assert_eq!(
+        texts,
+        ["answer 0.0 done", "answer 0.1 done", "answer 0.2 done"]
+    );
+    assert_eq!(
+        s.requests.load(Ordering::SeqCst),
+        1,
+        "n is asked for in one request"
+    );
     assert!(streamed.lock().unwrap().contains("[2]answer 0.2"));
     let seen = s.seen.lock().unwrap();
     assert_eq!(seen.paths, ["/v1/chat/completions"]);
@@ -200,20 +225,30 @@ async fn streams_chat_with_n_samples_and_sends_the_key_only_in_the_header() {
 async fn text_prompts_go_to_completions_and_n_is_topped_up_when_ignored() {
     let s = serve(Mode::StreamNoN).await;
     let b = backend(&s.url, |c| c.supports_n = true);
-    let mut req = Request::new(Prompt::Text("<|fim_prefix|>def f():\n<|fim_suffix|>\n<|fim_middle|>".into()));
+    let mut req = Request::new(Prompt::Text(
+        "<|fim_prefix|>def f():\n<|fim_suffix|>\n<|fim_middle|>".into(),
+    ));
     req.n = 2;
     let g = b.generate(req).await.unwrap();
     assert_eq!(g.samples.len(), 2);
     assert_eq!(g.samples[1].text, "answer 1.0 done");
     let seen = s.seen.lock().unwrap();
     assert_eq!(seen.paths, ["/v1/completions", "/v1/completions"]);
-    assert!(seen.bodies[0]["prompt"].as_str().unwrap().starts_with("<|fim_prefix|>"));
+    assert!(
+        seen.bodies[0]["prompt"]
+            .as_str()
+            .unwrap()
+            .starts_with("<|fim_prefix|>")
+    );
 }
 
 #[tokio::test]
 async fn a_server_that_ignores_stream_still_works() {
     let s = serve(Mode::Json).await;
-    let g = backend(&s.url, |_| {}).generate(Request::new(chat())).await.unwrap();
+    let g = backend(&s.url, |_| {})
+        .generate(Request::new(chat()))
+        .await
+        .unwrap();
     assert_eq!(g.samples[0].text, "whole answer");
     assert_eq!(g.usage.prompt_tokens, 12);
 }
@@ -221,30 +256,61 @@ async fn a_server_that_ignores_stream_still_works() {
 #[tokio::test]
 async fn transient_failures_are_retried() {
     let s = serve(Mode::FailOnce).await;
-    let g = backend(&s.url, |_| {}).generate(Request::new(chat())).await.unwrap();
+    let g = backend(&s.url, |_| {})
+        .generate(Request::new(chat()))
+        .await
+        .unwrap();
     assert_eq!(g.samples[0].text, "answer 1.0 done");
     assert_eq!(s.requests.load(Ordering::SeqCst), 2);
 
     let s = serve(Mode::TooMany).await;
-    let e = backend(&s.url, |c| c.retries = 2).generate(Request::new(chat())).await.unwrap_err();
-    assert_eq!(e, ModelError::Http { status: 429, message: "slow down".into() });
-    assert_eq!(s.requests.load(Ordering::SeqCst), 3, "one try and two retries");
+    let e = backend(&s.url, |c| c.retries = 2)
+        .generate(Request::new(chat()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ModelError::Http {
+            status: 429,
+            message: "slow down".into()
+        }
+    );
+    assert_eq!(
+        s.requests.load(Ordering::SeqCst),
+        3,
+        "one try and two retries"
+    );
 }
 
 #[tokio::test]
 async fn faults_become_clear_errors_without_the_key() {
     let cases: Vec<(Mode, Box<dyn Fn(&ModelError) -> bool>)> = vec![
-        (Mode::Unauthorized, Box::new(|e| matches!(e, ModelError::Http { status: 401, message } if message == "invalid api key"))),
-        (Mode::Garbage, Box::new(|e| matches!(e, ModelError::Malformed(_)))),
+        (
+            Mode::Unauthorized,
+            Box::new(
+                |e| matches!(e, ModelError::Http { status: 401, message } if message == "invalid api key"),
+            ),
+        ),
+        (
+            Mode::Garbage,
+            Box::new(|e| matches!(e, ModelError::Malformed(_))),
+        ),
         (Mode::Cut, Box::new(|e| *e == ModelError::StreamCut)),
         (Mode::Empty, Box::new(|e| *e == ModelError::Empty)),
     ];
     for (mode, ok) in cases {
         let s = serve(mode).await;
-        let e = backend(&s.url, |_| {}).generate(Request::new(chat())).await.unwrap_err();
+        let e = backend(&s.url, |_| {})
+            .generate(Request::new(chat()))
+            .await
+            .unwrap_err();
         assert!(ok(&e), "{mode:?}: {e:?}");
         no_key(&e);
-        assert_eq!(s.requests.load(Ordering::SeqCst), 1, "{mode:?} is not retried");
+        assert_eq!(
+            s.requests.load(Ordering::SeqCst),
+            1,
+            "{mode:?} is not retried"
+        );
     }
     // Nothing listening.
     let port = {
@@ -263,17 +329,34 @@ async fn faults_become_clear_errors_without_the_key() {
 #[tokio::test]
 async fn timeouts_name_their_phase() {
     let s = serve(Mode::Silent).await;
-    let e = backend(&s.url, |c| c.first_token_timeout = Duration::from_millis(300))
-        .generate(Request::new(chat()))
-        .await
-        .unwrap_err();
-    assert_eq!(e, ModelError::Timeout { phase: TimeoutPhase::FirstToken, ms: 300 });
+    let e = backend(&s.url, |c| {
+        c.first_token_timeout = Duration::from_millis(300)
+    })
+    .generate(Request::new(chat()))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e,
+        ModelError::Timeout {
+            phase: TimeoutPhase::FirstToken,
+            ms: 300
+        }
+    );
     let s = serve(Mode::Trickle).await;
     let e = backend(&s.url, |c| c.total_timeout = Duration::from_millis(500))
         .generate(Request::new(chat()))
         .await
         .unwrap_err();
-    assert!(matches!(e, ModelError::Timeout { phase: TimeoutPhase::Total, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ModelError::Timeout {
+                phase: TimeoutPhase::Total,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("timed out generating"), "{e}");
 }
 
@@ -301,6 +384,10 @@ async fn a_stop_predicate_ends_the_stream_early() {
     let g = backend(&s.url, |_| {}).generate(req).await.unwrap();
     assert_eq!(g.samples[0].text, "xyyy");
     assert_eq!(g.samples[0].finish, codeforge_model::FinishReason::Stop);
-    assert!(codeforge_model::has_closed_code_block("Plan: x\n```python\ndef f(): pass\n```"));
-    assert!(!codeforge_model::has_closed_code_block("```python\ndef f(): pass\n"));
+    assert!(codeforge_model::has_closed_code_block(
+        "Plan: x\n```python\ndef f(): pass\n```"
+    ));
+    assert!(!codeforge_model::has_closed_code_block(
+        "```python\ndef f(): pass\n"
+    ));
 }

@@ -76,7 +76,11 @@ pub fn clip_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usi
     if count(text) <= max {
         return text;
     }
-    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
     let (mut lo, mut hi) = (0usize, bounds.len() - 1);
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
@@ -149,10 +153,20 @@ pub fn function_prompt(
     let mut left = budget.saturating_sub(fixed);
     let mut included = Vec::new();
     let mut sections: Vec<(SnippetKind, Vec<String>)> = Vec::new();
-    for kind in [SnippetKind::Scope, SnippetKind::Imports, SnippetKind::SameFile, SnippetKind::Retrieved] {
+    for kind in [
+        SnippetKind::Scope,
+        SnippetKind::Imports,
+        SnippetKind::SameFile,
+        SnippetKind::Retrieved,
+    ] {
         for s in task.context.iter().filter(|s| s.kind == kind) {
             let piece = if kind == SnippetKind::Retrieved || kind == SnippetKind::SameFile {
-                format!("{} {}\n{}\n", task.language.spec().generation.line_comment, s.label, s.text.trim_end())
+                format!(
+                    "{} {}\n{}\n",
+                    task.language.spec().generation.line_comment,
+                    s.label,
+                    s.text.trim_end()
+                )
             } else {
                 format!("{}\n", s.text.trim_end())
             };
@@ -166,7 +180,12 @@ pub fn function_prompt(
             };
             let used = if text.is_empty() { 0 } else { count(&text) };
             left = left.saturating_sub(used);
-            included.push(Included { kind, label: s.label.clone(), tokens: used, status });
+            included.push(Included {
+                kind,
+                label: s.label.clone(),
+                tokens: used,
+                status,
+            });
             if !text.is_empty() {
                 match sections.iter_mut().find(|(k, _)| *k == kind) {
                     Some((_, v)) => v.push(text),
@@ -189,7 +208,11 @@ pub fn function_prompt(
     user.push_str(&task_text);
     let messages = vec![Message::system(sys), Message::user(user)];
     let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
-    BuiltPrompt { prompt: Prompt::Chat(messages), tokens, context: included }
+    BuiltPrompt {
+        prompt: Prompt::Chat(messages),
+        tokens,
+        context: included,
+    }
 }
 
 /// Splits a model's answer into the plan (text before the code) and the first code block (the
@@ -214,7 +237,9 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
     }
     let chosen = blocks
         .iter()
-        .find(|(_, tag, _)| tag == fence || (fence == "python" && tag == "py") || (fence == "rust" && tag == "rs"))
+        .find(|(_, tag, _)| {
+            tag == fence || (fence == "python" && tag == "py") || (fence == "rust" && tag == "rs")
+        })
         .or_else(|| blocks.first());
     match chosen {
         None => (None, answer.trim_matches('\n').to_string()),
@@ -233,12 +258,19 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
 
 /// A fill-in-the-middle prompt for Qwen2.5-Coder base models: as much of the prefix (nearest the
 /// cursor) and suffix as fits the budget, two thirds to the prefix.
-pub fn fim_prompt(prefix: &str, suffix: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Prompt {
+pub fn fim_prompt(
+    prefix: &str,
+    suffix: &str,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Prompt {
     let pre_budget = budget * 2 / 3;
     let pre = tail_to_tokens(prefix, pre_budget, count);
     let suf_budget = budget.saturating_sub(count(pre));
     let suf = clip_to_tokens(suffix, suf_budget, count);
-    Prompt::Text(format!("<|fim_prefix|>{pre}<|fim_suffix|>{suf}<|fim_middle|>"))
+    Prompt::Text(format!(
+        "<|fim_prefix|>{pre}<|fim_suffix|>{suf}<|fim_middle|>"
+    ))
 }
 
 /// The longest suffix of `text` within `max` tokens, starting at a line start where possible.
@@ -246,7 +278,11 @@ pub fn tail_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usi
     if count(text) <= max {
         return text;
     }
-    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
     let (mut lo, mut hi) = (0usize, bounds.len() - 1);
     // smallest start index whose tail fits
     while lo < hi {
@@ -280,7 +316,10 @@ pub fn refine_prompt(
         Prompt::Chat(m) => m.clone(),
         Prompt::Text(t) => vec![Message::user(t.clone())],
     };
-    messages.push(Message::assistant(format!("```{fence}\n{}\n```", candidate_function.trim_end())));
+    messages.push(Message::assistant(format!(
+        "```{fence}\n{}\n```",
+        candidate_function.trim_end()
+    )));
     messages.push(Message::user(format!(
         "That function was tested and failed:\n\n```\n{}\n```\n\nFind the mistake and reply with the \
          corrected complete function, signature and documentation unchanged, in one ```{fence} code block.",
@@ -291,11 +330,20 @@ pub fn refine_prompt(
 
 /// The "test designer" prompt: ask for a few tests of `stub_text` written from its documentation
 /// alone (used when the workspace has no test for the function).
-pub fn test_designer_prompt(lang: Language, qualified_name: &str, name: &str, stub_text: &str) -> Prompt {
+pub fn test_designer_prompt(
+    lang: Language,
+    qualified_name: &str,
+    name: &str,
+    stub_text: &str,
+) -> Prompt {
     let fence = &lang.spec().generation.fence;
     let style = match lang {
-        Language::Python => format!("pytest test functions named `test_...` that call `{name}` and use plain `assert`; no imports of the function (it is already imported), no fixtures, no classes"),
-        Language::Rust => format!("`#[test]` functions named `test_...` that call `{name}` and use `assert_eq!`/`assert!`; no `mod`, no `use` of the function (it is in scope)"),
+        Language::Python => format!(
+            "pytest test functions named `test_...` that call `{name}` and use plain `assert`; no imports of the function (it is already imported), no fixtures, no classes"
+        ),
+        Language::Rust => format!(
+            "`#[test]` functions named `test_...` that call `{name}` and use `assert_eq!`/`assert!`; no `mod`, no `use` of the function (it is in scope)"
+        ),
         Language::Java => format!("JUnit 4 `@Test` methods named `test...` that call `{name}`"),
     };
     let sys = format!(
@@ -352,16 +400,34 @@ mod tests {
             name: "f".into(),
             stub_text: "def f():\n    \"\"\"Doc.\"\"\"\n    pass".into(),
             context: vec![
-                Snippet { kind: SnippetKind::Retrieved, label: "b.py:1 b.g".into(), text: "def g(): ...".repeat(40) },
-                Snippet { kind: SnippetKind::Imports, label: "imports".into(), text: "import os".into() },
+                Snippet {
+                    kind: SnippetKind::Retrieved,
+                    label: "b.py:1 b.g".into(),
+                    text: "def g(): ...".repeat(40),
+                },
+                Snippet {
+                    kind: SnippetKind::Imports,
+                    label: "imports".into(),
+                    text: "import os".into(),
+                },
             ],
         };
         let b = function_prompt(&task, PlanMode::Off, 10_000, &chars);
         assert!(b.context.iter().all(|c| c.status == "full"));
-        let small = chars(&function_prompt(&task, PlanMode::Off, 0, &chars).prompt.render_plain()) + 60;
+        let small = chars(
+            &function_prompt(&task, PlanMode::Off, 0, &chars)
+                .prompt
+                .render_plain(),
+        ) + 60;
         let b = function_prompt(&task, PlanMode::Off, small, &chars);
         let status: Vec<_> = b.context.iter().map(|c| (c.kind, c.status)).collect();
-        assert_eq!(status, [(SnippetKind::Imports, "full"), (SnippetKind::Retrieved, "dropped")]);
+        assert_eq!(
+            status,
+            [
+                (SnippetKind::Imports, "full"),
+                (SnippetKind::Retrieved, "dropped")
+            ]
+        );
         assert!(b.tokens <= small + 40, "{} > {small}", b.tokens);
     }
 
@@ -369,18 +435,41 @@ mod tests {
     fn refine_appends_the_candidate_and_clipped_failures() {
         let orig = Prompt::Chat(vec![Message::system("s"), Message::user("u")]);
         let count = |t: &str| t.len();
-        let p = refine_prompt(&orig, Language::Python, "def f():\n    return 1\n", &"E assert 1 == 2\n".repeat(100), 40, &count);
+        let p = refine_prompt(
+            &orig,
+            Language::Python,
+            "def f():\n    return 1\n",
+            &"E assert 1 == 2\n".repeat(100),
+            40,
+            &count,
+        );
         let Prompt::Chat(m) = p else { panic!() };
         assert_eq!(m.len(), 4);
         assert_eq!(m[2].content, "```python\ndef f():\n    return 1\n```");
-        assert!(m[3].content.starts_with("That function was tested and failed"));
-        assert!(m[3].content.len() < 400, "feedback clipped to its budget: {}", m[3].content.len());
+        assert!(
+            m[3].content
+                .starts_with("That function was tested and failed")
+        );
+        assert!(
+            m[3].content.len() < 400,
+            "feedback clipped to its budget: {}",
+            m[3].content.len()
+        );
     }
 
     #[test]
     fn test_designer_names_the_function() {
-        let Prompt::Chat(m) = test_designer_prompt(Language::Rust, "crate::add", "add", "/// Adds.\nfn add(a: i32, b: i32) -> i32 { todo!() }") else { panic!() };
-        assert!(m[1].content.contains("`crate::add`") && m[1].content.contains("```rust\n/// Adds."));
+        let Prompt::Chat(m) = test_designer_prompt(
+            Language::Rust,
+            "crate::add",
+            "add",
+            "/// Adds.\nfn add(a: i32, b: i32) -> i32 { todo!() }",
+        ) else {
+            panic!()
+        };
+        assert!(
+            m[1].content.contains("`crate::add`") && m[1].content.contains("```rust\n/// Adds.")
+        );
         assert!(m[1].content.contains("#[test]"));
     }
 }
@@ -420,23 +509,43 @@ pub fn cursor_prompt(
     let mut included = Vec::new();
     let mut ctx = String::new();
     for s in context {
-        let piece = format!("{} {}\n{}\n", lang.spec().generation.line_comment, s.label, s.text.trim_end());
+        let piece = format!(
+            "{} {}\n{}\n",
+            lang.spec().generation.line_comment,
+            s.label,
+            s.text.trim_end()
+        );
         let tokens = count(&piece);
         if tokens <= left {
             left -= tokens;
             ctx.push_str(&piece);
-            included.push(Included { kind: s.kind, label: s.label.clone(), tokens, status: "full" });
+            included.push(Included {
+                kind: s.kind,
+                label: s.label.clone(),
+                tokens,
+                status: "full",
+            });
         } else {
-            included.push(Included { kind: s.kind, label: s.label.clone(), tokens: 0, status: "dropped" });
+            included.push(Included {
+                kind: s.kind,
+                label: s.label.clone(),
+                tokens: 0,
+                status: "dropped",
+            });
         }
     }
     let mut user = String::new();
     if !ctx.is_empty() {
-        user.push_str(&format!("Related code from the repository (for reference):\n```{fence}\n{ctx}```\n\n"));
+        user.push_str(&format!(
+            "Related code from the repository (for reference):\n```{fence}\n{ctx}```\n\n"
+        ));
     }
     user.push_str(&code);
     let messages = vec![Message::system(sys), Message::user(user)];
     let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
-    BuiltPrompt { prompt: Prompt::Chat(messages), tokens, context: included }
-
+    BuiltPrompt {
+        prompt: Prompt::Chat(messages),
+        tokens,
+        context: included,
+    }
 }

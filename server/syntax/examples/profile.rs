@@ -20,7 +20,12 @@ fn main() {
     files(&dir, &mut paths);
     let texts: Vec<(codeforge_syntax::Language, String)> = paths
         .iter()
-        .filter_map(|p| Some((codeforge_syntax::Language::from_path(p)?, std::fs::read_to_string(p).ok()?)))
+        .filter_map(|p| {
+            Some((
+                codeforge_syntax::Language::from_path(p)?,
+                std::fs::read_to_string(p).ok()?,
+            ))
+        })
         .collect();
     let mb: f64 = texts.iter().map(|(_, t)| t.len()).sum::<usize>() as f64 / 1e6;
     let t = Instant::now();
@@ -38,7 +43,15 @@ fn main() {
             .iter()
             .map(|l| {
                 let d = l.data();
-                tree_sitter::Query::new(&l.grammar(), if pick == 0 { d.symbols_query } else { d.references_query }).unwrap()
+                tree_sitter::Query::new(
+                    &l.grammar(),
+                    if pick == 0 {
+                        d.symbols_query
+                    } else {
+                        d.references_query
+                    },
+                )
+                .unwrap()
             })
             .collect();
         for ((l, text), tree) in texts.iter().zip(&trees) {
@@ -49,7 +62,10 @@ fn main() {
                 n += 1;
             }
         }
-        println!("{name} query: {:.2}s ({n} matches, incl. query compile per file)", t.elapsed().as_secs_f64());
+        println!(
+            "{name} query: {:.2}s ({n} matches, incl. query compile per file)",
+            t.elapsed().as_secs_f64()
+        );
     }
     let t = Instant::now();
     let mut n = 0;
@@ -57,5 +73,9 @@ fn main() {
         n += codeforge_syntax::extract(*l, "x.py", text).symbols.len();
     }
     let full = t.elapsed().as_secs_f64();
-    println!("{mb:.1} MB: parse {parse:.2}s ({:.1} MB/s); full extract {full:.2}s ({:.1} MB/s, {n} symbols)", mb / parse, mb / full);
+    println!(
+        "{mb:.1} MB: parse {parse:.2}s ({:.1} MB/s); full extract {full:.2}s ({:.1} MB/s, {n} symbols)",
+        mb / parse,
+        mb / full
+    );
 }

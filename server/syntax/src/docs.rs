@@ -28,7 +28,9 @@ pub fn comments(parts: &[&str]) -> String {
             let block = block.strip_suffix("*/").unwrap_or(block);
             for line in block.lines() {
                 let t = line.trim_start();
-                let t = t.strip_prefix('*').map_or(t, |r| r.strip_prefix(' ').unwrap_or(r));
+                let t = t
+                    .strip_prefix('*')
+                    .map_or(t, |r| r.strip_prefix(' ').unwrap_or(r));
                 lines.push(t.to_string());
             }
         } else {
@@ -100,7 +102,10 @@ mod tests {
 
     #[test]
     fn rust_and_java_docs() {
-        assert_eq!(comments(&["/// Adds.", "///", "/// More."]), "Adds.\n\nMore.");
+        assert_eq!(
+            comments(&["/// Adds.", "///", "/// More."]),
+            "Adds.\n\nMore."
+        );
         assert_eq!(comments(&["//! Crate docs"]), "Crate docs");
         assert_eq!(
             comments(&["/**\n * Parses a value.\n *\n * @param s text\n */"]),

@@ -148,8 +148,16 @@ fn extract_at_depth(lang: Language, rel_path: &str, source: &str, depth: usize) 
         .rsplit_once('.')
         .map_or(rel_path, |(s, _)| s);
     let test_file = spec.tests.file_prefixes.is_empty() && spec.tests.file_suffixes.is_empty()
-        || spec.tests.file_prefixes.iter().any(|p| file_stem.starts_with(p.as_str()))
-        || spec.tests.file_suffixes.iter().any(|s| file_stem.ends_with(s.as_str()));
+        || spec
+            .tests
+            .file_prefixes
+            .iter()
+            .any(|p| file_stem.starts_with(p.as_str()))
+        || spec
+            .tests
+            .file_suffixes
+            .iter()
+            .any(|s| file_stem.ends_with(s.as_str()));
 
     let mut qualified: Vec<String> = Vec::with_capacity(defs.len());
     let mut kinds: Vec<Option<SymbolKind>> = Vec::with_capacity(defs.len());
@@ -278,7 +286,10 @@ fn extract_at_depth(lang: Language, rel_path: &str, source: &str, depth: usize) 
 
     // 6. Inner docs of the file itself (Rust `//!`) become a module symbol for the file.
     if let Some(doc) = inner_docs(spec, root, source) {
-        let name = module.last().cloned().unwrap_or_else(|| file_stem.to_string());
+        let name = module
+            .last()
+            .cloned()
+            .unwrap_or_else(|| file_stem.to_string());
         let end = root.end_position();
         symbols.insert(
             0,
@@ -343,7 +354,9 @@ fn recover(
         let mut leader_start: Option<usize> = None;
         let mut pos = source[..err_start].rfind('\n').map_or(0, |i| i + 1);
         while pos < err_end {
-            let line_end = source[pos..].find('\n').map_or(source.len(), |i| pos + i + 1);
+            let line_end = source[pos..]
+                .find('\n')
+                .map_or(source.len(), |i| pos + i + 1);
             let line = &source[pos..line_end];
             let is = |list: &[String]| list.iter().any(|p| line.starts_with(p.as_str()));
             if is(&spec.recovery_leaders) {
@@ -359,10 +372,12 @@ fn recover(
         // inside an already extracted symbol.
         for (i, &start) in starts.iter().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(err_end.max(start));
-            if symbols
-                .iter()
-                .any(|s| s.parent.is_none() && s.start_byte <= start && start < s.end_byte && s.kind != SymbolKind::Module)
-            {
+            if symbols.iter().any(|s| {
+                s.parent.is_none()
+                    && s.start_byte <= start
+                    && start < s.end_byte
+                    && s.kind != SymbolKind::Module
+            }) {
                 continue;
             }
             let chunk = &source[start..end];
@@ -373,7 +388,10 @@ fn recover(
             let line_off = source[..start].matches('\n').count();
             let base = symbols.len();
             for mut s in sub.symbols {
-                if s.kind == SymbolKind::Module && s.start_byte == 0 && s.name_start_byte == s.name_end_byte {
+                if s.kind == SymbolKind::Module
+                    && s.start_byte == 0
+                    && s.name_start_byte == s.name_end_byte
+                {
                     continue;
                 }
                 s.start_byte += start;
@@ -389,7 +407,12 @@ fn recover(
     }
     // Keep source order with parents' indices intact: sort by start and remap.
     let mut order: Vec<usize> = (0..symbols.len()).collect();
-    order.sort_by_key(|&i| (symbols[i].start_byte, std::cmp::Reverse(symbols[i].end_byte)));
+    order.sort_by_key(|&i| {
+        (
+            symbols[i].start_byte,
+            std::cmp::Reverse(symbols[i].end_byte),
+        )
+    });
     let mut new_index = vec![0; symbols.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
@@ -516,7 +539,11 @@ fn inner_docs(spec: &LanguageSpec, container: Node, source: &str) -> Option<Stri
             continue;
         }
         let t = child.utf8_text(bytes).ok()?;
-        if spec.inner_doc_prefixes.iter().any(|p| t.starts_with(p.as_str())) {
+        if spec
+            .inner_doc_prefixes
+            .iter()
+            .any(|p| t.starts_with(p.as_str()))
+        {
             parts.push(t);
         } else {
             break;
@@ -572,11 +599,7 @@ fn is_test(
                         .filter(|c| !c.is_whitespace())
                         .collect();
                     let path = inner.split('(').next().unwrap_or("");
-                    if markers
-                        .attributes
-                        .iter()
-                        .any(|a| a == path || *a == inner)
-                    {
+                    if markers.attributes.iter().any(|a| a == path || *a == inner) {
                         return true;
                     }
                 }

@@ -118,7 +118,9 @@ impl Language {
     }
 
     pub fn from_name(name: &str) -> Option<Language> {
-        Language::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(name))
+        Language::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(name))
     }
 
     /// The language of a file, from its extension (as listed in `grammars/<lang>/language.toml`).
@@ -228,6 +230,9 @@ impl Queries {
                 ));
             }
         }
-        Ok(Queries { symbols, references })
+        Ok(Queries {
+            symbols,
+            references,
+        })
     }
 }

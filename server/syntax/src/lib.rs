@@ -11,9 +11,14 @@ mod module_path;
 mod stub;
 
 pub use extract::{ExtractedFile, extract};
-pub use language::{DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec};
-pub use stub::{BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, function_at_line, is_stub_body, splice_body, stub_functions};
+pub use language::{
+    DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,
+};
 pub use module_path::module_path;
+pub use stub::{
+    BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, function_at_line,
+    is_stub_body, splice_body, stub_functions,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -171,8 +176,14 @@ mod tests {
     #[test]
     fn splits_identifiers() {
         assert_eq!(split_identifier_words("loadSettings"), ["load", "settings"]);
-        assert_eq!(split_identifier_words("load_settings"), ["load", "settings"]);
-        assert_eq!(split_identifier_words("HTTPServer2"), ["http", "server", "2"]);
+        assert_eq!(
+            split_identifier_words("load_settings"),
+            ["load", "settings"]
+        );
+        assert_eq!(
+            split_identifier_words("HTTPServer2"),
+            ["http", "server", "2"]
+        );
         assert_eq!(
             split_identifier_words("crate::io::read_to_end"),
             ["crate", "io", "read", "to", "end"]
@@ -219,9 +230,18 @@ mod tests {
     #[test]
     fn languages_from_paths() {
         use std::path::Path;
-        assert_eq!(Language::from_path(Path::new("a/b.py")), Some(Language::Python));
-        assert_eq!(Language::from_path(Path::new("src/lib.rs")), Some(Language::Rust));
-        assert_eq!(Language::from_path(Path::new("A.java")), Some(Language::Java));
+        assert_eq!(
+            Language::from_path(Path::new("a/b.py")),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            Language::from_path(Path::new("src/lib.rs")),
+            Some(Language::Rust)
+        );
+        assert_eq!(
+            Language::from_path(Path::new("A.java")),
+            Some(Language::Java)
+        );
         assert_eq!(Language::from_path(Path::new("README.md")), None);
         assert_eq!(Language::from_path(Path::new("Makefile")), None);
     }

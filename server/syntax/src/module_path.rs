@@ -57,9 +57,15 @@ mod tests {
 
     #[test]
     fn python_paths() {
-        assert_eq!(module_path(Language::Python, "src/pkg/mod.py"), ["pkg", "mod"]);
+        assert_eq!(
+            module_path(Language::Python, "src/pkg/mod.py"),
+            ["pkg", "mod"]
+        );
         assert_eq!(module_path(Language::Python, "pkg/__init__.py"), ["pkg"]);
-        assert_eq!(module_path(Language::Python, "tests/test_x.py"), ["tests", "test_x"]);
+        assert_eq!(
+            module_path(Language::Python, "tests/test_x.py"),
+            ["tests", "test_x"]
+        );
         assert_eq!(module_path(Language::Python, "app.py"), ["app"]);
     }
 
@@ -67,8 +73,14 @@ mod tests {
     fn rust_paths() {
         assert_eq!(module_path(Language::Rust, "src/lib.rs"), ["crate"]);
         assert_eq!(module_path(Language::Rust, "src/main.rs"), ["crate"]);
-        assert_eq!(module_path(Language::Rust, "src/io/mod.rs"), ["crate", "io"]);
-        assert_eq!(module_path(Language::Rust, "src/io/read.rs"), ["crate", "io", "read"]);
+        assert_eq!(
+            module_path(Language::Rust, "src/io/mod.rs"),
+            ["crate", "io"]
+        );
+        assert_eq!(
+            module_path(Language::Rust, "src/io/read.rs"),
+            ["crate", "io", "read"]
+        );
         assert_eq!(
             module_path(Language::Rust, "server/index/src/store.rs"),
             ["crate", "store"]

@@ -64,7 +64,9 @@ fn parse(lang: Language, source: &str) -> Option<Tree> {
 
 /// ERROR and MISSING nodes in a parse of `source`.
 pub fn count_syntax_errors(lang: Language, source: &str) -> usize {
-    let Some(tree) = parse(lang, source) else { return usize::MAX };
+    let Some(tree) = parse(lang, source) else {
+        return usize::MAX;
+    };
     let mut n = 0;
     let mut cursor = tree.walk();
     let mut stack = vec![tree.root_node()];
@@ -87,7 +89,10 @@ fn line_start(source: &str, byte: usize) -> usize {
 
 fn indent_of_line(source: &str, byte: usize) -> String {
     let s = line_start(source, byte);
-    source[s..].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+    source[s..]
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
 }
 
 /// Lines of doc comment directly above `start` (Rust `///`, Javadoc).
@@ -99,7 +104,10 @@ fn doc_start(lang: Language, source: &str, start: usize) -> usize {
     while cur > 0 {
         let prev = line_start(source, cur - 1);
         let t = source[prev..cur].trim();
-        let is_doc = t.starts_with("///") || t.starts_with("/**") || t.starts_with('*') || t.starts_with("//!");
+        let is_doc = t.starts_with("///")
+            || t.starts_with("/**")
+            || t.starts_with('*')
+            || t.starts_with("//!");
         if !is_doc {
             break;
         }
@@ -111,13 +119,16 @@ fn doc_start(lang: Language, source: &str, start: usize) -> usize {
 fn is_placeholder(lang: Language, text: &str) -> bool {
     let g = &lang.spec().generation;
     let t = text.trim();
-    g.stub_statements.iter().any(|s| s == t) || g.stub_prefixes.iter().any(|p| t.starts_with(p.as_str()))
+    g.stub_statements.iter().any(|s| s == t)
+        || g.stub_prefixes.iter().any(|p| t.starts_with(p.as_str()))
 }
 
 fn is_docstring_stmt(node: Node) -> bool {
     node.kind() == "expression_statement"
         && node.named_child_count() == 1
-        && node.named_child(0).is_some_and(|c| c.kind() == "string" || c.kind() == "concatenated_string")
+        && node
+            .named_child(0)
+            .is_some_and(|c| c.kind() == "string" || c.kind() == "concatenated_string")
 }
 
 fn function_node<'t>(lang: Language, root: Node<'t>, sym: &Symbol) -> Option<Node<'t>> {
@@ -138,7 +149,8 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
     let func = function_node(lang, root, sym)?;
     let def_indent = indent_of_line(source, sym.start_byte);
     let doc_start_byte = doc_start(lang, source, sym.start_byte);
-    let doc_start_line = sym.start_line - source[doc_start_byte..sym.start_byte].matches('\n').count();
+    let doc_start_line =
+        sym.start_line - source[doc_start_byte..sym.start_byte].matches('\n').count();
     let Some(body) = func.child_by_field_name(lang.spec().generation.body_field.as_str()) else {
         // No body: only a declaration ending in `;` can take one.
         let text = &source[func.byte_range()];
@@ -170,10 +182,16 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
     } else {
         (children.clone(), None)
     };
-    let real: Vec<&Node> = stmts.iter().filter(|n| !n.kind().contains("comment")).collect();
+    let real: Vec<&Node> = stmts
+        .iter()
+        .filter(|n| !n.kind().contains("comment"))
+        .collect();
     let stub = if real.is_empty() {
         StubKind::Empty
-    } else if real.iter().all(|n| is_placeholder(lang, &source[n.byte_range()])) {
+    } else if real
+        .iter()
+        .all(|n| is_placeholder(lang, &source[n.byte_range()]))
+    {
         StubKind::Placeholder
     } else {
         StubKind::Implemented
@@ -183,19 +201,28 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
         // Interior of `{ … }`.
         let open = body.start_byte() + 1;
         let close = body.end_byte().saturating_sub(1);
-        if !source[body.byte_range()].starts_with('{') || !source[body.byte_range()].ends_with('}') {
+        if !source[body.byte_range()].starts_with('{') || !source[body.byte_range()].ends_with('}')
+        {
             return None;
         }
         let indent = stmts
             .first()
-            .filter(|n| source[line_start(source, n.start_byte())..n.start_byte()].trim().is_empty())
+            .filter(|n| {
+                source[line_start(source, n.start_byte())..n.start_byte()]
+                    .trim()
+                    .is_empty()
+            })
             .map(|n| indent_of_line(source, n.start_byte()))
             .unwrap_or_else(|| format!("{def_indent}{unit}"));
         (open, close, indent)
     } else {
         let indent = docstring
             .or(stmts.first().copied())
-            .filter(|n| source[line_start(source, n.start_byte())..n.start_byte()].trim().is_empty())
+            .filter(|n| {
+                source[line_start(source, n.start_byte())..n.start_byte()]
+                    .trim()
+                    .is_empty()
+            })
             .map(|n| indent_of_line(source, n.start_byte()))
             .unwrap_or_else(|| format!("{def_indent}{unit}"));
         match docstring {
@@ -224,7 +251,12 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
 }
 
 /// The innermost function or method whose definition (doc comment included) spans `line`.
-pub fn function_at_line(lang: Language, rel_path: &str, source: &str, line: usize) -> Option<FunctionTarget> {
+pub fn function_at_line(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    line: usize,
+) -> Option<FunctionTarget> {
     let tree = parse(lang, source)?;
     let file = extract(lang, rel_path, source);
     file.symbols
@@ -238,11 +270,15 @@ pub fn function_at_line(lang: Language, rel_path: &str, source: &str, line: usiz
 /// Every documented function whose body is a stub: the targets of "Generate function from
 /// docstring".
 pub fn stub_functions(lang: Language, rel_path: &str, source: &str) -> Vec<FunctionTarget> {
-    let Some(tree) = parse(lang, source) else { return Vec::new() };
+    let Some(tree) = parse(lang, source) else {
+        return Vec::new();
+    };
     let file = extract(lang, rel_path, source);
     file.symbols
         .iter()
-        .filter(|s| s.kind.is_callable() && s.docstring.as_deref().is_some_and(|d| !d.trim().is_empty()))
+        .filter(|s| {
+            s.kind.is_callable() && s.docstring.as_deref().is_some_and(|d| !d.trim().is_empty())
+        })
         .filter_map(|s| target_for(lang, source, tree.root_node(), s))
         .filter(|t| t.stub != StubKind::Implemented)
         .collect()
@@ -258,7 +294,13 @@ fn dedent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: Vec<&str> = lines
         .iter()
-        .map(|l| if l.len() >= min && l.is_char_boundary(min) { l[min..].trim_end() } else { l.trim() })
+        .map(|l| {
+            if l.len() >= min && l.is_char_boundary(min) {
+                l[min..].trim_end()
+            } else {
+                l.trim()
+            }
+        })
         .collect();
     while out.first().is_some_and(|l| l.trim().is_empty()) {
         out.remove(0);
@@ -279,7 +321,8 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
     let mut found = None;
     while let Some(n) = stack.pop() {
         if g.function_kinds.iter().any(|k| k == n.kind())
-            && n.child_by_field_name("name").is_some_and(|c| &code[c.byte_range()] == name)
+            && n.child_by_field_name("name")
+                .is_some_and(|c| &code[c.byte_range()] == name)
             && n.child_by_field_name(g.body_field.as_str()).is_some()
         {
             found = Some(n);
@@ -333,7 +376,13 @@ pub fn is_stub_body(lang: Language, body: &str) -> bool {
 pub fn splice_body(target: &FunctionTarget, body: &str) -> BodyEdit {
     let indented: Vec<String> = body
         .lines()
-        .map(|l| if l.trim().is_empty() { String::new() } else { format!("{}{l}", target.body_indent) })
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("{}{l}", target.body_indent)
+            }
+        })
         .collect();
     let new_text = if target.signature_only {
         format!(" {{\n{}\n{}}}", indented.join("\n"), target.def_indent)
@@ -342,7 +391,11 @@ pub fn splice_body(target: &FunctionTarget, body: &str) -> BodyEdit {
     } else {
         format!("\n{}", indented.join("\n"))
     };
-    BodyEdit { start: target.replace_start, end: target.replace_end, new_text }
+    BodyEdit {
+        start: target.replace_start,
+        end: target.replace_end,
+        new_text,
+    }
 }
 
 #[cfg(test)]
@@ -363,14 +416,25 @@ mod tests {
         assert_eq!(f.stub, StubKind::Placeholder);
         assert_eq!(f.body_indent, "        ");
         let out = apply(src, &splice_body(f, "y = x * 2\nreturn y"));
-        assert!(out.contains("        \"\"\"Double x.\"\"\"\n        y = x * 2\n        return y\n\n    def g"), "{out}");
+        assert!(
+            out.contains(
+                "        \"\"\"Double x.\"\"\"\n        y = x * 2\n        return y\n\n    def g"
+            ),
+            "{out}"
+        );
         assert_eq!(count_syntax_errors(Language::Python, &out), 0);
         let h = &stubs[1];
         assert_eq!(h.stub, StubKind::Empty);
         let out = apply(src, &splice_body(h, "return a"));
-        assert!(out.contains("    \"\"\"Doc only.\"\"\"\n    return a\n\ndef k"), "{out}");
+        assert!(
+            out.contains("    \"\"\"Doc only.\"\"\"\n    return a\n\ndef k"),
+            "{out}"
+        );
         let t = function_at_line(Language::Python, "m.py", src, 9).unwrap();
-        assert_eq!((t.symbol.name.as_str(), t.stub), ("g", StubKind::Implemented));
+        assert_eq!(
+            (t.symbol.name.as_str(), t.stub),
+            ("g", StubKind::Implemented)
+        );
     }
 
     #[test]
@@ -381,41 +445,90 @@ mod tests {
         assert_eq!(stubs[0].doc_start_byte, 0);
         assert_eq!(stubs[0].doc_start_line, 0);
         let out = apply(src, &splice_body(&stubs[0], "a + b"));
-        assert!(out.starts_with("/// Adds.\n///\n/// More.\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n"), "{out}");
-        let out = apply(src, &splice_body(&stubs[1], "let x = 1;\nprintln!(\"{x}\");"));
-        assert!(out.contains("    fn e(&self) {\n        let x = 1;\n        println!(\"{x}\");\n    }\n}"), "{out}");
-        assert_eq!(function_at_line(Language::Rust, "src/lib.rs", src, 1).unwrap().symbol.name, "add");
+        assert!(
+            out.starts_with(
+                "/// Adds.\n///\n/// More.\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n"
+            ),
+            "{out}"
+        );
+        let out = apply(
+            src,
+            &splice_body(&stubs[1], "let x = 1;\nprintln!(\"{x}\");"),
+        );
+        assert!(
+            out.contains(
+                "    fn e(&self) {\n        let x = 1;\n        println!(\"{x}\");\n    }\n}"
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            function_at_line(Language::Rust, "src/lib.rs", src, 1)
+                .unwrap()
+                .symbol
+                .name,
+            "add"
+        );
 
         // A trait method with no body gets a default body.
-        let tr = "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64;\n}\n";
+        let tr =
+            "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64;\n}\n";
         let stubs = stub_functions(Language::Rust, "src/lib.rs", tr);
         assert_eq!(stubs.len(), 1);
         assert!(stubs[0].signature_only);
         let out = apply(tr, &splice_body(&stubs[0], "0.0"));
-        assert_eq!(out, "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64 {\n        0.0\n    }\n}\n");
+        assert_eq!(
+            out,
+            "pub trait Shape {\n    /// Area in square units.\n    fn area(&self) -> f64 {\n        0.0\n    }\n}\n"
+        );
         assert_eq!(count_syntax_errors(Language::Rust, &out), 0);
 
         let java = "class U {\n    /** Parses. */\n    int parse(String s) {\n        throw new UnsupportedOperationException(\"todo\");\n    }\n    /** Ok. */\n    int ok() { return 1; }\n}\n";
         let stubs = stub_functions(Language::Java, "U.java", java);
         assert_eq!(stubs.len(), 1);
         let out = apply(java, &splice_body(&stubs[0], "return Integer.parseInt(s);"));
-        assert!(out.contains("    int parse(String s) {\n        return Integer.parseInt(s);\n    }\n"), "{out}");
+        assert!(
+            out.contains("    int parse(String s) {\n        return Integer.parseInt(s);\n    }\n"),
+            "{out}"
+        );
         assert_eq!(count_syntax_errors(Language::Java, &out), 0);
     }
 
     #[test]
     fn bodies_come_out_of_model_answers() {
         let code = "def f(self, x):\n    \"\"\"Double x.\"\"\"\n    if x:\n        return x * 2\n    return 0\n";
-        assert_eq!(body_from_generated(Language::Python, code, "f").unwrap(), "if x:\n    return x * 2\nreturn 0");
-        assert_eq!(body_from_generated(Language::Python, "return x * 2\n", "f").unwrap(), "return x * 2");
-        assert_eq!(body_from_generated(Language::Python, "def f(:\n  ??", "f"), None);
+        assert_eq!(
+            body_from_generated(Language::Python, code, "f").unwrap(),
+            "if x:\n    return x * 2\nreturn 0"
+        );
+        assert_eq!(
+            body_from_generated(Language::Python, "return x * 2\n", "f").unwrap(),
+            "return x * 2"
+        );
+        assert_eq!(
+            body_from_generated(Language::Python, "def f(:\n  ??", "f"),
+            None
+        );
         let rs = "pub fn add(a: i32, b: i32) -> i32 {\n    let s = a + b;\n    s\n}";
-        assert_eq!(body_from_generated(Language::Rust, rs, "add").unwrap(), "let s = a + b;\ns");
-        assert_eq!(body_from_generated(Language::Rust, "a + b", "add").unwrap(), "a + b");
-        let tr = "trait T { fn add(&self) -> i32; }\nimpl T for S { fn add(&self) -> i32 { 1 + 2 } }";
-        assert_eq!(body_from_generated(Language::Rust, tr, "add").unwrap(), "1 + 2", "declarations are skipped");
+        assert_eq!(
+            body_from_generated(Language::Rust, rs, "add").unwrap(),
+            "let s = a + b;\ns"
+        );
+        assert_eq!(
+            body_from_generated(Language::Rust, "a + b", "add").unwrap(),
+            "a + b"
+        );
+        let tr =
+            "trait T { fn add(&self) -> i32; }\nimpl T for S { fn add(&self) -> i32 { 1 + 2 } }";
+        assert_eq!(
+            body_from_generated(Language::Rust, tr, "add").unwrap(),
+            "1 + 2",
+            "declarations are skipped"
+        );
         let j = "class X { int parse(String s) { return Integer.parseInt(s); } }";
-        assert_eq!(body_from_generated(Language::Java, j, "parse").unwrap(), "return Integer.parseInt(s);");
+        assert_eq!(
+            body_from_generated(Language::Java, j, "parse").unwrap(),
+            "return Integer.parseInt(s);"
+        );
         assert!(is_stub_body(Language::Python, "pass"));
         assert!(is_stub_body(Language::Rust, "// later\ntodo!()"));
         assert!(!is_stub_body(Language::Rust, "a + b"));

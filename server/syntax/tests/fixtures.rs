@@ -12,7 +12,10 @@ fn fixtures_root() -> PathBuf {
 }
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -59,7 +62,14 @@ fn render(lang: Language, rel: &str, text: &str) -> String {
         // Ranges must cover the name and lie inside the text.
         assert!(sym.start_byte <= sym.name_start_byte || sym.name_start_byte == sym.name_end_byte);
         assert!(sym.end_byte <= text.len());
-        assert_eq!(&text[sym.name_start_byte..sym.name_end_byte], if sym.name_start_byte == sym.name_end_byte { "" } else { sym.name.as_str() });
+        assert_eq!(
+            &text[sym.name_start_byte..sym.name_end_byte],
+            if sym.name_start_byte == sym.name_end_byte {
+                ""
+            } else {
+                sym.name.as_str()
+            }
+        );
     }
     s
 }
@@ -76,7 +86,11 @@ fn extraction_matches_snapshots() {
         assert!(!files.is_empty(), "no fixtures for {lang}");
         for file in files {
             count += 1;
-            let rel = file.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = file
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             let text = std::fs::read_to_string(&file).unwrap();
             let got = render(Language::from_path(&file).unwrap(), &rel, &text);
             let expected_path = PathBuf::from(format!("{}.expected", file.display()));
@@ -95,7 +109,11 @@ fn extraction_matches_snapshots() {
         }
     }
     assert!(count >= 8, "expected the fixture set, found {count} files");
-    assert!(failures.is_empty(), "snapshot mismatches (UPDATE_EXPECT=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "snapshot mismatches (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }
 
 fn diff(a: &str, b: &str) -> String {
@@ -123,36 +141,91 @@ fn qualified_names_and_test_flags() {
     let root = fixtures_root();
     let py = std::fs::read_to_string(root.join("python/src/shop/cart.py")).unwrap();
     let r = extract(Language::Python, "src/shop/cart.py", &py);
-    let find = |q: &str| r.symbols.iter().find(|s| s.qualified_name == q).unwrap_or_else(|| panic!("{q} missing"));
+    let find = |q: &str| {
+        r.symbols
+            .iter()
+            .find(|s| s.qualified_name == q)
+            .unwrap_or_else(|| panic!("{q} missing"))
+    };
     assert_eq!(find("shop.cart.Cart.add").kind.name(), "method");
     assert_eq!(find("shop.cart.Cart.Discount.apply").kind.name(), "method");
     assert_eq!(find("shop.cart.fetch_prices").kind.name(), "function");
     assert_eq!(find("shop.cart.Cart.subtotal.line").kind.name(), "function");
-    assert!(find("shop.cart.load_settings").docstring.as_deref().unwrap().starts_with("Parse the TOML config file"));
+    assert!(
+        find("shop.cart.load_settings")
+            .docstring
+            .as_deref()
+            .unwrap()
+            .starts_with("Parse the TOML config file")
+    );
     // Decorators belong to the definition's range.
     assert_eq!(find("shop.cart.Cart.empty").start_line + 1, 58);
-    assert!(find("shop.cart.Cart").references.iter().all(|r| r != "staticmethod"), "decorators belong to their method");
+    assert!(
+        find("shop.cart.Cart")
+            .references
+            .iter()
+            .all(|r| r != "staticmethod"),
+        "decorators belong to their method"
+    );
     assert!(r.symbols.iter().all(|s| !s.is_test), "not a test file");
 
     let t = std::fs::read_to_string(root.join("python/tests/test_cart.py")).unwrap();
     let r = extract(Language::Python, "tests/test_cart.py", &t);
-    let tests: Vec<&str> = r.symbols.iter().filter(|s| s.is_test).map(|s| s.name.as_str()).collect();
-    assert_eq!(tests, ["test_add_merges_quantities", "TestTotals", "test_empty_total_is_zero", "test_discount"]);
-    let add = r.symbols.iter().find(|s| s.name == "test_add_merges_quantities").unwrap();
-    assert!(add.references.iter().any(|x| x == "add"), "{:?}", add.references);
-    assert!(add.references.iter().any(|x| x == "make_cart"), "{:?}", add.references);
+    let tests: Vec<&str> = r
+        .symbols
+        .iter()
+        .filter(|s| s.is_test)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            "test_add_merges_quantities",
+            "TestTotals",
+            "test_empty_total_is_zero",
+            "test_discount"
+        ]
+    );
+    let add = r
+        .symbols
+        .iter()
+        .find(|s| s.name == "test_add_merges_quantities")
+        .unwrap();
+    assert!(
+        add.references.iter().any(|x| x == "add"),
+        "{:?}",
+        add.references
+    );
+    assert!(
+        add.references.iter().any(|x| x == "make_cart"),
+        "{:?}",
+        add.references
+    );
 
     let rs = std::fs::read_to_string(root.join("rust/src/lib.rs")).unwrap();
     let r = extract(Language::Rust, "src/lib.rs", &rs);
-    let q: Vec<&str> = r.symbols.iter().map(|s| s.qualified_name.as_str()).collect();
+    let q: Vec<&str> = r
+        .symbols
+        .iter()
+        .map(|s| s.qualified_name.as_str())
+        .collect();
     assert!(q.contains(&"crate::Endpoint::parse"), "{q:?}");
     assert!(q.contains(&"crate::tests::parses_host_and_port"), "{q:?}");
-    let t: Vec<&str> = r.symbols.iter().filter(|s| s.is_test).map(|s| s.name.as_str()).collect();
+    let t: Vec<&str> = r
+        .symbols
+        .iter()
+        .filter(|s| s.is_test)
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(t, ["tests", "parses_host_and_port", "connects"]);
 
     let j = std::fs::read_to_string(root.join("java/src/main/java/com/acme/Util.java")).unwrap();
     let r = extract(Language::Java, "src/main/java/com/acme/Util.java", &j);
-    let q: Vec<&str> = r.symbols.iter().map(|s| s.qualified_name.as_str()).collect();
+    let q: Vec<&str> = r
+        .symbols
+        .iter()
+        .map(|s| s.qualified_name.as_str())
+        .collect();
     assert!(q.contains(&"com.acme.Util#parse"), "{q:?}");
     assert!(q.contains(&"com.acme.Util.Builder#build"), "{q:?}");
     assert!(q.contains(&"com.acme.Util#Util"), "{q:?}");
@@ -170,7 +243,11 @@ fn broken_files_keep_what_parses() {
         let r = extract(lang, rel, &text);
         assert!(r.has_errors, "{rel} should report syntax errors");
         for name in must {
-            assert!(r.symbols.iter().any(|s| s.name == *name), "{rel}: {name} lost: {:?}", r.symbols.iter().map(|s| &s.name).collect::<Vec<_>>());
+            assert!(
+                r.symbols.iter().any(|s| s.name == *name),
+                "{rel}: {name} lost: {:?}",
+                r.symbols.iter().map(|s| &s.name).collect::<Vec<_>>()
+            );
         }
     }
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/<rel>` at the repository root.
 pub fn fixtures(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(rel)
 }
 
 /// Copies a directory tree (regular files and directories only).
@@ -58,13 +60,18 @@ pub fn workspace(name: &str) -> TempWorkspace {
     copy_dir(&fixtures(&format!("workspaces/{name}")), &root);
     let root = root.canonicalize().unwrap();
     let cache = tmp.path().join("cache");
-    TempWorkspace { root, cache, _tmp: tmp }
+    TempWorkspace {
+        root,
+        cache,
+        _tmp: tmp,
+    }
 }
 
 /// The real all-MiniLM-L6-v2 directory as installed by `.ci/setup`. Fails (never skips) when
 /// it is missing: these tests are meant to run against the real model.
 pub fn real_model_dir() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let cache =
+        codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
     let dir = codeforge_config::default_embedding_model_dir(&cache);
     assert!(
         dir.join("model.safetensors").is_file(),
@@ -98,33 +105,51 @@ pub fn check_snapshot(path: &Path, actual: &str) -> Option<String> {
                 actual.lines().nth(line).unwrap_or("<end>")
             ))
         }
-        Err(_) => Some(format!("{}: no snapshot (UPDATE_EXPECT=1 to write it)", path.display())),
+        Err(_) => Some(format!(
+            "{}: no snapshot (UPDATE_EXPECT=1 to write it)",
+            path.display()
+        )),
     }
 }
 
 /// The real Qwen2.5-Coder-0.5B-Instruct GGUF as installed by `.ci/setup`. Fails (never skips)
 /// when it is missing.
 pub fn real_qwen_gguf() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let cache =
+        codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
     let path = codeforge_config::default_generation_gguf(&cache);
-    assert!(path.is_file(), "the Qwen model is not installed at {}; run `bash .ci/setup`", path.display());
+    assert!(
+        path.is_file(),
+        "the Qwen model is not installed at {}; run `bash .ci/setup`",
+        path.display()
+    );
     path
 }
 
 /// CodeForge's pytest virtualenv as created by `.ci/setup` (`<cache>/venv`). Fails (never skips)
 /// when it is missing: verification tests run the real pytest.
 pub fn verify_python() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let cache =
+        codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
     let py = cache.join("venv/bin/python");
-    assert!(py.is_file(), "pytest's virtualenv is not at {}; run `bash .ci/setup`", py.display());
+    assert!(
+        py.is_file(),
+        "pytest's virtualenv is not at {}; run `bash .ci/setup`",
+        py.display()
+    );
     py
 }
 
 /// The offline Maven settings written by `.ci/setup` (every repository mirrored to Debian's).
 pub fn maven_settings() -> PathBuf {
-    let cache = codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let cache =
+        codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
     let p = cache.join("maven-settings.xml");
-    assert!(p.is_file(), "the Maven settings are not at {}; run `bash .ci/setup`", p.display());
+    assert!(
+        p.is_file(),
+        "the Maven settings are not at {}; run `bash .ci/setup`",
+        p.display()
+    );
     p
 }
 
@@ -133,7 +158,12 @@ pub fn processes_with(needle: &str) -> Vec<String> {
     std::fs::read_dir("/proc")
         .map(|rd| {
             rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                })
                 .filter_map(|e| {
                     let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
                     if stat.contains(") Z ") {
@@ -157,7 +187,9 @@ pub struct HttpRequest {
 }
 
 /// Reads one request (request line, headers, `Content-Length` body); `None` at end of stream.
-pub async fn read_http_request<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<HttpRequest> {
+pub async fn read_http_request<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> Option<HttpRequest> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let mut line = String::new();
     if r.read_line(&mut line).await.unwrap_or(0) == 0 {
@@ -183,5 +215,9 @@ pub async fn read_http_request<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) ->
     }
     let mut body = vec![0; len];
     r.read_exact(&mut body).await.ok()?;
-    Some(HttpRequest { path, authorization, body })
+    Some(HttpRequest {
+        path,
+        authorization,
+        body,
+    })
 }

@@ -67,7 +67,10 @@ fn append_line(cache_dir: &Path, line: &Line) -> std::io::Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut text = serde_json::to_string(line).map_err(std::io::Error::other)?;
     text.push('\n');
     // One write per line: concurrent appenders do not interleave within a line.
@@ -79,12 +82,20 @@ pub fn record(cache_dir: &Path, attempt: &Attempt) -> std::io::Result<()> {
 }
 
 pub fn record_accepted(cache_dir: &Path, id: &str, accepted: bool) -> std::io::Result<()> {
-    append_line(cache_dir, &Line::Accepted { id: id.to_string(), accepted })
+    append_line(
+        cache_dir,
+        &Line::Accepted {
+            id: id.to_string(),
+            accepted,
+        },
+    )
 }
 
 /// All attempts, with their acceptance applied; unreadable lines are skipped.
 pub fn load(cache_dir: &Path) -> Vec<Attempt> {
-    let Ok(f) = std::fs::File::open(store_path(cache_dir)) else { return Vec::new() };
+    let Ok(f) = std::fs::File::open(store_path(cache_dir)) else {
+        return Vec::new();
+    };
     let mut out: Vec<Attempt> = Vec::new();
     for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
         match serde_json::from_str::<Line>(&line) {
@@ -113,13 +124,21 @@ fn answer(fence: &str, code: &str) -> serde_json::Value {
 }
 
 /// Writes training examples; returns how many. Attempts the user rejected give no SFT example.
-pub fn export(attempts: &[Attempt], format: ExportFormat, out: &mut dyn Write) -> std::io::Result<usize> {
+pub fn export(
+    attempts: &[Attempt],
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> std::io::Result<usize> {
     let mut n = 0;
     for a in attempts {
-        let prompt: Vec<serde_json::Value> =
-            a.prompt.iter().map(|m| serde_json::json!({"role": m.role, "content": m.content})).collect();
+        let prompt: Vec<serde_json::Value> = a
+            .prompt
+            .iter()
+            .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
+            .collect();
         // Prefer the shown passing candidate, then any passing one.
-        let mut passing: Vec<&CandidateRecord> = a.candidates.iter().filter(|c| c.verified).collect();
+        let mut passing: Vec<&CandidateRecord> =
+            a.candidates.iter().filter(|c| c.verified).collect();
         passing.sort_by_key(|c| !c.shown);
         let failing: Vec<&CandidateRecord> = a.candidates.iter().filter(|c| !c.verified).collect();
         match format {
@@ -130,12 +149,18 @@ pub fn export(attempts: &[Attempt], format: ExportFormat, out: &mut dyn Write) -
                 if let Some(c) = passing.first() {
                     let mut messages = prompt.clone();
                     messages.push(answer(&a.fence, &c.code));
-                    writeln!(out, "{}", serde_json::json!({"messages": messages, "meta": {"id": a.id, "target": a.target, "tests_from": a.tests_from}}))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"messages": messages, "meta": {"id": a.id, "target": a.target, "tests_from": a.tests_from}})
+                    )?;
                     n += 1;
                 }
             }
             ExportFormat::Dpo => {
-                let Some(good) = passing.first() else { continue };
+                let Some(good) = passing.first() else {
+                    continue;
+                };
                 for bad in &failing {
                     writeln!(
                         out,
@@ -160,7 +185,15 @@ mod tests {
     use super::*;
 
     fn cand(code: &str, verified: bool, shown: bool) -> CandidateRecord {
-        CandidateRecord { code: code.into(), passed: usize::from(verified), failed: usize::from(!verified), compiled: true, verified, round: 0, shown }
+        CandidateRecord {
+            code: code.into(),
+            passed: usize::from(verified),
+            failed: usize::from(!verified),
+            compiled: true,
+            verified,
+            round: 0,
+            shown,
+        }
     }
 
     fn attempt(id: &str, cands: Vec<CandidateRecord>) -> Attempt {
@@ -172,7 +205,10 @@ mod tests {
             target: "f".into(),
             language: "python".into(),
             fence: "python".into(),
-            prompt: vec![StoredMessage { role: "user".into(), content: "implement f".into() }],
+            prompt: vec![StoredMessage {
+                role: "user".into(),
+                content: "implement f".into(),
+            }],
             context: vec![],
             tests_from: "workspace".into(),
             selected_tests: vec!["test_f".into()],
@@ -184,23 +220,60 @@ mod tests {
     #[test]
     fn store_round_trip_and_exports() {
         let d = tempfile::tempdir().unwrap();
-        record(d.path(), &attempt("a1", vec![cand("def f(): return 1", false, false), cand("def f(): return 2", true, true)])).unwrap();
-        record(d.path(), &attempt("a2", vec![cand("def f(): return 3", false, false)])).unwrap();
-        record(d.path(), &attempt("a3", vec![cand("def f(): return 4", true, true)])).unwrap();
+        record(
+            d.path(),
+            &attempt(
+                "a1",
+                vec![
+                    cand("def f(): return 1", false, false),
+                    cand("def f(): return 2", true, true),
+                ],
+            ),
+        )
+        .unwrap();
+        record(
+            d.path(),
+            &attempt("a2", vec![cand("def f(): return 3", false, false)]),
+        )
+        .unwrap();
+        record(
+            d.path(),
+            &attempt("a3", vec![cand("def f(): return 4", true, true)]),
+        )
+        .unwrap();
         record_accepted(d.path(), "a3", false).unwrap();
         let all = load(d.path());
         assert_eq!(all.len(), 3);
         assert_eq!(all[2].accepted, Some(false));
 
         let mut sft = Vec::new();
-        assert_eq!(export(&all, ExportFormat::Sft, &mut sft).unwrap(), 1, "a2 has no passing candidate, a3 was rejected by the user");
-        let line: serde_json::Value = serde_json::from_slice(sft.split(|b| *b == b'\n').next().unwrap()).unwrap();
-        assert_eq!(line["messages"][1]["content"], "```python\ndef f(): return 2\n```");
+        assert_eq!(
+            export(&all, ExportFormat::Sft, &mut sft).unwrap(),
+            1,
+            "a2 has no passing candidate, a3 was rejected by the user"
+        );
+        let line: serde_json::Value =
+            serde_json::from_slice(sft.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(
+            line["messages"][1]["content"],
+            "```python\ndef f(): return 2\n```"
+        );
 
         let mut dpo = Vec::new();
         assert_eq!(export(&all, ExportFormat::Dpo, &mut dpo).unwrap(), 1);
-        let line: serde_json::Value = serde_json::from_slice(dpo.split(|b| *b == b'\n').next().unwrap()).unwrap();
-        assert!(line["chosen"][0]["content"].as_str().unwrap().contains("return 2"));
-        assert!(line["rejected"][0]["content"].as_str().unwrap().contains("return 1"));
+        let line: serde_json::Value =
+            serde_json::from_slice(dpo.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert!(
+            line["chosen"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("return 2")
+        );
+        assert!(
+            line["rejected"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("return 1")
+        );
     }
 }

@@ -111,7 +111,15 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
         .stderr(Stdio::piped())
         .process_group(0);
     let isolate = can_isolate() && (iso.no_network || !iso.read_only.is_empty());
-    let ro: Vec<CString> = if isolate { iso.read_only.iter().filter(|p| p.is_dir()).filter_map(|p| cstr(p)).collect() } else { Vec::new() };
+    let ro: Vec<CString> = if isolate {
+        iso.read_only
+            .iter()
+            .filter(|p| p.is_dir())
+            .filter_map(|p| cstr(p))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let no_net = isolate && iso.no_network;
     let mut sandbox = vec!["process group"];
     if isolate {
@@ -141,9 +149,22 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
                     return Err(std::io::Error::last_os_error());
                 }
                 let root = c"/";
-                libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null());
+                libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                );
                 for p in &ro {
-                    if libc::mount(p.as_ptr(), p.as_ptr(), std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+                    if libc::mount(
+                        p.as_ptr(),
+                        p.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     if libc::mount(
@@ -180,7 +201,11 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
                             break;
                         }
                     }
-                    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
                     libc::_exit(code);
                 }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -188,7 +213,9 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
             Ok(())
         });
     }
-    let mut child = tokio::process::Command::from(cmd).kill_on_drop(true).spawn()?;
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     let mut guard = GroupGuard { pgid, armed: true };
     let mut stdout = child.stdout.take().expect("piped");
@@ -237,7 +264,11 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
 }
 
 /// Reads to the end, keeping only the last `max` bytes.
-async fn read_tail<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
+async fn read_tail<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<()> {
     let mut chunk = [0u8; 8192];
     loop {
         let n = r.read(&mut chunk).await?;
@@ -271,13 +302,20 @@ mod tests {
         // SAFETY: signal 0 only checks existence.
         let exists = unsafe { libc::kill(pid, 0) == 0 };
         exists
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
     }
 
     #[tokio::test]
     async fn exit_code_and_output() {
-        let iso = Isolation { read_only: vec![], no_network: false };
-        let o = run(&job("echo hi; echo err >&2; exit 3", 5000), &iso).await.unwrap();
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: false,
+        };
+        let o = run(&job("echo hi; echo err >&2; exit 3", 5000), &iso)
+            .await
+            .unwrap();
         assert_eq!(o.exit_code, Some(3));
         assert!(!o.timed_out);
         assert_eq!(o.output, "hi\nerr\n");
@@ -288,10 +326,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let iso = Isolation { read_only: vec![], no_network: false };
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: false,
+        };
         let o = run(&job(&script, 500), &iso).await.unwrap();
         assert!(o.timed_out);
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(!alive(pid), "grandchild {pid} survived the timeout");
     }
@@ -301,11 +346,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let iso = Isolation { read_only: vec![], no_network: false };
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: false,
+        };
         let j = job(&script, 60_000);
         let fut = run(&j, &iso);
         let _ = tokio::time::timeout(Duration::from_millis(500), fut).await;
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(!alive(pid), "grandchild {pid} survived cancellation");
     }
@@ -314,22 +366,39 @@ mod tests {
     async fn background_children_do_not_outlive_a_finished_run() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
-        let script = format!("(sleep 30 >/dev/null 2>&1 &) ; sleep 30 >/dev/null 2>&1 & echo $! > {}", pidfile.display());
-        let iso = Isolation { read_only: vec![], no_network: false };
+        let script = format!(
+            "(sleep 30 >/dev/null 2>&1 &) ; sleep 30 >/dev/null 2>&1 & echo $! > {}",
+            pidfile.display()
+        );
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: false,
+        };
         let o = run(&job(&script, 5000), &iso).await.unwrap();
         assert_eq!(o.exit_code, Some(0));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(!alive(pid));
     }
 
     #[tokio::test]
     async fn an_isolated_endless_run_times_out() {
-        let iso = Isolation { read_only: vec![], no_network: true };
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: true,
+        };
         let t = std::time::Instant::now();
         let o = run(&job("while :; do :; done", 500), &iso).await.unwrap();
         assert!(o.timed_out, "{o:?}");
-        assert!(t.elapsed() < Duration::from_secs(5), "spawn or the wait blocked: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "spawn or the wait blocked: {:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -337,8 +406,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         // `setsid` leaves the process group; only the pid namespace catches it.
-        let script = format!("setsid sh -c 'sleep 30; echo {}' >/dev/null 2>&1 & sleep 0.3", pidfile.display());
-        let iso = Isolation { read_only: vec![], no_network: true };
+        let script = format!(
+            "setsid sh -c 'sleep 30; echo {}' >/dev/null 2>&1 & sleep 0.3",
+            pidfile.display()
+        );
+        let iso = Isolation {
+            read_only: vec![],
+            no_network: true,
+        };
         let o = run(&job(&script, 5000), &iso).await.unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
         if !can_isolate() {
@@ -360,9 +435,14 @@ mod tests {
     #[tokio::test]
     async fn read_only_workspace_where_the_machine_allows() {
         let dir = tempfile::tempdir().unwrap();
-        let iso = Isolation { read_only: vec![dir.path().to_path_buf()], no_network: true };
+        let iso = Isolation {
+            read_only: vec![dir.path().to_path_buf()],
+            no_network: true,
+        };
         let target = dir.path().join("written");
-        let o = run(&job(&format!("echo x > {}", target.display()), 5000), &iso).await.unwrap();
+        let o = run(&job(&format!("echo x > {}", target.display()), 5000), &iso)
+            .await
+            .unwrap();
         if can_isolate() {
             assert!(!target.exists(), "wrote into a read-only workspace: {o:?}");
             assert!(o.sandbox.contains("read-only") && o.sandbox.contains("no network"));

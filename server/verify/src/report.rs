@@ -40,7 +40,9 @@ fn unescape(s: &str) -> String {
             "amp" => Some('&'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32),
+            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -63,7 +65,10 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 
 fn strip_cdata(s: &str) -> String {
     let s = s.trim();
-    let s = s.strip_prefix("<![CDATA[").and_then(|x| x.strip_suffix("]]>")).map(str::to_string);
+    let s = s
+        .strip_prefix("<![CDATA[")
+        .and_then(|x| x.strip_suffix("]]>"))
+        .map(str::to_string);
     s.unwrap_or_default()
 }
 
@@ -94,7 +99,11 @@ pub fn parse_junit(xml: &str) -> Vec<TestResult> {
         let self_closing = tag.ends_with('/');
         let classname = attr(tag, "classname").unwrap_or_default();
         let name = attr(tag, "name").unwrap_or_default();
-        let full = if classname.is_empty() { name } else { format!("{classname}.{name}") };
+        let full = if classname.is_empty() {
+            name
+        } else {
+            format!("{classname}.{name}")
+        };
         let (body, next) = if self_closing {
             ("", &rest[tag_end + 1..])
         } else {
@@ -105,7 +114,11 @@ pub fn parse_junit(xml: &str) -> Vec<TestResult> {
         };
         let mut verdict = Verdict::Passed;
         let mut message = String::new();
-        for (el, v) in [("failure", Verdict::Failed), ("error", Verdict::Error), ("skipped", Verdict::Skipped)] {
+        for (el, v) in [
+            ("failure", Verdict::Failed),
+            ("error", Verdict::Error),
+            ("skipped", Verdict::Skipped),
+        ] {
             let open = format!("<{el}");
             if let Some(j) = body.find(&open) {
                 verdict = v;
@@ -121,11 +134,19 @@ pub fn parse_junit(xml: &str) -> Vec<TestResult> {
                     let c = strip_cdata(inner);
                     if c.is_empty() { unescape(inner) } else { c }
                 };
-                message = if text.contains(msg.trim()) || msg.is_empty() { text } else { format!("{msg}\n{text}") };
+                message = if text.contains(msg.trim()) || msg.is_empty() {
+                    text
+                } else {
+                    format!("{msg}\n{text}")
+                };
                 break;
             }
         }
-        out.push(TestResult { name: full, verdict, message: clip(message.trim(), 4000) });
+        out.push(TestResult {
+            name: full,
+            verdict,
+            message: clip(message.trim(), 4000),
+        });
         rest = next;
     }
     out
@@ -136,15 +157,23 @@ pub fn parse_junit(xml: &str) -> Vec<TestResult> {
 pub fn parse_libtest(output: &str) -> Vec<TestResult> {
     let mut out: Vec<TestResult> = Vec::new();
     for line in output.lines() {
-        let Some(rest) = line.strip_prefix("test ") else { continue };
-        let Some((name, status)) = rest.rsplit_once(" ... ") else { continue };
+        let Some(rest) = line.strip_prefix("test ") else {
+            continue;
+        };
+        let Some((name, status)) = rest.rsplit_once(" ... ") else {
+            continue;
+        };
         let verdict = match status.trim() {
             "ok" => Verdict::Passed,
             "FAILED" => Verdict::Failed,
             s if s.starts_with("ignored") => Verdict::Skipped,
             _ => continue,
         };
-        out.push(TestResult { name: name.trim().to_string(), verdict, message: String::new() });
+        out.push(TestResult {
+            name: name.trim().to_string(),
+            verdict,
+            message: String::new(),
+        });
     }
     // Failure details.
     let mut current: Option<String> = None;
@@ -157,7 +186,10 @@ pub fn parse_libtest(output: &str) -> Vec<TestResult> {
         }
     };
     for line in output.lines() {
-        if let Some(n) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+        if let Some(n) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
             flush(&current, &buf, &mut out);
             current = Some(n.to_string());
             buf.clear();
@@ -185,10 +217,22 @@ mod tests {
 E       assert 3 == 4</failure></testcase><testcase classname="tests.test_cart" name="test_skip" time="0"><skipped type="pytest.skip" message="later">skip</skipped></testcase></testsuite></testsuites>"#;
         let r = parse_junit(xml);
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0], TestResult { name: "tests.test_cart.test_add".into(), verdict: Verdict::Passed, message: String::new() });
+        assert_eq!(
+            r[0],
+            TestResult {
+                name: "tests.test_cart.test_add".into(),
+                verdict: Verdict::Passed,
+                message: String::new()
+            }
+        );
         assert_eq!(r[1].verdict, Verdict::Failed);
         assert_eq!(r[1].name, "tests.test_cart.TestCart.test_total");
-        assert!(r[1].message.contains("assert 3 == 4") && r[1].message.contains(">       assert total() == 4"), "{}", r[1].message);
+        assert!(
+            r[1].message.contains("assert 3 == 4")
+                && r[1].message.contains(">       assert total() == 4"),
+            "{}",
+            r[1].message
+        );
         assert_eq!(r[2].verdict, Verdict::Skipped);
     }
 

@@ -13,10 +13,26 @@ use std::time::UNIX_EPOCH;
 
 /// Directories never copied (VCS data, build outputs, caches, virtualenvs: those are shared or rebuilt).
 pub const SKIP_DIRS: [&str; 11] = [
-    ".git", ".hg", ".svn", "target", "node_modules", "__pycache__", ".pytest_cache", ".venv", "venv", ".mypy_cache", ".tox",
+    ".git",
+    ".hg",
+    ".svn",
+    "target",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".tox",
 ];
 /// Directories inside the scratch tree that runs may fill and syncs leave alone.
-const KEEP_IN_SCRATCH: [&str; 5] = ["target", "__pycache__", ".pytest_cache", ".codeforge-home", ".codeforge-report"];
+const KEEP_IN_SCRATCH: [&str; 5] = [
+    "target",
+    "__pycache__",
+    ".pytest_cache",
+    ".codeforge-home",
+    ".codeforge-report",
+];
 /// Files larger than this are not copied (tests rarely need them; secrets and data dumps stay home).
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 
@@ -49,7 +65,10 @@ struct Manifest {
 }
 
 fn mtime_ns(m: &fs::Metadata) -> u128 {
-    m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The scratch base of a workspace: `<cache>/verify/<hash of the root>`.
@@ -70,14 +89,17 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         .require_git(false)
         .parents(false)
         .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir()) && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+            !(e.file_type().is_some_and(|t| t.is_dir())
+                && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
         })
         .build();
     for entry in walker.flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
         if entry.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
             continue;
         }
@@ -100,7 +122,12 @@ impl Scratch {
         };
         fs::create_dir_all(base).map_err(io(base))?;
         let lock_path = base.join("lock");
-        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
         // SAFETY: flock on a file we own; blocks until another verification of this workspace ends.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(ScratchError::Io(lock_path, std::io::Error::last_os_error()));
@@ -129,8 +156,10 @@ impl Scratch {
         let tree = self.tree.clone();
         fs::create_dir_all(&tree).map_err(io(&tree))?;
         let manifest_path = self.base.join("manifest.json");
-        let mut manifest: Manifest =
-            fs::read(&manifest_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut manifest: Manifest = fs::read(&manifest_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         let files = source_files(root, self.max_files)?;
         let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
         let mut copied = 0;
@@ -150,7 +179,10 @@ impl Scratch {
             }
             if let Some(parent) = dst.parent() {
                 // A candidate may have put a file where a directory belongs.
-                for anc in parent.ancestors().take_while(|a| a.starts_with(&tree) && *a != tree) {
+                for anc in parent
+                    .ancestors()
+                    .take_while(|a| a.starts_with(&tree) && *a != tree)
+                {
                     if fs::symlink_metadata(anc).is_ok_and(|m| !m.is_dir()) {
                         let _ = fs::remove_file(anc);
                     }
@@ -166,7 +198,9 @@ impl Scratch {
             // writing through a link would change the user's file.
             fs::copy(&src, &dst).map_err(io(&src))?;
             let dm = fs::metadata(&dst).map_err(io(&dst))?;
-            manifest.files.insert(rel.clone(), (slen, smt, dm.len(), mtime_ns(&dm)));
+            manifest
+                .files
+                .insert(rel.clone(), (slen, smt, dm.len(), mtime_ns(&dm)));
             copied += 1;
         }
         manifest.files.retain(|k, _| wanted.contains(k.as_str()));
@@ -202,7 +236,9 @@ fn prune(tree: &Path, dir: &Path, wanted: &HashSet<&str>) -> usize {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };
     for e in rd.flatten() {
         let p = e.path();
-        let Ok(rel) = p.strip_prefix(tree) else { continue };
+        let Ok(rel) = p.strip_prefix(tree) else {
+            continue;
+        };
         let rel_s = rel.to_string_lossy().replace('\\', "/");
         let name = e.file_name().to_string_lossy().into_owned();
         let Ok(ft) = e.file_type() else { continue };
@@ -211,7 +247,10 @@ fn prune(tree: &Path, dir: &Path, wanted: &HashSet<&str>) -> usize {
                 continue;
             }
             removed += prune(tree, &p, wanted);
-            if fs::read_dir(&p).map(|mut r| r.next().is_none()).unwrap_or(false) {
+            if fs::read_dir(&p)
+                .map(|mut r| r.next().is_none())
+                .unwrap_or(false)
+            {
                 let prefix = format!("{rel_s}/");
                 if !wanted.iter().any(|w| w.starts_with(&prefix)) && fs::remove_dir(&p).is_ok() {
                     removed += 1;
@@ -242,8 +281,14 @@ mod tests {
         fs::write(ws.path().join(".git/HEAD"), "ref").unwrap();
         let base = scratch_base(cache.path(), ws.path());
         let s = Scratch::sync(ws.path(), &base, 1000).unwrap();
-        assert_eq!(fs::read_to_string(s.tree.join("pkg/a.py")).unwrap(), "a = 1\n");
-        assert!(!s.tree.join("secret.txt").exists(), "gitignored files stay home");
+        assert_eq!(
+            fs::read_to_string(s.tree.join("pkg/a.py")).unwrap(),
+            "a = 1\n"
+        );
+        assert!(
+            !s.tree.join("secret.txt").exists(),
+            "gitignored files stay home"
+        );
         assert!(!s.tree.join(".git").exists());
         // A candidate vandalises the scratch copy.
         fs::write(s.tree.join("pkg/a.py"), "broken").unwrap();
@@ -251,9 +296,15 @@ mod tests {
         fs::create_dir_all(s.tree.join("target/debug")).unwrap();
         drop(s);
         let s = Scratch::sync(ws.path(), &base, 1000).unwrap();
-        assert_eq!(fs::read_to_string(s.tree.join("pkg/a.py")).unwrap(), "a = 1\n");
+        assert_eq!(
+            fs::read_to_string(s.tree.join("pkg/a.py")).unwrap(),
+            "a = 1\n"
+        );
         assert!(!s.tree.join("junk.py").exists());
-        assert!(s.tree.join("target/debug").exists(), "build outputs are kept for incremental builds");
+        assert!(
+            s.tree.join("target/debug").exists(),
+            "build outputs are kept for incremental builds"
+        );
         assert_eq!(s.copied, 1);
         // The user deletes a file.
         drop(s);

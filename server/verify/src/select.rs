@@ -48,7 +48,12 @@ pub fn test_id(lang: Language, rel_path: &str, symbols: &[Symbol], sym: &Symbol)
         }
         Language::Java => {
             let class = chain.first().cloned().unwrap_or_else(|| {
-                rel_path.rsplit('/').next().unwrap_or(rel_path).trim_end_matches(".java").to_string()
+                rel_path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(rel_path)
+                    .trim_end_matches(".java")
+                    .to_string()
             });
             format!("{class}#{}", sym.name)
         }
@@ -60,7 +65,12 @@ fn file_name(rel: &str) -> &str {
 }
 
 /// Whether `rel` is one of the test files `patterns` name for `module` / `class`.
-pub fn is_matching_test_file(patterns: &[String], rel: &str, module: &str, class: Option<&str>) -> bool {
+pub fn is_matching_test_file(
+    patterns: &[String],
+    rel: &str,
+    module: &str,
+    class: Option<&str>,
+) -> bool {
     patterns.iter().any(|p| {
         if p.contains("{class}") {
             let Some(c) = class else { return false };
@@ -68,7 +78,11 @@ pub fn is_matching_test_file(patterns: &[String], rel: &str, module: &str, class
             file_name(rel) == file_name(&f) && (!f.contains('/') || rel.ends_with(&f))
         } else {
             let f = p.replace("{module}", module);
-            if f.contains('/') { rel == f || rel.ends_with(&format!("/{f}")) } else { file_name(rel) == f }
+            if f.contains('/') {
+                rel == f || rel.ends_with(&format!("/{f}"))
+            } else {
+                file_name(rel) == f
+            }
         }
     })
 }
@@ -92,7 +106,9 @@ pub fn calls_textually(text: &str, name: &str) -> bool {
 
 /// Test-like symbols of one file.
 fn tests_in(symbols: &[Symbol]) -> impl Iterator<Item = &Symbol> {
-    symbols.iter().filter(|s| s.is_test && matches!(s.kind, SymbolKind::Function | SymbolKind::Method))
+    symbols
+        .iter()
+        .filter(|s| s.is_test && matches!(s.kind, SymbolKind::Function | SymbolKind::Method))
 }
 
 /// Selects up to `max` tests for the function `name` defined in `target_rel` (whose enclosing
@@ -107,13 +123,22 @@ pub fn select_tests(
     max: usize,
 ) -> Vec<SelectedTest> {
     let spec = lang.spec();
-    let module = file_name(target_rel).rsplit_once('.').map_or(file_name(target_rel), |(s, _)| s);
-    let class_for_files = class.map(str::to_string).or_else(|| (lang == Language::Java).then(|| module.to_string()));
+    let module = file_name(target_rel)
+        .rsplit_once('.')
+        .map_or(file_name(target_rel), |(s, _)| s);
+    let class_for_files = class
+        .map(str::to_string)
+        .or_else(|| (lang == Language::Java).then(|| module.to_string()));
     let mut by_ref: Vec<SelectedTest> = Vec::new();
     let mut by_module: Vec<SelectedTest> = Vec::new();
     for (rel, text) in files {
         let same_file = rel == target_rel;
-        let matching = is_matching_test_file(&spec.verify.test_files, rel, module, class_for_files.as_deref());
+        let matching = is_matching_test_file(
+            &spec.verify.test_files,
+            rel,
+            module,
+            class_for_files.as_deref(),
+        );
         if !same_file && !matching && !text.contains(name) {
             continue;
         }
@@ -161,14 +186,24 @@ mod tests {
     fn python_references_first_then_module() {
         let files = vec![
             f("shop/cart.py", "def total(items):\n    pass\n"),
-            f("tests/test_cart.py", "from shop.cart import total\n\ndef test_other():\n    assert 1\n\nclass TestCart:\n    def test_total(self):\n        assert total([1]) == 1\n"),
-            f("tests/test_misc.py", "from shop.cart import total\n\ndef test_uses_total():\n    assert total([]) == 0\n\ndef test_unrelated():\n    pass\n"),
+            f(
+                "tests/test_cart.py",
+                "from shop.cart import total\n\ndef test_other():\n    assert 1\n\nclass TestCart:\n    def test_total(self):\n        assert total([1]) == 1\n",
+            ),
+            f(
+                "tests/test_misc.py",
+                "from shop.cart import total\n\ndef test_uses_total():\n    assert total([]) == 0\n\ndef test_unrelated():\n    pass\n",
+            ),
         ];
         let s = select_tests(Language::Python, "shop/cart.py", "total", None, &files, 10);
         let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["tests/test_cart.py::TestCart::test_total", "tests/test_misc.py::test_uses_total", "tests/test_cart.py::test_other"]
+            [
+                "tests/test_cart.py::TestCart::test_total",
+                "tests/test_misc.py::test_uses_total",
+                "tests/test_cart.py::test_other"
+            ]
         );
         assert_eq!(s[2].reason, "test module");
         let s = select_tests(Language::Python, "shop/cart.py", "total", None, &files, 1);
@@ -188,8 +223,18 @@ mod tests {
     fn java_class_test_file() {
         let util = "package com.acme;\npublic class Util {\n    /** Reverses. */\n    public static String reverse(String s) {\n        throw new UnsupportedOperationException();\n    }\n}\n";
         let test = "package com.acme;\nimport org.junit.Test;\nimport static org.junit.Assert.*;\npublic class UtilTest {\n    @Test\n    public void reverses() {\n        assertEquals(\"cba\", Util.reverse(\"abc\"));\n    }\n    @Test\n    public void other() {}\n}\n";
-        let files = vec![f("src/main/java/com/acme/Util.java", util), f("src/test/java/com/acme/UtilTest.java", test)];
-        let s = select_tests(Language::Java, "src/main/java/com/acme/Util.java", "reverse", Some("Util"), &files, 10);
+        let files = vec![
+            f("src/main/java/com/acme/Util.java", util),
+            f("src/test/java/com/acme/UtilTest.java", test),
+        ];
+        let s = select_tests(
+            Language::Java,
+            "src/main/java/com/acme/Util.java",
+            "reverse",
+            Some("Util"),
+            &files,
+            10,
+        );
         let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["UtilTest#reverses", "UtilTest#other"]);
     }
@@ -203,9 +248,15 @@ mod tests {
 
     #[test]
     fn doc_examples() {
-        assert!(has_doc_examples(Language::Python, Some("Adds.\n>>> add(1, 2)\n3")));
+        assert!(has_doc_examples(
+            Language::Python,
+            Some("Adds.\n>>> add(1, 2)\n3")
+        ));
         assert!(!has_doc_examples(Language::Python, Some("Adds.")));
-        assert!(has_doc_examples(Language::Rust, Some("```\nassert_eq!(add(1, 2), 3);\n```")));
+        assert!(has_doc_examples(
+            Language::Rust,
+            Some("```\nassert_eq!(add(1, 2), 3);\n```")
+        ));
         assert!(!has_doc_examples(Language::Java, Some("```")));
     }
 }

@@ -33,11 +33,16 @@ impl TrustStore {
     }
 
     fn load(&self) -> BTreeMap<String, TrustDecision> {
-        std::fs::read(&self.path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     pub fn get(&self, root: &Path) -> Option<TrustDecision> {
-        self.load().get(&root.to_string_lossy().into_owned()).copied()
+        self.load()
+            .get(&root.to_string_lossy().into_owned())
+            .copied()
     }
 
     /// Records (or with `None`, forgets) the decision for `root`.

@@ -80,7 +80,11 @@ impl RunReport {
         if self.timed_out {
             s.push_str("The tests timed out (an infinite loop?).\n");
         }
-        for r in self.results.iter().filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Error)) {
+        for r in self
+            .results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Error))
+        {
             s.push_str(&format!("FAILED {}:\n{}\n\n", r.name, r.message));
         }
         if s.is_empty() {
@@ -120,7 +124,10 @@ pub struct Workbench {
 fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, VerifyError> {
     let spec = &lang.spec().verify;
     let file = root.join(rel);
-    let mut dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+    let mut dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.to_path_buf());
     loop {
         for u in &spec.unsupported {
             if let [f, msg] = u.as_slice()
@@ -163,7 +170,12 @@ fn has_pytest(python: &Path) -> bool {
 
 /// The interpreter to test Python with: configured, the workspace's virtualenv (if it has pytest),
 /// else CodeForge's own virtualenv in the cache dir (created with pytest on first use).
-fn python_for(root: &Path, cache_dir: &Path, settings: &VerifySettings, notes: &mut Vec<String>) -> Result<String, VerifyError> {
+fn python_for(
+    root: &Path,
+    cache_dir: &Path,
+    settings: &VerifySettings,
+    notes: &mut Vec<String>,
+) -> Result<String, VerifyError> {
     if let Some(p) = &settings.python {
         return Ok(p.to_string_lossy().into_owned());
     }
@@ -179,9 +191,21 @@ fn python_for(root: &Path, cache_dir: &Path, settings: &VerifySettings, notes: &
         return Ok(py.to_string_lossy().into_owned());
     }
     notes.push(format!("installed pytest into {}", venv.display()));
-    let ok = std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
+    let ok = std::process::Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
         && std::process::Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pytest"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pytest",
+            ])
             .status()
             .is_ok_and(|s| s.success());
     if ok && has_pytest(&py) {
@@ -203,7 +227,12 @@ impl Workbench {
         let project_dir = detect_project(&req.root, &req.rel_path, lang)?;
         let mut notes = Vec::new();
         let python = if lang == Language::Python {
-            Some(python_for(&req.root, &req.cache_dir, &req.settings, &mut notes)?)
+            Some(python_for(
+                &req.root,
+                &req.cache_dir,
+                &req.settings,
+                &mut notes,
+            )?)
         } else {
             None
         };
@@ -213,21 +242,49 @@ impl Workbench {
         let exts = &lang.spec().extensions;
         let files: Vec<(String, String)> = source_files(&scratch.tree, MAX_FILES)?
             .into_iter()
-            .filter(|r| r.rsplit_once('.').is_some_and(|(_, e)| exts.iter().any(|x| x == e)))
-            .filter(|r| std::fs::metadata(scratch.tree.join(r)).is_ok_and(|m| m.len() <= MAX_TEST_FILE))
-            .filter_map(|r| std::fs::read_to_string(scratch.tree.join(&r)).ok().map(|t| (r, t)))
+            .filter(|r| {
+                r.rsplit_once('.')
+                    .is_some_and(|(_, e)| exts.iter().any(|x| x == e))
+            })
+            .filter(|r| {
+                std::fs::metadata(scratch.tree.join(r)).is_ok_and(|m| m.len() <= MAX_TEST_FILE)
+            })
+            .filter_map(|r| {
+                std::fs::read_to_string(scratch.tree.join(&r))
+                    .ok()
+                    .map(|t| (r, t))
+            })
             .collect();
-        let tests = select_tests(lang, &req.rel_path, &req.name, req.class.as_deref(), &files, req.settings.max_tests);
+        let tests = select_tests(
+            lang,
+            &req.rel_path,
+            &req.name,
+            req.class.as_deref(),
+            &files,
+            req.settings.max_tests,
+        );
         let doctests = has_doc_examples(lang, req.doc.as_deref());
         let plan = TestPlan {
             runner: spec.runner.clone(),
-            project_dir: project_dir.strip_prefix(&req.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+            project_dir: project_dir
+                .strip_prefix(&req.root)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             tests,
             doctests,
             generated: false,
             notes,
         };
-        Ok(Workbench { req, scratch, base, plan, project_dir, python, rust_generated: None, py_generated: None })
+        Ok(Workbench {
+            req,
+            scratch,
+            base,
+            plan,
+            project_dir,
+            python,
+            rust_generated: None,
+            py_generated: None,
+        })
     }
 
     pub fn plan(&self) -> &TestPlan {
@@ -254,7 +311,14 @@ impl Workbench {
         let names: Vec<String> = ex
             .symbols
             .iter()
-            .filter(|s| s.name.starts_with("test") && matches!(s.kind, codeforge_syntax::SymbolKind::Function | codeforge_syntax::SymbolKind::Method))
+            .filter(|s| {
+                s.name.starts_with("test")
+                    && matches!(
+                        s.kind,
+                        codeforge_syntax::SymbolKind::Function
+                            | codeforge_syntax::SymbolKind::Method
+                    )
+            })
             .map(|s| s.name.clone())
             .collect();
         if names.is_empty() || ex.has_errors {
@@ -271,9 +335,12 @@ impl Workbench {
                     name = self.req.name
                 );
                 self.py_generated = Some((rel.clone(), format!("{header}{code}\n")));
-                self.plan.tests.extend(
-                    names.iter().map(|n| SelectedTest { id: format!("{rel}::{n}"), name: n.clone(), file: rel.clone(), reason: "generated" }),
-                );
+                self.plan.tests.extend(names.iter().map(|n| SelectedTest {
+                    id: format!("{rel}::{n}"),
+                    name: n.clone(),
+                    file: rel.clone(),
+                    reason: "generated",
+                }));
             }
             Language::Rust => {
                 let indented: String = code.lines().map(|l| format!("    {l}\n")).collect();
@@ -297,15 +364,33 @@ impl Workbench {
     fn env(&self) -> Vec<(String, String)> {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
         let mut env = vec![
-            ("HOME".to_string(), self.scratch.home.to_string_lossy().into_owned()),
+            (
+                "HOME".to_string(),
+                self.scratch.home.to_string_lossy().into_owned(),
+            ),
             ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
             ("PYTHONHASHSEED".into(), "0".into()),
-            ("CARGO_TARGET_DIR".into(), self.base.join("cargo-target").to_string_lossy().into_owned()),
+            (
+                "CARGO_TARGET_DIR".into(),
+                self.base
+                    .join("cargo-target")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
             ("CARGO_TERM_COLOR".into(), "never".into()),
             ("RUST_BACKTRACE".into(), "0".into()),
-            ("CARGO_HOME".into(), std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"))),
-            ("RUSTUP_HOME".into(), std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"))),
-            ("MAVEN_OPTS".into(), format!("-Dmaven.repo.local={home}/.m2/repository")),
+            (
+                "CARGO_HOME".into(),
+                std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo")),
+            ),
+            (
+                "RUSTUP_HOME".into(),
+                std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup")),
+            ),
+            (
+                "MAVEN_OPTS".into(),
+                format!("-Dmaven.repo.local={home}/.m2/repository"),
+            ),
         ];
         // Keys the tests might pick up stay out of the child's environment.
         env.push(("CODEFORGE_API_KEY".into(), String::new()));
@@ -321,7 +406,11 @@ impl Workbench {
                     Language::Python => {
                         let prefix = format!("{}/", self.plan.project_dir);
                         out.extend(self.plan.tests.iter().map(|t| {
-                            if self.plan.project_dir.is_empty() { t.id.clone() } else { t.id.strip_prefix(&prefix).unwrap_or(&t.id).to_string() }
+                            if self.plan.project_dir.is_empty() {
+                                t.id.clone()
+                            } else {
+                                t.id.strip_prefix(&prefix).unwrap_or(&t.id).to_string()
+                            }
                         }));
                         if self.plan.doctests {
                             out.push("--doctest-modules".into());
@@ -339,7 +428,12 @@ impl Workbench {
                 "{settings}" => {
                     // Configured, else the offline settings `.ci/setup` writes into the cache dir.
                     let default = self.req.cache_dir.join("maven-settings.xml");
-                    let s = self.req.settings.maven_settings.clone().or_else(|| default.is_file().then_some(default));
+                    let s = self
+                        .req
+                        .settings
+                        .maven_settings
+                        .clone()
+                        .or_else(|| default.is_file().then_some(default));
                     if let Some(s) = s {
                         out.push("-s".into());
                         out.push(s.to_string_lossy().into_owned());
@@ -355,7 +449,11 @@ impl Workbench {
                             None => classes.push((c.to_string(), vec![m.to_string()])),
                         }
                     }
-                    let filter = classes.iter().map(|(c, ms)| format!("{c}#{}", ms.join("+"))).collect::<Vec<_>>().join(",");
+                    let filter = classes
+                        .iter()
+                        .map(|(c, ms)| format!("{c}#{}", ms.join("+")))
+                        .collect::<Vec<_>>()
+                        .join(",");
                     out.push(t.replace("{tests}", &filter));
                 }
                 _ => out.push(
@@ -374,7 +472,9 @@ impl Workbench {
         let root = self.req.root.clone();
         // Unchanged files are skipped by size and mtime, so this is quick after the first sync.
         self.scratch.refresh(&root).map_err(|e| e.to_string())?;
-        self.scratch.write(&self.req.rel_path, text).map_err(|e| e.to_string())?;
+        self.scratch
+            .write(&self.req.rel_path, text)
+            .map_err(|e| e.to_string())?;
         if let Some((rel, code)) = &self.py_generated {
             self.scratch.write(rel, code).map_err(|e| e.to_string())?;
         }
@@ -383,7 +483,9 @@ impl Workbench {
 
     /// Whether candidates can be compared by behaviour (Python: `grammars/python/probe.py`).
     pub fn can_probe(&self) -> bool {
-        self.req.language == Language::Python && self.python.is_some() && !self.plan.tests.is_empty()
+        self.req.language == Language::Python
+            && self.python.is_some()
+            && !self.plan.tests.is_empty()
     }
 
     /// The candidate's behaviour fingerprint on inputs derived from the selected tests' calls
@@ -418,9 +520,16 @@ impl Workbench {
             timeout: Duration::from_secs(120),
             max_output: 256 * 1024,
         };
-        let iso = Isolation { read_only: vec![self.req.root.clone()], no_network: !self.req.settings.network };
+        let iso = Isolation {
+            read_only: vec![self.req.root.clone()],
+            no_network: !self.req.settings.network,
+        };
         let out = run(&job, &iso).await.ok()?;
-        let line = out.output.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+        let line = out
+            .output
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))?;
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
         v.get("fingerprint")?.as_str().map(str::to_string)
     }
@@ -454,21 +563,42 @@ impl Workbench {
     /// place) and leaves out those that already fail: they fail for reasons the candidate cannot
     /// fix (another stub in the module, a broken fixture). Returns the names left out.
     pub async fn drop_tests_failing_without_it(&mut self, original: &str) -> Vec<String> {
-        let others: Vec<SelectedTest> = self.plan.tests.iter().filter(|t| t.reason != "references" && t.reason != "generated").cloned().collect();
+        let others: Vec<SelectedTest> = self
+            .plan
+            .tests
+            .iter()
+            .filter(|t| t.reason != "references" && t.reason != "generated")
+            .cloned()
+            .collect();
         if others.is_empty() {
             return Vec::new();
         }
-        let saved = (self.plan.tests.clone(), self.plan.doctests, self.rust_generated.take(), self.py_generated.take());
+        let saved = (
+            self.plan.tests.clone(),
+            self.plan.doctests,
+            self.rust_generated.take(),
+            self.py_generated.take(),
+        );
         self.plan.tests = others.clone();
         self.plan.doctests = false;
         let report = self.run(original).await;
-        (self.plan.tests, self.plan.doctests, self.rust_generated, self.py_generated) = saved;
+        (
+            self.plan.tests,
+            self.plan.doctests,
+            self.rust_generated,
+            self.py_generated,
+        ) = saved;
         if !report.compiled || report.timed_out {
             return Vec::new();
         }
         let failing: Vec<SelectedTest> = others
             .into_iter()
-            .filter(|t| !report.results.iter().any(|r| self.matches(t, r) && r.verdict == Verdict::Passed))
+            .filter(|t| {
+                !report
+                    .results
+                    .iter()
+                    .any(|r| self.matches(t, r) && r.verdict == Verdict::Passed)
+            })
             .collect();
         self.plan.tests.retain(|t| !failing.contains(t));
         failing.iter().map(|t| t.name.clone()).collect()
@@ -496,14 +626,28 @@ impl Workbench {
             sandbox,
         };
         if let Err(e) = self.reset(&text).await {
-            return failed_report(format!("could not prepare the scratch copy: {e}"), String::new());
+            return failed_report(
+                format!("could not prepare the scratch copy: {e}"),
+                String::new(),
+            );
         }
-        let iso = Isolation { read_only: vec![self.req.root.clone()], no_network: !self.req.settings.network };
+        let iso = Isolation {
+            read_only: vec![self.req.root.clone()],
+            no_network: !self.req.settings.network,
+        };
         let timeout = Duration::from_secs(self.req.settings.test_timeout_s);
-        let file_abs = self.scratch.tree.join(&self.req.rel_path).to_string_lossy().into_owned();
+        let file_abs = self
+            .scratch
+            .tree
+            .join(&self.req.rel_path)
+            .to_string_lossy()
+            .into_owned();
         let report_path = self.scratch.report_dir.join("report.xml");
         let _ = std::fs::remove_file(&report_path);
-        let rel_project = self.project_dir.strip_prefix(&self.req.root).unwrap_or(Path::new(""));
+        let rel_project = self
+            .project_dir
+            .strip_prefix(&self.req.root)
+            .unwrap_or(Path::new(""));
         let cwd = self.scratch.tree.join(rel_project);
         let job = |argv: Vec<String>| Job {
             program: argv.first().cloned().unwrap_or_default(),
@@ -518,23 +662,37 @@ impl Workbench {
             match run(&job(argv), &iso).await {
                 Ok(o) if o.exit_code == Some(0) => {}
                 Ok(o) => return failed_report(o.output, o.sandbox),
-                Err(e) => return failed_report(format!("could not run {}: {e}", spec.check[0]), String::new()),
+                Err(e) => {
+                    return failed_report(
+                        format!("could not run {}: {e}", spec.check[0]),
+                        String::new(),
+                    );
+                }
             }
         }
         let argv = self.expand(&spec.test, &file_abs, &report_path.to_string_lossy());
         let out = match run(&job(argv.clone()), &iso).await {
             Ok(o) => o,
-            Err(e) => return failed_report(format!("could not run `{}`: {e}", argv.join(" ")), String::new()),
+            Err(e) => {
+                return failed_report(
+                    format!("could not run `{}`: {e}", argv.join(" ")),
+                    String::new(),
+                );
+            }
         };
         let mut results = match spec.report.as_str() {
-            "junit" => std::fs::read_to_string(&report_path).map(|x| parse_junit(&x)).unwrap_or_default(),
+            "junit" => std::fs::read_to_string(&report_path)
+                .map(|x| parse_junit(&x))
+                .unwrap_or_default(),
             "libtest" => parse_libtest(&out.output),
             "surefire" => {
                 let dir = cwd.join("target/surefire-reports");
                 let mut all = String::new();
                 for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     let p = e.path();
-                    if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("TEST-")) {
+                    if p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("TEST-"))
+                    {
                         all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
                     }
                 }
@@ -543,12 +701,21 @@ impl Workbench {
                 parse_junit(&all)
             }
             other => {
-                return failed_report(format!("unknown report kind `{other}` in grammars data"), out.sandbox);
+                return failed_report(
+                    format!("unknown report kind `{other}` in grammars data"),
+                    out.sandbox,
+                );
             }
         };
         results.retain(|r| self.selected(r));
-        let passed = results.iter().filter(|r| r.verdict == Verdict::Passed).count();
-        let mut failed = results.iter().filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Error)).count();
+        let passed = results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Passed)
+            .count();
+        let mut failed = results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Error))
+            .count();
         // Nothing ran and the runner failed: a build or collection error.
         let compiled = !(results.is_empty() && out.exit_code != Some(0) && !out.timed_out);
         if results.is_empty() {
@@ -571,6 +738,8 @@ impl VerifyRequest {
     /// The target's path relative to the runner's project directory.
     fn rel_path_from(&self, project_dir: &Path) -> String {
         let abs = self.root.join(&self.rel_path);
-        abs.strip_prefix(project_dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| self.rel_path.clone())
+        abs.strip_prefix(project_dir)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| self.rel_path.clone())
     }
 }

@@ -6,12 +6,23 @@ fn probe_pytest_suite_passes() {
     let python = codeforge_testkit::verify_python();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grammars/python");
     let out = std::process::Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_probe.py"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_probe.py",
+        ])
         .current_dir(&dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("passed"), "{text}");
 }

@@ -25,7 +25,10 @@ impl TestClient {
     }
 
     /// A server whose model is `backend` (a scripted one) instead of the configured backend.
-    pub fn start_with(cache_dir: &Path, backend: Option<codeforge_ide::BackendHandle>) -> TestClient {
+    pub fn start_with(
+        cache_dir: &Path,
+        backend: Option<codeforge_ide::BackendHandle>,
+    ) -> TestClient {
         let (client_io, server_io) = tokio::io::duplex(1 << 22);
         let (server_in, server_out) = tokio::io::split(server_io);
         let mut options = codeforge_lsp::ServerOptions::new(cache_dir.to_path_buf());
@@ -80,11 +83,14 @@ impl TestClient {
                 let result = if msg["method"] == "workspace/applyEdit" {
                     json!({"applied": true})
                 } else if msg["method"] == "window/showMessageRequest" {
-                    self.message_answer.as_ref().map_or(Value::Null, |t| json!({"title": t}))
+                    self.message_answer
+                        .as_ref()
+                        .map_or(Value::Null, |t| json!({"title": t}))
                 } else {
                     Value::Null
                 };
-                self.send(json!({"jsonrpc": "2.0", "id": id, "result": result})).await;
+                self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+                    .await;
             } else {
                 self.notifications.push(msg);
             }
@@ -105,7 +111,8 @@ impl TestClient {
     pub async fn send_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
         id
     }
 
@@ -138,7 +145,12 @@ impl TestClient {
     }
 
     /// Reads messages until a notification matches (it is also kept in `notifications`).
-    pub async fn wait_for(&mut self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        secs: u64,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
             return n.clone();
         }
@@ -177,16 +189,25 @@ impl TestClient {
     }
 
     /// Polls `workspace/symbol` until `pred` holds for its answer.
-    pub async fn poll_symbols(&mut self, query: &str, secs: u64, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn poll_symbols(
+        &mut self,
+        query: &str,
+        secs: u64,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            let r = self.request("workspace/symbol", json!({"query": query})).await;
+            let r = self
+                .request("workspace/symbol", json!({"query": query}))
+                .await;
             let list = r.as_array().cloned().unwrap_or_default();
             if pred(&list) {
                 return list;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("workspace/symbol {query:?} never satisfied the check; last answer: {list:#?}");
+                panic!(
+                    "workspace/symbol {query:?} never satisfied the check; last answer: {list:#?}"
+                );
             }
             // Keep reading what the server sends meanwhile.
             let _ = tokio::time::timeout(Duration::from_millis(200), self.pump()).await;
@@ -198,7 +219,12 @@ impl TestClient {
     }
 
     /// `resolve`: whether the client advertises `codeAction/resolve` of edits.
-    pub async fn initialize_with(&mut self, roots: &[&Path], init_options: Value, resolve: bool) -> Value {
+    pub async fn initialize_with(
+        &mut self,
+        roots: &[&Path],
+        init_options: Value,
+        resolve: bool,
+    ) -> Value {
         let folders: Vec<Value> = roots
             .iter()
             .map(|r| json!({"uri": uri(r), "name": r.file_name().unwrap().to_string_lossy()}))
