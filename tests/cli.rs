@@ -26,14 +26,25 @@ fn mixed(with_model: bool) -> Ws {
     if with_model {
         std::fs::write(
             root.join("codeforge.toml"),
-            format!("[embeddings]\nbackend = \"local\"\nmodel_dir = {:?}\n", real_model_dir()),
+            format!(
+                "[embeddings]\nbackend = \"local\"\nmodel_dir = {:?}\n",
+                real_model_dir()
+            ),
         )
         .unwrap();
     } else {
-        std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+        std::fs::write(
+            root.join("codeforge.toml"),
+            "[embeddings]\nbackend = \"none\"\n",
+        )
+        .unwrap();
     }
     let cache = tmp.path().join("cache");
-    Ws { _tmp: tmp, root, cache }
+    Ws {
+        _tmp: tmp,
+        root,
+        cache,
+    }
 }
 
 fn run(args: &[&str], cache: &Path) -> (i32, String, String) {
@@ -64,7 +75,18 @@ fn index_then_search_with_the_real_model() {
     assert_eq!(s["embedded"], s["symbols"]);
     assert_eq!(snapshot(&ws.root), before, "indexing changed the workspace");
 
-    let (code, out, err) = run(&["search", "--json", "-w", root, "-k", "3", "parse the config file"], &ws.cache);
+    let (code, out, err) = run(
+        &[
+            "search",
+            "--json",
+            "-w",
+            root,
+            "-k",
+            "3",
+            "parse the config file",
+        ],
+        &ws.cache,
+    );
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(out.trim()).unwrap();
     let hits = r["hits"].as_array().unwrap();
@@ -82,10 +104,16 @@ fn index_then_search_with_the_real_model() {
     // Second index: nothing re-parsed, nothing re-embedded.
     let (_, out, _) = run(&["index", "--json", root], &ws.cache);
     let s: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((s["parsed"].as_u64(), s["embedded"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["parsed"].as_u64(), s["embedded"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     // Human output mentions the counts.
-    let (code, out, _) = run(&["search", "-w", root, "--language", "java", "checksum"], &ws.cache);
+    let (code, out, _) = run(
+        &["search", "-w", root, "--language", "java", "checksum"],
+        &ws.cache,
+    );
     assert_eq!(code, 0);
     assert!(out.contains("org.demo.Checksums#crc32"), "{out}");
 }
@@ -93,7 +121,10 @@ fn index_then_search_with_the_real_model() {
 #[test]
 fn symbols_command() {
     let file = fixtures("symbols/python/src/shop/cart.py");
-    let (code, out, err) = run(&["symbols", "--json", file.to_str().unwrap()], Path::new("/nonexistent-cache"));
+    let (code, out, err) = run(
+        &["symbols", "--json", file.to_str().unwrap()],
+        Path::new("/nonexistent-cache"),
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["language"], "python");
@@ -101,10 +132,19 @@ fn symbols_command() {
     let add = syms.iter().find(|s| s["name"] == "add").unwrap();
     assert_eq!(add["kind"], "method");
     assert_eq!(add["line"], 50);
-    assert_eq!(add["docstring"], "Add an item, merging quantities of the same SKU.");
-    let (code, out, _) = run(&["symbols", file.to_str().unwrap()], Path::new("/nonexistent-cache"));
+    assert_eq!(
+        add["docstring"],
+        "Add an item, merging quantities of the same SKU."
+    );
+    let (code, out, _) = run(
+        &["symbols", file.to_str().unwrap()],
+        Path::new("/nonexistent-cache"),
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("class") && out.contains("Cart.Discount"), "{out}");
+    assert!(
+        out.contains("class") && out.contains("Cart.Discount"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -114,15 +154,25 @@ fn bad_input_gets_a_clear_message_and_exit_status() {
     let (code, _, err) = run(&["search", "-w", root], &ws.cache);
     assert_eq!(code, 2);
     assert!(err.contains("needs a query"), "{err}");
-    let (code, _, err) = run(&["search", "-w", root, "--kind", "spaceship", "x"], &ws.cache);
+    let (code, _, err) = run(
+        &["search", "-w", root, "--kind", "spaceship", "x"],
+        &ws.cache,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("spaceship"), "{err}");
     let (code, _, err) = run(&["symbols", "README.md"], &ws.cache);
     assert_eq!(code, 2, "{err}");
-    std::fs::write(ws.root.join("codeforge.toml"), "[index]\nmax_file_sise = 1\n").unwrap();
+    std::fs::write(
+        ws.root.join("codeforge.toml"),
+        "[index]\nmax_file_sise = 1\n",
+    )
+    .unwrap();
     let (code, _, err) = run(&["index", root], &ws.cache);
     assert_eq!(code, 2);
-    assert!(err.contains("max_file_sise") && err.contains("codeforge.toml"), "{err}");
+    assert!(
+        err.contains("max_file_sise") && err.contains("codeforge.toml"),
+        "{err}"
+    );
     let (code, _, err) = run(&["index", "/definitely/not/here"], &ws.cache);
     assert_eq!(code, 2, "{err}");
     // The cache dir may never be inside the workspace.
@@ -149,7 +199,11 @@ fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
         )
         .unwrap();
     }
-    std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+    std::fs::write(
+        root.join("codeforge.toml"),
+        "[embeddings]\nbackend = \"none\"\n",
+    )
+    .unwrap();
     let cache = tmp.path().join("cache");
     let mut child = Command::new(BIN)
         .args(["index", root.to_str().unwrap()])
@@ -171,7 +225,9 @@ fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
             break running;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("indexing finished ({status}) before it could be killed; make the workspace larger");
+            panic!(
+                "indexing finished ({status}) before it could be killed; make the workspace larger"
+            );
         }
         assert!(started.elapsed() < Duration::from_secs(300), "no progress");
         std::thread::sleep(Duration::from_millis(20));
@@ -184,8 +240,21 @@ fn killed_mid_indexing_the_next_run_opens_and_completes_the_index() {
     let s: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(s["files"], files);
     assert_eq!(s["symbols"], files * 3, "{s}");
-    assert!(s["parsed"].as_u64().unwrap() < files as u64, "committed work was reused: {s}");
-    let (_, out, _) = run(&["search", "--json", "--no-update", "-w", root.to_str().unwrap(), "func_3999"], &cache);
+    assert!(
+        s["parsed"].as_u64().unwrap() < files as u64,
+        "committed work was reused: {s}"
+    );
+    let (_, out, _) = run(
+        &[
+            "search",
+            "--json",
+            "--no-update",
+            "-w",
+            root.to_str().unwrap(),
+            "func_3999",
+        ],
+        &cache,
+    );
     let r: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(r["hits"][0]["qualified_name"], "pkg39.mod_3999.func_3999");
 }
@@ -199,7 +268,10 @@ fn glob_versions(cache: &Path) -> Option<usize> {
     Some(
         std::fs::read_dir(versions)
             .ok()?
-            .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "manifest")))
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "manifest"))
+            })
             .count(),
     )
 }
@@ -238,7 +310,10 @@ fn lsp_on_stdio_speaks_only_protocol() {
     drop(stdin);
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server did not exit after `exit`");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not exit after `exit`"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut out = Vec::new();
@@ -247,7 +322,9 @@ fn lsp_on_stdio_speaks_only_protocol() {
     let mut ids = Vec::new();
     while !rest.is_empty() {
         let text = std::str::from_utf8(rest).unwrap();
-        let head_end = text.find("\r\n\r\n").unwrap_or_else(|| panic!("not a frame: {text:?}"));
+        let head_end = text
+            .find("\r\n\r\n")
+            .unwrap_or_else(|| panic!("not a frame: {text:?}"));
         let len: usize = text[..head_end]
             .lines()
             .find_map(|l| l.strip_prefix("Content-Length: "))
@@ -266,7 +343,10 @@ fn lsp_on_stdio_speaks_only_protocol() {
     }
     let err = std::fs::read_to_string(&log_path).unwrap();
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("indexed"), "the server logged its work to stderr: {err}");
+    assert!(
+        err.contains("indexed"),
+        "the server logged its work to stderr: {err}"
+    );
 }
 
 #[test]
@@ -283,7 +363,10 @@ fn version_and_help() {
 
 /// A one-thread OpenAI-compatible server answering every request with `status` and `body`
 /// (one JSON document); returns its base URL and the Authorization headers it saw.
-fn scripted_openai(status: &'static str, body: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn scripted_openai(
+    status: &'static str,
+    body: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::BufRead;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -310,7 +393,10 @@ fn scripted_openai(status: &'static str, body: String) -> (String, std::sync::Ar
                     len = v.trim().parse().unwrap();
                 }
                 if lower.starts_with("authorization:") {
-                    seen2.lock().unwrap().push(h["authorization:".len()..].trim().to_string());
+                    seen2
+                        .lock()
+                        .unwrap()
+                        .push(h["authorization:".len()..].trim().to_string());
                 }
             }
             let mut b = vec![0; len];
@@ -330,7 +416,11 @@ fn generate_prints_json_with_an_edit_through_the_http_backend_from_env_overrides
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("gen_python");
     copy_dir(&fixtures("workspaces/gen_python"), &root);
-    std::fs::write(root.join("codeforge.toml"), "[embeddings]\nbackend = \"none\"\n").unwrap();
+    std::fs::write(
+        root.join("codeforge.toml"),
+        "[embeddings]\nbackend = \"none\"\n",
+    )
+    .unwrap();
     let before = snapshot(&root);
     let answer = "```python\ndef average_word_length(text):\n    words = word_lengths(text)\n    return mean(words) if words else 0.0\n```";
     let body = serde_json::json!({"choices": [{"index": 0, "message": {"content": answer}, "finish_reason": "stop"}]}).to_string();
@@ -349,16 +439,30 @@ fn generate_prints_json_with_an_edit_through_the_http_backend_from_env_overrides
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "generated");
-    assert!(v["code"].as_str().unwrap().contains("    return mean(words) if words else 0.0"), "{v}");
+    assert!(
+        v["code"]
+            .as_str()
+            .unwrap()
+            .contains("    return mean(words) if words else 0.0"),
+        "{v}"
+    );
     assert_eq!(v["edit"]["range"]["end"]["line"], 14, "{v}");
-    assert!(v["edit"]["new_text"].as_str().unwrap().starts_with("\n    words = word_lengths(text)"));
+    assert!(
+        v["edit"]["new_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("\n    words = word_lengths(text)")
+    );
     assert!(v["backend"].as_str().unwrap().contains(&url));
     assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {key}")]);
     assert!(!stderr.contains(key) && !String::from_utf8_lossy(&out.stdout).contains(key));
     assert_eq!(snapshot(&root), before, "generate changed the workspace");
 
     // A failing backend: exit 1, a clear message, no key.
-    let (url, _) = scripted_openai("401 Unauthorized", r#"{"error":{"message":"bad key"}}"#.to_string());
+    let (url, _) = scripted_openai(
+        "401 Unauthorized",
+        r#"{"error":{"message":"bad key"}}"#.to_string(),
+    );
     let out = Command::new(BIN)
         .args(["generate", &target])
         .env("CODEFORGE_CACHE_DIR", tmp.path().join("cache"))
@@ -375,6 +479,12 @@ fn generate_prints_json_with_an_edit_through_the_http_backend_from_env_overrides
     // Bad input: exit 2.
     let (code, _, err) = run(&["generate", "nowhere.py"], &tmp.path().join("cache"));
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = run(&["generate", &format!("{}:1", root.join("shapes/text.py").display())], &tmp.path().join("cache"));
+    let (code, _, err) = run(
+        &[
+            "generate",
+            &format!("{}:1", root.join("shapes/text.py").display()),
+        ],
+        &tmp.path().join("cache"),
+    );
     assert_eq!(code, 2, "line 1 is an import, not a function: {err}");
 }

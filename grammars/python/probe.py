@@ -166,7 +166,7 @@ def mutate_value(v, rng: random.Random, dom: Domain, depth: int = 0) -> list:
     if isinstance(v, bool):
         return [not v]
     if isinstance(v, int):
-        out = [v + 1, v - 1, v * 2, 0, v + rng.randint(2, 12), abs(v) + rng.randint(13, 40), 1]
+        out = [v + 1, v - 1, v * 2, 0, v + rng.randint(2, 12), abs(v) + rng.randint(5, 15), 1]
         if dom.negative_ints:
             out += [-v, -abs(v) - 1]
         else:

@@ -83,7 +83,9 @@ fn trusted(root: &Path, setting: TrustSetting, mode: VerifyMode) -> Result<(), S
     match setting {
         TrustSetting::Always => return Ok(()),
         TrustSetting::Never => {
-            return Err("running tests is off for this workspace (verify.trust = \"never\")".into());
+            return Err(
+                "running tests is off for this workspace (verify.trust = \"never\")".into(),
+            );
         }
         TrustSetting::Ask => {}
     }

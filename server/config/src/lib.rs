@@ -901,4 +901,46 @@ mod tests {
         assert_eq!(cache_dir(None, Some("/b".into())), PathBuf::from("/b"));
         assert!(cache_dir(None, None).ends_with("codeforge"));
     }
+
+    #[test]
+    fn switching_backend_keeps_sampling_settings() {
+        let file = parse_toml(
+            "codeforge.toml",
+            "[generation]\nn = 5\nplan = \"off\"\ngguf = \"/m.gguf\"\n",
+        )
+        .unwrap();
+        let env = env_layer(&|k| match k {
+            "CODEFORGE_API_BASE" => Some("http://127.0.0.1:1/v1".into()),
+            "CODEFORGE_MODEL" => Some("m".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = resolve([("codeforge.toml", &file), ("environment", &env)]).unwrap();
+        assert_eq!(s.generation.n, 5);
+        assert_eq!(s.generation.plan, PlanSetting::Off);
+        assert!(
+            matches!(s.generation.backend, GenerationBackend::Openai { .. }),
+            "the GGUF path went with the embedded backend"
+        );
+    }
+
+    #[test]
+    fn verify_settings_are_validated() {
+        let ok = parse_toml("t", "[verify]\ntrust = \"always\"\nrounds = 3\n").unwrap();
+        let s = resolve([("t", &ok)]).unwrap();
+        assert_eq!(s.verify.trust, TrustSetting::Always);
+        assert_eq!(s.verify.rounds, 3);
+        assert!(s.verify.enabled);
+        let bad = parse_toml("t", "[verify]\nrounds = 99\n").unwrap();
+        assert!(
+            resolve([("t", &bad)])
+                .unwrap_err()
+                .to_string()
+                .contains("verify.rounds")
+        );
+        assert!(
+            parse_toml("t", "[verify]\ntrusted = true\n").is_err(),
+            "unknown keys are rejected"
+        );
+    }
 }

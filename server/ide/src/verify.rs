@@ -40,8 +40,13 @@ pub struct VerifyContext {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyStatus {
-    /// The shown candidate passed every selected test.
+    /// The shown candidate passed every selected test and nothing contradicts it: it was the only
+    /// one to pass, or other passing candidates behave the same on further inputs.
     Passed,
+    /// It passed every selected test, but the candidates that pass disagree on further inputs and
+    /// none of the others behaves like it: the tests do not pin the behaviour down. Shown, but not
+    /// called verified.
+    Disputed,
     /// Tests ran and no candidate passed them all.
     Failed,
     /// Nothing was run (not trusted, disabled, no tests, unsupported project); `reason` says why.
@@ -472,10 +477,12 @@ pub(crate) async fn verify_candidates(
         return (v, usable_first(candidates));
     };
     let r = &best.report;
-    let status = if r.all_passed() {
-        VerifyStatus::Passed
-    } else {
-        VerifyStatus::Failed
+    let agreeing = cluster_of(&best);
+    let disputed = r.all_passed() && passing.len() > 1 && !clusters.is_empty() && agreeing < 2;
+    let status = match (r.all_passed(), disputed) {
+        (true, false) => VerifyStatus::Passed,
+        (true, true) => VerifyStatus::Disputed,
+        _ => VerifyStatus::Failed,
     };
     let total_tests = r.passed + r.failed;
     let rounds_text = if rounds > 0 {
@@ -492,6 +499,15 @@ pub(crate) async fn verify_candidates(
             short_list(&selected, 3),
             rounds_text
         ),
+        VerifyStatus::Disputed => format!(
+            "≈ {}/{} {}tests passed ({}), but the {} passing candidates behave differently on other inputs{}",
+            r.passed,
+            total_tests,
+            if plan.generated { "model-written " } else { "" },
+            short_list(&selected, 3),
+            passing.len(),
+            rounds_text
+        ),
         _ if !r.compiled => format!("✗ best candidate does not compile{rounds_text}"),
         _ if r.timed_out => format!("✗ best candidate timed out{rounds_text}"),
         _ => format!(
@@ -500,8 +516,9 @@ pub(crate) async fn verify_candidates(
             total_tests.max(1)
         ),
     };
-    let agreement = (clusters.len() > 0).then(|| (cluster_of(&best), passing.len()));
-    let show = status == VerifyStatus::Passed || ctx.settings.show_unverified;
+    let agreement = (!clusters.is_empty()).then_some((agreeing, passing.len()));
+    let show = matches!(status, VerifyStatus::Passed | VerifyStatus::Disputed)
+        || ctx.settings.show_unverified;
     let shown = show.then_some(best.candidate);
     let feedback_id = record_attempt(ctx, &input, candidates, &runs, &plan, &selected, shown);
     let v = Verification {

@@ -71,7 +71,9 @@ async fn ask_trust(
     match setting {
         TrustSetting::Always => return Ok(()),
         TrustSetting::Never => {
-            return Err("running tests is off for this workspace (verify.trust = \"never\")".into());
+            return Err(
+                "running tests is off for this workspace (verify.trust = \"never\")".into(),
+            );
         }
         TrustSetting::Ask => {}
     }

@@ -341,3 +341,61 @@ async fn gradle_projects_are_reported_not_skipped() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agreement_picks_the_majority_behaviour_and_a_lone_pass_among_disagreeing_ones_is_disputed()
+{
+    let ws = codeforge_testkit::workspace("verify_python");
+    let body = |b: &str| format!("```python\ndef count_vowels(text):\n    {b}\n```");
+    // C passes the tests but differs on an all-capitals input; A and B behave alike.
+    let c = body(
+        "return sum(1 for c in text.lower() if c in \"aeiou\") + (1 if text.isupper() else 0)",
+    );
+    let a = body("return sum(1 for c in text.lower() if c in \"aeiou\")");
+    let b = body("return len([c for c in text if c in \"aeiouAEIOU\"])");
+    let model = Arc::new(Scripted::new([c, a, b].map(ScriptedReply::Text)));
+    let mut c_ = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c_.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "generation": {"n": 3}, "verify": {"python": codeforge_testkit::verify_python(), "trust": "always", "rounds": 0}}),
+    )
+    .await;
+    let doc = open(&mut c_, &ws.root.join("textstat/words.py"), "python").await;
+    let r = generate(&mut c_, &doc, 4).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "passed", "{r}");
+    assert_eq!(v["agreement"], json!([2, 3]), "{v}");
+    assert!(
+        !r["code"].as_str().unwrap().contains("isupper"),
+        "the odd one out is not shown although it came first: {r}"
+    );
+
+    // Two passing candidates that disagree: the one shown has nobody agreeing with it.
+    let model2 = Arc::new(Scripted::new(
+        [
+            body("return sum(1 for c in text.lower() if c in \"aeiou\") + (1 if text.isupper() else 0)"),
+            body("return sum(1 for c in text.lower() if c in \"aeiou\")"),
+        ]
+        .map(ScriptedReply::Text),
+    ));
+    let ws2 = codeforge_testkit::workspace("verify_python");
+    let mut c2 = TestClient::start_with(&ws2.cache, Some(model2));
+    c2.initialize(
+        &[&ws2.root],
+        json!({"embeddings": {"backend": "none"}, "generation": {"n": 2}, "verify": {"python": codeforge_testkit::verify_python(), "trust": "always", "rounds": 0}}),
+    )
+    .await;
+    let doc2 = open(&mut c2, &ws2.root.join("textstat/words.py"), "python").await;
+    let r = generate(&mut c2, &doc2, 4).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "disputed", "{r}");
+    assert!(
+        v["label"].as_str().unwrap().starts_with("≈")
+            && v["label"].as_str().unwrap().contains("behave differently"),
+        "{v}"
+    );
+    assert!(
+        r["edit"].is_object(),
+        "it passed the tests, so it is shown, marked: {r}"
+    );
+}
