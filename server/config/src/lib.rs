@@ -423,8 +423,16 @@ pub fn resolve<'a>(
         }
         if let Some(g) = &layer.generation {
             gen_source = name.to_string();
+            // Switching backend discards the previous backend's own fields (endpoint, model,
+            // key, timeouts, GGUF); sampling and prompt settings apply to any backend and stay.
             if g.backend.is_some() && g.backend != gen_layer.backend {
                 gen_layer = GenerationLayer {
+                    n: gen_layer.n,
+                    temperature: gen_layer.temperature,
+                    max_tokens: gen_layer.max_tokens,
+                    prompt_tokens: gen_layer.prompt_tokens,
+                    context_hits: gen_layer.context_hits,
+                    plan: gen_layer.plan,
                     ..GenerationLayer::default()
                 };
             }
