@@ -11,7 +11,7 @@ use codeforge_ide::{
 };
 use codeforge_index::UpdateRequest;
 use codeforge_syntax::Language;
-use codeforge_verify::{TrustDecision, TrustStore};
+use codeforge_verify::TrustStore;
 
 use crate::{open_index, run_update, settings_for, usage};
 
@@ -80,20 +80,10 @@ fn trusted(root: &Path, setting: TrustSetting, mode: VerifyMode) -> Result<(), S
     if mode == VerifyMode::Trusted {
         return Ok(());
     }
-    match setting {
-        TrustSetting::Always => return Ok(()),
-        TrustSetting::Never => {
-            return Err(
-                "running tests is off for this workspace (verify.trust = \"never\")".into(),
-            );
-        }
-        TrustSetting::Ask => {}
-    }
-    match TrustStore::default_path().map(TrustStore::new).and_then(|s| s.get(root)) {
-        Some(TrustDecision::Allow) => Ok(()),
-        Some(TrustDecision::Never) => Err("you chose never to run tests in this workspace".into()),
-        None => Err("the workspace is not trusted to run tests: pass --trust, or set verify.trust = \"always\"".into()),
-    }
+    let store = TrustStore::default_path().map(TrustStore::new);
+    codeforge_verify::trust::known_trust(setting, store.as_ref(), root).unwrap_or_else(|| {
+        Err("the workspace is not trusted to run tests: pass --trust, or set verify.trust = \"always\"".into())
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use codeforge_config::{GenerationSettings, PlanSetting};
 use codeforge_model::{Backend, ModelError, Request, Usage};
-use codeforge_prompt::{FunctionTask, Included, PlanMode, function_prompt, split_answer};
+use codeforge_prompt::{
+    BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt, split_answer,
+};
 use codeforge_syntax::{
     BodyEdit, FunctionTarget, Language, StubKind, body_from_generated, count_syntax_errors,
     extract, function_at_line, is_stub_body, splice_body, stub_functions,
@@ -199,6 +201,59 @@ pub fn candidate_from_answer(
     c
 }
 
+/// The prompt for `target`: its context gathered (retrieval included) and fitted to the budget.
+/// Also what `codeforge/context` shows without calling the model.
+pub async fn build_prompt(
+    retriever: Option<&dyn Retriever>,
+    settings: &GenerationSettings,
+    input: &GenerateInput<'_>,
+    target: &FunctionTarget,
+    count: &(dyn Fn(&str) -> usize + Sync),
+) -> (BuiltPrompt, Option<String>) {
+    let lang = input.language;
+    let file = extract(lang, input.rel_path, input.source);
+    let (context, note) = gather_context(
+        lang,
+        input.rel_path,
+        input.source,
+        &file,
+        target,
+        retriever,
+        settings.context_hits,
+    )
+    .await;
+    let task = FunctionTask {
+        language: lang,
+        path: input.rel_path.to_string(),
+        qualified_name: target.symbol.qualified_name.clone(),
+        name: target.symbol.name.clone(),
+        stub_text: target.text(input.source).to_string(),
+        context,
+    };
+    (
+        function_prompt(
+            &task,
+            plan_mode(settings.plan),
+            settings.prompt_tokens,
+            count,
+        ),
+        note,
+    )
+}
+
+/// Usable candidates, the one the model was surest of first (ties: the earlier one).
+pub(crate) fn by_confidence(candidates: &[Candidate]) -> Vec<usize> {
+    let mut u: Vec<&Candidate> = candidates.iter().filter(|c| c.rejected.is_none()).collect();
+    u.sort_by(|a, b| {
+        b.mean_logprob
+            .unwrap_or(0.0)
+            .partial_cmp(&a.mean_logprob.unwrap_or(0.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.index.cmp(&b.index))
+    });
+    u.into_iter().map(|c| c.index).collect()
+}
+
 /// Runs the pipeline for the function at `input.line`.
 pub async fn generate_function(
     backend: &dyn Backend,
@@ -218,32 +273,13 @@ pub async fn generate_function(
         });
     }
     progress("retrieving context");
-    let file = extract(lang, input.rel_path, input.source);
-    let (context, note) = gather_context(
-        lang,
-        input.rel_path,
-        input.source,
-        &file,
-        &target,
-        retriever,
-        settings.context_hits,
-    )
-    .await;
-    let task = FunctionTask {
-        language: lang,
-        path: input.rel_path.to_string(),
-        qualified_name: target.symbol.qualified_name.clone(),
-        name: target.symbol.name.clone(),
-        stub_text: target.text(input.source).to_string(),
-        context,
-    };
     let count = |t: &str| {
         backend
             .count_tokens(t)
             .unwrap_or_else(|| t.len().div_ceil(3))
     };
     let plan = plan_mode(settings.plan);
-    let built = function_prompt(&task, plan, settings.prompt_tokens, &count);
+    let (built, note) = build_prompt(retriever, settings, &input, &target, &count).await;
     progress(&format!("generating with {}", backend.describe()));
     let mut req = Request::new(built.prompt.clone());
     req.max_tokens = settings.max_tokens;
@@ -267,17 +303,7 @@ pub async fn generate_function(
         candidates.push(c);
     }
     // Without verification: the usable candidate the model was most sure of, else the first.
-    let mut chosen = candidates
-        .iter()
-        .filter(|c| c.rejected.is_none())
-        .max_by(|a, b| {
-            a.mean_logprob
-                .unwrap_or(0.0)
-                .partial_cmp(&b.mean_logprob.unwrap_or(0.0))
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(b.index.cmp(&a.index))
-        })
-        .map(|c| c.index);
+    let mut chosen = by_confidence(&candidates).first().copied();
     let mut verification = None;
     let mut status = if chosen.is_some() {
         GenerateStatus::Generated

@@ -16,6 +16,6 @@ pub use complete::{
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{
     Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,
-    generate_function, generate_targets,
+    build_prompt, generate_function, generate_targets,
 };
 pub use verify::{CandidateRun, TrustGate, Verification, VerifyContext, VerifyStatus, trust_known};

@@ -15,7 +15,7 @@ use codeforge_syntax::{FunctionTarget, Language};
 use codeforge_verify::{RunReport, VerifyRequest, Workbench};
 use serde::Serialize;
 
-use crate::generate::{Candidate, candidate_from_answer};
+use crate::generate::{Candidate, by_confidence, candidate_from_answer};
 
 /// The answer to "may tests run in this workspace?", possibly still being asked while the model
 /// works; `Err(reason)` keeps results unverified.
@@ -180,27 +180,11 @@ pub(crate) async fn verify_candidates(
 ) -> (Verification, Option<usize>) {
     let start = Instant::now();
     let budget = Duration::from_secs(ctx.settings.time_budget_s);
-    let usable_first = |candidates: &[Candidate]| {
-        let mut u: Vec<&Candidate> = candidates.iter().filter(|c| c.rejected.is_none()).collect();
-        u.sort_by(|a, b| {
-            b.mean_logprob
-                .unwrap_or(0.0)
-                .partial_cmp(&a.mean_logprob.unwrap_or(0.0))
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.index.cmp(&b.index))
-        });
-        u.first().map(|c| c.index)
-    };
+    let usable_first = |candidates: &[Candidate]| by_confidence(candidates).first().copied();
     if !ctx.settings.enabled {
         return (
             Verification::unverified("verification is off (verify.enabled = false)"),
             usable_first(candidates),
-        );
-    }
-    if !candidates.iter().any(|c| c.rejected.is_none()) {
-        return (
-            Verification::unverified("no usable candidate to test"),
-            None,
         );
     }
     progress("waiting for the workspace trust answer");
@@ -313,19 +297,7 @@ pub(crate) async fn verify_candidates(
     }
     let mut runs: Vec<CandidateRun> = Vec::new();
     // Candidates in the order the model was surest of them.
-    let mut order: Vec<usize> = candidates
-        .iter()
-        .filter(|c| c.rejected.is_none())
-        .map(|c| c.index)
-        .collect();
-    order.sort_by(|a, b| {
-        let (ca, cb) = (&candidates[*a], &candidates[*b]);
-        cb.mean_logprob
-            .unwrap_or(0.0)
-            .partial_cmp(&ca.mean_logprob.unwrap_or(0.0))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.cmp(b))
-    });
+    let order = by_confidence(candidates);
     let probe_agreement = wb.can_probe() && order.len() > 1;
     let total = order.len();
     for (k, idx) in order.iter().enumerate() {

@@ -11,6 +11,7 @@ use codeforge_config::{Settings, TrustSetting};
 use std::sync::Arc;
 
 use codeforge_ide::{TrustGate, VerifyContext, trust_known};
+use codeforge_verify::trust::known_trust;
 use codeforge_verify::{TrustDecision, TrustStore};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -68,23 +69,11 @@ async fn ask_trust(
     root: PathBuf,
     setting: TrustSetting,
 ) -> Result<(), String> {
-    match setting {
-        TrustSetting::Always => return Ok(()),
-        TrustSetting::Never => {
-            return Err(
-                "running tests is off for this workspace (verify.trust = \"never\")".into(),
-            );
-        }
-        TrustSetting::Ask => {}
-    }
     let root = root.as_path();
+    // One question at a time; a concurrent generation sees the first answer.
     let _one = session.asking.lock().await;
-    match store.as_ref().and_then(|s| s.get(root)) {
-        Some(TrustDecision::Allow) => return Ok(()),
-        Some(TrustDecision::Never) => {
-            return Err("you chose never to run tests in this workspace (run “CodeForge: Trust workspace” to change)".into());
-        }
-        None => {}
+    if let Some(known) = known_trust(setting, store.as_ref(), root) {
+        return known;
     }
     if session.not_now.lock().unwrap().contains(root) {
         return Err(
@@ -245,32 +234,22 @@ impl Backend {
         let Some(target) = codeforge_syntax::function_at_line(lang, &rel, &text, line) else {
             return Ok(empty("no function or method at the cursor"));
         };
-        let file = codeforge_syntax::extract(lang, &rel, &text);
-        let (context, note) = codeforge_ide::gather_context(
-            lang,
-            &rel,
-            &text,
-            &file,
-            &target,
-            retriever.as_deref(),
-            settings.generation.context_hits,
-        )
-        .await;
-        let task = codeforge_prompt::FunctionTask {
+        let input = codeforge_ide::GenerateInput {
             language: lang,
-            path: rel.clone(),
-            qualified_name: target.symbol.qualified_name.clone(),
-            name: target.symbol.name.clone(),
-            stub_text: target.text(&text).to_string(),
-            context,
+            rel_path: &rel,
+            source: &text,
+            line,
+            allow_implemented: true,
         };
         let count = |t: &str| t.len().div_ceil(3);
-        let built = codeforge_prompt::function_prompt(
-            &task,
-            codeforge_prompt::PlanMode::Drop,
-            settings.generation.prompt_tokens,
+        let (built, note) = codeforge_ide::build_prompt(
+            retriever.as_deref(),
+            &settings.generation,
+            &input,
+            &target,
             &count,
-        );
+        )
+        .await;
         Ok(ContextResult {
             target: Some(target.symbol.qualified_name.clone()),
             items: built

@@ -12,6 +12,26 @@ pub enum TrustDecision {
     Never,
 }
 
+/// What is already known about running tests in `root`, from the setting and the remembered
+/// answer; `None` when the user has to be asked. Shared by the language server and the CLI.
+pub fn known_trust(
+    setting: codeforge_config::TrustSetting,
+    store: Option<&TrustStore>,
+    root: &Path,
+) -> Option<Result<(), String>> {
+    use codeforge_config::TrustSetting;
+    match setting {
+        TrustSetting::Always => Some(Ok(())),
+        TrustSetting::Never => Some(Err("running tests is off for this workspace (verify.trust = \"never\")".into())),
+        TrustSetting::Ask => match store.and_then(|s| s.get(root))? {
+            TrustDecision::Allow => Some(Ok(())),
+            TrustDecision::Never => Some(Err(
+                "you chose never to run tests in this workspace (run “CodeForge: Trust workspace” to change)".into(),
+            )),
+        },
+    }
+}
+
 /// The remembered decisions, one JSON file.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
