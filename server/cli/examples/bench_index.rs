@@ -327,7 +327,7 @@ async fn main() -> anyhow::Result<()> {
             phrases[i % phrases.len()].to_string()
         };
         let t = Instant::now();
-        let _ = index.search(&SearchQuery::new(q, 10)).await?;
+        let _ = index.search_uncached(&SearchQuery::new(q, 10)).await?;
         q_times.push(t.elapsed());
     }
     report.insert(

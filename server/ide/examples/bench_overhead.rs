@@ -1,11 +1,13 @@
-//! Server overhead per generation, model time excluded: retrieval from the real index, context,
-//! prompt and post-processing, with a scripted model that answers at once. Prints one JSON line.
+//! Server overhead per generation and per completion, model time excluded: retrieval from the
+//! real index, context, prompt and post-processing, with a scripted model that answers at once.
+//! Completion is measured as a user types: four requests at successive lines of each function's
+//! body, 300 ms apart (the model's and the typist's time, not counted). Prints one JSON line.
 //! Usage: `bench_overhead --path DIR --cache DIR [--n N]` (indexes DIR lexically first).
 
 use std::time::{Duration, Instant};
 
 use codeforge_config::{EmbeddingSettings, Settings};
-use codeforge_ide::{GenerateInput, Retriever, generate_function};
+use codeforge_ide::{CompletionInput, GenerateInput, Retriever, complete, generate_function};
 use codeforge_index::{CancelFlag, Progress, UpdateRequest, WorkspaceIndex};
 use codeforge_model::Scripted;
 use codeforge_syntax::{Language, extract};
@@ -27,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     let (root, cache) = (path.expect("--path"), cache.expect("--cache"));
     let mut settings = Settings::default();
     settings.embeddings = EmbeddingSettings::None;
-    let index = WorkspaceIndex::open(&root, &cache, settings.clone()).await?;
+    let index = std::sync::Arc::new(WorkspaceIndex::open(&root, &cache, settings.clone()).await?);
     let t = Instant::now();
     let s = index
         .update(
@@ -48,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     let step = (files.len() / n).max(1);
     let model = Scripted::always("```\nreturn 0;\n```");
     let mut times: Vec<Duration> = Vec::new();
+    let (mut comp_first, mut comp_all, mut with_context) = (Vec::new(), Vec::new(), 0usize);
     for f in files.iter().step_by(step).take(n) {
         let lang = f.language;
         let Ok(source) = std::fs::read_to_string(&f.abs_path) else {
@@ -63,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let r = generate_function(
             &model,
-            Some(&index as &dyn Retriever),
+            Some(index.as_ref() as &dyn Retriever),
             &settings.generation,
             None,
             GenerateInput {
@@ -79,10 +82,45 @@ async fn main() -> anyhow::Result<()> {
         if r.is_ok() {
             times.push(t.elapsed());
         }
+        // Completion while typing in the body: the ends of its first lines after the header.
+        let body_lines: Vec<usize> = source[sym.start_byte..sym.end_byte.min(source.len())]
+            .match_indices('\n')
+            .map(|(i, _)| sym.start_byte + i)
+            .skip(1)
+            .take(4)
+            .collect();
+        for (k, offset) in body_lines.into_iter().enumerate() {
+            let c = complete(
+                &model,
+                Some(index.clone() as std::sync::Arc<dyn Retriever>),
+                &settings.generation,
+                CompletionInput {
+                    language: lang,
+                    rel_path: &f.rel_path,
+                    source: &source,
+                    offset,
+                },
+            )
+            .await;
+            if let Ok(c) = c {
+                let d = Duration::from_millis(c.overhead_ms);
+                if k == 0 {
+                    comp_first.push(d);
+                }
+                comp_all.push(d);
+                with_context += usize::from(c.context_hits > 0);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
     times.sort();
-    let pct =
-        |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    comp_first.sort();
+    comp_all.sort();
+    let at = |v: &Vec<Duration>, p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, |d| (d.as_secs_f64() * 10000.0).round() / 10.0)
+    };
+    let pct = |p: f64| at(&times, p);
     println!(
         "{}",
         serde_json::json!({
@@ -90,6 +128,11 @@ async fn main() -> anyhow::Result<()> {
             "generations": times.len(),
             "overhead_p50_ms": (pct(0.5) * 10.0).round() / 10.0,
             "overhead_p95_ms": (pct(0.95) * 10.0).round() / 10.0,
+            "completions": comp_all.len(),
+            "completion_overhead_p50_ms": at(&comp_all, 0.5),
+            "completion_overhead_p95_ms": at(&comp_all, 0.95),
+            "completion_first_in_function_p95_ms": at(&comp_first, 0.95),
+            "completions_with_repository_context": with_context,
         })
     );
     Ok(())

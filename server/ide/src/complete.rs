@@ -3,12 +3,13 @@
 //! unit boundary, cleaned of text that repeats what is before or after the cursor, and kept only
 //! if the file parses no worse with it. Pure except [`complete`], which calls the model.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use codeforge_config::GenerationSettings;
 use codeforge_model::{Backend, Request, has_closed_code_block};
 use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_answer};
-use codeforge_syntax::{Language, count_syntax_errors, extract};
+use codeforge_syntax::{CursorSyntax, Language};
 
 use crate::context::Retriever;
 use crate::generate::GenerateError;
@@ -39,6 +40,13 @@ pub struct Completions {
     /// Model answer before cutting (for `--explain`-style debugging).
     pub raw: String,
     pub elapsed_ms: u64,
+    /// Time spent outside the model (syntax, retrieval, prompt, post-processing), of which
+    /// `context_ms` waiting for repository context.
+    pub overhead_ms: u64,
+    pub context_ms: u64,
+    /// Repository hits that made it into the prompt in time.
+    pub context_hits: usize,
+    pub model_ms: u64,
 }
 
 fn indent_width(line: &str) -> usize {
@@ -184,12 +192,28 @@ pub fn parsing_levels(
     suffix: &str,
     levels: Vec<(Level, String)>,
 ) -> Vec<(Level, String)> {
-    let base = count_syntax_errors(lang, &format!("{prefix}{suffix}"));
+    let source = format!("{prefix}{suffix}");
+    match CursorSyntax::parse(lang, &source) {
+        Some(syntax) => keep_parsing(&syntax, &source, prefix.len(), levels),
+        None => Vec::new(),
+    }
+}
+
+fn keep_parsing(
+    syntax: &CursorSyntax,
+    source: &str,
+    offset: usize,
+    levels: Vec<(Level, String)>,
+) -> Vec<(Level, String)> {
     levels
         .into_iter()
-        .filter(|(_, t)| count_syntax_errors(lang, &format!("{prefix}{t}{suffix}")) <= base)
+        .filter(|(_, t)| syntax.errors_with_insert(source, offset, t) <= syntax.errors())
         .collect()
 }
+
+/// How long a completion waits for repository context. A search that takes longer keeps going
+/// and the index caches its answer, so the next completion in the same function has it.
+pub const CONTEXT_DEADLINE: Duration = Duration::from_millis(20);
 
 /// Where the cursor is, for a completion.
 #[derive(Debug, Clone)]
@@ -204,7 +228,7 @@ pub struct CompletionInput<'a> {
 /// Asks the model for the code at the cursor and returns it at each granularity.
 pub async fn complete(
     backend: &dyn Backend,
-    retriever: Option<&dyn Retriever>,
+    retriever: Option<Arc<dyn Retriever>>,
     settings: &GenerationSettings,
     input: CompletionInput<'_>,
 ) -> Result<Completions, GenerateError> {
@@ -222,36 +246,32 @@ pub async fn complete(
     } else {
         indent_width(cursor_line)
     };
-    let file = extract(lang, input.rel_path, input.source);
-    let cursor_line_no = prefix.matches('\n').count();
-    let function_indent = file
-        .symbols
-        .iter()
-        .filter(|s| {
-            s.kind.is_callable() && s.start_line < cursor_line_no && s.end_line >= cursor_line_no
-        })
-        .min_by_key(|s| s.end_byte - s.start_byte)
-        .map(|s| {
-            let ls = input.source[..s.start_byte]
-                .rfind('\n')
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            indent_width(&input.source[ls..])
-        });
+    // One parse of the document serves the enclosing function and every parse check below.
+    let syntax = CursorSyntax::parse(lang, input.source);
+    let function = syntax
+        .as_ref()
+        .and_then(|s| s.enclosing_function(input.source, offset));
     let count = |t: &str| {
         backend
             .count_tokens(t)
             .unwrap_or_else(|| t.len().div_ceil(3))
     };
     let budget = settings.prompt_tokens;
+    let (mut context_ms, mut context_hits) = (0, 0);
     let mut req = if backend.fim() {
         Request::new(fim_prompt(prefix, suffix, budget, &count))
     } else {
-        // A few repository hits for the words around the cursor.
+        // Repository hits for what the enclosing function is about (stable while the user types
+        // in it, so the index's cache answers the later requests), else the lines above.
         let mut context = Vec::new();
         if let Some(r) = retriever {
-            let words: String = prefix.lines().rev().take(3).collect::<Vec<_>>().join(" ");
-            if let Ok(hits) = r.related(words, 4).await {
+            let t = Instant::now();
+            let query = match &function {
+                Some(f) => f.summary.clone(),
+                None => prefix.lines().rev().take(3).collect::<Vec<_>>().join(" "),
+            };
+            let search = tokio::spawn(async move { r.related(query, 4).await });
+            if let Ok(Ok(Ok(hits))) = tokio::time::timeout(CONTEXT_DEADLINE, search).await {
                 for h in hits.into_iter().filter(|h| h.path != input.rel_path) {
                     context.push(Snippet {
                         kind: SnippetKind::Retrieved,
@@ -260,6 +280,8 @@ pub async fn complete(
                     });
                 }
             }
+            context_ms = t.elapsed().as_millis() as u64;
+            context_hits = context.len();
         }
         let mut req = Request::new(
             cursor_prompt(
@@ -278,7 +300,11 @@ pub async fn complete(
     };
     req.max_tokens = settings.max_tokens.min(256);
     req.temperature = 0.0;
+    let prepared_ms = start.elapsed().as_millis() as u64;
+    let model_start = Instant::now();
     let g = backend.generate(req).await?;
+    let model_ms = model_start.elapsed().as_millis() as u64;
+    let post = Instant::now();
     let raw = g
         .samples
         .first()
@@ -290,12 +316,19 @@ pub async fn complete(
         split_answer(lang, &raw).1
     };
     let cleaned = clean_completion(prefix, suffix, &code);
-    let levels = split_levels(&cleaned, cursor_line_indent, function_indent);
-    let items = parsing_levels(lang, prefix, suffix, levels);
+    let levels = split_levels(&cleaned, cursor_line_indent, function.map(|f| f.indent));
+    let items = match &syntax {
+        Some(s) => keep_parsing(s, input.source, offset, levels),
+        None => Vec::new(),
+    };
     Ok(Completions {
         items,
         raw,
         elapsed_ms: start.elapsed().as_millis() as u64,
+        overhead_ms: prepared_ms + post.elapsed().as_millis() as u64,
+        context_ms,
+        context_hits,
+        model_ms,
     })
 }
 

@@ -11,7 +11,8 @@ mod verify;
 
 pub use backend::{BackendHandle, load_backend};
 pub use complete::{
-    CompletionInput, Completions, Level, clean_completion, complete, parsing_levels, split_levels,
+    CONTEXT_DEADLINE, CompletionInput, Completions, Level, clean_completion, complete,
+    parsing_levels, split_levels,
 };
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{

@@ -234,7 +234,7 @@ pub(crate) async fn verify_candidates(
     let mut wb = wb;
     let mut notes: Vec<String> = wb.plan().notes.clone();
     if !wb.has_direct_tests() {
-        if ctx.settings.generate_tests && input.lang != Language::Java {
+        if ctx.settings.generate_tests {
             progress("no tests found: asking the model for tests from the docstring");
             let stub = input.target.text(input.source).to_string();
             let mut req = Request::new(test_designer_prompt(

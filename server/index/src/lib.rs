@@ -52,6 +52,8 @@ pub struct WorkspaceIndex {
     /// states as last written, so one-file updates need not rescan the `files` table (reloaded
     /// from the store on every full walk).
     update_lock: tokio::sync::Mutex<Option<std::collections::HashMap<String, store::FileState>>>,
+    /// Recent search results (see [`search::SearchCache`]).
+    search_cache: search::SearchCache,
 }
 
 impl WorkspaceIndex {
@@ -111,6 +113,7 @@ impl WorkspaceIndex {
             lexical_only_reason: reason,
             open_outcome,
             update_lock: tokio::sync::Mutex::new(None),
+            search_cache: Default::default(),
         })
     }
 

@@ -62,9 +62,60 @@ pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
     }
 }
 
+/// The last answers of [`WorkspaceIndex::search`], valid until the index is written again (or
+/// for [`SearchCache::TTL`], in case another process wrote it). Completion asks the same question
+/// while the user types in one function; this answers it without LanceDB.
+#[derive(Default)]
+pub struct SearchCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<CacheEntry>>,
+}
+
+struct CacheEntry {
+    key: String,
+    version: u64,
+    at: std::time::Instant,
+    hits: Vec<Hit>,
+}
+
+impl SearchCache {
+    const SIZE: usize = 64;
+    const TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+    fn get(&self, key: &str, version: u64) -> Option<Vec<Hit>> {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.retain(|c| c.version == version && c.at.elapsed() < Self::TTL);
+        e.iter().find(|c| c.key == key).map(|c| c.hits.clone())
+    }
+
+    fn put(&self, key: String, version: u64, hits: Vec<Hit>) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.retain(|c| c.key != key);
+        e.push_front(CacheEntry {
+            key,
+            version,
+            at: std::time::Instant::now(),
+            hits,
+        });
+        e.truncate(Self::SIZE);
+    }
+}
+
 impl WorkspaceIndex {
-    /// Hybrid search. Works lexically when no embedder is available.
+    /// Hybrid search. Works lexically when no embedder is available. Answers from the cache when
+    /// the same query was answered since the last write.
     pub async fn search(&self, q: &SearchQuery) -> anyhow::Result<Vec<Hit>> {
+        let key = format!("{q:?}");
+        let version = self.store().version();
+        if let Some(hits) = self.search_cache.get(&key, version) {
+            return Ok(hits);
+        }
+        let hits = self.search_uncached(q).await?;
+        self.search_cache.put(key, version, hits.clone());
+        Ok(hits)
+    }
+
+    /// [`Self::search`] without the cache (what the benchmark times).
+    pub async fn search_uncached(&self, q: &SearchQuery) -> anyhow::Result<Vec<Hit>> {
         let text = q.text.trim();
         if text.is_empty() || q.k == 0 {
             return Ok(Vec::new());

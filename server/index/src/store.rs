@@ -87,6 +87,8 @@ pub struct Store {
     files: Table,
     meta: tokio::sync::Mutex<Meta>,
     dims: usize,
+    /// Bumped by every write this process makes: cached search results older than it are stale.
+    version: std::sync::atomic::AtomicU64,
 }
 
 /// Why the index was (re)created on open.
@@ -269,6 +271,7 @@ impl Store {
                 files,
                 meta: tokio::sync::Mutex::new(meta),
                 dims,
+                version: std::sync::atomic::AtomicU64::new(0),
             },
             outcome,
         ))
@@ -382,7 +385,14 @@ impl Store {
         Ok(())
     }
 
+    /// Changes with every write made through this store.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn note_write(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut m = self.meta.lock().await;
         m.writes_since_optimize += 1;
     }

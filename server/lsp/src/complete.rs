@@ -151,7 +151,7 @@ impl Backend {
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let r = complete(
                         model.as_ref(),
-                        retriever.as_deref(),
+                        retriever,
                         &gen_settings,
                         CompletionInput {
                             language: lang,
@@ -320,6 +320,10 @@ fn empty() -> (Arc<Completions>, String, usize) {
             items: Vec::new(),
             raw: String::new(),
             elapsed_ms: 0,
+            overhead_ms: 0,
+            context_ms: 0,
+            context_hits: 0,
+            model_ms: 0,
         }),
         String::new(),
         0,

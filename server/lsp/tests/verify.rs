@@ -309,6 +309,46 @@ async fn java_wrong_then_right_with_maven() {
     let refine = last_user_message(&model.prompts()[1]);
     assert!(refine.contains("reversesAWord"), "{refine}");
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
+
+    // No test calls `capitalize`: the model writes JUnit tests (here as a whole class, with a
+    // package-private method JUnit 4 would refuse), which run in a class of their own.
+    model.push(ScriptedReply::Text(
+        "```java
+public static String capitalize(String s) {
+    return s.isEmpty() ? s : Character.toUpperCase(s.charAt(0)) + s.substring(1);
+}
+```"
+        .into(),
+    ));
+    model.push(ScriptedReply::Text(
+        "```java
+import org.junit.Test;
+import static org.junit.Assert.*;
+
+public class StringsCapitalizeTest {
+    @Test
+    void testWord() {
+        assertEquals(\"Hello\", Strings.capitalize(\"hello\"));
+    }
+
+    @Test
+    public void testEmpty() {
+        assertEquals(\"\", Strings.capitalize(\"\"));
+    }
+}
+```"
+        .into(),
+    ));
+    let r = generate(&mut c, &doc, 24).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "passed", "{r}");
+    assert_eq!(v["tests_from"], "generated", "{r}");
+    assert_eq!(v["passed"], 2, "{v}");
+    assert!(
+        v["label"].as_str().unwrap().contains("model-written"),
+        "{v}"
+    );
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

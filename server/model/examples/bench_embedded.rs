@@ -42,27 +42,31 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // Prefill alone: one token generated.
+    // One request on the fresh model: prefill is the time to the first token, decode the rest.
     let mut req = Request::new(Prompt::Text(text.clone()));
-    req.max_tokens = 1;
-    let t = Instant::now();
-    let _ = rt.block_on(model.generate(req));
-    let prefill_s = t.elapsed().as_secs_f64();
+    req.max_tokens = gen_tokens;
+    let g = rt.block_on(model.generate(req)).unwrap();
+    let u = &g.usage;
+    let prefill_s = u.first_token_ms as f64 / 1000.0;
+    let decode_s = ((u.total_ms - u.first_token_ms) as f64 / 1000.0).max(1e-9);
+    // The same prompt again, 4 samples: the prompt's keys and values are reused.
     let mut req = Request::new(Prompt::Text(text));
     req.max_tokens = gen_tokens;
-    let t = Instant::now();
-    let g = rt.block_on(model.generate(req)).unwrap();
-    let total_s = t.elapsed().as_secs_f64();
-    let n_gen = g.usage.completion_tokens as f64;
-    let decode_s = (total_s - prefill_s).max(1e-9);
+    req.n = 4;
+    req.temperature = 0.6;
+    let again = rt.block_on(model.generate(req)).unwrap();
     println!(
         "{}",
         serde_json::json!({
             "gguf": gguf, "requantized": model.report.requantized,
             "load_s": (load_s * 1000.0).round() / 1000.0,
-            "prompt_tokens": n_prompt, "generated_tokens": n_gen,
+            "prompt_tokens": n_prompt, "generated_tokens": u.completion_tokens,
             "prefill_tok_s": ((n_prompt as f64 / prefill_s) * 10.0).round() / 10.0,
-            "decode_tok_s": ((n_gen / decode_s) * 10.0).round() / 10.0,
+            "decode_tok_s": (((u.completion_tokens.saturating_sub(1)) as f64 / decode_s) * 10.0).round() / 10.0,
+            "again_n4_first_token_ms": again.usage.first_token_ms,
+            "again_n4_cached_prompt_tokens": again.usage.cached_prompt_tokens,
+            "again_n4_total_s": (again.usage.total_ms as f64 / 100.0).round() / 10.0,
+            "again_n4_generated_tokens": again.usage.completion_tokens,
         })
     );
 }

@@ -16,10 +16,10 @@ use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_qwen2::ModelWeights;
 use futures::future::BoxFuture;
 use tokenizers::Tokenizer;
 
+use crate::qwen2::ModelWeights;
 use crate::{
     Backend, FinishReason, Generation, ModelError, Prompt, Request, Sample, Usage, cut_at_stop,
 };
@@ -53,6 +53,8 @@ pub struct EmbeddedQwen {
 
 struct Loaded {
     model: ModelWeights,
+    /// The tokens whose keys and values the model's cache holds (a prompt already prefilled).
+    cached: Vec<u32>,
 }
 
 fn inference(e: impl std::fmt::Display) -> ModelError {
@@ -170,7 +172,10 @@ impl EmbeddedQwen {
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
         Ok(EmbeddedQwen {
-            inner: Arc::new(Mutex::new(Loaded { model })),
+            inner: Arc::new(Mutex::new(Loaded {
+                model,
+                cached: Vec::new(),
+            })),
             tokenizer,
             stop_ids,
             max_context: cfg.max_context.min(ctx_len),
@@ -215,7 +220,7 @@ fn run_blocking(
     job: Job,
 ) -> Result<Generation, ModelError> {
     let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
-    let model = &mut guard.model;
+    let Loaded { model, cached } = &mut *guard;
     let start = Instant::now();
     let Job {
         ids,
@@ -235,6 +240,24 @@ fn run_blocking(
         prompt_tokens: ids.len() as u64,
         ..Default::default()
     };
+    // Prefill once, reusing what the cache already holds of this prompt (the longest common
+    // prefix with the last one; at least one token is run to get the next token's logits).
+    let previous = std::mem::take(cached);
+    let reuse = previous
+        .iter()
+        .zip(&ids)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(ids.len().saturating_sub(1))
+        .min(model.kv_len());
+    model.kv_truncate(reuse).map_err(inference)?;
+    let input = Tensor::new(&ids[reuse..], &Device::Cpu)
+        .and_then(|t| t.unsqueeze(0))
+        .map_err(inference)?;
+    let prompt_logits = model.forward(&input, reuse).map_err(inference)?;
+    let prompt_kv = model.kv_snapshot();
+    usage.cached_prompt_tokens = reuse as u64;
+    usage.first_token_ms = start.elapsed().as_millis() as u64;
     let mut samples = Vec::new();
     for i in 0..req.n.max(1) as usize {
         let sampling = if req.temperature <= 0.0 {
@@ -247,14 +270,9 @@ fn run_blocking(
         };
         let mut lp =
             LogitsProcessor::from_sampling(req.seed.unwrap_or(299792458) + i as u64, sampling);
-        model.clear_kv_cache();
-        let input = Tensor::new(ids.as_slice(), &Device::Cpu)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(inference)?;
-        let mut logits = model.forward(&input, 0).map_err(inference)?;
-        if usage.first_token_ms == 0 {
-            usage.first_token_ms = start.elapsed().as_millis() as u64;
-        }
+        // Every sample continues from the same prefilled prompt.
+        model.kv_restore(prompt_kv.clone());
+        let mut logits = prompt_logits.clone();
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
         let mut logprob_sum = 0.0f64;
@@ -310,7 +328,9 @@ fn run_blocking(
             mean_logprob,
         });
     }
-    model.clear_kv_cache();
+    // Keep the prompt's keys and values for the next request.
+    model.kv_restore(prompt_kv);
+    *cached = ids;
     usage.total_ms = start.elapsed().as_millis() as u64;
     if samples.iter().all(|s| s.text.trim().is_empty()) {
         return Err(ModelError::Empty);

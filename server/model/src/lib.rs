@@ -8,6 +8,7 @@
 
 mod embedded;
 mod openai;
+mod qwen2;
 mod scripted;
 
 use std::sync::Arc;
@@ -168,6 +169,8 @@ pub struct Sample {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
+    /// Prompt tokens whose keys and values were already cached (embedded backend), not computed.
+    pub cached_prompt_tokens: u64,
     pub completion_tokens: u64,
     /// Time to the first generated text, and in all.
     pub first_token_ms: u64,

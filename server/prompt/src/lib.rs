@@ -344,7 +344,9 @@ pub fn test_designer_prompt(
         Language::Rust => format!(
             "`#[test]` functions named `test_...` that call `{name}` and use `assert_eq!`/`assert!`; no `mod`, no `use` of the function (it is in scope)"
         ),
-        Language::Java => format!("JUnit 4 `@Test` methods named `test...` that call `{name}`"),
+        Language::Java => format!(
+            "JUnit 4 `@Test public void test...()` methods that call `{name}` and use `assertEquals`/`assertTrue`; only the methods, no class, no package, no imports (they go into a test class in the same package, with `org.junit.Test`, `org.junit.Assert.*` and the file's imports)"
+        ),
     };
     let sys = format!(
         "You are a careful {} tester. You write small, correct tests that check exactly what a \

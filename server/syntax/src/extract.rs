@@ -475,7 +475,12 @@ fn docstring(spec: &LanguageSpec, d: &Def, source: &str) -> Option<String> {
     match spec.doc_style {
         DocStyle::BodyString => {
             let body = d.node.child_by_field_name("body")?;
-            let first = body.named_child(0)?;
+            // Imports written above the docstring do not hide it.
+            let preamble = &spec.generation.doc_preamble_kinds;
+            let mut cursor = body.walk();
+            let first = body
+                .named_children(&mut cursor)
+                .find(|c| !preamble.iter().any(|k| k == c.kind()))?;
             if first.kind() != "expression_statement" {
                 return None;
             }

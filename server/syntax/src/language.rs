@@ -97,6 +97,20 @@ pub struct GenerationSpec {
     pub fence: String,
     pub line_comment: String,
     pub import_prefixes: Vec<String>,
+    /// Statements that may come before the docstring in a body and still leave it the docstring
+    /// (Python: `import math` written above it).
+    #[serde(default)]
+    pub doc_preamble_kinds: Vec<String>,
+    /// A declaration with no body (`fn f();`, an interface method) can take one only inside
+    /// these container kinds, with this text put before its `bodyless_insert_before` field
+    /// (Java: an interface method becomes a `default` method). Empty: anywhere, nothing added.
+    #[serde(default)]
+    pub bodyless_prefix: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub bodyless_insert_before: Vec<String>,
+    /// Modifiers that make a missing body deliberate (Java `abstract`, `native`): no target.
+    #[serde(default)]
+    pub bodyless_never: Vec<String>,
 }
 
 /// The raw data files of one language, compiled into the binary.

@@ -4,12 +4,14 @@
 //! What a language looks like lives in `grammars/<lang>/` (queries and `language.toml`); this
 //! crate interprets that data.
 
+mod cursor;
 mod docs;
 mod extract;
 mod language;
 mod module_path;
 mod stub;
 
+pub use cursor::{CursorSyntax, EnclosingFunction};
 pub use extract::{ExtractedFile, extract};
 pub use language::{
     DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,

@@ -39,6 +39,9 @@ pub struct FunctionTarget {
     /// A declaration with no body at all (a Rust trait method `fn f();`): the `;` is replaced by
     /// a braced body.
     pub signature_only: bool,
+    /// Text the edit writes before the body (a Java interface method: `default ` and the rest of
+    /// its declaration, the replaced range then starting at its result type).
+    pub lead: String,
 }
 
 impl FunctionTarget {
@@ -56,7 +59,7 @@ pub struct BodyEdit {
     pub new_text: String,
 }
 
-fn parse(lang: Language, source: &str) -> Option<Tree> {
+pub(crate) fn parse(lang: Language, source: &str) -> Option<Tree> {
     let mut p = Parser::new();
     p.set_language(&lang.grammar()).ok()?;
     p.parse(source, None)
@@ -64,9 +67,14 @@ fn parse(lang: Language, source: &str) -> Option<Tree> {
 
 /// ERROR and MISSING nodes in a parse of `source`.
 pub fn count_syntax_errors(lang: Language, source: &str) -> usize {
-    let Some(tree) = parse(lang, source) else {
-        return usize::MAX;
-    };
+    match parse(lang, source) {
+        Some(tree) => count_tree_errors(&tree),
+        None => usize::MAX,
+    }
+}
+
+/// ERROR and MISSING nodes in a tree.
+pub(crate) fn count_tree_errors(tree: &Tree) -> usize {
     let mut n = 0;
     let mut cursor = tree.walk();
     let mut stack = vec![tree.root_node()];
@@ -87,7 +95,7 @@ fn line_start(source: &str, byte: usize) -> usize {
     source[..byte].rfind('\n').map(|i| i + 1).unwrap_or(0)
 }
 
-fn indent_of_line(source: &str, byte: usize) -> String {
+pub(crate) fn indent_of_line(source: &str, byte: usize) -> String {
     let s = line_start(source, byte);
     source[s..]
         .chars()
@@ -96,7 +104,7 @@ fn indent_of_line(source: &str, byte: usize) -> String {
 }
 
 /// Lines of doc comment directly above `start` (Rust `///`, Javadoc).
-fn doc_start(lang: Language, source: &str, start: usize) -> usize {
+pub(crate) fn doc_start(lang: Language, source: &str, start: usize) -> usize {
     if lang == Language::Python {
         return line_start(source, start);
     }
@@ -123,7 +131,7 @@ fn is_placeholder(lang: Language, text: &str) -> bool {
         || g.stub_prefixes.iter().any(|p| t.starts_with(p.as_str()))
 }
 
-fn is_docstring_stmt(node: Node) -> bool {
+pub(crate) fn is_docstring_stmt(node: Node) -> bool {
     node.kind() == "expression_statement"
         && node.named_child_count() == 1
         && node
@@ -158,13 +166,37 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
             return None;
         }
         let semi = func.start_byte() + text.trim_end().len() - 1;
+        let g = &lang.spec().generation;
+        let mut cursor = func.walk();
+        let deliberate = func.children(&mut cursor).any(|c| {
+            c.kind() == "modifiers" && {
+                let mut mc = c.walk();
+                c.children(&mut mc)
+                    .any(|m| g.bodyless_never.iter().any(|k| k == m.kind()))
+            }
+        });
+        if deliberate {
+            return None;
+        }
+        let (start, lead) = if g.bodyless_prefix.is_empty() {
+            (semi, String::new())
+        } else {
+            let prefix = g.bodyless_prefix.get(func.parent()?.kind())?;
+            let at = g
+                .bodyless_insert_before
+                .iter()
+                .find_map(|f| func.child_by_field_name(f.as_str()))
+                .map_or(func.start_byte(), |n| n.start_byte());
+            (at, format!("{prefix}{}", &source[at..semi]))
+        };
         return Some(FunctionTarget {
             symbol: sym.clone(),
             stub: StubKind::Empty,
             doc_start_byte,
             doc_start_line,
-            replace_start: semi,
+            replace_start: start,
             replace_end: semi + 1,
+            lead,
             body_indent: format!("{def_indent}    "),
             def_indent,
             braces: true,
@@ -175,8 +207,14 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
     let mut cursor = body.walk();
     let children: Vec<Node> = body.named_children(&mut cursor).collect();
     let (stmts, docstring): (Vec<Node>, Option<Node>) = if lang == Language::Python {
-        match children.first() {
-            Some(first) if is_docstring_stmt(*first) => (children[1..].to_vec(), Some(*first)),
+        // Imports written above the docstring stay where they are (HumanEval/115 does this).
+        let preamble = &lang.spec().generation.doc_preamble_kinds;
+        let lead = children
+            .iter()
+            .take_while(|c| preamble.iter().any(|k| k == c.kind()))
+            .count();
+        match children.get(lead) {
+            Some(doc) if is_docstring_stmt(*doc) => (children[lead + 1..].to_vec(), Some(*doc)),
             _ => (children.clone(), None),
         }
     } else {
@@ -247,6 +285,7 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
         def_indent,
         braces,
         signature_only: false,
+        lead: String::new(),
     })
 }
 
@@ -385,7 +424,12 @@ pub fn splice_body(target: &FunctionTarget, body: &str) -> BodyEdit {
         })
         .collect();
     let new_text = if target.signature_only {
-        format!(" {{\n{}\n{}}}", indented.join("\n"), target.def_indent)
+        format!(
+            "{} {{\n{}\n{}}}",
+            target.lead,
+            indented.join("\n"),
+            target.def_indent
+        )
     } else if target.braces {
         format!("\n{}\n{}", indented.join("\n"), target.def_indent)
     } else {
@@ -491,6 +535,48 @@ mod tests {
             "{out}"
         );
         assert_eq!(count_syntax_errors(Language::Java, &out), 0);
+    }
+
+    #[test]
+    fn java_interface_methods_become_default_methods_and_abstract_ones_are_left_alone() {
+        let java = "interface Shape {\n    /** Area. */\n    double area();\n    /** Scaled. */\n    @Deprecated\n    public <T> T scaled(T by);\n}\nabstract class Base {\n    /** Must be overridden. */\n    abstract int size();\n    /** Native. */\n    native int raw();\n}\n";
+        let stubs = stub_functions(Language::Java, "Shape.java", java);
+        let names: Vec<&str> = stubs.iter().map(|t| t.symbol.name.as_str()).collect();
+        assert_eq!(names, ["area", "scaled"]);
+        let out = apply(java, &splice_body(&stubs[0], "return 0.0;"));
+        assert!(
+            out.contains(
+                "    /** Area. */\n    default double area() {\n        return 0.0;\n    }\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(count_syntax_errors(Language::Java, &out), 0);
+        let out = apply(java, &splice_body(&stubs[1], "return by;"));
+        assert!(
+            out.contains("    @Deprecated\n    public default <T> T scaled(T by) {\n        return by;\n    }\n"),
+            "{out}"
+        );
+        assert_eq!(count_syntax_errors(Language::Java, &out), 0);
+    }
+
+    #[test]
+    fn python_imports_above_the_docstring_keep_it_a_stub() {
+        // HumanEval/115's shape: `import math` is written before the docstring.
+        let src = "def max_fill(grid, capacity):\n    import math\n    \"\"\"Count the buckets.\"\"\"\n\n\ndef g():\n    import os\n    return os.sep\n";
+        let stubs = stub_functions(Language::Python, "m.py", src);
+        assert_eq!(stubs.len(), 1, "{stubs:?}");
+        assert_eq!(stubs[0].stub, StubKind::Empty);
+        assert_eq!(
+            stubs[0].symbol.docstring.as_deref(),
+            Some("Count the buckets.")
+        );
+        let out = apply(src, &splice_body(&stubs[0], "return math.ceil(1)"));
+        assert!(
+            out.starts_with("def max_fill(grid, capacity):\n    import math\n    \"\"\"Count the buckets.\"\"\"\n    return math.ceil(1)\n"),
+            "{out}"
+        );
+        let g = function_at_line(Language::Python, "m.py", src, 6).unwrap();
+        assert_eq!(g.stub, StubKind::Implemented);
     }
 
     #[test]

@@ -116,11 +116,52 @@ pub struct Workbench {
     python: Option<String>,
     /// Rust: generated tests appended to the candidate's file.
     rust_generated: Option<String>,
-    /// Python: the generated test module (rewritten after every sync).
-    py_generated: Option<(String, String)>,
+    /// Python and Java: the generated test file, path relative to the root (rewritten after
+    /// every sync).
+    generated_file: Option<(String, String)>,
 }
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
+/// The class that holds model-written Java tests.
+const JAVA_GENERATED_CLASS: &str = "CodeforgeGeneratedTest";
+
+/// The members of the class the model wrote (or its code when it wrote bare methods), without
+/// package and import lines, test methods made `public`.
+fn java_members(code: &str) -> String {
+    let body = match code
+        .find("class ")
+        .and_then(|c| code[c..].find('{').map(|b| c + b))
+    {
+        Some(open) => match code.rfind('}') {
+            Some(close) if close > open => &code[open + 1..close],
+            _ => &code[open + 1..],
+        },
+        None => code,
+    };
+    body.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with("import ") || t.starts_with("package "))
+        })
+        .map(|l| {
+            let t = l.trim_start();
+            let indent = &l[..l.len() - t.len()];
+            let t = t
+                .strip_prefix("private ")
+                .or_else(|| t.strip_prefix("protected "))
+                .unwrap_or(t);
+            if t.starts_with("void ") || t.starts_with("static void ") {
+                format!("{indent}public {t}")
+            } else if let Some(rest) = t.strip_prefix("@Test void ") {
+                format!("{indent}@Test public void {rest}")
+            } else {
+                format!("{indent}{t}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, VerifyError> {
     let spec = &lang.spec().verify;
     let file = root.join(rel);
@@ -283,7 +324,7 @@ impl Workbench {
             project_dir,
             python,
             rust_generated: None,
-            py_generated: None,
+            generated_file: None,
         })
     }
 
@@ -304,15 +345,22 @@ impl Workbench {
 
     /// Adds model-written tests (a code block's content) when no workspace test calls the target.
     /// Python: a test module beside the workspace root; Rust: a test module appended to the
-    /// candidate's file. Java: not supported (the result stays unverified).
+    /// candidate's file; Java: a JUnit 4 class `CodeforgeGeneratedTest` in the target's package
+    /// under `src/test/java`.
     pub fn set_generated_tests(&mut self, code: &str) -> Result<usize, String> {
         let lang = self.req.language;
-        let ex = codeforge_syntax::extract(lang, "generated", code);
+        // Java: the model's methods go into a test class of their own, in the target's package.
+        let java = (lang == Language::Java).then(|| self.java_test_class(code));
+        let (code, file_name) = match &java {
+            Some(c) => (c.as_str(), format!("{JAVA_GENERATED_CLASS}.java")),
+            None => (code, "generated".to_string()),
+        };
+        let ex = codeforge_syntax::extract(lang, &file_name, code);
         let names: Vec<String> = ex
             .symbols
             .iter()
             .filter(|s| {
-                s.name.starts_with("test")
+                (s.name.starts_with("test") || (lang == Language::Java && s.is_test))
                     && matches!(
                         s.kind,
                         codeforge_syntax::SymbolKind::Function
@@ -334,7 +382,7 @@ impl Workbench {
                     "import os as _os, sys as _sys\n_here = _os.path.dirname(_os.path.abspath(__file__))\nfor _p in (_os.path.join(_here, 'src'), _here):\n    if _p not in _sys.path:\n        _sys.path.insert(0, _p)\nfrom {module} import *  # noqa\nfrom {module} import {name}  # noqa\n\n",
                     name = self.req.name
                 );
-                self.py_generated = Some((rel.clone(), format!("{header}{code}\n")));
+                self.generated_file = Some((rel.clone(), format!("{header}{code}\n")));
                 self.plan.tests.extend(names.iter().map(|n| SelectedTest {
                     id: format!("{rel}::{n}"),
                     name: n.clone(),
@@ -355,10 +403,69 @@ impl Workbench {
                     reason: "generated",
                 }));
             }
-            Language::Java => return Err("generated tests are not supported for Java yet".into()),
+            Language::Java => {
+                let package = self.java_package();
+                let mut rel = self.plan.project_dir.clone();
+                if !rel.is_empty() {
+                    rel.push('/');
+                }
+                rel.push_str("src/test/java/");
+                if !package.is_empty() {
+                    rel.push_str(&package.replace('.', "/"));
+                    rel.push('/');
+                }
+                rel.push_str(&file_name);
+                self.generated_file = Some((rel.clone(), code.to_string()));
+                self.plan.tests.extend(names.iter().map(|n| SelectedTest {
+                    id: format!("{JAVA_GENERATED_CLASS}#{n}"),
+                    name: n.clone(),
+                    file: rel.clone(),
+                    reason: "generated",
+                }));
+            }
         }
         self.plan.generated = true;
         Ok(names.len())
+    }
+
+    /// The package of the target's file (`""` for the default package).
+    fn java_package(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default();
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("package "))
+            .map(|p| p.trim_end_matches(';').trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A JUnit 4 test class holding the model's test methods: in the target's package, with the
+    /// target file's imports, JUnit's, and any the model wrote. The methods are taken out of a
+    /// class when the model wrote one anyway, and made `public` (JUnit 4 runs only those).
+    fn java_test_class(&self, code: &str) -> String {
+        let target =
+            std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default();
+        let mut imports: Vec<String> = target
+            .lines()
+            .chain(code.lines())
+            .map(str::trim)
+            .filter(|l| l.starts_with("import ") && l.ends_with(';'))
+            .map(str::to_string)
+            .collect();
+        imports.push("import org.junit.Test;".into());
+        imports.push("import static org.junit.Assert.*;".into());
+        imports.dedup();
+        let members = java_members(code);
+        let package = self.java_package();
+        let package = if package.is_empty() {
+            String::new()
+        } else {
+            format!("package {package};\n\n")
+        };
+        format!(
+            "{package}{}\n\npublic class {JAVA_GENERATED_CLASS} {{\n{members}\n}}\n",
+            imports.join("\n")
+        )
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -475,7 +582,7 @@ impl Workbench {
         self.scratch
             .write(&self.req.rel_path, text)
             .map_err(|e| e.to_string())?;
-        if let Some((rel, code)) = &self.py_generated {
+        if let Some((rel, code)) = &self.generated_file {
             self.scratch.write(rel, code).map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -577,7 +684,7 @@ impl Workbench {
             self.plan.tests.clone(),
             self.plan.doctests,
             self.rust_generated.take(),
-            self.py_generated.take(),
+            self.generated_file.take(),
         );
         self.plan.tests = others.clone();
         self.plan.doctests = false;
@@ -586,7 +693,7 @@ impl Workbench {
             self.plan.tests,
             self.plan.doctests,
             self.rust_generated,
-            self.py_generated,
+            self.generated_file,
         ) = saved;
         if !report.compiled || report.timed_out {
             return Vec::new();
@@ -741,5 +848,29 @@ impl VerifyRequest {
         abs.strip_prefix(project_dir)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| self.rel_path.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_test_methods_come_out_of_a_class_and_become_public() {
+        let code = "import java.util.List;\nimport org.junit.Test;\n\npublic class StringsTest {\n    @Test\n    void testEmpty() {\n        assertEquals(0, Strings.count(\"\"));\n    }\n    @Test void testOne() { assertEquals(1, Strings.count(\"a\")); }\n    private static int helper() { return 1; }\n}\n";
+        let m = java_members(code);
+        assert!(
+            m.contains("    @Test\n    public void testEmpty() {"),
+            "{m}"
+        );
+        assert!(m.contains("    @Test public void testOne()"), "{m}");
+        assert!(m.contains("    static int helper()"), "{m}");
+        assert!(!m.contains("import ") && !m.contains("class "), "{m}");
+        // Bare methods stay as they are, made public.
+        let bare = "@Test\npublic void testTwo() {\n    assertTrue(true);\n}\n";
+        assert_eq!(
+            java_members(bare),
+            "@Test\npublic void testTwo() {\n    assertTrue(true);\n}"
+        );
     }
 }

@@ -288,11 +288,12 @@ def _kill_tree(proc: subprocess.Popen) -> None:
             pass
 
 
-def run_one(binary: str, ws: dict, env: dict, timeout: float) -> dict:
+def run_one(binary: str, ws: dict, env: dict, timeout: float, extra: list[str] | None = None) -> dict:
     target = f"{os.path.join(ws['dir'], ws['file'])}:{ws['line']}"
     t0 = time.time()
-    # --force: HumanEval/115's stub has `import math` before its docstring, which reads as a body.
-    proc = subprocess.Popen([binary, "generate", "--json", "--force", target, "-w", ws["dir"]],
+    # --force: builds before 2026-11-23 read HumanEval/115's stub (`import math` above the
+    # docstring) as an implemented body.
+    proc = subprocess.Popen([binary, "generate", "--json", "--force", *(extra or []), target, "-w", ws["dir"]],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             stdin=subprocess.DEVNULL)
     try:
