@@ -13,6 +13,7 @@ use codeforge_syntax::{CursorSyntax, Language};
 
 use crate::context::Retriever;
 use crate::generate::GenerateError;
+use crate::verify::{VerifyContext, VerifyStatus, verify_insertion};
 
 /// The granularity of a completion item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -47,6 +48,81 @@ pub struct Completions {
     /// Repository hits that made it into the prompt in time.
     pub context_hits: usize,
     pub model_ms: u64,
+    /// How each multi-line item was checked (see [`verify_items`]); line items are never tested.
+    pub verdicts: Vec<(Level, ItemVerdict)>,
+    /// Multi-line items held back while their tests run.
+    pub pending: bool,
+}
+
+/// What the tests said about one completion item.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ItemVerdict {
+    pub status: VerifyStatus,
+    pub label: String,
+}
+
+impl Completions {
+    /// The answer to show while multi-line items are being tested: line items only.
+    pub fn held_back(&self) -> Completions {
+        let mut c = self.clone();
+        c.items.retain(|(l, _)| *l == Level::Line);
+        c.pending = true;
+        c
+    }
+
+    pub fn verdict(&self, level: Level) -> Option<&ItemVerdict> {
+        self.verdicts
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Runs the enclosing function's tests on each multi-line item: passing items are kept and say
+/// so; failing ones are dropped (kept, marked ✗, with `show_unverified`); where nothing could be
+/// run the item stays, marked unverified with the reason.
+pub async fn verify_items(
+    ctx: &VerifyContext,
+    input: CompletionInput<'_>,
+    mut c: Completions,
+) -> Completions {
+    let mut kept = Vec::new();
+    for (level, text) in std::mem::take(&mut c.items) {
+        if level == Level::Line || !text.contains('\n') {
+            kept.push((level, text));
+            continue;
+        }
+        let v = verify_insertion(
+            ctx,
+            input.language,
+            input.rel_path,
+            input.source,
+            input.offset,
+            &text,
+        )
+        .await;
+        let label = match v.status {
+            VerifyStatus::Unverified => format!(
+                "⚠ unverified: {}",
+                v.reason.as_deref().unwrap_or("no tests run")
+            ),
+            _ => v.label.clone(),
+        };
+        let failed = v.status == VerifyStatus::Failed;
+        if !failed || ctx.settings.show_unverified {
+            c.verdicts.push((
+                level,
+                ItemVerdict {
+                    status: v.status,
+                    label,
+                },
+            ));
+            kept.push((level, text));
+        }
+    }
+    c.items = kept;
+    c.pending = false;
+    c
 }
 
 fn indent_width(line: &str) -> usize {
@@ -272,7 +348,10 @@ pub async fn complete(
             };
             let search = tokio::spawn(async move { r.related(query, 4).await });
             if let Ok(Ok(Ok(hits))) = tokio::time::timeout(CONTEXT_DEADLINE, search).await {
-                for h in hits.into_iter().filter(|h| h.path != input.rel_path) {
+                for h in hits
+                    .into_iter()
+                    .filter(|h| h.path != input.rel_path && !h.is_test)
+                {
                     context.push(Snippet {
                         kind: SnippetKind::Retrieved,
                         label: format!("{}:{} {}", h.path, h.line, h.qualified_name),
@@ -329,6 +408,8 @@ pub async fn complete(
         context_ms,
         context_hits,
         model_ms,
+        verdicts: Vec::new(),
+        pending: false,
     })
 }
 

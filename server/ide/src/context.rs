@@ -18,6 +18,8 @@ pub struct Related {
     pub signature: String,
     pub doc: Option<String>,
     pub score: f32,
+    /// A test function or class: its signature says nothing about what code should do.
+    pub is_test: bool,
 }
 
 /// Finds symbols related to a query.
@@ -43,6 +45,7 @@ impl Retriever for WorkspaceIndex {
                     signature: h.signature,
                     doc: h.doc,
                     score: h.score,
+                    is_test: h.is_test,
                 })
                 .collect())
         })
@@ -182,7 +185,7 @@ pub async fn gather_context(
             Ok(hits) => {
                 for h in hits
                     .into_iter()
-                    .filter(|h| h.path != rel_path)
+                    .filter(|h| h.path != rel_path && !h.is_test)
                     .filter(|h| h.qualified_name != target.symbol.qualified_name)
                     .take(k)
                 {

@@ -11,12 +11,15 @@ mod verify;
 
 pub use backend::{BackendHandle, load_backend};
 pub use complete::{
-    CONTEXT_DEADLINE, CompletionInput, Completions, Level, clean_completion, complete,
-    parsing_levels, split_levels,
+    CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level, clean_completion, complete,
+    parsing_levels, split_levels, verify_items,
 };
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{
     Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,
     build_prompt, generate_function, generate_targets,
 };
-pub use verify::{CandidateRun, TrustGate, Verification, VerifyContext, VerifyStatus, trust_known};
+pub use verify::{
+    CandidateRun, TrustGate, Verification, VerifyContext, VerifyStatus, trust_known,
+    verify_insertion,
+};

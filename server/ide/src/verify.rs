@@ -198,14 +198,7 @@ pub(crate) async fn verify_candidates(
         );
     }
     progress("preparing the scratch copy and selecting tests");
-    let class = input
-        .target
-        .symbol
-        .scope
-        .rsplit(input.lang.spec().scope_separator.as_str())
-        .next()
-        .filter(|s| !s.is_empty() && s.chars().next().is_some_and(char::is_uppercase))
-        .map(str::to_string);
+    let class = class_of(input.lang, input.target);
     let req = VerifyRequest {
         root: ctx.root.clone(),
         rel_path: input.rel_path.to_string(),
@@ -511,6 +504,110 @@ pub(crate) async fn verify_candidates(
         feedback_id,
     };
     (v, shown)
+}
+
+/// The class a target belongs to, for test selection (`<Class>Test.java`): the last scope segment
+/// when it reads as a type name.
+fn class_of(lang: Language, target: &FunctionTarget) -> Option<String> {
+    target
+        .symbol
+        .scope
+        .rsplit(lang.spec().scope_separator.as_str())
+        .next()
+        .filter(|s| !s.is_empty() && s.chars().next().is_some_and(char::is_uppercase))
+        .map(str::to_string)
+}
+
+/// Verifies a multi-line completion: the tests that call the enclosing function run once on the
+/// file with `text` inserted at `offset`. No refinement and no model-written tests (a completion
+/// is shown as it is, or not at all); only a workspace already trusted runs anything (`ctx.trusted`
+/// should be a known answer: completion never asks).
+pub async fn verify_insertion(
+    ctx: &VerifyContext,
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    offset: usize,
+    text: &str,
+) -> Verification {
+    let start = Instant::now();
+    if !ctx.settings.enabled {
+        return Verification::unverified("verification is off (verify.enabled = false)");
+    }
+    if let Err(why) = ctx.trusted.clone().await {
+        return Verification::unverified(why);
+    }
+    let offset = offset.min(source.len());
+    let new_source = format!("{}{text}{}", &source[..offset], &source[offset..]);
+    let line = source[..offset].matches('\n').count();
+    let Some(target) = codeforge_syntax::function_at_line(lang, rel_path, &new_source, line) else {
+        return Verification::unverified("not inside a function");
+    };
+    let name = target.symbol.name.clone();
+    let req = VerifyRequest {
+        root: ctx.root.clone(),
+        rel_path: rel_path.to_string(),
+        language: lang,
+        name: name.clone(),
+        class: class_of(lang, &target),
+        doc: target.symbol.docstring.clone(),
+        cache_dir: ctx.cache_dir.clone(),
+        settings: ctx.settings.clone(),
+    };
+    let mut wb = match tokio::task::spawn_blocking(move || Workbench::prepare(req)).await {
+        Ok(Ok(wb)) => wb,
+        Ok(Err(e)) => return Verification::unverified(e.to_string()),
+        Err(e) => return Verification::unverified(format!("preparing verification failed: {e}")),
+    };
+    if !wb.has_direct_tests() {
+        return Verification::unverified(format!("no test calls `{name}`"));
+    }
+    // Only what exercises the function itself: its module's other tests say little about it.
+    wb.keep_only_direct_tests();
+    let plan = wb.plan().clone();
+    let mut selected: Vec<String> = plan.tests.iter().map(|t| t.name.clone()).collect();
+    if plan.doctests {
+        selected.push(format!("doctest of {name}"));
+    }
+    let report = wb.run(&new_source).await;
+    let total = report.passed + report.failed;
+    let (status, label) = if report.all_passed() {
+        (
+            VerifyStatus::Passed,
+            format!(
+                "✓ {}/{} tests passed ({})",
+                report.passed,
+                total,
+                short_list(&selected, 3)
+            ),
+        )
+    } else if !report.compiled {
+        (VerifyStatus::Failed, "✗ does not compile".to_string())
+    } else if report.timed_out {
+        (VerifyStatus::Failed, "✗ timed out".to_string())
+    } else {
+        (
+            VerifyStatus::Failed,
+            format!("✗ fails {}/{}", report.failed, total.max(1)),
+        )
+    };
+    Verification {
+        status,
+        reason: None,
+        label,
+        tests_from: "workspace",
+        selected_tests: selected,
+        passed: report.passed,
+        failed: report.failed,
+        rounds: 0,
+        candidates: 1,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        sandbox: report.sandbox.clone(),
+        agreement: None,
+        runs: Vec::new(),
+        notes: Vec::new(),
+        feedback_id: None,
+    }
 }
 
 /// Appends the attempt to the local feedback store; returns its id (`None` if it could not).

@@ -12,7 +12,8 @@ use codeforge_model::{Backend, ModelError, Scripted, ScriptedReply};
 use codeforge_syntax::Language;
 use futures::future::BoxFuture;
 
-/// Always the same two hits, one of them in another language.
+/// Always the same three hits: one in another language, and a test, which never reaches a prompt
+/// (the snapshots would show it).
 struct FixedHits;
 
 impl Retriever for FixedHits {
@@ -28,6 +29,7 @@ impl Retriever for FixedHits {
                     signature: "def parse_int(text: str) -> int:".into(),
                     doc: Some("Parse a decimal integer.".into()),
                     score: 0.5,
+                    is_test: false,
                 },
                 Related {
                     qualified_name: "crate::codec::decode".into(),
@@ -38,6 +40,18 @@ impl Retriever for FixedHits {
                     signature: "pub fn decode(input: &[u8]) -> Vec<u8>".into(),
                     doc: Some("Decodes bytes.".into()),
                     score: 0.25,
+                    is_test: false,
+                },
+                Related {
+                    qualified_name: "tests.test_numbers.test_parse_int".into(),
+                    kind: "function".into(),
+                    language: "python".into(),
+                    path: "tests/test_numbers.py".into(),
+                    line: 7,
+                    signature: "def test_parse_int():".into(),
+                    doc: None,
+                    score: 0.4,
+                    is_test: true,
                 },
             ])
         })

@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use codeforge_ide::{CompletionInput, Completions, Level, complete};
+use codeforge_ide::{CompletionInput, Completions, Level, complete, verify_items};
 use codeforge_syntax::Language;
 use tokio::sync::watch;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
@@ -144,25 +144,29 @@ impl Backend {
                 let gen_settings = settings.generation.clone();
                 let src = text.clone();
                 let engine_calls = self.completion_engine_arc();
+                let verify = self.quiet_verify_context(&path, &settings);
                 let task = tokio::spawn(async move {
                     tokio::time::sleep(DEBOUNCE).await;
                     engine_calls
                         .model_calls
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let r = complete(
-                        model.as_ref(),
-                        retriever,
-                        &gen_settings,
-                        CompletionInput {
-                            language: lang,
-                            rel_path: &rel,
-                            source: &src,
-                            offset,
-                        },
-                    )
-                    .await
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string());
+                    let input = CompletionInput {
+                        language: lang,
+                        rel_path: &rel,
+                        source: &src,
+                        offset,
+                    };
+                    let r = complete(model.as_ref(), retriever, &gen_settings, input.clone()).await;
+                    let r = match (r, verify) {
+                        // Multi-line items are shown once the function's tests have run on
+                        // them; line items go out at once.
+                        (Ok(c), Some(ctx)) if c.items.iter().any(|(_, t)| t.contains('\n')) => {
+                            let _ = tx.send(Some(Ok(Arc::new(c.held_back()))));
+                            Ok(verify_items(&ctx, input, c).await)
+                        }
+                        (r, _) => r,
+                    };
+                    let r = r.map(Arc::new).map_err(|e| e.to_string());
                     if let Ok(c) = &r {
                         engine_calls.store(key, c.clone());
                     }
@@ -182,10 +186,24 @@ impl Backend {
             }
         };
         let mut guard = AbortOnDrop(Some(handle));
-        let waited = tokio::time::timeout(WAIT, rx.wait_for(|v| v.is_some())).await;
+        // The final answer if it comes within WAIT, else whatever is there (line items while
+        // the multi-line ones are tested), else nothing yet.
+        let is_final = |v: &Option<Result<Arc<Completions>, String>>| {
+            matches!(v, Some(Err(_))) || matches!(v, Some(Ok(c)) if !c.pending)
+        };
+        let finished = tokio::time::timeout(WAIT, rx.wait_for(is_final))
+            .await
+            .map(|r| r.map(|v| v.clone()));
+        let waited = match finished {
+            Ok(r) => Ok(r),
+            Err(_) => match rx.borrow().clone() {
+                Some(v) => Ok(Ok(Some(v))),
+                None => Err(()),
+            },
+        };
         guard.0 = None; // answered or timed out: let the model finish for the next request
         match waited {
-            Ok(Ok(v)) => match v.clone() {
+            Ok(Ok(v)) => match v {
                 Some(Ok(c)) => Ok(Some((c, text, offset))),
                 Some(Err(e)) => {
                     tracing::warn!("completion failed: {e}");
@@ -246,12 +264,25 @@ impl Backend {
                     label: preview,
                     label_details: Some(CompletionItemLabelDetails {
                         detail: None,
-                        description: Some(format!("CodeForge: {}", level.label())),
+                        description: Some(match c.verdict(*level) {
+                            // The verdict's mark: ✓ passed, ✗ failed (shown with
+                            // `show_unverified`), ⚠ nothing could be run.
+                            Some(v) => format!(
+                                "CodeForge: {} {}",
+                                level.label(),
+                                v.label.chars().next().unwrap_or(' ')
+                            ),
+                            None => format!("CodeForge: {}", level.label()),
+                        }),
                     }),
                     kind: Some(CompletionItemKind::SNIPPET),
                     detail: Some(format!(
-                        "CodeForge · {} · unverified (no tests run)",
-                        level.label()
+                        "CodeForge · {} · {}",
+                        level.label(),
+                        c.verdict(*level).map_or_else(
+                            || "unverified (no tests run)".to_string(),
+                            |v| v.label.clone()
+                        )
                     )),
                     documentation: Some(Documentation::MarkupContent(MarkupContent {
                         kind: MarkupKind::Markdown,
@@ -273,7 +304,8 @@ impl Backend {
             })
             .collect();
         Ok(Some(CompletionResponse::List(CompletionList {
-            is_incomplete: false,
+            // More (the tested multi-line items) is coming.
+            is_incomplete: c.pending,
             items,
         })))
     }
@@ -324,6 +356,8 @@ fn empty() -> (Arc<Completions>, String, usize) {
             context_ms: 0,
             context_hits: 0,
             model_ms: 0,
+            verdicts: Vec::new(),
+            pending: false,
         }),
         String::new(),
         0,

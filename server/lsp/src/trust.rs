@@ -156,6 +156,30 @@ impl Backend {
         })
     }
 
+    /// The verification context for a completion: only an answer already known counts (a
+    /// completion never asks the trust question).
+    pub(crate) fn quiet_verify_context(
+        &self,
+        path: &Path,
+        settings: &Settings,
+    ) -> Option<VerifyContext> {
+        let ws = self.workspace_for(path)?;
+        let answer = known_trust(
+            settings.verify.trust,
+            self.trust_store().as_ref(),
+            &ws.root,
+        )
+        .unwrap_or_else(|| {
+            Err("the workspace is not trusted to run tests yet (generate a function once to answer)".into())
+        });
+        Some(VerifyContext {
+            root: ws.root.clone(),
+            cache_dir: self.options().cache_dir.clone(),
+            settings: settings.verify.clone(),
+            trusted: trust_known(answer),
+        })
+    }
+
     fn roots_from_args(&self, args: &[serde_json::Value]) -> Vec<PathBuf> {
         let given: Vec<PathBuf> = args
             .iter()

@@ -50,7 +50,8 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
         .collect();
     assert_eq!(
         descr,
-        ["CodeForge: rest of line", "CodeForge: rest of block"]
+        ["CodeForge: rest of line", "CodeForge: rest of block ⚠"],
+        "the block could not be tested: the workspace is not trusted"
     );
     assert!(
         items
@@ -133,4 +134,102 @@ async fn cancelling_a_completion_stops_the_model_work() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the model call survived $/cancelRequest");
+}
+
+/// Multi-line completions are checked by the enclosing function's tests before they are shown:
+/// the line item goes out at once, the block item only once its tests pass, marked ✓; a block
+/// that fails them is never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_line_completions_are_shown_only_after_the_functions_tests_pass() {
+    const RIGHT: &str = "```python\n    n = 0\n    for c in text.lower():\n        if c in \"aeiou\":\n            n += 1\n    return n\n```";
+    const WRONG: &str = "```python\n    n = 0\n    for c in text:\n        if c in \"aeiou\":\n            n += 1\n    return n\n```";
+    let ws = codeforge_testkit::workspace("verify_python");
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(RIGHT.into()),
+        ScriptedReply::Text(WRONG.into()),
+    ]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false},
+               "verify": {"trust": "always", "python": codeforge_testkit::verify_python()}}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let path = ws.root.join("textstat/words.py");
+    let src = std::fs::read_to_string(&path).unwrap().replacen(
+        "    raise NotImplementedError\n",
+        "    \n",
+        1,
+    );
+    let doc = uri(&path);
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc, "languageId": "python", "version": 1, "text": src}}),
+    )
+    .await;
+    let pos = json!({"textDocument": {"uri": doc}, "position": {"line": 9, "character": 4}});
+
+    // Until the tests have run, only the line item is offered and the list is incomplete.
+    let mut answers = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = c.request("textDocument/completion", pos.clone()).await;
+        let done = r["isIncomplete"] == false;
+        answers.push(r);
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for a in &answers[..answers.len() - 1] {
+        assert!(
+            a["items"].as_array().unwrap().len() <= 1,
+            "nothing multi-line before its tests ran: {a}"
+        );
+    }
+    let last = answers.last().unwrap();
+    assert_eq!(last["isIncomplete"], false, "{last}");
+    let items = last["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{last}");
+    assert_eq!(items[0]["textEdit"]["newText"], "n = 0");
+    let block = &items[1];
+    assert!(
+        block["textEdit"]["newText"]
+            .as_str()
+            .unwrap()
+            .contains("text.lower()")
+    );
+    let detail = block["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("✓ 4/4 tests passed") && detail.contains("test_counts_capitals"),
+        "{detail}"
+    );
+    assert_eq!(
+        block["labelDetails"]["description"],
+        "CodeForge: rest of block ✓"
+    );
+    assert!(items[0]["detail"].as_str().unwrap().contains("unverified"));
+
+    // A block that fails the tests is never offered; the line item still is.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 2}, "contentChanges": [{"text": format!("{src}\n")}]}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let last = loop {
+        let r = c.request("textDocument/completion", pos.clone()).await;
+        assert!(r["items"].as_array().unwrap().len() <= 1, "{r}");
+        if r["isIncomplete"] == false || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(last["isIncomplete"], false, "{last}");
+    let items = last["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{last}");
+    assert_eq!(items[0]["textEdit"]["newText"], "n = 0");
+    assert_eq!(model.calls(), 2);
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }

@@ -343,6 +343,11 @@ impl Workbench {
         self.plan.doctests || self.plan.tests.iter().any(|t| t.reason == "references")
     }
 
+    /// Leaves only the tests that call the target (and its doc examples) selected.
+    pub fn keep_only_direct_tests(&mut self) {
+        self.plan.tests.retain(|t| t.reason == "references");
+    }
+
     /// Adds model-written tests (a code block's content) when no workspace test calls the target.
     /// Python: a test module beside the workspace root; Rust: a test module appended to the
     /// candidate's file; Java: a JUnit 4 class `CodeforgeGeneratedTest` in the target's package

@@ -316,7 +316,7 @@ def run_one(binary: str, ws: dict, env: dict, timeout: float, extra: list[str] |
         "task_id": ws["task_id"], "rc": rc, "status": j.get("status"), "shown": bool(code),
         "verification": ver, "verified": bool(ver and ver.get("status") == "passed"),
         "hidden_pass": ok, "hidden_why": why, "wall_s": wall, "elapsed_ms": j.get("elapsed_ms"),
-        "code": code, "stderr_tail": err.strip()[-600:],
+        "code": code, "stderr_tail": err.strip()[-600:], "json": j,
     }
 
 
