@@ -160,7 +160,10 @@ impl Backend {
                     let r = match (r, verify) {
                         // Multi-line items are shown once the function's tests have run on
                         // them; line items go out at once.
-                        (Ok(c), Some(ctx)) if c.items.iter().any(|(_, t)| t.contains('\n')) => {
+                        (Ok(c), Some(ctx))
+                            if ctx.settings.enabled
+                                && c.items.iter().any(|(_, t)| t.contains('\n')) =>
+                        {
                             let _ = tx.send(Some(Ok(Arc::new(c.held_back()))));
                             Ok(verify_items(&ctx, input, c).await)
                         }

@@ -57,6 +57,9 @@ def summarize(rows: list[dict]) -> dict:
         "verified_share": len(verified) / P,
         "verified_precision": (sum(r["hidden_pass"] for r in verified) / len(verified)) if verified else None,
         "shown_unverified_pass": sum(r["shown"] and r["hidden_pass"] and not r["verified"] for r in rows),
+        # Suggestions shown that fail the hidden tests: what a user would have to catch.
+        "plain_wrong_shown": sum(bool(r["plain_code"]) and not r["plain_pass"] for r in rows) / P,
+        "verified_wrong_shown": sum(r["shown"] and not r["hidden_pass"] for r in rows) / P,
         "errors": sum(r["rc"] not in (0, 1) for r in rows),
         "mean_s": statistics.mean(times) if times else None,
         "p95_s": run_bench.p95(times),
@@ -67,10 +70,11 @@ def summarize(rows: list[dict]) -> dict:
 
 def table(s: dict) -> str:
     return "\n".join([
-        "| problems | pass@1 without verification | pass@1 with verification | shown | marked verified | verified precision | mean s / p95 s per problem |",
-        "|---|---|---|---|---|---|---|",
-        f"| {s['problems']} | {run_bench.pct(s['plain_pass1'])} | **{run_bench.pct(s['shown_pass1'])}** | "
-        f"{run_bench.pct(s['shown'])} | {run_bench.pct(s['verified_share'])} | {run_bench.pct(s['verified_precision'])} | "
+        "| problems | pass@1 without verification | wrong suggestions shown without | pass@1 with verification | wrong suggestions shown with | marked verified | verified precision | mean s / p95 s per problem |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {s['problems']} | {run_bench.pct(s['plain_pass1'])} | {run_bench.pct(s['plain_wrong_shown'])} | "
+        f"**{run_bench.pct(s['shown_pass1'])}** | {run_bench.pct(s['verified_wrong_shown'])} | "
+        f"{run_bench.pct(s['verified_share'])} | {run_bench.pct(s['verified_precision'])} | "
         f"{s['mean_s']:.0f} / {s['p95_s']:.0f} |",
     ])
 
@@ -85,7 +89,15 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=None)
     ap.add_argument("--out", default="humaneval_embedded.json")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--table-from", metavar="RESULTS_JSON", help="print the table of a results file and exit")
     a = ap.parse_args(argv)
+    if a.table_from:
+        with open(a.table_from) as f:
+            r = json.load(f)
+        print(table(summarize(r["rows"])))
+        checks = r.get("plain_checks", [])
+        print(f"--no-verify identical to candidate 0 on {sum(c['same'] for c in checks)}/{len(checks)} checked problems")
+        return 0
 
     work = os.path.abspath(a.work or tempfile.mkdtemp(prefix="humaneval-embedded-"))
     index = make_workspaces.make(os.path.join(work, "workspaces"))
