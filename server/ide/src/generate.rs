@@ -10,7 +10,7 @@ use std::time::Instant;
 use codeforge_config::{GenerationSettings, PlanSetting};
 use codeforge_model::{Backend, ModelError, Request, Usage};
 use codeforge_prompt::{
-    BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt, split_answer,
+    BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt, reask_prompt, split_answer,
 };
 use codeforge_syntax::{
     BodyEdit, FunctionTarget, Language, StubKind, body_from_generated, count_syntax_errors,
@@ -301,6 +301,36 @@ pub async fn generate_function(
             c.rejected = Some(format!("same body as candidate {}", prev.index));
         }
         candidates.push(c);
+    }
+    // Nothing usable, and the user wants the checked loop: ask once more, with the answer and
+    // why it was set aside (a 0.5B model sometimes answers with prose or test code).
+    if let Some(ctx) = verify
+        && ctx.settings.enabled
+        && ctx.settings.rounds > 0
+        && candidates.iter().all(|c| c.rejected.is_some())
+        && let Some(first) = candidates.first()
+    {
+        progress("no usable answer: asking again");
+        let reason = first.rejected.clone().unwrap_or_default();
+        let mut again = Request::new(reask_prompt(
+            &built.prompt,
+            lang,
+            &target.symbol.name,
+            &first.raw,
+            &reason,
+        ));
+        again.max_tokens = settings.max_tokens;
+        again.temperature = settings.temperature;
+        again.stop_when = Some(std::sync::Arc::new(codeforge_model::has_closed_code_block));
+        if let Ok(g) = backend.generate(again).await {
+            for s in &g.samples {
+                let index = candidates.len();
+                let mut c =
+                    candidate_from_answer(lang, input.source, &target, plan, index, &s.text);
+                c.mean_logprob = s.mean_logprob;
+                candidates.push(c);
+            }
+        }
     }
     // Without verification: the usable candidate the model was most sure of, else the first.
     let mut chosen = by_confidence(&candidates).first().copied();

@@ -141,6 +141,33 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
 
+/// An answer with no usable function is sent back once with the reason; the second answer is
+/// verified as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_answer_is_asked_again_then_verified() {
+    let ws = codeforge_testkit::workspace("verify_python");
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text("I am not able to see the tests, sorry.".into()),
+        ScriptedReply::Text(PY_RIGHT.into()),
+    ]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "python": codeforge_testkit::verify_python()}}),
+    )
+    .await;
+    let doc = open(&mut c, &ws.root.join("textstat/words.py"), "python").await;
+    let r = generate(&mut c, &doc, 4).await;
+    assert_eq!(r["status"], "generated", "{r}");
+    assert_eq!(r["verification"]["status"], "passed", "{r}");
+    assert_eq!(model.calls(), 2);
+    let again = last_user_message(&model.prompts()[1]);
+    assert!(
+        again.contains("could not be used") && again.contains("count_vowels"),
+        "{again}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_now_keeps_results_unverified_and_runs_nothing() {
     let ws = codeforge_testkit::workspace("verify_python");

@@ -328,6 +328,28 @@ pub fn refine_prompt(
     Prompt::Chat(messages)
 }
 
+/// Asks again after an answer that held no usable function (no code block, no body that
+/// parses, a stub): the answer and why it was set aside go back to the model.
+pub fn reask_prompt(
+    original: &Prompt,
+    lang: Language,
+    name: &str,
+    answer: &str,
+    reason: &str,
+) -> Prompt {
+    let fence = &lang.spec().generation.fence;
+    let mut messages = match original {
+        Prompt::Chat(m) => m.clone(),
+        Prompt::Text(t) => vec![Message::user(t.clone())],
+    };
+    messages.push(Message::assistant(answer.trim_end().to_string()));
+    messages.push(Message::user(format!(
+        "That answer could not be used: {reason}. Reply with the complete function `{name}` — \
+         signature and documentation unchanged, its body implemented — in one ```{fence} code block."
+    )));
+    Prompt::Chat(messages)
+}
+
 /// The "test designer" prompt: ask for a few tests of `stub_text` written from its documentation
 /// alone (used when the workspace has no test for the function).
 pub fn test_designer_prompt(
@@ -456,6 +478,26 @@ mod tests {
             m[3].content.len() < 400,
             "feedback clipped to its budget: {}",
             m[3].content.len()
+        );
+    }
+
+    #[test]
+    fn a_reask_carries_the_answer_and_the_reason() {
+        let original = Prompt::Chat(vec![Message::user("Implement `f`.")]);
+        let Prompt::Chat(m) = reask_prompt(
+            &original,
+            Language::Python,
+            "f",
+            "I cannot do that.",
+            "the answer holds no body for `f` that parses",
+        ) else {
+            panic!("a chat prompt")
+        };
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1].content, "I cannot do that.");
+        assert!(
+            m[2].content.contains("no body for `f` that parses")
+                && m[2].content.contains("```python")
         );
     }
 

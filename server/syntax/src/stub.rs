@@ -387,6 +387,11 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
         let body = dedent(&text);
         return (!body.trim().is_empty()).then_some(body);
     }
+    // Small models sometimes define the function under its qualified name, as the prompt names
+    // it (`def solution.sum_to_n(`, `fn crate::m::f(`): the same function.
+    if let Some(fixed) = unqualify_definition(code, name) {
+        return body_from_generated(lang, &fixed, name);
+    }
     // A bare body: it must parse inside a function of the language.
     let body = dedent(code);
     if body.trim().is_empty() {
@@ -399,6 +404,36 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
         Language::Java => format!("class __Cf {{ void __cf() {{\n{indented}}} }}\n"),
     };
     (count_syntax_errors(lang, &wrapped) == 0).then_some(body)
+}
+
+/// `code` with definitions of `….name(` / `…::name(` renamed to `name(`; `None` when there is none.
+fn unqualify_definition(code: &str, name: &str) -> Option<String> {
+    let mut changed = false;
+    let lines: Vec<String> = code
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let indent = &l[..l.len() - t.len()];
+            for kw in ["async def ", "def ", "pub fn ", "fn "] {
+                let Some(rest) = t.strip_prefix(kw) else {
+                    continue;
+                };
+                let Some(paren) = rest.find('(') else {
+                    continue;
+                };
+                let head = &rest[..paren];
+                let qualified =
+                    head.ends_with(&format!(".{name}")) || head.ends_with(&format!("::{name}"));
+                if qualified && !head.contains(char::is_whitespace) {
+                    changed = true;
+                    return format!("{indent}{kw}{name}{}", &rest[paren..]);
+                }
+                break;
+            }
+            l.to_string()
+        })
+        .collect();
+    changed.then(|| lines.join("\n"))
 }
 
 /// Whether a body is nothing but placeholders (a model that "answered" with `pass`).
@@ -577,6 +612,24 @@ mod tests {
         );
         let g = function_at_line(Language::Python, "m.py", src, 6).unwrap();
         assert_eq!(g.stub, StubKind::Implemented);
+    }
+
+    #[test]
+    fn a_function_defined_under_its_qualified_name_is_still_found() {
+        let code = "def solution.sum_to_n(n: int):\n    \"\"\"Sum.\"\"\"\n    return sum(range(1, n + 1))\n";
+        assert_eq!(
+            body_from_generated(Language::Python, code, "sum_to_n").as_deref(),
+            Some("return sum(range(1, n + 1))")
+        );
+        let rs = "pub fn crate::m::add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
+        assert_eq!(
+            body_from_generated(Language::Rust, rs, "add").as_deref(),
+            Some("a + b")
+        );
+        assert!(
+            body_from_generated(Language::Python, "def other.thing(x):\n    return x\n", "f")
+                .is_none()
+        );
     }
 
     #[test]

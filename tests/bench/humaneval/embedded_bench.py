@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="humaneval_embedded.json")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--table-from", metavar="RESULTS_JSON", help="print the table of a results file and exit")
+    ap.add_argument("--only", nargs="+", metavar="TASK_ID", help="run just these problems (e.g. HumanEval/12)")
     a = ap.parse_args(argv)
     if a.table_from:
         with open(a.table_from) as f:
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     index = make_workspaces.make(os.path.join(work, "workspaces"))
     step = max(1, len(index) // a.problems)
     index = index[::step][: a.problems]
+    if a.only:
+        index = [w for w in make_workspaces.make(os.path.join(work, "workspaces")) if w["task_id"] in a.only]
     # The model files are shared with the user's cache; indexes and feedback go to a scratch one.
     models = os.path.join(os.environ.get("CODEFORGE_CACHE_DIR") or os.path.expanduser("~/.cache/codeforge"), "models")
     cache_dir = tempfile.mkdtemp(prefix="codeforge-embedded-cache-")
