@@ -1,7 +1,7 @@
 //! The verify-and-refine loop between "candidates post-processed" and "shown": select the
 //! workspace's tests for the target (or have the model write some when none exist), run every
 //! usable candidate in the scratch copy, refine the best failing one with its test output for up
-//! to `rounds` rounds, rank by a multi-objective score (tests passed, compiled, failures,
+//! to `rounds` rounds, rank by a multi-objective score (tests passed, compiled, failures, warnings,
 //! behavioural agreement among passing candidates, model confidence, size), and say honestly how
 //! the shown candidate was checked. Running code is the `codeforge-verify` crate's business.
 
@@ -144,7 +144,7 @@ fn score(
     run: &CandidateRun,
     cluster: usize,
     c: &Candidate,
-) -> (bool, usize, bool, isize, usize, i64, isize) {
+) -> (bool, usize, bool, isize, usize, isize, i64, isize) {
     let r = &run.report;
     (
         r.all_passed(),
@@ -152,6 +152,7 @@ fn score(
         r.compiled,
         -(r.failed as isize),
         cluster,
+        -(r.warnings as isize),
         (c.mean_logprob.unwrap_or(0.0) * 1000.0) as i64,
         -(c.body.as_ref().map_or(0, |b| b.len()) as isize),
     )

@@ -84,6 +84,10 @@ pub struct VerifySpec {
     /// `junit`, `libtest` or `surefire`.
     pub report: String,
     pub doctest_marker: String,
+    /// Lines of the runner's output that start a compiler warning (a ranking objective: among
+    /// candidates that pass as many tests, fewer warnings is better).
+    #[serde(default)]
+    pub warning_prefixes: Vec<String>,
 }
 
 /// `[generation]` in `language.toml`: what a generatable function and a stub body look like.

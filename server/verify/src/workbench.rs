@@ -63,6 +63,19 @@ pub struct RunReport {
     pub output: String,
     pub elapsed_ms: u64,
     pub sandbox: String,
+    /// Compiler warnings in the run's output (`warning_prefixes` in the grammars data).
+    pub warnings: usize,
+}
+
+/// Compiler warnings in a runner's output: lines starting with one of `prefixes`, less the
+/// summaries (`warning: `x` (lib) generated 2 warnings`).
+pub fn count_warnings(prefixes: &[String], output: &str) -> usize {
+    output
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(p.as_str())))
+        .filter(|l| !(l.contains(" generated ") && l.contains(" warning")))
+        .count()
 }
 
 impl RunReport {
@@ -736,6 +749,7 @@ impl Workbench {
             output: clip(&output, 6000),
             elapsed_ms: start.elapsed().as_millis() as u64,
             sandbox,
+            warnings: 0,
         };
         if let Err(e) = self.reset(&text).await {
             return failed_report(
@@ -839,6 +853,7 @@ impl Workbench {
             passed,
             failed,
             timed_out: out.timed_out,
+            warnings: count_warnings(&spec.warning_prefixes, &out.output),
             output: clip(&out.output, 6000),
             elapsed_ms: start.elapsed().as_millis() as u64,
             sandbox: out.sandbox,
@@ -859,6 +874,22 @@ impl VerifyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiler_warnings_are_counted_without_their_summaries() {
+        let cargo = "   Compiling demo v0.1.0\nwarning: unused variable: `x`\n --> src/lib.rs:3:9\nwarning: variable does not need to be mutable\nwarning: `demo` (lib test) generated 2 warnings\n    Finished `test` profile\ntest tests::a ... ok\n";
+        let rust = &Language::Rust.spec().verify.warning_prefixes;
+        assert_eq!(count_warnings(rust, cargo), 2);
+        let maven = "[INFO] Compiling 1 source file\n[WARNING] /src/main/java/A.java:[3,9] unchecked call\n[INFO] BUILD SUCCESS\n";
+        assert_eq!(
+            count_warnings(&Language::Java.spec().verify.warning_prefixes, maven),
+            1
+        );
+        assert_eq!(
+            count_warnings(&Language::Python.spec().verify.warning_prefixes, cargo),
+            0
+        );
+    }
 
     #[test]
     fn java_test_methods_come_out_of_a_class_and_become_public() {
