@@ -1,8 +1,8 @@
 //! The verify-and-refine loop between "candidates post-processed" and "shown": select the
 //! workspace's tests for the target (or have the model write some when none exist), run every
 //! usable candidate in the scratch copy, refine the best failing one with its test output for up
-//! to `rounds` rounds, rank by a multi-objective score (tests passed, compiled, failures, warnings,
-//! behavioural agreement among passing candidates, model confidence, size), and say honestly how
+//! to `rounds` rounds, rank by a multi-objective score (tests passed, compiled, failures,
+//! behavioural agreement among passing candidates, warnings, model confidence, size), and say how
 //! the shown candidate was checked. Running code is the `codeforge-verify` crate's business.
 
 use std::path::PathBuf;
