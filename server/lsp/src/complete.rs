@@ -125,15 +125,7 @@ impl Backend {
         let (mut rx, handle) = match existing {
             Some(x) => x,
             None => {
-                let model = match self
-                    .models()
-                    .get(
-                        &settings,
-                        &self.options().cache_dir,
-                        self.options().backend.as_ref(),
-                    )
-                    .await
-                {
+                let model = match self.model_for(&settings).await {
                     Ok(m) => m,
                     Err(e) => {
                         self.show_error(format!("CodeForge: {e}")).await;

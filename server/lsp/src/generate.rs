@@ -266,15 +266,7 @@ impl Backend {
         // The trust question (if any) is asked now and answered while the model works.
         let verify = self.verify_context(&path, &settings);
         progress.report("loading the model");
-        let model = match self
-            .models()
-            .get(
-                &settings,
-                &self.options().cache_dir,
-                self.options().backend.as_ref(),
-            )
-            .await
-        {
+        let model = match self.model_for(&settings).await {
             Ok(m) => m,
             Err(e) => {
                 progress.end(format!("failed: {e}"));
@@ -479,12 +471,7 @@ impl Backend {
             return ProgressHandle { tx: None };
         }
         let client = self.client().clone();
-        let token = NumberOrString::String(format!(
-            "codeforge/generate/{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
+        let token = crate::server::progress_token("generate");
         if client
             .create_work_done_progress(token.clone())
             .await

@@ -91,12 +91,7 @@ impl Reporter for ClientReporter {
                 while rx.recv().await.is_some() {}
                 return;
             }
-            let token = NumberOrString::String(format!(
-                "codeforge/index/{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos())
-            ));
+            let token = progress_token("index");
             if client
                 .create_work_done_progress(token.clone())
                 .await
@@ -212,8 +207,18 @@ impl Backend {
     pub(crate) fn options(&self) -> &ServerOptions {
         &self.options
     }
-    pub(crate) fn models(&self) -> &crate::generate::Models {
-        &self.models
+    /// The generation backend for these settings (the fixed test backend when there is one).
+    pub(crate) async fn model_for(
+        &self,
+        settings: &codeforge_config::Settings,
+    ) -> Result<codeforge_ide::BackendHandle, String> {
+        self.models
+            .get(
+                settings,
+                &self.options().cache_dir,
+                self.options().backend.as_ref(),
+            )
+            .await
     }
     pub(crate) fn client(&self) -> &Client {
         &self.client
@@ -815,4 +820,14 @@ impl LanguageServer for Backend {
             .collect();
         Ok(Some(WorkspaceSymbolResponse::Flat(out)))
     }
+}
+
+/// A fresh `$/progress` token, `codeforge/<kind>/<nanoseconds>`.
+pub(crate) fn progress_token(kind: &str) -> NumberOrString {
+    NumberOrString::String(format!(
+        "codeforge/{kind}/{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ))
 }

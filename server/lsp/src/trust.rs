@@ -147,13 +147,23 @@ impl Backend {
 
     /// The verification context for a file (`None` outside any workspace folder).
     pub(crate) fn verify_context(&self, path: &Path, settings: &Settings) -> Option<VerifyContext> {
-        let ws = self.workspace_for(path)?;
-        Some(VerifyContext {
-            root: ws.root.clone(),
+        let root = self.workspace_for(path)?.root.clone();
+        let trusted = self.trust_gate(root.clone(), settings);
+        Some(self.context_with(root, settings, trusted))
+    }
+
+    fn context_with(
+        &self,
+        root: PathBuf,
+        settings: &Settings,
+        trusted: TrustGate,
+    ) -> VerifyContext {
+        VerifyContext {
+            root,
             cache_dir: self.options().cache_dir.clone(),
             settings: settings.verify.clone(),
-            trusted: self.trust_gate(ws.root.clone(), settings),
-        })
+            trusted,
+        }
     }
 
     /// The verification context for a completion: only an answer already known counts (a
@@ -163,21 +173,12 @@ impl Backend {
         path: &Path,
         settings: &Settings,
     ) -> Option<VerifyContext> {
-        let ws = self.workspace_for(path)?;
-        let answer = known_trust(
-            settings.verify.trust,
-            self.trust_store().as_ref(),
-            &ws.root,
-        )
-        .unwrap_or_else(|| {
-            Err("the workspace is not trusted to run tests yet (generate a function once to answer)".into())
-        });
-        Some(VerifyContext {
-            root: ws.root.clone(),
-            cache_dir: self.options().cache_dir.clone(),
-            settings: settings.verify.clone(),
-            trusted: trust_known(answer),
-        })
+        let root = self.workspace_for(path)?.root.clone();
+        let answer = known_trust(settings.verify.trust, self.trust_store().as_ref(), &root)
+            .unwrap_or_else(|| {
+                Err("the workspace is not trusted to run tests yet (generate a function once to answer)".into())
+            });
+        Some(self.context_with(root, settings, trust_known(answer)))
     }
 
     fn roots_from_args(&self, args: &[serde_json::Value]) -> Vec<PathBuf> {

@@ -135,6 +135,41 @@ pub struct Workbench {
 }
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
+/// The package a Java file declares (`""` for the default package).
+fn java_package(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("package "))
+        .map(|p| p.trim_end_matches(';').trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A JUnit 4 test class holding the model's test methods: in the target's package, with the
+/// target file's imports, JUnit's, and any the model wrote. The methods are taken out of a class
+/// when the model wrote one anyway, and made `public` (JUnit 4 runs only those).
+fn java_test_class(target: &str, package: &str, code: &str) -> String {
+    let mut imports: Vec<String> = target
+        .lines()
+        .chain(code.lines())
+        .map(str::trim)
+        .filter(|l| l.starts_with("import ") && l.ends_with(';'))
+        .map(str::to_string)
+        .collect();
+    imports.push("import org.junit.Test;".into());
+    imports.push("import static org.junit.Assert.*;".into());
+    imports.dedup();
+    let members = java_members(code);
+    let package = if package.is_empty() {
+        String::new()
+    } else {
+        format!("package {package};\n\n")
+    };
+    format!(
+        "{package}{}\n\npublic class {JAVA_GENERATED_CLASS} {{\n{members}\n}}\n",
+        imports.join("\n")
+    )
+}
+
 /// The class that holds model-written Java tests.
 const JAVA_GENERATED_CLASS: &str = "CodeforgeGeneratedTest";
 
@@ -368,7 +403,14 @@ impl Workbench {
     pub fn set_generated_tests(&mut self, code: &str) -> Result<usize, String> {
         let lang = self.req.language;
         // Java: the model's methods go into a test class of their own, in the target's package.
-        let java = (lang == Language::Java).then(|| self.java_test_class(code));
+        let target = match lang {
+            Language::Java => {
+                std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        let package = java_package(&target);
+        let java = (lang == Language::Java).then(|| java_test_class(&target, &package, code));
         let (code, file_name) = match &java {
             Some(c) => (c.as_str(), format!("{JAVA_GENERATED_CLASS}.java")),
             None => (code, "generated".to_string()),
@@ -422,7 +464,6 @@ impl Workbench {
                 }));
             }
             Language::Java => {
-                let package = self.java_package();
                 let mut rel = self.plan.project_dir.clone();
                 if !rel.is_empty() {
                     rel.push('/');
@@ -444,46 +485,6 @@ impl Workbench {
         }
         self.plan.generated = true;
         Ok(names.len())
-    }
-
-    /// The package of the target's file (`""` for the default package).
-    fn java_package(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default();
-        text.lines()
-            .map(str::trim)
-            .find_map(|l| l.strip_prefix("package "))
-            .map(|p| p.trim_end_matches(';').trim().to_string())
-            .unwrap_or_default()
-    }
-
-    /// A JUnit 4 test class holding the model's test methods: in the target's package, with the
-    /// target file's imports, JUnit's, and any the model wrote. The methods are taken out of a
-    /// class when the model wrote one anyway, and made `public` (JUnit 4 runs only those).
-    fn java_test_class(&self, code: &str) -> String {
-        let target =
-            std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default();
-        let mut imports: Vec<String> = target
-            .lines()
-            .chain(code.lines())
-            .map(str::trim)
-            .filter(|l| l.starts_with("import ") && l.ends_with(';'))
-            .map(str::to_string)
-            .collect();
-        imports.push("import org.junit.Test;".into());
-        imports.push("import static org.junit.Assert.*;".into());
-        imports.dedup();
-        let members = java_members(code);
-        let package = self.java_package();
-        let package = if package.is_empty() {
-            String::new()
-        } else {
-            format!("package {package};\n\n")
-        };
-        format!(
-            "{package}{}\n\npublic class {JAVA_GENERATED_CLASS} {{\n{members}\n}}\n",
-            imports.join("\n")
-        )
     }
 
     fn env(&self) -> Vec<(String, String)> {
