@@ -9,6 +9,7 @@
 mod embedded;
 mod openai;
 mod qwen2;
+mod vnni;
 mod scripted;
 
 use std::sync::Arc;

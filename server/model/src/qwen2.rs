@@ -2,42 +2,96 @@
 //! restored: a prompt is prefilled once for all `n` samples, and a request whose prompt shares a
 //! prefix with the previous one (completion while typing, a refinement) prefills only the rest.
 //! Derived from candle-transformers 0.11.1 `models/quantized_qwen2.rs` (MIT OR Apache-2.0,
-//! Copyright the candle authors); the additions are the `kv_*` methods at the end.
+//! Copyright the candle authors). The additions: the `kv_*` methods at the end, and the linear
+//! layers (stacked q/k/v and gate/up, biases inside) on the repacked kernels of `vnni.rs`.
 
 use candle::{
     DType, Device, IndexOp, Result, Tensor,
-    quantized::{QMatMul, gguf_file},
+    quantized::gguf_file,
 };
+use crate::vnni::Linear;
 use candle_core as candle;
 use candle_nn::{Embedding, Module};
 use candle_transformers::{quantized_nn::RmsNorm, utils::repeat_kv};
 use std::collections::HashMap;
 
+/// The feed-forward block: gate and up stacked into one product where the repacked kernel runs.
 #[derive(Debug, Clone)]
-struct Mlp {
-    feed_forward_w1: QMatMul,
-    feed_forward_w2: QMatMul,
-    feed_forward_w3: QMatMul,
+enum Mlp {
+    Stacked {
+        gate_up: Linear,
+        down: Linear,
+        inter: usize,
+    },
+    Split {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+    },
 }
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let w1 = self.feed_forward_w1.forward(xs)?;
-        let w3 = self.feed_forward_w3.forward(xs)?;
-        self.feed_forward_w2
-            .forward(&(candle_nn::ops::silu(&w1)? * w3)?)
+        match self {
+            Mlp::Stacked {
+                gate_up,
+                down,
+                inter,
+            } => down.forward(&gate_up.forward(xs)?.apply_op1_no_bwd(&SiluMul(*inter))?),
+            Mlp::Split { gate, up, down } => {
+                let w1 = gate.forward(xs)?;
+                let w3 = up.forward(xs)?;
+                down.forward(&(candle_nn::ops::silu(&w1)? * w3)?)
+            }
+        }
     }
+}
+
+/// `silu(gate) * up` over a contiguous `[.., 2·inter]` holding gate then up.
+struct SiluMul(usize);
+
+impl candle::CustomOp1 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle::CpuStorage,
+        layout: &candle::Layout,
+    ) -> Result<(candle::CpuStorage, candle::Shape)> {
+        let candle::CpuStorage::F32(data) = storage else {
+            candle::bail!("silu-mul takes f32");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle::bail!("silu-mul takes contiguous input");
+        };
+        let inter = self.0;
+        let mut dims = layout.shape().dims().to_vec();
+        if dims.last() != Some(&(2 * inter)) {
+            candle::bail!("silu-mul: {dims:?} does not end in {}", 2 * inter);
+        }
+        *dims.last_mut().unwrap() = inter;
+        let mut out = Vec::with_capacity((end - start) / 2);
+        for row in data[start..end].chunks_exact(2 * inter) {
+            let (g, u) = row.split_at(inter);
+            out.extend(g.iter().zip(u).map(|(g, u)| g / (1.0 + (-g).exp()) * u));
+        }
+        Ok((candle::CpuStorage::F32(out), candle::Shape::from(dims)))
+    }
+}
+
+/// The q, k and v projections (with their biases): one stacked product where possible.
+#[derive(Debug, Clone)]
+enum Qkv {
+    Stacked(Linear),
+    Split(Linear, Linear, Linear),
 }
 
 #[derive(Debug, Clone)]
 struct LayerWeights {
-    attention_wq: QMatMul,
-    attention_wk: QMatMul,
-    attention_wv: QMatMul,
-    attention_bq: Tensor,
-    attention_bk: Tensor,
-    attention_bv: Tensor,
-    attention_wo: QMatMul,
+    qkv: Qkv,
+    attention_wo: Linear,
     attention_norm: RmsNorm,
     mlp: Mlp,
     ffn_norm: RmsNorm,
@@ -77,13 +131,18 @@ impl LayerWeights {
         let _enter = self.span_attn.enter();
         let (b_sz, seq_len, n_embd) = x.dims3()?;
 
-        let q = self.attention_wq.forward(x)?;
-        let k = self.attention_wk.forward(x)?;
-        let v = self.attention_wv.forward(x)?;
-
-        let q = q.broadcast_add(&self.attention_bq)?;
-        let k = k.broadcast_add(&self.attention_bk)?;
-        let v = v.broadcast_add(&self.attention_bv)?;
+        let (q, k, v) = match &self.qkv {
+            Qkv::Stacked(w) => {
+                let qkv = w.forward(x)?;
+                let kv = self.n_kv_head * self.head_dim;
+                (
+                    qkv.narrow(2, 0, n_embd)?,
+                    qkv.narrow(2, n_embd, kv)?,
+                    qkv.narrow(2, n_embd + kv, kv)?,
+                )
+            }
+            Qkv::Split(wq, wk, wv) => (wq.forward(x)?, wk.forward(x)?, wv.forward(x)?),
+        };
 
         let q = q
             .reshape((b_sz, seq_len, self.n_head, self.head_dim))?
@@ -143,7 +202,7 @@ pub struct ModelWeights {
     tok_embeddings: Embedding,
     layers: Vec<LayerWeights>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     masks: HashMap<(usize, usize), Tensor>,
     span: tracing::Span,
     span_output: tracing::Span,
@@ -201,10 +260,10 @@ impl ModelWeights {
             rms_norm_eps,
         )?;
         let output = match ct.tensor(reader, "output.weight", device) {
-            Ok(v) => QMatMul::from_qtensor(v)?,
+            Ok(v) => Linear::new(v, None)?,
             _ => {
                 // use tie_word_embeddings
-                QMatMul::from_qtensor(ct.tensor(reader, "token_embd.weight", device)?)?
+                Linear::new(ct.tensor(reader, "token_embd.weight", device)?, None)?
             }
         };
 
@@ -226,17 +285,38 @@ impl ModelWeights {
                 ct.tensor(reader, &format!("{prefix}.attn_output.weight"), device)?;
 
             let mlp = {
-                let feed_forward_w1 =
-                    ct.tensor(reader, &format!("{prefix}.ffn_gate.weight"), device)?;
-                let feed_forward_w2 =
-                    ct.tensor(reader, &format!("{prefix}.ffn_down.weight"), device)?;
-                let feed_forward_w3 =
-                    ct.tensor(reader, &format!("{prefix}.ffn_up.weight"), device)?;
-                Mlp {
-                    feed_forward_w1: QMatMul::from_qtensor(feed_forward_w1)?,
-                    feed_forward_w2: QMatMul::from_qtensor(feed_forward_w2)?,
-                    feed_forward_w3: QMatMul::from_qtensor(feed_forward_w3)?,
+                let gate = ct.tensor(reader, &format!("{prefix}.ffn_gate.weight"), device)?;
+                let down = ct.tensor(reader, &format!("{prefix}.ffn_down.weight"), device)?;
+                let up = ct.tensor(reader, &format!("{prefix}.ffn_up.weight"), device)?;
+                let inter = gate.shape().dims2()?.0;
+                match Linear::stacked(&[&gate, &up], None)? {
+                    Some(gate_up) => Mlp::Stacked {
+                        gate_up,
+                        down: Linear::new(down, None)?,
+                        inter,
+                    },
+                    None => Mlp::Split {
+                        gate: Linear::new(gate, None)?,
+                        up: Linear::new(up, None)?,
+                        down: Linear::new(down, None)?,
+                    },
                 }
+            };
+            let (bq, bk, bv) = (
+                attention_bq.dequantize(device)?,
+                attention_bk.dequantize(device)?,
+                attention_bv.dequantize(device)?,
+            );
+            let qkv = match Linear::stacked(
+                &[&attention_wq, &attention_wk, &attention_wv],
+                Some(&[bq.clone(), bk.clone(), bv.clone()]),
+            )? {
+                Some(w) => Qkv::Stacked(w),
+                None => Qkv::Split(
+                    Linear::new(attention_wq, Some(bq))?,
+                    Linear::new(attention_wk, Some(bk))?,
+                    Linear::new(attention_wv, Some(bv))?,
+                ),
             };
 
             let attention_norm =
@@ -248,13 +328,8 @@ impl ModelWeights {
             let span_mlp = tracing::span!(tracing::Level::TRACE, "attn-mlp");
 
             layers.push(LayerWeights {
-                attention_wq: QMatMul::from_qtensor(attention_wq)?,
-                attention_wk: QMatMul::from_qtensor(attention_wk)?,
-                attention_wv: QMatMul::from_qtensor(attention_wv)?,
-                attention_bq: attention_bq.dequantize(device)?,
-                attention_bk: attention_bk.dequantize(device)?,
-                attention_bv: attention_bv.dequantize(device)?,
-                attention_wo: QMatMul::from_qtensor(attention_wo)?,
+                qkv,
+                attention_wo: Linear::new(attention_wo, None)?,
                 attention_norm: RmsNorm::from_qtensor(attention_norm, rms_norm_eps)?,
                 cos: cos.clone(),
                 sin: sin.clone(),
