@@ -9,8 +9,8 @@
 mod embedded;
 mod openai;
 mod qwen2;
-mod vnni;
 mod scripted;
+mod vnni;
 
 use std::sync::Arc;
 

@@ -5,11 +5,8 @@
 //! Copyright the candle authors). The additions: the `kv_*` methods at the end, and the linear
 //! layers (stacked q/k/v and gate/up, biases inside) on the repacked kernels of `vnni.rs`.
 
-use candle::{
-    DType, Device, IndexOp, Result, Tensor,
-    quantized::gguf_file,
-};
 use crate::vnni::Linear;
+use candle::{DType, Device, IndexOp, Result, Tensor, quantized::gguf_file};
 use candle_core as candle;
 use candle_nn::{Embedding, Module};
 use candle_transformers::{quantized_nn::RmsNorm, utils::repeat_kv};
@@ -101,7 +98,7 @@ struct LayerWeights {
     cos: Tensor,
     sin: Tensor,
     neg_inf: Tensor,
-    kv_cache: Option<(Tensor, Tensor)>,
+    kv: KvBuf,
     span_attn: tracing::Span,
     span_rot: tracing::Span,
     span_mlp: tracing::Span,
@@ -144,6 +141,9 @@ impl LayerWeights {
             Qkv::Split(wq, wk, wv) => (wq.forward(x)?, wk.forward(x)?, wv.forward(x)?),
         };
 
+        if b_sz != 1 {
+            candle::bail!("the embedded model runs one sequence at a time");
+        }
         let q = q
             .reshape((b_sz, seq_len, self.n_head, self.head_dim))?
             .transpose(1, 2)?
@@ -152,47 +152,45 @@ impl LayerWeights {
             .reshape((b_sz, seq_len, self.n_kv_head, self.head_dim))?
             .transpose(1, 2)?
             .contiguous()?;
-        let v = v
-            .reshape((b_sz, seq_len, self.n_kv_head, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
-
-        // let (q, k) = self
-        //     .rotary_embedding
-        //     .apply_rotary_emb_qkv(&q, &k, index_pos)?;
         let q = self.apply_rotary_emb(&q, index_pos)?;
         let k = self.apply_rotary_emb(&k, index_pos)?;
 
-        let (k, v) = match &self.kv_cache {
-            None => (k, v),
-            Some((k_cache, v_cache)) => {
-                if index_pos == 0 {
-                    (k, v)
-                } else {
-                    let k = Tensor::cat(&[k_cache, &k], 2)?;
-                    let v = Tensor::cat(&[v_cache, &v], 2)?;
-                    (k, v)
+        // Append this chunk's keys and values to the cache, as [position][kv head][dim] rows.
+        let k_rows: Vec<f32> = k.transpose(1, 2)?.flatten_all()?.to_vec1()?;
+        let v_rows: Vec<f32> = v.flatten_all()?.to_vec1()?;
+        let kvd = self.n_kv_head * self.head_dim;
+        self.kv.append(index_pos, kvd, &k_rows, &v_rows);
+        let kv_len = self.kv.len;
+
+        let y = if seq_len == 1 {
+            let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
+            let y = decode_attention(&q, &self.kv, self.n_head, self.n_kv_head, self.head_dim);
+            Tensor::from_vec(y, (b_sz, 1, n_embd), x.device())?
+        } else {
+            let cached = |buf: &[f32]| {
+                Tensor::from_slice(
+                    &buf[..kv_len * kvd],
+                    (1, kv_len, self.n_kv_head, self.head_dim),
+                    x.device(),
+                )?
+                .transpose(1, 2)?
+                .contiguous()
+            };
+            let k = repeat_kv(cached(&self.kv.k)?, self.n_head / self.n_kv_head)?;
+            let v = repeat_kv(cached(&self.kv.v)?, self.n_head / self.n_kv_head)?;
+
+            let att = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
+            let att = match mask {
+                None => att,
+                Some(mask) => {
+                    let mask = mask.broadcast_as(att.shape())?;
+                    masked_fill(&att, &mask, &self.neg_inf)?
                 }
-            }
+            };
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att.matmul(&v.contiguous()?)?;
+            y.transpose(1, 2)?.reshape(&[b_sz, seq_len, n_embd])?
         };
-        self.kv_cache = Some((k.clone(), v.clone()));
-
-        // Support for MQA, useful for 70B models and mistral.
-        let k = repeat_kv(k, self.n_head / self.n_kv_head)?;
-        let v = repeat_kv(v, self.n_head / self.n_kv_head)?;
-
-        let att = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
-        let att = match mask {
-            None => att,
-            Some(mask) => {
-                let mask = mask.broadcast_as(att.shape())?;
-                masked_fill(&att, &mask, &self.neg_inf)?
-            }
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        // Convert to contiguous as matmul doesn't support strided vs for now.
-        let y = att.matmul(&v.contiguous()?)?;
-        let y = y.transpose(1, 2)?.reshape(&[b_sz, seq_len, n_embd])?;
         let y = self.attention_wo.forward(&y)?;
         Ok(y)
     }
@@ -339,7 +337,7 @@ impl ModelWeights {
                 n_kv_head: head_count_kv,
                 head_dim,
                 neg_inf: neg_inf.clone(),
-                kv_cache: None,
+                kv: KvBuf::default(),
                 span_attn,
                 span_rot,
                 span_mlp,
@@ -368,16 +366,6 @@ impl ModelWeights {
             let mask = candle_transformers::utils::build_causal_mask(seq_len, index_pos, device)?;
             self.masks.insert((seq_len, kv_len), mask.clone());
             Ok(mask)
-        }
-    }
-
-    /// Clear the KV cache across all layers.
-    ///
-    /// Call this between independent conversations to free cached attention
-    /// state without recreating the model.
-    pub fn clear_kv_cache(&mut self) {
-        for layer in self.layers.iter_mut() {
-            layer.kv_cache = None;
         }
     }
 
@@ -412,42 +400,119 @@ impl ModelWeights {
     }
 }
 
-/// The keys and values cached by every layer.
-pub type KvState = Vec<Option<(Tensor, Tensor)>>;
+/// One layer's keys and values as `[position][kv head][dim]` rows, grown in place: positions
+/// `len..` hold stale rows. A snapshot is a length, which stays valid as long as the cache is
+/// only appended to after it (every sample continues the same prefilled prompt).
+#[derive(Debug, Clone, Default)]
+struct KvBuf {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    len: usize,
+}
+
+impl KvBuf {
+    /// Writes `k`/`v` (whole rows of `row` values) from position `at` on, dropping what followed.
+    fn append(&mut self, at: usize, row: usize, k: &[f32], v: &[f32]) {
+        let at = at.min(self.len);
+        self.k.truncate(at * row);
+        self.v.truncate(at * row);
+        self.k.extend_from_slice(k);
+        self.v.extend_from_slice(v);
+        self.len = self.k.len() / row;
+    }
+
+    /// Positions whose rows are stored (valid or stale).
+    fn stored(&self, row: usize) -> usize {
+        self.k.len() / row.max(1)
+    }
+}
+
+/// One query position against the whole cache, every head (grouped-query: head `h` reads kv
+/// head `h / (n_head / n_kv_head)`). Returns the heads' outputs side by side.
+fn decode_attention(
+    q: &[f32],
+    kv: &KvBuf,
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+) -> Vec<f32> {
+    let group = n_head / n_kv_head;
+    let kvd = n_kv_head * head_dim;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let len = kv.len;
+    let mut out = vec![0f32; n_head * head_dim];
+    let out_ptr = out.as_mut_ptr() as usize;
+    candle::utils::barrier_pool().execute_chunked(n_head, |heads| {
+        let mut scores = vec![0f32; len];
+        for h in heads {
+            let qh = &q[h * head_dim..(h + 1) * head_dim];
+            let off = (h / group) * head_dim;
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in scores.iter_mut().enumerate() {
+                let kr = &kv.k[j * kvd + off..j * kvd + off + head_dim];
+                *s = dot(qh, kr) * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            // SAFETY: each head writes its own `head_dim` outputs; heads are split disjointly.
+            let oh = unsafe {
+                std::slice::from_raw_parts_mut((out_ptr as *mut f32).add(h * head_dim), head_dim)
+            };
+            for (j, s) in scores.iter().enumerate() {
+                let w = s / sum;
+                let vr = &kv.v[j * kvd + off..j * kvd + off + head_dim];
+                for (o, v) in oh.iter_mut().zip(vr) {
+                    *o += w * v;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// A dot product in 16 independent lanes (vectorises without reassociating a single sum).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ac, ar) = a.split_at(a.len() / 16 * 16);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(16).zip(bc.chunks_exact(16)) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
+}
+
+/// The cache's state: how many positions each layer holds.
+pub type KvState = Vec<usize>;
 
 impl ModelWeights {
     /// Tokens held in the KV cache.
     pub fn kv_len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.kv_cache.as_ref())
-            .and_then(|(k, _)| k.dims().get(2).copied())
-            .unwrap_or(0)
+        self.layers.first().map(|l| l.kv.len).unwrap_or(0)
     }
 
-    /// The cache as it is now (tensors are shared, not copied).
+    /// The cache as it is now (a length per layer; nothing is copied).
     pub fn kv_snapshot(&self) -> KvState {
-        self.layers.iter().map(|l| l.kv_cache.clone()).collect()
+        self.layers.iter().map(|l| l.kv.len).collect()
     }
 
+    /// Back to a snapshot taken earlier, provided the cache was only appended to since.
     pub fn kv_restore(&mut self, state: KvState) {
-        for (layer, kv) in self.layers.iter_mut().zip(state) {
-            layer.kv_cache = kv;
+        for (layer, len) in self.layers.iter_mut().zip(state) {
+            let row = layer.n_kv_head * layer.head_dim;
+            layer.kv.len = len.min(layer.kv.stored(row));
         }
     }
 
     /// Keeps the first `len` positions of the cache.
     pub fn kv_truncate(&mut self, len: usize) -> Result<()> {
-        if len == 0 {
-            self.clear_kv_cache();
-            return Ok(());
-        }
         for layer in self.layers.iter_mut() {
-            if let Some((k, v)) = &layer.kv_cache {
-                if k.dims()[2] > len {
-                    layer.kv_cache = Some((k.narrow(2, 0, len)?, v.narrow(2, 0, len)?));
-                }
-            }
+            layer.kv.len = layer.kv.len.min(len);
         }
         Ok(())
     }

@@ -180,7 +180,10 @@ impl Packed {
         let w = Weights {
             q: unsafe { self.quants.as_ptr().add(qoff) },
             d: unsafe { self.scales.as_ptr().add(t * nb * TILE) },
-            bias: self.bias.as_ref().map(|b| unsafe { b.as_ptr().add(t * TILE) }),
+            bias: self
+                .bias
+                .as_ref()
+                .map(|b| unsafe { b.as_ptr().add(t * TILE) }),
         };
         let mut r = 0;
         while r < m {
@@ -292,7 +295,8 @@ unsafe fn kernel<const R: usize, const Q4: bool>(
                 for (r, a) in acc.iter_mut().enumerate() {
                     let p = unsafe { aq.add(r * k + b * QK + 8 * c) };
                     let a0 = _mm512_set1_epi32(unsafe { (p as *const i32).read_unaligned() });
-                    let a1 = _mm512_set1_epi32(unsafe { (p.add(4) as *const i32).read_unaligned() });
+                    let a1 =
+                        _mm512_set1_epi32(unsafe { (p.add(4) as *const i32).read_unaligned() });
                     *a = _mm512_dpbusd_epi32(*a, lo, a0);
                     *a = _mm512_dpbusd_epi32(*a, hi, a1);
                 }
@@ -355,8 +359,13 @@ impl Linear {
     /// One weight (and optional bias).
     pub fn new(w: QTensor, bias: Option<Tensor>) -> Result<Linear> {
         if available() && packable(&w) {
-            let bias = bias.map(|b| b.flatten_all()?.to_vec1::<f32>()).transpose()?;
-            return Ok(Linear::Packed(std::sync::Arc::new(Packed::new(&[&w], bias)?)));
+            let bias = bias
+                .map(|b| b.flatten_all()?.to_vec1::<f32>())
+                .transpose()?;
+            return Ok(Linear::Packed(std::sync::Arc::new(Packed::new(
+                &[&w],
+                bias,
+            )?)));
         }
         Ok(Linear::Candle(QMatMul::from_qtensor(w)?, bias))
     }
@@ -377,7 +386,9 @@ impl Linear {
             }
             None => None,
         };
-        Ok(Some(Linear::Packed(std::sync::Arc::new(Packed::new(ws, bias)?))))
+        Ok(Some(Linear::Packed(std::sync::Arc::new(Packed::new(
+            ws, bias,
+        )?))))
     }
 }
 
@@ -400,7 +411,9 @@ mod tests {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect()
@@ -443,7 +456,13 @@ mod tests {
         }
         let flat = |t: &Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
         for dtype in [GgmlDType::Q4_0, GgmlDType::Q8_0] {
-            for (m, n, k) in [(1, 16, 32), (7, 48, 96), (13, 32, 896), (3, 64, 256), (6, 16, 64)] {
+            for (m, n, k) in [
+                (1, 16, 32),
+                (7, 48, 96),
+                (13, 32, 896),
+                (3, 64, 256),
+                (6, 16, 64),
+            ] {
                 let what = format!("{dtype:?} m={m} n={n} k={k}");
                 let w1 = Tensor::from_vec(data(n * k, 7 + m as u64), (n, k), &dev).unwrap();
                 let w2 = Tensor::from_vec(data(16 * k, 11), (16, k), &dev).unwrap();
@@ -478,7 +497,12 @@ mod tests {
                 let got_a = flat(&got.narrow(2, 0, n).unwrap().broadcast_add(&bias).unwrap());
                 let got_b = flat(&got.narrow(2, n, 16).unwrap());
                 assert_close(&format!("{what} stacked, first"), &exact1, &got_a, 1e-2);
-                assert_close(&format!("{what} stacked, second (Q8_0)"), &exact2, &got_b, 1e-2);
+                assert_close(
+                    &format!("{what} stacked, second (Q8_0)"),
+                    &exact2,
+                    &got_b,
+                    1e-2,
+                );
             }
         }
     }

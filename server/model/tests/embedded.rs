@@ -66,4 +66,10 @@ async fn a_prefilled_prompt_is_shared_by_samples_and_reused_by_the_next_request(
         .await
         .unwrap();
     assert_eq!(other.usage.cached_prompt_tokens, 0);
+
+    // The longer prompt from scratch (nothing shared with the last one) gives what the prefix
+    // reuse gave: the cache cut and appended to holds the same keys and values.
+    let fresh = model.generate(request(&longer, 1, 8)).await.unwrap();
+    assert_eq!(fresh.usage.cached_prompt_tokens, 0);
+    assert_eq!(fresh.samples[0].text, g.samples[0].text);
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use codeforge_syntax::{Language, extract};
 
 fn fixtures_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/symbols")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../../tests/fixtures/symbols")
 }
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

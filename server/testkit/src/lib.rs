@@ -5,11 +5,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `tests/fixtures/<rel>` at the repository root.
+/// The manifest dir of the package under test, read when the test runs: cargo sets it for every
+/// test it runs. The one compiled in (`env!`) may name another clone, because clones share one
+/// target dir and cargo does not rebuild a binary that merely moved.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// `tests/fixtures/<rel>` at the repository root (every package sits at `server/<name>`).
 pub fn fixtures(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(rel)
+    manifest_dir().join("../../tests/fixtures").join(rel)
 }
 
 /// Copies a directory tree (regular files and directories only).
