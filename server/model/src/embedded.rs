@@ -69,9 +69,29 @@ fn is_fast(dtype: GgmlDType) -> bool {
     )
 }
 
+/// Where the Q4_0 copy of `src` is cached (keyed by its size and mtime).
+fn requantized_path(src: &Path, meta: &std::fs::Metadata, cache_dir: &Path) -> PathBuf {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    cache_dir.join(format!("{stem}-{:x}-{mtime}.q4_0.gguf", meta.len()))
+}
+
 /// Returns a GGUF with only fast tensor types: `src` itself, or a Q4_0 copy made once and cached
 /// in `cache_dir` (keyed by the source's size and mtime). Returns whether a copy is used.
 pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), ModelError> {
+    prepare(src, cache_dir).map(|(p, r, _)| (p, r))
+}
+
+/// [`prepare_gguf`], also returning the header when it read `src`'s and kept `src`.
+fn prepare(
+    src: &Path,
+    cache_dir: &Path,
+) -> Result<(PathBuf, bool, Option<gguf_file::Content>), ModelError> {
     let missing = || {
         ModelError::ModelMissing(format!(
             "the embedded model is missing at {}; run `bash .ci/setup` to fetch Qwen2.5-Coder-0.5B-Instruct, \
@@ -80,22 +100,15 @@ pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), Mod
         ))
     };
     let meta = std::fs::metadata(src).map_err(|_| missing())?;
+    let out = requantized_path(src, &meta, cache_dir);
+    if out.is_file() {
+        return Ok((out, true, None));
+    }
     let mut reader = BufReader::new(File::open(src).map_err(|_| missing())?);
     let content = gguf_file::Content::read(&mut reader)
         .map_err(|e| inference(format!("{} is not a readable GGUF: {e}", src.display())))?;
     if content.tensor_infos.values().all(|t| is_fast(t.ggml_dtype)) {
-        return Ok((src.to_path_buf(), false));
-    }
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let out = cache_dir.join(format!("{stem}-{:x}-{mtime}.q4_0.gguf", meta.len()));
-    if out.is_file() {
-        return Ok((out, true));
+        return Ok((src.to_path_buf(), false, Some(content)));
     }
     std::fs::create_dir_all(cache_dir).map_err(inference)?;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
@@ -135,18 +148,27 @@ pub fn prepare_gguf(src: &Path, cache_dir: &Path) -> Result<(PathBuf, bool), Mod
         w.flush().map_err(inference)?;
     }
     std::fs::rename(&tmp, &out).map_err(inference)?;
-    Ok((out, true))
+    Ok((out, true, None))
 }
 
 impl EmbeddedQwen {
     /// Prepares (requantizes once) and loads the model. Blocking: call from a blocking thread.
     pub fn load(cfg: &EmbeddedConfig) -> Result<Self, ModelError> {
         let t0 = Instant::now();
-        let (path, requantized) = prepare_gguf(&cfg.gguf, &cfg.cache_dir)?;
+        let (path, requantized, header) = prepare(&cfg.gguf, &cfg.cache_dir)?;
         let prepare_ms = t0.elapsed().as_millis() as u64;
         let t1 = Instant::now();
-        let mut reader = BufReader::new(File::open(&path).map_err(inference)?);
-        let content = gguf_file::Content::read(&mut reader).map_err(inference)?;
+        let file = File::open(&path).map_err(inference)?;
+        // SAFETY: the map is read-only and lives only for this load (every tensor is copied or
+        // repacked out of it). The files are written whole and renamed into place (setup, the
+        // requantized copy); a GGUF truncated by someone else during this second would fault.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(inference)?;
+        let content = match header {
+            Some(h) => h,
+            None => {
+                gguf_file::Content::read(&mut std::io::Cursor::new(&map[..])).map_err(inference)?
+            }
+        };
         let arch = content
             .metadata
             .get("general.architecture")
@@ -164,9 +186,16 @@ impl EmbeddedQwen {
             .get("qwen2.context_length")
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(4096) as usize;
-        let tokenizer = Tokenizer::from_gguf(&content).map_err(inference)?;
-        let model =
-            ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(inference)?;
+        // The tokenizer (152k tokens and their merges) is built while the weights load.
+        let (tokenizer, model) = std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| Tokenizer::from_gguf(&content).map_err(inference));
+            let model = ModelWeights::from_gguf(&content, &map, &Device::Cpu).map_err(inference);
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|_| Err(inference("building the tokenizer panicked")));
+            Ok::<_, ModelError>((tokenizer?, model?))
+        })?;
+        drop(map);
         let stop_ids = ["<|im_end|>", "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>"]
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))

@@ -5,10 +5,10 @@
 //! Copyright the candle authors). The additions: the `kv_*` methods at the end, and the linear
 //! layers (stacked q/k/v and gate/up, biases inside) on the repacked kernels of `vnni.rs`.
 
-use crate::vnni::Linear;
+use crate::vnni::{Linear, Raw};
 use candle::{DType, Device, IndexOp, Result, Tensor, quantized::gguf_file};
 use candle_core as candle;
-use candle_nn::{Embedding, Module};
+use candle_nn::Module;
 use candle_transformers::{quantized_nn::RmsNorm, utils::repeat_kv};
 use std::collections::HashMap;
 
@@ -104,6 +104,50 @@ struct LayerWeights {
     span_mlp: tracing::Span,
 }
 
+/// Tensors of a GGUF being loaded: read into `QTensor`s, or taken as raw bytes for packing.
+struct Source<'a> {
+    ct: &'a gguf_file::Content,
+    bytes: &'a [u8],
+}
+
+impl<'a> Source<'a> {
+    fn raw(&self, name: &str) -> Result<Raw<'a>> {
+        let Some(info) = self.ct.tensor_infos.get(name) else {
+            candle::bail!("cannot find tensor info for {name}");
+        };
+        let (n, k) = info.shape.dims2()?;
+        let dtype = info.ggml_dtype;
+        let size = n * k / dtype.block_size() * dtype.type_size();
+        let start = (self.ct.tensor_data_offset + info.offset) as usize;
+        let Some(bytes) = self.bytes.get(start..start + size) else {
+            candle::bail!("tensor {name} lies outside the file");
+        };
+        Ok(Raw { dtype, n, k, bytes })
+    }
+
+    /// Weights sharing one input: a single stacked product when the repacked kernel takes them
+    /// all, else one candle `QMatMul` each. Biases, if given, one per weight.
+    fn linears(&self, names: &[String], biases: Option<Vec<Tensor>>) -> Result<Vec<Linear>> {
+        let raws = names
+            .iter()
+            .map(|n| self.raw(n))
+            .collect::<Result<Vec<_>>>()?;
+        if Linear::can_pack(&raws) {
+            return Ok(vec![Linear::packed(&raws, biases.as_deref())?]);
+        }
+        let mut biases = biases.map(|b| b.into_iter());
+        names
+            .iter()
+            .map(|n| {
+                let w = self
+                    .ct
+                    .tensor(&mut std::io::Cursor::new(self.bytes), n, &Device::Cpu)?;
+                Linear::new(w, biases.as_mut().and_then(|b| b.next()))
+            })
+            .collect()
+    }
+}
+
 fn masked_fill(on_false: &Tensor, mask: &Tensor, on_true: &Tensor) -> Result<Tensor> {
     let shape = mask.shape();
     let m = mask.where_cond(&on_true.broadcast_as(shape.dims())?, on_false)?;
@@ -197,7 +241,7 @@ impl LayerWeights {
 }
 
 pub struct ModelWeights {
-    tok_embeddings: Embedding,
+    tok_embeddings: std::sync::Arc<candle::quantized::QTensor>,
     layers: Vec<LayerWeights>,
     norm: RmsNorm,
     output: Linear,
@@ -227,11 +271,10 @@ fn precomput_freqs_cis(
 }
 
 impl ModelWeights {
-    pub fn from_gguf<R: std::io::Seek + std::io::Read>(
-        ct: gguf_file::Content,
-        reader: &mut R,
-        device: &Device,
-    ) -> Result<Self> {
+    /// Loads from a GGUF's parsed header and its bytes (the whole file; mapped for the load).
+    pub fn from_gguf(ct: &gguf_file::Content, bytes: &[u8], device: &Device) -> Result<Self> {
+        let src = Source { ct, bytes };
+        let reader = &mut std::io::Cursor::new(bytes);
         let md_get = |s: &str| match ct.metadata.get(s) {
             None => candle::bail!("cannot find {s} in metadata"),
             Some(v) => Ok(v),
@@ -251,18 +294,17 @@ impl ModelWeights {
 
         let neg_inf = Tensor::new(f32::NEG_INFINITY, device)?;
 
-        let tok_embeddings = ct.tensor(reader, "token_embd.weight", device)?;
-        let tok_embeddings = tok_embeddings.dequantize(device)?;
+        // Looked up row by row from the quantized table (152k × 896 as f32 would be 545 MB).
+        let tok_embeddings = std::sync::Arc::new(ct.tensor(reader, "token_embd.weight", device)?);
         let norm = RmsNorm::from_qtensor(
             ct.tensor(reader, "output_norm.weight", device)?,
             rms_norm_eps,
         )?;
-        let output = match ct.tensor(reader, "output.weight", device) {
-            Ok(v) => Linear::new(v, None)?,
-            _ => {
-                // use tie_word_embeddings
-                Linear::new(ct.tensor(reader, "token_embd.weight", device)?, None)?
-            }
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            src.linears(&["output.weight".into()], None)?.remove(0)
+        } else {
+            // use tie_word_embeddings
+            src.linears(&["token_embd.weight".into()], None)?.remove(0)
         };
 
         let (cos, sin) = precomput_freqs_cis(head_dim, rope_freq_base, context_length, device)?;
@@ -271,50 +313,41 @@ impl ModelWeights {
 
         for layer_idx in 0..block_count {
             let prefix = format!("blk.{layer_idx}");
-            let attention_wq = ct.tensor(reader, &format!("{prefix}.attn_q.weight"), device)?;
-            let attention_wk = ct.tensor(reader, &format!("{prefix}.attn_k.weight"), device)?;
-            let attention_wv = ct.tensor(reader, &format!("{prefix}.attn_v.weight"), device)?;
-
-            let attention_bq = ct.tensor(reader, &format!("{prefix}.attn_q.bias"), device)?;
-            let attention_bk = ct.tensor(reader, &format!("{prefix}.attn_k.bias"), device)?;
-            let attention_bv = ct.tensor(reader, &format!("{prefix}.attn_v.bias"), device)?;
-
-            let attention_wo =
-                ct.tensor(reader, &format!("{prefix}.attn_output.weight"), device)?;
-
-            let mlp = {
-                let gate = ct.tensor(reader, &format!("{prefix}.ffn_gate.weight"), device)?;
-                let down = ct.tensor(reader, &format!("{prefix}.ffn_down.weight"), device)?;
-                let up = ct.tensor(reader, &format!("{prefix}.ffn_up.weight"), device)?;
-                let inter = gate.shape().dims2()?.0;
-                match Linear::stacked(&[&gate, &up], None)? {
-                    Some(gate_up) => Mlp::Stacked {
-                        gate_up,
-                        down: Linear::new(down, None)?,
-                        inter,
-                    },
-                    None => Mlp::Split {
-                        gate: Linear::new(gate, None)?,
-                        up: Linear::new(up, None)?,
-                        down: Linear::new(down, None)?,
-                    },
-                }
+            let name = |n: &str| format!("{prefix}.{n}");
+            let mut bias = |n: &str| ct.tensor(reader, &name(n), device)?.dequantize(device);
+            let biases = vec![
+                bias("attn_q.bias")?,
+                bias("attn_k.bias")?,
+                bias("attn_v.bias")?,
+            ];
+            let mut qkv = src.linears(
+                &[
+                    name("attn_q.weight"),
+                    name("attn_k.weight"),
+                    name("attn_v.weight"),
+                ],
+                Some(biases),
+            )?;
+            let qkv = match qkv.len() {
+                1 => Qkv::Stacked(qkv.remove(0)),
+                _ => Qkv::Split(qkv.remove(0), qkv.remove(0), qkv.remove(0)),
             };
-            let (bq, bk, bv) = (
-                attention_bq.dequantize(device)?,
-                attention_bk.dequantize(device)?,
-                attention_bv.dequantize(device)?,
-            );
-            let qkv = match Linear::stacked(
-                &[&attention_wq, &attention_wk, &attention_wv],
-                Some(&[bq.clone(), bk.clone(), bv.clone()]),
-            )? {
-                Some(w) => Qkv::Stacked(w),
-                None => Qkv::Split(
-                    Linear::new(attention_wq, Some(bq))?,
-                    Linear::new(attention_wk, Some(bk))?,
-                    Linear::new(attention_wv, Some(bv))?,
-                ),
+            let attention_wo = src.linears(&[name("attn_output.weight")], None)?.remove(0);
+            let inter = src.raw(&name("ffn_gate.weight"))?.n;
+            let down = src.linears(&[name("ffn_down.weight")], None)?.remove(0);
+            let mut gate_up =
+                src.linears(&[name("ffn_gate.weight"), name("ffn_up.weight")], None)?;
+            let mlp = match gate_up.len() {
+                1 => Mlp::Stacked {
+                    gate_up: gate_up.remove(0),
+                    down,
+                    inter,
+                },
+                _ => Mlp::Split {
+                    gate: gate_up.remove(0),
+                    up: gate_up.remove(0),
+                    down,
+                },
             };
 
             let attention_norm =
@@ -327,7 +360,7 @@ impl ModelWeights {
 
             layers.push(LayerWeights {
                 qkv,
-                attention_wo: Linear::new(attention_wo, None)?,
+                attention_wo,
                 attention_norm: RmsNorm::from_qtensor(attention_norm, rms_norm_eps)?,
                 cos: cos.clone(),
                 sin: sin.clone(),
@@ -348,7 +381,7 @@ impl ModelWeights {
         let span_output = tracing::span!(tracing::Level::TRACE, "output");
 
         Ok(Self {
-            tok_embeddings: Embedding::new(tok_embeddings, embedding_length),
+            tok_embeddings,
             layers,
             norm,
             output,
@@ -377,7 +410,7 @@ impl ModelWeights {
             Some(self.mask(seq_len, index_pos, x.device())?)
         };
         let _enter = self.span.enter();
-        let mut layer_in = self.tok_embeddings.forward(x)?;
+        let mut layer_in = self.tok_embeddings.embedding(x)?;
         for layer in self.layers.iter_mut() {
             let x = layer_in;
             let residual = &x;

@@ -62,12 +62,18 @@ fn f16_to_f32(bits: u16) -> f32 {
     half::f16::from_bits(bits).to_f32()
 }
 
-/// Whether `t` can be packed: a 2-D Q4_0/Q8_0 tensor whose shape fits the tiles.
-pub fn packable(t: &QTensor) -> bool {
-    let Ok((n, k)) = t.shape().dims2() else {
-        return false;
-    };
-    matches!(t.dtype(), GgmlDType::Q4_0 | GgmlDType::Q8_0)
+/// One weight matrix as stored in the GGUF: `n` rows of `k` values in `dtype` blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Raw<'a> {
+    pub dtype: GgmlDType,
+    pub n: usize,
+    pub k: usize,
+    pub bytes: &'a [u8],
+}
+
+/// Whether a weight of this type and shape can be packed.
+pub fn packable(dtype: GgmlDType, n: usize, k: usize) -> bool {
+    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q8_0)
         && n % TILE == 0
         && k % QK == 0
         && n > 0
@@ -76,78 +82,71 @@ pub fn packable(t: &QTensor) -> bool {
 
 impl Packed {
     /// Stacks `parts` (all with the same `k`, each [`packable`]) on the output dimension.
-    pub fn new(parts: &[&QTensor], bias: Option<Vec<f32>>) -> Result<Packed> {
-        let k = parts
-            .first()
-            .map(|t| t.shape().dims2().map(|d| d.1))
-            .transpose()?
-            .unwrap_or(0);
+    pub fn new(parts: &[Raw<'_>], bias: Option<Vec<f32>>) -> Result<Packed> {
+        let k = parts.first().map(|t| t.k).unwrap_or(0);
         let nb = k / QK;
+        // Sized once and zeroed by the allocator (fresh pages), then filled in place.
+        let bytes: usize = parts
+            .iter()
+            .map(|p| {
+                p.n * nb
+                    * if p.dtype == GgmlDType::Q4_0 {
+                        QK / 2
+                    } else {
+                        QK
+                    }
+            })
+            .sum();
+        let rows: usize = parts.iter().map(|p| p.n).sum();
         let mut out = Packed {
             n: 0,
             k,
             tiles: Vec::new(),
-            scales: Vec::new(),
-            quants: Vec::new(),
+            scales: vec![0.0; rows * nb],
+            quants: vec![0; bytes],
             bias,
         };
+        let (mut q0, mut s0) = (0, 0);
         for t in parts {
-            let (n, tk) = t.shape().dims2()?;
-            if tk != k || !packable(t) {
-                candle_core::bail!("cannot pack a {:?} {:?} tensor", t.dtype(), t.shape());
+            let n = t.n;
+            if t.k != k || !packable(t.dtype, n, k) {
+                candle_core::bail!("cannot pack a {:?} {n}×{} tensor", t.dtype, t.k);
             }
-            let (kind, block) = match t.dtype() {
-                GgmlDType::Q4_0 => (Kind::Q4, 18),
-                _ => (Kind::Q8, 34),
+            let (kind, block, tile_bytes) = match t.dtype {
+                GgmlDType::Q4_0 => (Kind::Q4, 18, nb * TILE * QK / 2),
+                _ => (Kind::Q8, 34, nb * TILE * QK),
             };
-            let data = t.data()?;
+            let data = t.bytes;
             if data.len() != n * nb * block {
-                candle_core::bail!("unexpected {:?} data size", t.dtype());
+                candle_core::bail!("unexpected {:?} data size", t.dtype);
             }
-            let mut vals = [[0u8; QK]; TILE];
-            for tile in 0..n / TILE {
-                out.tiles.push((kind, out.quants.len()));
-                for b in 0..nb {
-                    for (r, row) in vals.iter_mut().enumerate() {
-                        let at = ((tile * TILE + r) * nb + b) * block;
-                        let src = &data[at..at + block];
-                        out.scales
-                            .push(f16_to_f32(u16::from_le_bytes([src[0], src[1]])));
-                        match kind {
-                            Kind::Q4 => {
-                                for j in 0..QK / 2 {
-                                    row[j] = src[2 + j] & 0x0f;
-                                    row[j + QK / 2] = src[2 + j] >> 4;
-                                }
-                            }
-                            Kind::Q8 => {
-                                for j in 0..QK {
-                                    row[j] = (src[2 + j] as i8 as i16 + 128) as u8;
-                                }
-                            }
-                        }
-                    }
-                    match kind {
-                        Kind::Q4 => {
-                            for c in 0..4 {
-                                for row in &vals {
-                                    for j in 0..4 {
-                                        out.quants.push(row[8 * c + j] | (row[8 * c + 4 + j] << 4));
-                                    }
-                                }
-                            }
-                        }
-                        Kind::Q8 => {
-                            for c in 0..8 {
-                                for row in &vals {
-                                    out.quants.extend_from_slice(&row[4 * c..4 * c + 4]);
-                                }
-                            }
-                        }
-                    }
+            let tiles = n / TILE;
+            for tile in 0..tiles {
+                out.tiles.push((kind, q0 + tile * tile_bytes));
+            }
+            let qp = out.quants[q0..].as_mut_ptr() as usize;
+            let sp = out.scales[s0..].as_mut_ptr() as usize;
+            candle_core::utils::barrier_pool().execute_chunked(tiles, |range| {
+                for tile in range {
+                    // SAFETY: each tile fills its own `tile_bytes` quants and `nb*16` scales.
+                    let (q, sc) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(
+                                (qp as *mut u8).add(tile * tile_bytes),
+                                tile_bytes,
+                            ),
+                            std::slice::from_raw_parts_mut(
+                                (sp as *mut f32).add(tile * nb * TILE),
+                                nb * TILE,
+                            ),
+                        )
+                    };
+                    pack_tile(kind, &data[tile * TILE * nb * block..], nb, block, q, sc);
                 }
-            }
+            });
             out.n += n;
+            q0 += tiles * tile_bytes;
+            s0 += tiles * nb * TILE;
         }
         if let Some(b) = &out.bias
             && b.len() != out.n
@@ -212,6 +211,43 @@ impl Packed {
     #[cfg(not(target_arch = "x86_64"))]
     unsafe fn tile(&self, _t: usize, _act: &Activations, _m: usize, _dst: *mut f32) {
         unreachable!("available() is false off x86_64")
+    }
+}
+
+/// Packs 16 rows (`src`: row-major GGUF blocks of `block` bytes, `nb` per row) into `q` and `sc`.
+fn pack_tile(kind: Kind, src: &[u8], nb: usize, block: usize, q: &mut [u8], sc: &mut [f32]) {
+    let per = q.len() / nb;
+    for b in 0..nb {
+        let out = &mut q[b * per..(b + 1) * per];
+        for r in 0..TILE {
+            let at = (r * nb + b) * block;
+            let blk = &src[at..at + block];
+            sc[b * TILE + r] = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+            match kind {
+                Kind::Q4 => {
+                    // Value i of the block is qs[i] & 15 (i < 16) or qs[i-16] >> 4; chunk c of
+                    // the tile holds values 8c..8c+4 (low nibbles) and 8c+4..8c+8 (high).
+                    let qs: &[u8; 16] = blk[2..18].try_into().expect("Q4_0 block");
+                    let out: &mut [u8; 256] = out.try_into().expect("Q4 tile block");
+                    for j in 0..4 {
+                        out[r * 4 + j] = (qs[j] & 0x0f) | (qs[4 + j] << 4);
+                        out[64 + r * 4 + j] = (qs[8 + j] & 0x0f) | (qs[12 + j] << 4);
+                        out[128 + r * 4 + j] = (qs[j] >> 4) | (qs[4 + j] & 0xf0);
+                        out[192 + r * 4 + j] = (qs[8 + j] >> 4) | (qs[12 + j] & 0xf0);
+                    }
+                }
+                Kind::Q8 => {
+                    // i8 + 128 as u8 is a flip of the sign bit.
+                    let qs: &[u8; 32] = blk[2..34].try_into().expect("Q8_0 block");
+                    let out: &mut [u8; 512] = out.try_into().expect("Q8 tile block");
+                    for c in 0..8 {
+                        for j in 0..4 {
+                            out[c * 64 + r * 4 + j] = qs[4 * c + j] ^ 0x80;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -356,26 +392,32 @@ pub enum Linear {
 }
 
 impl Linear {
-    /// One weight (and optional bias).
+    /// One weight (and optional bias), read into a `QTensor` already.
     pub fn new(w: QTensor, bias: Option<Tensor>) -> Result<Linear> {
-        if available() && packable(&w) {
-            let bias = bias
-                .map(|b| b.flatten_all()?.to_vec1::<f32>())
-                .transpose()?;
-            return Ok(Linear::Packed(std::sync::Arc::new(Packed::new(
-                &[&w],
-                bias,
-            )?)));
+        let (n, k) = w.shape().dims2()?;
+        if available() && packable(w.dtype(), n, k) {
+            let data = w.data()?;
+            let raw = Raw {
+                dtype: w.dtype(),
+                n,
+                k,
+                bytes: &data,
+            };
+            return Linear::packed(&[raw], bias.as_ref().map(std::slice::from_ref));
         }
         Ok(Linear::Candle(QMatMul::from_qtensor(w)?, bias))
     }
 
-    /// Several weights sharing an input, stacked on the output (their biases likewise), when all
-    /// can be packed; `None` otherwise (the caller keeps them apart).
-    pub fn stacked(ws: &[&QTensor], biases: Option<&[Tensor]>) -> Result<Option<Linear>> {
-        if !available() || !ws.iter().all(|w| packable(w)) {
-            return Ok(None);
-        }
+    /// Whether [`Linear::packed`] takes these weights (stacked, so all with one `k`).
+    pub fn can_pack(parts: &[Raw<'_>]) -> bool {
+        available()
+            && parts
+                .iter()
+                .all(|p| p.k == parts[0].k && packable(p.dtype, p.n, p.k))
+    }
+
+    /// Weights sharing an input, stacked on the output (their biases likewise): one product.
+    pub fn packed(parts: &[Raw<'_>], biases: Option<&[Tensor]>) -> Result<Linear> {
         let bias = match biases {
             Some(bs) => {
                 let mut all = Vec::new();
@@ -386,9 +428,9 @@ impl Linear {
             }
             None => None,
         };
-        Ok(Some(Linear::Packed(std::sync::Arc::new(Packed::new(
-            ws, bias,
-        )?))))
+        Ok(Linear::Packed(std::sync::Arc::new(Packed::new(
+            parts, bias,
+        )?)))
     }
 }
 
@@ -491,7 +533,11 @@ mod tests {
                     .unwrap();
                 assert_close(&format!("{what} vs candle"), &flat(&candle), &got1, 2e-2);
 
-                let both = Linear::stacked(&[&q1, &q2], None).unwrap().unwrap();
+                let (d1, d2) = (q1.data().unwrap(), q2.data().unwrap());
+                let raw = |dtype, n, bytes| Raw { dtype, n, k, bytes };
+                let parts = [raw(dtype, n, &d1[..]), raw(GgmlDType::Q8_0, 16, &d2[..])];
+                assert!(Linear::can_pack(&parts));
+                let both = Linear::packed(&parts, None).unwrap();
                 let got = both.forward(&x).unwrap();
                 assert_eq!(got.dims(), &[1, m, n + 16]);
                 let got_a = flat(&got.narrow(2, 0, n).unwrap().broadcast_add(&bias).unwrap());
