@@ -1,7 +1,8 @@
 //! Hierarchical completion: one model answer at the cursor, offered at three granularities — the
 //! rest of the line, the rest of the current block, the rest of the function — each cut at its
-//! unit boundary, cleaned of text that repeats what is before or after the cursor, and kept only
-//! if the file parses no worse with it. Pure except [`complete`], which calls the model.
+//! unit boundary as the tree-sitter parse of the document with the answer finds it, cleaned of
+//! text that repeats what is before or after the cursor, and kept only if the file parses no
+//! worse with it. Pure except [`complete`], which calls the model.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use codeforge_config::GenerationSettings;
 use codeforge_model::{Backend, Request, has_closed_code_block};
 use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_answer};
-use codeforge_syntax::{CursorSyntax, Language};
+use codeforge_syntax::{CursorSyntax, Language, UnitEnds};
 
 use crate::context::Retriever;
 use crate::generate::GenerateError;
@@ -125,13 +126,6 @@ pub async fn verify_items(
     c
 }
 
-fn indent_width(line: &str) -> usize {
-    line.chars()
-        .take_while(|c| *c == ' ' || *c == '\t')
-        .map(|c| if c == '\t' { 4 } else { 1 })
-        .sum()
-}
-
 /// Removes what the model repeated: lines already before the cursor, the typed part of the
 /// current line, and a tail that duplicates the text after the cursor.
 pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
@@ -202,52 +196,27 @@ pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
     text.trim_end().to_string()
 }
 
-/// Cuts a cleaned completion at the line, block and function boundaries. `cursor_line_indent`:
-/// indentation of the line holding the cursor; `function_indent`: that of the enclosing
-/// function's definition line, if any.
-pub fn split_levels(
-    text: &str,
-    cursor_line_indent: usize,
-    function_indent: Option<usize>,
-) -> Vec<(Level, String)> {
-    let lines: Vec<&str> = text.split('\n').collect();
-    if lines.is_empty() || text.trim().is_empty() {
+/// Cuts a cleaned completion at the line, block and function boundaries: the first line, and
+/// the ends that the parse of the document with the completion found ([`CursorSyntax::unit_ends`]).
+pub fn split_levels(text: &str, ends: UnitEnds) -> Vec<(Level, String)> {
+    if text.trim().is_empty() {
         return Vec::new();
     }
+    let lines: Vec<&str> = text.split('\n').collect();
     // Line: the first line; if it is empty (cursor at a line end), the next one too.
     let line_n = if lines[0].trim().is_empty() && lines.len() > 1 {
         2
     } else {
         1
     };
-    let take = |n: usize| {
-        lines[..n.min(lines.len())]
-            .join("\n")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = vec![(Level::Line, take(line_n))];
-    // Block: later lines at the cursor line's depth or deeper.
-    let mut block_n = line_n;
-    while block_n < lines.len() {
-        let l = lines[block_n];
-        if !l.trim().is_empty() && indent_width(l) < cursor_line_indent {
-            break;
+    let mut out = vec![(
+        Level::Line,
+        lines[..line_n].join("\n").trim_end().to_string(),
+    )];
+    for (level, end) in [(Level::Block, ends.block), (Level::Function, ends.function)] {
+        if let Some(end) = end.filter(|e| *e <= text.len() && text.is_char_boundary(*e)) {
+            out.push((level, text[..end].trim_end().to_string()));
         }
-        block_n += 1;
-    }
-    out.push((Level::Block, take(block_n)));
-    // Function: everything deeper than the function's definition line.
-    let mut fn_n = block_n;
-    if let Some(fi) = function_indent {
-        while fn_n < lines.len() {
-            let l = lines[fn_n];
-            if !l.trim().is_empty() && indent_width(l) <= fi {
-                break;
-            }
-            fn_n += 1;
-        }
-        out.push((Level::Function, take(fn_n)));
     }
     let mut seen: Vec<String> = Vec::new();
     out.retain(|(_, t)| {
@@ -313,16 +282,6 @@ pub async fn complete(
     let lang = input.language;
     let offset = input.offset.min(input.source.len());
     let (prefix, suffix) = input.source.split_at(offset);
-    let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let cursor_line = &input.source[line_start
-        ..input.source[line_start..]
-            .find('\n')
-            .map_or(input.source.len(), |i| line_start + i)];
-    let cursor_line_indent = if cursor_line.trim().is_empty() {
-        offset - line_start
-    } else {
-        indent_width(cursor_line)
-    };
     // One parse of the document serves the enclosing function and every parse check below.
     let syntax = CursorSyntax::parse(lang, input.source);
     let function = syntax
@@ -396,9 +355,11 @@ pub async fn complete(
         split_answer(lang, &raw).1
     };
     let cleaned = clean_completion(prefix, suffix, &code);
-    let levels = split_levels(&cleaned, cursor_line_indent, function.map(|f| f.indent));
     let items = match &syntax {
-        Some(s) => keep_parsing(s, input.source, offset, levels),
+        Some(s) => {
+            let levels = split_levels(&cleaned, s.unit_ends(input.source, offset, &cleaned));
+            keep_parsing(s, input.source, offset, levels)
+        }
         None => Vec::new(),
     };
     Ok(Completions {
@@ -429,28 +390,62 @@ mod tests {
         assert_eq!(clean_completion("print(", ")\n", "a, b)"), "a, b");
     }
 
+    /// The levels of `answer` completed at `|` in `doc`.
+    fn levels(lang: Language, doc: &str, answer: &str) -> Vec<(Level, String)> {
+        let offset = doc.find('|').unwrap();
+        let source = doc.replacen('|', "", 1);
+        let s = CursorSyntax::parse(lang, &source).unwrap();
+        split_levels(answer, s.unit_ends(&source, offset, answer))
+    }
+
     #[test]
-    fn levels_cut_at_line_block_and_function() {
-        // Cursor at the end of `if x:` (indent 4) in a function defined at indent 0.
-        let text = "\n        y = 1\n        z = 2\n    w = 3\n    return w\ndef g():\n    pass";
-        let levels = split_levels(text, 4, Some(0));
+    fn levels_cut_at_line_block_and_function_by_the_parse() {
+        // Cursor at the end of `if x:`: the block is the `if`'s body, the function ends where
+        // the model's answer leaves it (`def g` is not part of it).
+        let doc = "def f(x):\n    if x:|\n";
+        let answer = "\n        y = 1\n        z = 2\n    w = 3\n    return w\ndef g():\n    pass";
         assert_eq!(
-            levels,
+            levels(Language::Python, doc, answer),
             [
                 (Level::Line, "\n        y = 1".to_string()),
+                (Level::Block, "\n        y = 1\n        z = 2".to_string()),
                 (
-                    Level::Block,
+                    Level::Function,
                     "\n        y = 1\n        z = 2\n    w = 3\n    return w".to_string()
                 ),
-            ],
-            "the block at depth 4 runs to the end of the function: the function level adds nothing"
+            ]
         );
-        let text = "a + 1;\n        let b = 2;\n    }\n    b";
-        let levels = split_levels(text, 8, Some(0));
-        let names: Vec<Level> = levels.iter().map(|l| l.0).collect();
-        assert_eq!(names, [Level::Line, Level::Block, Level::Function]);
-        assert_eq!(levels[1].1, "a + 1;\n        let b = 2;");
-        assert_eq!(levels[2].1, text);
+        // Rust: the answer closes the inner block itself; the brace the document already has is
+        // left out of every level, and the function level stops before the function's own `}`.
+        let doc = "fn f(a: i32) -> i32 {\n    let b = {\n        |\n    };\n    b\n}\n";
+        let answer = "a + 1;\n        let c = 2;\n        c\n    };\n    b + c\n}\nfn g() {}";
+        let got = levels(Language::Rust, doc, answer);
+        assert_eq!(got[0], (Level::Line, "a + 1;".to_string()));
+        assert_eq!(
+            got[1],
+            (
+                Level::Block,
+                "a + 1;\n        let c = 2;\n        c".to_string()
+            )
+        );
+        assert_eq!(
+            got[2],
+            (
+                Level::Function,
+                "a + 1;\n        let c = 2;\n        c\n    };\n    b + c".to_string()
+            )
+        );
+        // Java: a statement in a method body, which is both the block and the function (one
+        // item, labelled as the smaller unit); nothing beyond the method.
+        let doc = "class A {\n    int f(int x) {\n        int y = |\n    }\n}\n";
+        let answer = "x * 2;\n        return y;\n    }\n    int g() { return 1; }";
+        assert_eq!(
+            levels(Language::Java, doc, answer),
+            [
+                (Level::Line, "x * 2;".to_string()),
+                (Level::Block, "x * 2;\n        return y;".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The syntax around a completion cursor: one parse of the document, the function that encloses
-//! the cursor (its indentation and the text that says what it does), and parse checks of
-//! candidate insertions by incremental re-parse, so checking several insertions in a 10k-line
-//! file costs little more than the one parse. Pure: text in, facts out.
+//! the cursor (the text that says what it does), and, by incremental re-parse of the document
+//! with a candidate insertion, its parse errors and where its block and function end, so
+//! checking several insertions in a 10k-line file costs little more than the one parse. Pure:
+//! text in, facts out.
 
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
 use crate::Language;
-use crate::stub::{count_tree_errors, doc_start, indent_of_line, is_docstring_stmt, parse};
+use crate::stub::{count_tree_errors, doc_start, is_docstring_stmt, parse};
 
 /// A parsed document, ready for questions about one cursor.
 pub struct CursorSyntax {
@@ -15,11 +16,16 @@ pub struct CursorSyntax {
     errors: usize,
 }
 
+/// Where an insertion's units end (byte lengths within it); see [`CursorSyntax::unit_ends`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnitEnds {
+    pub block: Option<usize>,
+    pub function: Option<usize>,
+}
+
 /// The function or method around the cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnclosingFunction {
-    /// Indentation width of its definition line (tabs count 4).
-    pub indent: usize,
     /// Its doc comment, signature and docstring, whitespace collapsed, at most 600 characters:
     /// what it is for, stable while the user types in its body.
     pub summary: String,
@@ -30,10 +36,6 @@ fn point_at(source: &str, byte: usize) -> Point {
     let row = before.matches('\n').count();
     let column = byte - before.rfind('\n').map_or(0, |i| i + 1);
     Point { row, column }
-}
-
-fn width(indent: &str) -> usize {
-    indent.chars().map(|c| if c == '\t' { 4 } else { 1 }).sum()
 }
 
 impl CursorSyntax {
@@ -52,6 +54,64 @@ impl CursorSyntax {
     /// unchanged parts of the tree).
     pub fn errors_with_insert(&self, source: &str, offset: usize, text: &str) -> usize {
         let offset = offset.min(source.len());
+        match self.reparse_with(source, offset, text) {
+            Some(t) => count_tree_errors(&t),
+            None => usize::MAX,
+        }
+    }
+
+    /// Where `text`, inserted at `offset`, ends its units, from the (incremental) parse of the
+    /// document with it: the rest of the innermost block holding its first code, and the rest
+    /// of the innermost function's body holding it. Each is a byte length within `text`,
+    /// ending at the unit's last statement that lies in the insertion (so a closing brace the
+    /// document already has stays out); `None` where no such unit holds the first code.
+    pub fn unit_ends(&self, source: &str, offset: usize, text: &str) -> UnitEnds {
+        let none = UnitEnds::default();
+        let offset = offset.min(source.len());
+        let Some(first) = text.find(|c: char| !c.is_whitespace()) else {
+            return none;
+        };
+        let Some(tree) = self.reparse_with(source, offset, text) else {
+            return none;
+        };
+        let g = &self.lang.spec().generation;
+        let (lo, hi) = (offset, offset + text.len());
+        let at = lo + first;
+        // The end of the last named child of `c` that overlaps the insertion from its first code
+        // on, clamped to the insertion.
+        let last_statement_end = |c: Node| -> Option<usize> {
+            let mut cur = c.walk();
+            c.named_children(&mut cur)
+                .filter(|n| n.start_byte() < hi && n.end_byte() > at)
+                .map(|n| n.end_byte().min(hi))
+                .max()
+                .map(|e| e - lo)
+        };
+        let mut out = none;
+        let mut n = tree.root_node().descendant_for_byte_range(at, at + 1);
+        while let Some(node) = n {
+            let kind = node.kind();
+            if out.block.is_none() && g.block_kinds.iter().any(|k| k == kind) {
+                out.block = last_statement_end(node);
+            }
+            if g.function_kinds.iter().any(|k| k == kind) {
+                if let Some(body) = node.child_by_field_name(g.body_field.as_str()) {
+                    out.function = last_statement_end(body);
+                }
+                break;
+            }
+            n = node.parent();
+        }
+        if out.block.is_none() {
+            // Top-level code: the file is the block.
+            out.block = last_statement_end(tree.root_node());
+        }
+        out
+    }
+
+    /// The document with `text` inserted at `offset`, re-parsed from the old tree.
+    fn reparse_with(&self, source: &str, offset: usize, text: &str) -> Option<Tree> {
+        // `offset` is clamped by the callers.
         let new_source = format!("{}{text}{}", &source[..offset], &source[offset..]);
         let start = point_at(source, offset);
         let mut old = self.tree.clone();
@@ -64,13 +124,8 @@ impl CursorSyntax {
             new_end_position: point_at(&new_source, offset + text.len()),
         });
         let mut p = Parser::new();
-        if p.set_language(&self.lang.grammar()).is_err() {
-            return usize::MAX;
-        }
-        match p.parse(&new_source, Some(&old)) {
-            Some(t) => count_tree_errors(&t),
-            None => usize::MAX,
-        }
+        p.set_language(&self.lang.grammar()).ok()?;
+        p.parse(&new_source, Some(&old))
     }
 
     /// The innermost function whose definition starts on a line before the cursor's and whose
@@ -116,10 +171,7 @@ impl CursorSyntax {
             .chars()
             .take(600)
             .collect();
-        EnclosingFunction {
-            indent: width(&indent_of_line(source, func.start_byte())),
-            summary,
-        }
+        EnclosingFunction { summary }
     }
 }
 
@@ -134,7 +186,6 @@ mod tests {
         let cursor = src.find("            \n").unwrap() + 12;
         let s = CursorSyntax::parse(Language::Python, src).unwrap();
         let f = s.enclosing_function(src, cursor).unwrap();
-        assert_eq!(f.indent, 4);
         assert_eq!(f.summary, "def total(self, xs): \"\"\"Sum of xs.\"\"\"");
         assert!(
             s.enclosing_function(src, 3).is_none(),
@@ -153,10 +204,7 @@ mod tests {
         let cursor = rs.find("    \n}").unwrap() + 4;
         let s = CursorSyntax::parse(Language::Rust, rs).unwrap();
         let f = s.enclosing_function(rs, cursor).unwrap();
-        assert_eq!(
-            (f.indent, f.summary.as_str()),
-            (0, "/// Adds. fn add(a: i32, b: i32) -> i32")
-        );
+        assert_eq!(f.summary, "/// Adds. fn add(a: i32, b: i32) -> i32");
         assert_eq!(s.errors_with_insert(rs, cursor, "c + b"), 0);
         assert!(s.errors_with_insert(rs, cursor, "c + }") > 0);
     }

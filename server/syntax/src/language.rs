@@ -96,6 +96,8 @@ pub struct VerifySpec {
 pub struct GenerationSpec {
     pub function_kinds: Vec<String>,
     pub body_field: String,
+    /// Statement blocks (completion levels end at the last statement of one).
+    pub block_kinds: Vec<String>,
     pub stub_statements: Vec<String>,
     pub stub_prefixes: Vec<String>,
     pub fence: String,

@@ -11,7 +11,7 @@ mod language;
 mod module_path;
 mod stub;
 
-pub use cursor::{CursorSyntax, EnclosingFunction};
+pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
 pub use extract::{ExtractedFile, extract};
 pub use language::{
     DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,
@@ -201,6 +201,23 @@ mod tests {
             assert_eq!(spec.name, lang.name());
             assert!(!spec.extensions.is_empty());
             language::Queries::compile(lang).unwrap_or_else(|e| panic!("{e}"));
+            // Node kinds named as data must be kinds of the grammar (a typo would silently
+            // match nothing).
+            let g = &spec.generation;
+            let grammar = lang.grammar();
+            for kind in g
+                .function_kinds
+                .iter()
+                .chain(&g.block_kinds)
+                .chain(&g.doc_preamble_kinds)
+                .chain(&spec.wrapper_kinds)
+            {
+                assert_ne!(
+                    grammar.id_for_node_kind(kind, true),
+                    0,
+                    "{lang}: `{kind}` is not a node kind of the grammar"
+                );
+            }
         }
     }
 
