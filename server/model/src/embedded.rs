@@ -15,7 +15,6 @@ use candle_core::quantized::gguf_file;
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use futures::future::BoxFuture;
 use tokenizers::Tokenizer;
 
@@ -289,16 +288,7 @@ fn run_blocking(
     usage.first_token_ms = start.elapsed().as_millis() as u64;
     let mut samples = Vec::new();
     for i in 0..req.n.max(1) as usize {
-        let sampling = if req.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else {
-            Sampling::TopP {
-                p: req.top_p as f64,
-                temperature: req.temperature as f64,
-            }
-        };
-        let mut lp =
-            LogitsProcessor::from_sampling(req.seed.unwrap_or(299792458) + i as u64, sampling);
+        let mut rng = SplitMix(req.seed.unwrap_or(299792458) + i as u64);
         // Every sample continues from the same prefilled prompt.
         model.kv_restore(prompt_kv.clone());
         let mut logits = prompt_logits.clone();
@@ -310,16 +300,17 @@ fn run_blocking(
             if cancel.load(Ordering::SeqCst) {
                 return Err(ModelError::Cancelled);
             }
-            let l = logits
-                .squeeze(0)
+            let l: Vec<f32> = logits
+                .flatten_all()
                 .and_then(|l| l.to_dtype(candle_core::DType::F32))
+                .and_then(|l| l.to_vec1())
                 .map_err(inference)?;
-            let tok = lp.sample(&l).map_err(inference)?;
-            if let Ok(lsm) = candle_nn_log_softmax(&l)
-                && let Some(v) = lsm.get(tok as usize)
-            {
-                logprob_sum += *v as f64;
-            }
+            let tok = if req.temperature <= 0.0 {
+                argmax(&l)
+            } else {
+                sample_top_p(&l, req.temperature, req.top_p, &mut rng)
+            };
+            logprob_sum += log_softmax_at(&l, tok as usize) as f64;
             if stop_ids.contains(&tok) {
                 finish = FinishReason::Stop;
                 break;
@@ -367,12 +358,84 @@ fn run_blocking(
     Ok(Generation { samples, usage })
 }
 
-/// log-softmax of a 1-D logits tensor, on the host.
-fn candle_nn_log_softmax(l: &Tensor) -> candle_core::Result<Vec<f32>> {
-    let v: Vec<f32> = l.to_vec1()?;
-    let max = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let lse = v.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
-    Ok(v.into_iter().map(|x| x - lse).collect())
+/// The log-probability of token `i` under `logits`.
+fn log_softmax_at(logits: &[f32], i: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = logits.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
+    logits.get(i).map_or(f32::NEG_INFINITY, |x| x - lse)
+}
+
+/// The most likely token (the first of equals).
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in logits.iter().enumerate() {
+        if *x > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// A small seeded generator (SplitMix64): samples are reproducible for a request's seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Nucleus sampling at a temperature without sorting the whole vocabulary: the smallest set of
+/// most likely tokens whose probability reaches `top_p` is looked for among the top 64, then 512,
+/// … (almost always found in the first), and one token is drawn from it.
+fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut SplitMix) -> u32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(f32, u32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (((l - max) / temperature).exp(), i as u32))
+        .collect();
+    let total: f32 = probs.iter().map(|p| p.0).sum();
+    let draw = |set: &[(f32, u32)], rng: &mut SplitMix| {
+        let mass: f32 = set.iter().map(|p| p.0).sum();
+        let mut r = rng.next_f32() * mass;
+        for p in set {
+            if r < p.0 {
+                return p.1;
+            }
+            r -= p.0;
+        }
+        set.last().map_or(0, |p| p.1)
+    };
+    if top_p >= 1.0 || probs.is_empty() {
+        return draw(&probs, rng);
+    }
+    let target = top_p.max(0.0) * total;
+    let by_prob = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0);
+    let n = probs.len();
+    let mut k = 64.min(n);
+    loop {
+        if k < n {
+            probs.select_nth_unstable_by(k - 1, by_prob);
+        }
+        let head = &mut probs[..k];
+        head.sort_unstable_by(by_prob);
+        let mut acc = 0.0;
+        let reached = head.iter().position(|p| {
+            acc += p.0;
+            acc >= target
+        });
+        match reached {
+            Some(i) => return draw(&head[..=i], rng),
+            None if k == n => return draw(head, rng),
+            None => k = (k * 8).min(n),
+        }
+    }
 }
 
 impl Backend for EmbeddedQwen {
@@ -410,5 +473,41 @@ impl Backend for EmbeddedQwen {
                 .await
                 .map_err(|e| inference(format!("generation thread failed: {e}")))?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nucleus_sampling_draws_only_from_the_smallest_set_reaching_top_p() {
+        // p ≈ 0.52, 0.47, then crumbs: at top_p 0.9 the nucleus is the first two tokens.
+        let mut logits = vec![5.0f32, 4.9, 0.0, -1.0];
+        logits.extend(std::iter::repeat_n(-10.0, 200));
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let t = sample_top_p(&logits, 1.0, 0.9, &mut SplitMix(seed));
+            assert!(t < 2, "token {t} is outside the nucleus");
+            assert_eq!(t, sample_top_p(&logits, 1.0, 0.9, &mut SplitMix(seed)));
+            seen.insert(t);
+        }
+        assert_eq!(seen.len(), 2, "both nucleus tokens are drawn");
+        assert_eq!(argmax(&logits), 0);
+        assert!((log_softmax_at(&[0.0, 0.0], 1) - 0.5f32.ln()).abs() < 1e-6);
+
+        // A flat distribution: half the vocabulary is needed, beyond the first 64 looked at.
+        let flat = vec![0.0f32; 1000];
+        let mut rng = SplitMix(7);
+        let drawn: std::collections::BTreeSet<u32> = (0..3000)
+            .map(|_| sample_top_p(&flat, 0.7, 0.5, &mut rng))
+            .collect();
+        assert!(drawn.len() > 64, "only {} distinct tokens", drawn.len());
+        assert!(
+            drawn.len() <= 500,
+            "{} tokens drawn from a 500-token nucleus",
+            drawn.len()
+        );
+        assert!(drawn.iter().all(|t| *t < 1000));
     }
 }
