@@ -1,9 +1,12 @@
-//! The Qwen2 decoder on candle's quantized CPU kernels, with a KV cache that can be kept, cut and
-//! restored: a prompt is prefilled once for all `n` samples, and a request whose prompt shares a
-//! prefix with the previous one (completion while typing, a refinement) prefills only the rest.
+//! The Qwen2 decoder on the CPU (own kernels on AVX-512 VNNI, candle's elsewhere), with a KV
+//! cache that can be kept, cut and restored: a prompt is prefilled once for all `n` samples, and a
+//! request whose prompt shares a prefix with the previous one (completion while typing, a
+//! refinement) prefills only the rest.
 //! Derived from candle-transformers 0.11.1 `models/quantized_qwen2.rs` (MIT OR Apache-2.0,
-//! Copyright the candle authors). The additions: the `kv_*` methods at the end, and the linear
-//! layers (stacked q/k/v and gate/up, biases inside) on the repacked kernels of `vnni.rs`.
+//! Copyright the candle authors). The changes: the linear layers (stacked q/k/v and gate/up,
+//! biases inside) on the repacked kernels of `vnni.rs`, loaded straight from the mapped file; the
+//! token embedding kept quantized; a KV cache grown in place with its `kv_*` methods, and decode
+//! attention read from it without copies.
 
 use crate::vnni::{Linear, Raw};
 use candle::{DType, Device, IndexOp, Result, Tensor, quantized::gguf_file};

@@ -2,7 +2,7 @@
 """The embedded Qwen model on HumanEval: pass@1 of what the user is shown, without and with
 verification.
 
-    embedded_bench.py --codeforge BIN [--problems 41] [--check-plain 5] [--rounds 1]
+    embedded_bench.py --codeforge BIN [--problems 41] [--check-plain 5] [--rounds 1] [--n 1]
                       [--work DIR] [--out results.json] [--timeout 900]
 
 One workspace per problem (make_workspaces.py: the stub and the visible tests), evenly spread
@@ -38,8 +38,10 @@ import make_workspaces  # noqa: E402
 import run_bench  # noqa: E402
 import score  # noqa: E402
 
-def toml(rounds: int, verify: bool) -> str:
+def toml(rounds: int, verify: bool, n: int = 1) -> str:
     s = "[embeddings]\nbackend = \"none\"\n\n[generation]\nplan = \"off\"\n"
+    if n > 1:
+        s += f"n = {n}\n"  # sampled at the config's default temperature for n > 1 (0.6)
     if verify:
         s += f"\n[verify]\ntrust = \"always\"\nrounds = {rounds}\n"
     return s
@@ -84,6 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--codeforge", required=True)
     ap.add_argument("--problems", type=int, default=41, help="how many, evenly spread over the 164")
     ap.add_argument("--rounds", type=int, default=1, help="refinement rounds (verify.rounds)")
+    ap.add_argument("--n", type=int, default=1,
+                    help="candidates per problem (generation.n; above 1 they are sampled at temperature 0.6, "
+                         "and 'without verification' is then the first sample, not the greedy answer)")
     ap.add_argument("--check-plain", type=int, default=5,
                     help="run --no-verify on this many problems and check it shows candidate 0")
     ap.add_argument("--work", default=None)
@@ -117,10 +122,10 @@ def main(argv=None) -> int:
     binary = os.path.abspath(a.codeforge)
     rows, checks = [], []
     t0 = time.time()
-    out = {"problems": [w["task_id"] for w in index], "rounds": a.rounds}
+    out = {"problems": [w["task_id"] for w in index], "rounds": a.rounds, "n": a.n}
     for i, ws in enumerate(index, 1):
         with open(os.path.join(ws["dir"], "codeforge.toml"), "w") as f:
-            f.write(toml(a.rounds, True))
+            f.write(toml(a.rounds, True, a.n))
         r = run_bench.run_one(binary, ws, env, a.timeout, extra=["--explain"])
         j = r.pop("json", {}) or {}
         cands = j.get("candidates") or []
