@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs test/embedded.lua in a real headless Neovim against the real server and the embedded model
 # (Qwen2.5-Coder-0.5B GGUF, no scripted model server): the one flow of this editor whose model
-# output is real. Slow on a CPU (one generation ~30–90 s on 2 cores).
+# output is real. One CPU generation takes seconds on 2 cores (30–90 s on candle's kernels).
 # Usage: CODEFORGE_BIN=/path/to/codeforge CF_PY=/venv/bin/python bash run-embedded.sh NVIM [ARTIFACT_DIR]
 # CF_MODELS: the models directory holding qwen2.5-coder-0.5b-instruct/ (default
 # ~/.cache/codeforge/models); it is linked into a fresh cache dir, so the default model is used.

@@ -15,28 +15,21 @@
 // offers the action; choosing it replaces the stub body in the editor; Ctrl+S writes a body that
 // is not a stub (`...`, `pass`, `raise NotImplementedError`) to disk; the status bar shows a
 // verification label (✓, ≈, ⚠ or ✗). Not whether the model got the function right. One CPU
-// generation takes ~30–90 s on 2 cores; it gets 300 s, the whole run 400 s.
+// generation takes seconds on 2 cores (30–90 s on candle's kernels); it gets 300 s, the whole run 400 s.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { arg, freePort, harness } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testkit = path.resolve(here, '..', '..', 'testkit');
-
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
-  if (def !== undefined) return def;
-  throw new Error(`missing --${name}`);
-}
 
 const vsix = path.resolve(arg('vsix'));
 const bin = path.resolve(arg('bin'));
@@ -47,80 +40,10 @@ const chromiumPath = arg('chromium', '/usr/bin/chromium');
 const codeServer = path.join(here, 'node_modules', '.bin', 'code-server');
 const FLOW_MS = 300000; // the generation (Ctrl+. → body in the editor)
 const TOTAL_MS = 400000; // everything, code-server's start and the verification included
+const h = harness({ artifacts, totalMs: TOTAL_MS });
+const { log, check, start, killAll, waitFor, screenshot } = h;
 
-const children = [];
-const results = [];
-let failures = 0;
-let shot = 0;
-const t0 = Date.now();
 let tmp;
-
-function log(msg) {
-  process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-}
-function check(cond, what, detail) {
-  results.push([!!cond, what]);
-  if (cond) log(`  ok   ${what}`);
-  else {
-    failures++;
-    log(`  FAIL ${what}${detail !== undefined ? `: ${String(detail).slice(0, 2000)}` : ''}`);
-  }
-  return !!cond;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function start(cmd, args, opts, logFile) {
-  const out = fs.openSync(logFile, 'a');
-  const p = spawn(cmd, args, { ...opts, stdio: ['ignore', out, out], detached: true });
-  children.push(p);
-  return p;
-}
-
-function killAll() {
-  for (const p of children) {
-    try {
-      process.kill(-p.pid, 'SIGTERM');
-    } catch {
-      // gone
-    }
-  }
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + Math.min(ms, Math.max(1000, TOTAL_MS - (Date.now() - t0)));
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  if (what) check(false, what, `timed out after ${ms} ms${last ? ` (last: ${last})` : ''}`);
-  return undefined;
-}
-
-async function screenshot(page, name) {
-  shot++;
-  const file = path.join(artifacts, `${String(shot).padStart(2, '0')}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.png`);
-  try {
-    await page.screenshot({ path: file });
-  } catch (e) {
-    log(`  (screenshot ${name} failed: ${e})`);
-  }
-}
 
 const STUBS = new Set(['...', 'pass', 'raise NotImplementedError', 'raise NotImplementedError()']);
 
@@ -362,5 +285,5 @@ try {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
-log(`vscode embedded: ${results.length} checks, ${failures} failed, ${((Date.now() - t0) / 1000).toFixed(0)} s (screenshots in ${artifacts})`);
-process.exit(failures === 0 && results.length > 0 ? 0 : 1);
+log(`vscode embedded: ${h.results.length} checks, ${h.failures()} failed, ${((Date.now() - h.t0) / 1000).toFixed(0)} s (screenshots in ${artifacts})`);
+process.exit(h.failures() === 0 && h.results.length > 0 ? 0 : 1);

@@ -17,13 +17,13 @@
 // (verify.trust = "never")" although the user settings say "always". Screenshots and the
 // extension's logs go to --artifacts (default editors/vscode/test-artifacts/e2e).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { arg, freePort, harness } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
@@ -31,93 +31,16 @@ const { chromium } = require('playwright-core');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testkit = path.resolve(here, '..', '..', 'testkit');
 
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
-  if (def !== undefined) return def;
-  throw new Error(`missing --${name}`);
-}
-
 const vsix = path.resolve(arg('vsix'));
 const bin = path.resolve(arg('bin'));
 const python = arg('python');
 const artifacts = path.resolve(arg('artifacts', path.resolve(here, '..', 'test-artifacts', 'e2e')));
 const chromiumPath = arg('chromium', '/usr/bin/chromium');
 const codeServer = path.join(here, 'node_modules', '.bin', 'code-server');
+const h = harness({ artifacts });
+const { log, check, start, killAll, waitFor, screenshot } = h;
 
-const children = [];
 const tmpDirs = [];
-const results = [];
-let failures = 0;
-let shot = 0;
-const t0 = Date.now();
-
-function log(msg) {
-  process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-}
-function check(cond, what, detail) {
-  results.push([!!cond, what]);
-  if (cond) log(`  ok   ${what}`);
-  else {
-    failures++;
-    log(`  FAIL ${what}${detail !== undefined ? `: ${String(detail).slice(0, 2000)}` : ''}`);
-  }
-  return !!cond;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function start(cmd, args, opts, logFile) {
-  const out = fs.openSync(logFile, 'a');
-  const p = spawn(cmd, args, { ...opts, stdio: ['ignore', out, out], detached: true });
-  children.push(p);
-  return p;
-}
-
-function killAll() {
-  for (const p of children) {
-    try {
-      process.kill(-p.pid, 'SIGTERM');
-    } catch {
-      // gone
-    }
-  }
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  if (what) check(false, what, `timed out after ${ms} ms${last ? ` (last: ${last})` : ''}`);
-  return undefined;
-}
-
-async function screenshot(page, name) {
-  shot++;
-  const file = path.join(artifacts, `${String(shot).padStart(2, '0')}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.png`);
-  try {
-    await page.screenshot({ path: file });
-  } catch (e) {
-    log(`  (screenshot ${name} failed: ${e})`);
-  }
-}
 
 /** Opens shapes.py with Quick Open; the editor's lines locator, or undefined after a failed check. */
 async function openFixture(page, tag) {
@@ -459,5 +382,5 @@ try {
     fs.rmSync(t, { recursive: true, force: true });
   }
 }
-log(`vscode e2e: ${results.length} checks, ${failures} failed (screenshots in ${artifacts})`);
-process.exit(failures === 0 && results.length > 0 ? 0 : 1);
+log(`vscode e2e: ${h.results.length} checks, ${h.failures()} failed (screenshots in ${artifacts})`);
+process.exit(h.failures() === 0 && h.results.length > 0 ? 0 : 1);
