@@ -214,7 +214,8 @@ pub fn split_levels(text: &str, ends: UnitEnds) -> Vec<(Level, String)> {
         lines[..line_n].join("\n").trim_end().to_string(),
     )];
     for (level, end) in [(Level::Block, ends.block), (Level::Function, ends.function)] {
-        if let Some(end) = end.filter(|e| *e <= text.len() && text.is_char_boundary(*e)) {
+        // (`is_char_boundary` is false past the end too.)
+        if let Some(end) = end.filter(|e| text.is_char_boundary(*e)) {
             out.push((level, text[..end].trim_end().to_string()));
         }
     }

@@ -188,22 +188,11 @@ impl Packed {
         while r < m {
             let rows = (m - r).min(MR);
             let dst = unsafe { dst.add(r * self.n + t * TILE) };
-            unsafe {
-                match (kind, rows) {
-                    (Kind::Q4, 1) => kernel::<1, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q4, 2) => kernel::<2, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q4, 3) => kernel::<3, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q4, 4) => kernel::<4, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q4, 5) => kernel::<5, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q4, _) => kernel::<MR, true>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, 1) => kernel::<1, false>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, 2) => kernel::<2, false>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, 3) => kernel::<3, false>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, 4) => kernel::<4, false>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, 5) => kernel::<5, false>(&w, act, r, nb, dst, self.n),
-                    (Kind::Q8, _) => kernel::<MR, false>(&w, act, r, nb, dst, self.n),
-                }
-            }
+            let run = match kind {
+                Kind::Q4 => rows_kernel::<true>,
+                Kind::Q8 => rows_kernel::<false>,
+            };
+            unsafe { run(rows, &w, act, r, nb, dst, self.n) };
             r += rows;
         }
     }
@@ -292,6 +281,29 @@ struct Weights {
     q: *const u8,
     d: *const f32,
     bias: Option<*const f32>,
+}
+
+/// [`kernel`] for `rows` (1..=MR) activation rows: the row count is a compile-time constant there.
+#[cfg(target_arch = "x86_64")]
+unsafe fn rows_kernel<const Q4: bool>(
+    rows: usize,
+    w: &Weights,
+    act: &Activations,
+    r0: usize,
+    nb: usize,
+    dst: *mut f32,
+    ldd: usize,
+) {
+    unsafe {
+        match rows {
+            1 => kernel::<1, Q4>(w, act, r0, nb, dst, ldd),
+            2 => kernel::<2, Q4>(w, act, r0, nb, dst, ldd),
+            3 => kernel::<3, Q4>(w, act, r0, nb, dst, ldd),
+            4 => kernel::<4, Q4>(w, act, r0, nb, dst, ldd),
+            5 => kernel::<5, Q4>(w, act, r0, nb, dst, ldd),
+            _ => kernel::<MR, Q4>(w, act, r0, nb, dst, ldd),
+        }
+    }
 }
 
 /// `R` activation rows (from `r0`) against one tile of 16 weight rows.

@@ -4,9 +4,7 @@
 #[test]
 fn probe_pytest_suite_passes() {
     let python = codeforge_testkit::verify_python();
-    let dir =
-        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
-            .join("../../grammars/python");
+    let dir = codeforge_testkit::manifest_dir().join("../../grammars/python");
     let out = std::process::Command::new(python)
         .args([
             "-m",
