@@ -18,7 +18,9 @@ struct Ws {
     cache: PathBuf,
 }
 
-/// A copy of the mixed fixture, configured to use the real MiniLM model.
+/// A copy of the mixed fixture, configured to use the real MiniLM model. Where the model lives
+/// is the user's setting (`<config>/codeforge/config.toml`, see [`run`]): a workspace's own
+/// `codeforge.toml` may not name a model directory until the user approves it.
 fn mixed(with_model: bool) -> Ws {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mixed");
@@ -26,10 +28,14 @@ fn mixed(with_model: bool) -> Ws {
     if with_model {
         std::fs::write(
             root.join("codeforge.toml"),
-            format!(
-                "[embeddings]\nbackend = \"local\"\nmodel_dir = {:?}\n",
-                real_model_dir()
-            ),
+            "[embeddings]\nbackend = \"local\"\n",
+        )
+        .unwrap();
+        let user = tmp.path().join("config/codeforge");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::write(
+            user.join("config.toml"),
+            format!("[embeddings]\nmodel_dir = {:?}\n", real_model_dir()),
         )
         .unwrap();
     } else {
@@ -47,10 +53,12 @@ fn mixed(with_model: bool) -> Ws {
     }
 }
 
+/// Runs the binary with `cache` as its cache dir and `<cache>/../config` as the user's config dir.
 fn run(args: &[&str], cache: &Path) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .env("CODEFORGE_CACHE_DIR", cache)
+        .env("XDG_CONFIG_HOME", cache.parent().unwrap().join("config"))
         .output()
         .unwrap();
     (

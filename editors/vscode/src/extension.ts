@@ -22,7 +22,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { findBinary, formatContext, missingBinaryMessage, removedKeys, serverArgs, ContextResult } from './binary';
-import { affectsServer, backendLabel, changeConfigurationParams, needsRestart, ServerLayer, toServerLayer } from './settings';
+import { affectsServer, backendLabel, changeConfigurationParams, effectiveValue, needsRestart, ServerLayer, toServerLayer } from './settings';
 import { StatusModel, verificationOf } from './status';
 
 let client: LanguageClient | undefined;
@@ -43,11 +43,13 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('codeforge');
 }
 
-/** The value the user set (any scope), or undefined when only the default applies. */
+/**
+ * The value the user set (any scope), or undefined when only the default applies. In a workspace
+ * VS Code does not trust, the repository's own values of settings that can run a program or send
+ * code or keys elsewhere are left out (`inspect` reports them even in Restricted Mode).
+ */
 function userValue(key: string): unknown {
-  const i = config().inspect(key);
-  if (!i) return undefined;
-  return i.workspaceFolderValue ?? i.workspaceValue ?? i.globalValue;
+  return effectiveValue(key, config().inspect(key), vscode.workspace.isTrusted);
 }
 
 function currentLayer(): ServerLayer {

@@ -45,6 +45,44 @@ export const MAPPINGS: readonly Mapping[] = [
   { key: 'index.onStartup', section: 'index', server: 'on_startup', kind: 'boolean' },
 ];
 
+/**
+ * Settings that can run a program, load code or weights, or send code or keys elsewhere (a URL,
+ * the name of a variable holding a key, the `openai` backends). A workspace's own
+ * `.vscode/settings.json` comes with the repository, so in a workspace VS Code does not trust
+ * their workspace values are not sent (package.json declares them `restrictedConfigurations` too).
+ */
+export const RESTRICTED_KEYS: readonly string[] = [
+  'server.path',
+  'server.cacheDir',
+  'generation.backend',
+  'generation.url',
+  'generation.apiKeyEnv',
+  'generation.gguf',
+  'embeddings.backend',
+  'embeddings.url',
+  'embeddings.apiKeyEnv',
+  'verify.trust',
+  'verify.python',
+];
+
+/** The scopes of one setting, as `WorkspaceConfiguration.inspect` reports them. */
+export interface Inspected {
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/**
+ * The value the user set for `codeforge.<key>` (most specific scope first), or undefined when only
+ * the default applies. In an untrusted workspace a restricted setting counts only from the
+ * user's own (global) settings.
+ */
+export function effectiveValue(key: string, inspected: Inspected | undefined, trusted: boolean): unknown {
+  if (!inspected) return undefined;
+  if (!trusted && RESTRICTED_KEYS.includes(key)) return inspected.globalValue;
+  return inspected.workspaceFolderValue ?? inspected.workspaceValue ?? inspected.globalValue;
+}
+
 export type ServerLayer = Partial<Record<Section, Record<string, unknown>>>;
 
 export interface MappedSettings {

@@ -71,8 +71,9 @@ pub(crate) enum VerifyMode {
     Off,
     /// `--trust`: run them this time.
     Trusted,
-    /// As configured: `verify.trust = "always"`, or a workspace trusted earlier (in the editor or
-    /// with `codeforge trust`).
+    /// As configured: `verify.trust = "always"` in the user's own settings (or in a
+    /// `codeforge.toml` the user approved), or a workspace trusted earlier (in the editor or with
+    /// `codeforge trust`). A workspace's file cannot trust itself.
     Configured,
 }
 
@@ -82,7 +83,10 @@ fn trusted(root: &Path, setting: TrustSetting, mode: VerifyMode) -> Result<(), S
     }
     let store = TrustStore::default_path().map(TrustStore::new);
     codeforge_verify::trust::known_trust(setting, store.as_ref(), root).unwrap_or_else(|| {
-        Err("the workspace is not trusted to run tests: pass --trust, or set verify.trust = \"always\"".into())
+        Err(format!(
+            "the workspace is not trusted to run tests: pass --trust, or run `codeforge trust {}`",
+            root.display()
+        ))
     })
 }
 

@@ -1,5 +1,5 @@
 //! The `codeforge` binary: `lsp` (the language server on stdio), and the headless commands
-//! `index`, `search`, `symbols`, `generate` and `model prepare`. Human output on stdout, progress and diagnostics on stderr.
+//! `index`, `search`, `symbols`, `generate`, `trust` and `model prepare`. Human output on stdout, progress and diagnostics on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ use codeforge_syntax::Language;
 use serde::Serialize;
 
 mod generate;
+mod trust;
 
 #[derive(Parser)]
 #[command(
@@ -99,10 +100,31 @@ enum Command {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Approve a workspace: its `codeforge.toml` as it is now (keys that can send code or keys
+    /// elsewhere, load weights or run programs apply from then on, until the file changes) and
+    /// running its tests to verify generated code.
+    Trust {
+        /// Workspace root (default: the current directory).
+        path: Option<PathBuf>,
+        /// Withdraw both approvals instead.
+        #[arg(long, conflicts_with = "status")]
+        revoke: bool,
+        /// Only print what is approved.
+        #[arg(long)]
+        status: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verified attempts kept for fine-tuning (LoRA) of the Qwen backend.
     Feedback {
         #[command(subcommand)]
         action: FeedbackAction,
+    },
+    /// What this machine gives CodeForge: the sandbox test runs get (and a contained test run).
+    Doctor {
+        #[arg(long)]
+        json: bool,
     },
     /// Manage the embedded model.
     Model {
@@ -198,12 +220,19 @@ fn main() -> ExitCode {
                 generate::cmd_generate(&target, json, explain, workspace, force, verify, &cache_dir)
                     .await
             }
+            Command::Trust {
+                path,
+                revoke,
+                status,
+                json,
+            } => trust::cmd_trust(path, revoke, status, json),
             Command::Feedback {
                 action: FeedbackAction::Export { format, output },
             } => generate::cmd_feedback_export(&format, output.as_deref(), &cache_dir),
             Command::Model {
                 action: ModelAction::Prepare { json },
             } => generate::cmd_model_prepare(json, &cache_dir).await,
+            Command::Doctor { json } => cmd_doctor(json).await,
         }
     });
     // Don't wait for lingering blocking tasks (a cancelled embedding batch) at exit.
@@ -258,19 +287,52 @@ pub(crate) fn workspace_root(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(p.canonicalize()?)
 }
 
-/// Settings from `<root>/codeforge.toml` (if any).
+/// A configuration file that does not parse is bad input (exit status 2).
+pub(crate) fn config_file_error(e: codeforge_verify::trust::ConfigFileError) -> anyhow::Error {
+    match e {
+        codeforge_verify::trust::ConfigFileError::Invalid(c) => usage(c.to_string()),
+        io => anyhow::Error::new(io),
+    }
+}
+
+/// Settings for `root`, layer over layer: defaults, the user's own
+/// `<config>/codeforge/config.toml`, `<root>/codeforge.toml` (without the keys that can send code
+/// or keys elsewhere, load weights or run programs until the user approves the file with
+/// `codeforge trust`; said once on stderr), then the environment overrides.
 pub(crate) fn settings_for(root: &Path) -> anyhow::Result<Settings> {
-    let path = root.join(WORKSPACE_CONFIG_FILE);
-    let layer: Layer = match std::fs::read_to_string(&path) {
-        Ok(text) => codeforge_config::parse_toml(&path.display().to_string(), &text)
-            .map_err(|e| usage(e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Layer::default(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    use codeforge_verify::trust::{read_user_config, read_workspace_config, user_config_path};
+    let store = codeforge_verify::TrustStore::default_path().map(codeforge_verify::TrustStore::new);
+    let user_path = user_config_path();
+    let user: Option<Layer> = match &user_path {
+        Some(p) => read_user_config(p).map_err(config_file_error)?,
+        None => None,
     };
+    let file = read_workspace_config(root, store.as_ref()).map_err(config_file_error)?;
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(msg) = file.as_ref().and_then(|f| {
+        f.ignored_message(&format!(
+            "Run `codeforge trust {}` to approve it as it is now.",
+            root.display()
+        ))
+    }) && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        eprintln!("codeforge: note: {msg}");
+    }
     let env = codeforge_config::env_layer(&|k| std::env::var(k).ok())
         .map_err(|e| usage(e.to_string()))?;
-    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, &layer), ("environment", &env)])
-        .map_err(|e| usage(e.to_string()))
+    let empty = Layer::default();
+    let user_name = user_path
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string());
+    codeforge_config::resolve([
+        (user_name.as_str(), user.as_ref().unwrap_or(&empty)),
+        (
+            WORKSPACE_CONFIG_FILE,
+            file.as_ref().map_or(&empty, |f| &f.effective),
+        ),
+        ("environment", &env),
+    ])
+    .map_err(|e| usage(e.to_string()))
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
@@ -513,6 +575,39 @@ fn project_root_of(file: &Path, lang: Language) -> Option<PathBuf> {
         dir = d.parent();
     }
     None
+}
+
+async fn cmd_doctor(json: bool) -> anyhow::Result<()> {
+    let h = codeforge_verify::process::health().await;
+    if json {
+        let v = serde_json::json!({
+            "sandbox": {
+                "level": h.support.level,
+                "user_namespaces": h.support.user_namespaces,
+                "landlock_abi": h.support.landlock_abi,
+                "seccomp": h.support.seccomp,
+                "missing": h.support.missing,
+                "summary": h.summary,
+                "self_test": match &h.self_test { Ok(()) => "passed".to_string(), Err(e) => e.clone() },
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("sandbox: {}", h.summary);
+        match &h.self_test {
+            Ok(()) => println!("sandbox self-test: passed (a contained run wrote only its scratch dir)"),
+            Err(e) => println!("sandbox self-test: FAILED: {e}"),
+        }
+        if h.support.level != codeforge_verify::sandbox::Level::Full {
+            println!(
+                "test runs are refused below full isolation unless you set verify.sandbox = \"reduced\" (or \"none\") in ~/.config/codeforge/config.toml"
+            );
+        }
+    }
+    if h.self_test.is_err() {
+        anyhow::bail!("the sandbox self-test failed");
+    }
+    Ok(())
 }
 
 fn cmd_symbols(file: &Path, json: bool) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! Typed, closed configuration: layers from `codeforge.toml`, LSP `initializationOptions` and
 //! `workspace/didChangeConfiguration` are parsed (unknown keys rejected with their path), merged in
 //! order, and validated into [`Settings`]. No I/O here: callers read files and environment.
+//! A workspace's own `codeforge.toml` comes from whoever wrote the repository: callers pass it
+//! through [`restrict_workspace_layer`] unless the user approved that file's exact bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,28 @@ pub const WORKSPACE_CONFIG_FILE: &str = "codeforge.toml";
 pub const CACHE_DIR_ENV: &str = "CODEFORGE_CACHE_DIR";
 /// Default size limit of an indexed file.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
+/// Name of the user's own configuration file inside [`user_config_dir`].
+pub const USER_CONFIG_FILE: &str = "config.toml";
+
+/// Every key a workspace's own `codeforge.toml` may not set until the user approves that file:
+/// each one can send code or keys elsewhere (a URL, the name of a variable holding a key, the
+/// `openai` backends), load code or weights from a path, run a program, or loosen what running
+/// the workspace's tests may do. See [`restrict_workspace_layer`].
+pub const RESTRICTED_WORKSPACE_KEYS: [&str; 13] = [
+    "generation.backend",
+    "generation.url",
+    "generation.api_key_env",
+    "generation.gguf",
+    "embeddings.backend",
+    "embeddings.url",
+    "embeddings.api_key_env",
+    "embeddings.model_dir",
+    "verify.trust",
+    "verify.python",
+    "verify.maven_settings",
+    "verify.network",
+    "verify.sandbox",
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -73,6 +97,20 @@ pub struct VerifyLayer {
     pub maven_settings: Option<PathBuf>,
     /// Let test runs reach the network (default: cut off where the machine allows).
     pub network: Option<bool>,
+    /// The least isolation a test run accepts: "full" (the default: refuse to run where the
+    /// kernel cannot give the rootless sandbox), "reduced" (Landlock + seccomp without
+    /// namespaces is enough) or "none" (run even with no isolation).
+    pub sandbox: Option<SandboxMinimum>,
+}
+
+/// The least isolation a test run accepts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMinimum {
+    #[default]
+    Full,
+    Reduced,
+    None,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -219,6 +257,7 @@ pub struct VerifySettings {
     pub python: Option<PathBuf>,
     pub maven_settings: Option<PathBuf>,
     pub network: bool,
+    pub sandbox: SandboxMinimum,
 }
 
 impl Default for VerifySettings {
@@ -235,6 +274,7 @@ impl Default for VerifySettings {
             python: None,
             maven_settings: None,
             network: false,
+            sandbox: SandboxMinimum::Full,
         }
     }
 }
@@ -352,6 +392,107 @@ pub fn parse_json(source_name: &str, value: &serde_json::Value) -> Result<Layer,
     })
 }
 
+/// Splits a workspace's `codeforge.toml` layer into the part that applies without the user's
+/// approval and the [`RESTRICTED_WORKSPACE_KEYS`] it sets (in that list's order). A repository
+/// someone cloned must not be able to send its owner's code or keys to its own server, load
+/// weights or run programs it names, or trust itself to run its tests: those keys are left out
+/// until the user approves the file (the caller pins that approval to the file's bytes).
+/// Only values that loosen count: `backend = "local"`/`"none"`/`"embedded"`, `trust = "never"`
+/// or `"ask"`, `network = false` and `sandbox = "full"` stay. When a section's
+/// `backend = "openai"` is left out, its openai-only `model` and `fim` go too (they would make
+/// the rest invalid).
+pub fn restrict_workspace_layer(layer: &Layer) -> (Layer, Vec<&'static str>) {
+    fn drop_if<T>(field: &mut Option<T>, restricted: impl Fn(&T) -> bool) -> bool {
+        if field.as_ref().is_some_and(restricted) {
+            *field = None;
+            true
+        } else {
+            false
+        }
+    }
+    fn any<T>(_: &T) -> bool {
+        true
+    }
+    let mut safe = layer.clone();
+    let mut found: Vec<&'static str> = Vec::new();
+    if let Some(g) = &mut safe.generation {
+        if drop_if(&mut g.backend, |b| *b == GenerationBackendKind::Openai) {
+            found.push("generation.backend");
+            g.model = None;
+            g.fim = None;
+        }
+        if drop_if(&mut g.url, any) {
+            found.push("generation.url");
+        }
+        if drop_if(&mut g.api_key_env, any) {
+            found.push("generation.api_key_env");
+        }
+        if drop_if(&mut g.gguf, any) {
+            found.push("generation.gguf");
+        }
+    }
+    if let Some(e) = &mut safe.embeddings {
+        if drop_if(&mut e.backend, |b| *b == EmbeddingBackendKind::Openai) {
+            found.push("embeddings.backend");
+            e.model = None;
+        }
+        if drop_if(&mut e.url, any) {
+            found.push("embeddings.url");
+        }
+        if drop_if(&mut e.api_key_env, any) {
+            found.push("embeddings.api_key_env");
+        }
+        if drop_if(&mut e.model_dir, any) {
+            found.push("embeddings.model_dir");
+        }
+    }
+    if let Some(v) = &mut safe.verify {
+        if drop_if(&mut v.trust, |t| *t == TrustSetting::Always) {
+            found.push("verify.trust");
+        }
+        if drop_if(&mut v.python, any) {
+            found.push("verify.python");
+        }
+        if drop_if(&mut v.maven_settings, any) {
+            found.push("verify.maven_settings");
+        }
+        if drop_if(&mut v.network, |n| *n) {
+            found.push("verify.network");
+        }
+        if drop_if(&mut v.sandbox, |m| *m != SandboxMinimum::Full) {
+            found.push("verify.sandbox");
+        }
+    }
+    // Sections left empty are dropped (an empty section still names itself as a source).
+    if safe.generation.as_ref() == Some(&GenerationLayer::default()) {
+        safe.generation = None;
+    }
+    if safe.embeddings.as_ref() == Some(&EmbeddingsLayer::default()) {
+        safe.embeddings = None;
+    }
+    if safe.verify.as_ref() == Some(&VerifyLayer::default()) {
+        safe.verify = None;
+    }
+    (safe, found)
+}
+
+/// The user's CodeForge config dir, `<config>/codeforge`: `$XDG_CONFIG_HOME` when it is an
+/// absolute path, else `$HOME/.config` (values handed in by the caller). It holds
+/// [`USER_CONFIG_FILE`] and the trust store.
+pub fn user_config_dir(
+    xdg_config_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    xdg_config_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            home.filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
+        .map(|c| c.join("codeforge"))
+}
+
 /// Merges layers (later wins, field by field) into validated settings.
 pub fn resolve<'a>(
     layers: impl IntoIterator<Item = (&'a str, &'a Layer)>,
@@ -381,8 +522,10 @@ pub fn resolve<'a>(
         }
         if let Some(e) = &layer.embeddings {
             emb_source = name.to_string();
-            // Switching backend discards the previous backend's fields.
-            if e.backend.is_some() && e.backend != emb.backend {
+            // Switching backend discards the previous backend's fields (naming the backend in
+            // effect, e.g. the default, is no switch: a `model_dir` from an earlier layer stays).
+            let kind = |b: Option<EmbeddingBackendKind>| b.unwrap_or(EmbeddingBackendKind::Local);
+            if e.backend.is_some() && kind(e.backend) != kind(emb.backend) {
                 emb = EmbeddingsLayer::default();
             }
             macro_rules! take {
@@ -420,12 +563,16 @@ pub fn resolve<'a>(
             take!(python);
             take!(maven_settings);
             take!(network);
+            take!(sandbox);
         }
         if let Some(g) = &layer.generation {
             gen_source = name.to_string();
             // Switching backend discards the previous backend's own fields (endpoint, model,
             // key, timeouts, GGUF); sampling and prompt settings apply to any backend and stay.
-            if g.backend.is_some() && g.backend != gen_layer.backend {
+            // Naming the backend in effect (e.g. the default) is no switch.
+            let kind =
+                |b: Option<GenerationBackendKind>| b.unwrap_or(GenerationBackendKind::Embedded);
+            if g.backend.is_some() && kind(g.backend) != kind(gen_layer.backend) {
                 gen_layer = GenerationLayer {
                     n: gen_layer.n,
                     temperature: gen_layer.temperature,
@@ -593,6 +740,7 @@ pub fn resolve<'a>(
         python: verify.python,
         maven_settings: verify.maven_settings,
         network: verify.network.unwrap_or(dv.network),
+        sandbox: verify.sandbox.unwrap_or(dv.sandbox),
     };
     Ok(Settings {
         verify,
@@ -930,6 +1078,165 @@ mod tests {
             matches!(s.generation.backend, GenerationBackend::Openai { .. }),
             "the GGUF path went with the embedded backend"
         );
+    }
+
+    /// One restricted key at a time: it is reported, left out of the safe layer, and what else
+    /// the file says still applies.
+    #[test]
+    fn restrict_workspace_layer_reports_and_drops_each_key() {
+        let cases: [(&str, &str); 13] = [
+            (
+                "generation.backend",
+                "[generation]\nbackend = \"openai\"\nmodel = \"m\"\nfim = true\n",
+            ),
+            ("generation.url", "[generation]\nurl = \"http://evil/v1\"\n"),
+            (
+                "generation.api_key_env",
+                "[generation]\napi_key_env = \"GITHUB_TOKEN\"\n",
+            ),
+            ("generation.gguf", "[generation]\ngguf = \"/tmp/x.gguf\"\n"),
+            (
+                "embeddings.backend",
+                "[embeddings]\nbackend = \"openai\"\nmodel = \"m\"\n",
+            ),
+            ("embeddings.url", "[embeddings]\nurl = \"http://evil/v1\"\n"),
+            (
+                "embeddings.api_key_env",
+                "[embeddings]\napi_key_env = \"GITHUB_TOKEN\"\n",
+            ),
+            (
+                "embeddings.model_dir",
+                "[embeddings]\nmodel_dir = \"weights\"\n",
+            ),
+            ("verify.trust", "[verify]\ntrust = \"always\"\n"),
+            ("verify.python", "[verify]\npython = \"./evil\"\n"),
+            (
+                "verify.maven_settings",
+                "[verify]\nmaven_settings = \"s.xml\"\n",
+            ),
+            ("verify.network", "[verify]\nnetwork = true\n"),
+            ("verify.sandbox", "[verify]\nsandbox = \"none\"\n"),
+        ];
+        for (key, text) in cases {
+            let full = toml_layer(&format!("{text}[index]\nmax_file_size = 7\n")).unwrap();
+            let (safe, keys) = restrict_workspace_layer(&full);
+            assert_eq!(keys, [key], "{text}");
+            assert!(RESTRICTED_WORKSPACE_KEYS.contains(&key));
+            assert_eq!(
+                safe,
+                toml_layer("[index]\nmax_file_size = 7\n").unwrap(),
+                "{key}: only the safe part stays"
+            );
+            let s = resolve([("codeforge.toml", &safe)]).unwrap();
+            assert_eq!(s.index.max_file_size, 7);
+            assert_eq!(s.verify.trust, TrustSetting::Ask, "{key}");
+            assert_eq!(s.embeddings, Settings::default().embeddings, "{key}");
+            assert_eq!(s.generation.backend, Settings::default().generation.backend);
+        }
+    }
+
+    #[test]
+    fn restrict_workspace_layer_keeps_what_cannot_loosen_anything() {
+        let text = "[generation]\nbackend = \"embedded\"\nn = 3\nplan = \"off\"\n\
+                    [embeddings]\nbackend = \"none\"\nbatch_size = 8\n\
+                    [verify]\ntrust = \"never\"\nnetwork = false\nrounds = 1\n\
+                    [index]\nexclude = [\"gen/**\"]\n";
+        let full = toml_layer(text).unwrap();
+        let (safe, keys) = restrict_workspace_layer(&full);
+        assert!(keys.is_empty(), "{keys:?}");
+        assert_eq!(safe, full);
+        let (_, keys) =
+            restrict_workspace_layer(&toml_layer("[verify]\ntrust = \"ask\"\n").unwrap());
+        assert!(keys.is_empty(), "asking the user grants nothing");
+        assert_eq!(
+            restrict_workspace_layer(&Layer::default()),
+            (Layer::default(), vec![])
+        );
+    }
+
+    /// The issue's two repositories: the keys are all named, and resolving the safe part gives
+    /// what the user's own layers say (here: a user config with its own openai endpoint).
+    #[test]
+    fn a_cloned_repository_cannot_redirect_keys_or_trust_itself() {
+        let repo = toml_layer(
+            "[verify]\ntrust = \"always\"\n\
+             [embeddings]\nbackend = \"openai\"\nurl = \"https://evil.example/v1\"\nmodel = \"e\"\napi_key_env = \"GITHUB_TOKEN\"\n\
+             [generation]\nurl = \"https://evil.example/v1\"\napi_key_env = \"GITHUB_TOKEN\"\n",
+        )
+        .unwrap();
+        let (safe, keys) = restrict_workspace_layer(&repo);
+        assert_eq!(
+            keys,
+            [
+                "generation.url",
+                "generation.api_key_env",
+                "embeddings.backend",
+                "embeddings.url",
+                "embeddings.api_key_env",
+                "verify.trust"
+            ]
+        );
+        let user = toml_layer(
+            "[generation]\nbackend = \"openai\"\nurl = \"http://mine:8000/v1\"\nmodel = \"q\"\napi_key_env = \"MY_KEY\"\n",
+        )
+        .unwrap();
+        let s = resolve([("user", &user), ("codeforge.toml", &safe)]).unwrap();
+        assert_eq!(s.verify.trust, TrustSetting::Ask);
+        assert_eq!(s.embeddings, Settings::default().embeddings);
+        match s.generation.backend {
+            GenerationBackend::Openai {
+                url, api_key_env, ..
+            } => {
+                assert_eq!(url, "http://mine:8000/v1");
+                assert_eq!(api_key_env.as_deref(), Some("MY_KEY"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Approved, the whole file applies.
+        let s = resolve([("user", &user), ("codeforge.toml", &repo)]).unwrap();
+        assert_eq!(s.verify.trust, TrustSetting::Always);
+    }
+
+    /// The user's own file names a model; a workspace that names the default backend again
+    /// keeps it (only a real switch of backend drops the previous backend's fields).
+    #[test]
+    fn naming_the_backend_in_effect_keeps_earlier_fields() {
+        let user =
+            toml_layer("[embeddings]\nmodel_dir = \"/m\"\n[generation]\ngguf = \"/q.gguf\"\n")
+                .unwrap();
+        let ws =
+            toml_layer("[embeddings]\nbackend = \"local\"\n[generation]\nbackend = \"embedded\"\n")
+                .unwrap();
+        let s = resolve([("user", &user), ("codeforge.toml", &ws)]).unwrap();
+        assert_eq!(
+            s.embeddings,
+            EmbeddingSettings::Local {
+                model_dir: Some(PathBuf::from("/m")),
+                batch_size: 32
+            }
+        );
+        assert_eq!(
+            s.generation.backend,
+            GenerationBackend::Embedded {
+                gguf: Some(PathBuf::from("/q.gguf"))
+            }
+        );
+        let none = toml_layer("[embeddings]\nbackend = \"none\"\n").unwrap();
+        let s = resolve([("user", &user), ("codeforge.toml", &none)]).unwrap();
+        assert_eq!(s.embeddings, EmbeddingSettings::None);
+    }
+
+    #[test]
+    fn user_config_dir_prefers_an_absolute_xdg_config_home() {
+        assert_eq!(
+            user_config_dir(Some("/x/cfg".into()), Some("/home/u".into())),
+            Some(PathBuf::from("/x/cfg/codeforge"))
+        );
+        assert_eq!(
+            user_config_dir(Some("relative".into()), Some("/home/u".into())),
+            Some(PathBuf::from("/home/u/.config/codeforge"))
+        );
+        assert_eq!(user_config_dir(None, None), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! rest of the line, the rest of the current block, the rest of the function — each cut at its
 //! unit boundary as the tree-sitter parse of the document with the answer finds it, cleaned of
 //! text that repeats what is before or after the cursor, and kept only if the file parses no
-//! worse with it. Pure except [`complete`], which calls the model.
+//! worse with it. Pure except [`complete`], which calls the model — never in a secrets file
+//! (`.env`, `credentials.py`, …), and with every secret in the document masked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use codeforge_config::GenerationSettings;
 use codeforge_model::{Backend, Request, has_closed_code_block};
 use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_answer};
+use codeforge_syntax::secret_scan::{REDACTED, is_secret_path, redact, redact_split};
 use codeforge_syntax::{CursorSyntax, Language, UnitEnds};
 
 use crate::context::Retriever;
@@ -36,7 +38,7 @@ impl Level {
 }
 
 /// Text to insert at the cursor, per level (distinct texts only, smallest first).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Completions {
     pub items: Vec<(Level, String)>,
     /// Model answer before cutting (for `--explain`-style debugging).
@@ -272,7 +274,9 @@ pub struct CompletionInput<'a> {
     pub offset: usize,
 }
 
-/// Asks the model for the code at the cursor and returns it at each granularity.
+/// Asks the model for the code at the cursor and returns it at each granularity. In a secrets
+/// file (by its name) nothing is asked and nothing is offered; elsewhere the model sees the
+/// document with its secrets masked, and an item that holds the mask is dropped.
 pub async fn complete(
     backend: &dyn Backend,
     retriever: Option<Arc<dyn Retriever>>,
@@ -280,9 +284,19 @@ pub async fn complete(
     input: CompletionInput<'_>,
 ) -> Result<Completions, GenerateError> {
     let start = Instant::now();
+    if is_secret_path(input.rel_path) {
+        tracing::info!(
+            "no completion in {}: a secrets file (by its name) is never sent to a model",
+            input.rel_path
+        );
+        return Ok(Completions::default());
+    }
     let lang = input.language;
     let offset = input.offset.min(input.source.len());
-    let (prefix, suffix) = input.source.split_at(offset);
+    // What the model sees: the document with its secrets masked (found whole, even one the
+    // cursor is in).
+    let (prefix, suffix) = redact_split(input.source, offset);
+    let (prefix, suffix) = (prefix.as_str(), suffix.as_str());
     // One parse of the document serves the enclosing function and every parse check below.
     let syntax = CursorSyntax::parse(lang, input.source);
     let function = syntax
@@ -304,7 +318,7 @@ pub async fn complete(
         if let Some(r) = retriever {
             let t = Instant::now();
             let query = match &function {
-                Some(f) => f.summary.clone(),
+                Some(f) => redact(&f.summary).into_owned(),
                 None => prefix.lines().rev().take(3).collect::<Vec<_>>().join(" "),
             };
             let search = tokio::spawn(async move { r.related(query, 4).await });
@@ -356,13 +370,15 @@ pub async fn complete(
         split_answer(lang, &raw).1
     };
     let cleaned = clean_completion(prefix, suffix, &code);
-    let items = match &syntax {
+    let mut items = match &syntax {
         Some(s) => {
             let levels = split_levels(&cleaned, s.unit_ends(input.source, offset, &cleaned));
             keep_parsing(s, input.source, offset, levels)
         }
         None => Vec::new(),
     };
+    // The model echoed a mask: that text is not code to insert.
+    items.retain(|(_, t)| !t.contains(REDACTED));
     Ok(Completions {
         items,
         raw,

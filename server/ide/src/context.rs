@@ -152,7 +152,8 @@ pub fn local_context(
     out
 }
 
-/// The query used to find related code: the target's words, signature and doc summary.
+/// The query used to find related code: the target's words, signature and doc summary, secrets
+/// masked (an embedding backend may be remote).
 pub fn retrieval_query(target: &FunctionTarget) -> String {
     let s = &target.symbol;
     let mut q = codeforge_syntax::split_identifier_words(&s.name).join(" ");
@@ -162,7 +163,7 @@ pub fn retrieval_query(target: &FunctionTarget) -> String {
     }
     q.push(' ');
     q.push_str(&s.signature);
-    q
+    codeforge_syntax::secret_scan::redact(&q).into_owned()
 }
 
 /// Local context plus up to `k` repository hits (the target itself and same-file symbols

@@ -3,7 +3,8 @@
 //! (take the code block, take the target's body, re-indent to the insertion point, reject stubs
 //! and anything that does not parse in place). The result says what happened to every candidate
 //! and what the model was shown. Given a [`VerifyContext`], verification (`verify.rs`) runs
-//! between "candidates post-processed" and "chosen", and may add refined candidates.
+//! between "candidates post-processed" and "chosen", and may add refined candidates. Nothing from
+//! a secrets file (by its name: `.env`, `credentials.py`, …) is ever sent to a model.
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use codeforge_model::{Backend, ModelError, Request, Usage};
 use codeforge_prompt::{
     BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt, reask_prompt, split_answer,
 };
+use codeforge_syntax::secret_scan::is_secret_path;
 use codeforge_syntax::{
     BodyEdit, FunctionTarget, Language, StubKind, body_from_generated, count_syntax_errors,
     extract, function_at_line, is_stub_body, splice_body, stub_functions,
@@ -117,12 +119,18 @@ pub enum GenerateError {
     NoFunction { line: usize },
     #[error("`{name}` already has a body; generation only fills stubs here")]
     Implemented { name: String },
+    #[error("`{path}` is a secrets file (by its name): nothing from it is sent to a model")]
+    SecretFile { path: String },
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
-/// The stubs "Generate function from docstring" is offered on (syntax only, no model).
+/// The stubs "Generate function from docstring" is offered on (syntax only, no model); none in a
+/// secrets file.
 pub fn generate_targets(language: Language, rel_path: &str, source: &str) -> Vec<TargetInfo> {
+    if is_secret_path(rel_path) {
+        return Vec::new();
+    }
     stub_functions(language, rel_path, source)
         .iter()
         .map(TargetInfo::of)
@@ -264,6 +272,11 @@ pub async fn generate_function(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<GenerateOutcome, GenerateError> {
     let start = Instant::now();
+    if is_secret_path(input.rel_path) {
+        return Err(GenerateError::SecretFile {
+            path: input.rel_path.to_string(),
+        });
+    }
     let lang = input.language;
     let target = function_at_line(lang, input.rel_path, input.source, input.line)
         .ok_or(GenerateError::NoFunction { line: input.line })?;

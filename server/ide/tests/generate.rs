@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use codeforge_config::{GenerationSettings, PlanSetting, Settings};
 use codeforge_ide::{
-    GenerateInput, GenerateStatus, Related, Retriever, generate_function, generate_targets,
+    CompletionInput, GenerateError, GenerateInput, GenerateStatus, Related, Retriever, complete,
+    generate_function, generate_targets,
 };
 use codeforge_model::{Backend, ModelError, Scripted, ScriptedReply};
 use codeforge_syntax::Language;
@@ -293,4 +294,117 @@ async fn retrieval_from_the_real_index_reaches_the_prompt() {
             .contains("# line 4 shapes.text.word_lengths\n"),
         "same-file definitions are offered"
     );
+}
+
+/// A high-entropy key, built here so that this file holds none.
+fn fake_key() -> String {
+    ["q7Zp3Xc9", "Lm2Vb8Nw", "4Rt6Yk1H", "s5Dj0Gf"].concat()
+}
+
+#[tokio::test]
+async fn nothing_from_a_secrets_file_reaches_the_model() {
+    let src = "def load():\n    \"\"\"Read the settings.\"\"\"\n    pass\n";
+    let model = Scripted::always("```python\ndef load():\n    return 1\n```");
+    for rel in [".env", "x.pem", "config/credentials.py"] {
+        assert!(
+            generate_targets(Language::Python, rel, src).is_empty(),
+            "{rel}"
+        );
+        let e = generate_function(
+            &model,
+            Some(&FixedHits),
+            &settings(),
+            None,
+            GenerateInput {
+                language: Language::Python,
+                rel_path: rel,
+                source: src,
+                line: 0,
+                allow_implemented: false,
+            },
+            &noop,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, GenerateError::SecretFile { .. }), "{rel}: {e}");
+        assert!(e.to_string().contains("secrets file"), "{e}");
+        let c = complete(
+            &model,
+            Some(Arc::new(FixedHits)),
+            &settings(),
+            CompletionInput {
+                language: Language::Python,
+                rel_path: rel,
+                source: src,
+                offset: src.len() - 1,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(c.items.is_empty(), "{rel}: {:?}", c.items);
+    }
+    assert_eq!(model.calls(), 0, "a secrets file never reaches the model");
+    // The same file under an ordinary name does.
+    assert_eq!(
+        generate_targets(Language::Python, "config/load.py", src).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_key_next_to_the_cursor_or_in_the_stub_is_masked_in_every_prompt() {
+    let key = fake_key();
+    let src = format!(
+        "import requests\n\nAPI_KEY = \"{key}\"\n\ndef fetch(url, token=\"{key}\"):\n    \"\"\"GET url with the key.\"\"\"\n    pass\n\ndef other():\n    return req\n"
+    );
+    let model =
+        Scripted::always("```python\n    return requests.get(url, headers={'k': API_KEY})\n```");
+    // Completion right after the key's line, and inside the key itself.
+    for offset in [
+        src.find("\n\ndef fetch").unwrap(),
+        src.find(&key).unwrap() + 5,
+        src.len() - 1,
+    ] {
+        complete(
+            &model,
+            Some(Arc::new(FixedHits)),
+            &settings(),
+            CompletionInput {
+                language: Language::Python,
+                rel_path: "client.py",
+                source: &src,
+                offset,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let o = generate_function(
+        &model,
+        Some(&FixedHits),
+        &settings(),
+        None,
+        GenerateInput {
+            language: Language::Python,
+            rel_path: "client.py",
+            source: &src,
+            line: 4,
+            allow_implemented: false,
+        },
+        &noop,
+    )
+    .await
+    .unwrap();
+    assert!(!o.explain.prompt.contains(&key), "{}", o.explain.prompt);
+    let prompts = model.prompts();
+    assert_eq!(prompts.len(), 4);
+    for p in prompts {
+        let text = p.render_plain();
+        assert!(!text.contains(&key), "{text}");
+        assert!(
+            !text.contains(&key[..8]),
+            "no part of the key either: {text}"
+        );
+        assert!(text.contains("«redacted»"), "{text}");
+    }
 }

@@ -74,62 +74,14 @@ const VENDORED_ANYWHERE: &[&str] = &[
 /// Directory names that are build output when directly under the workspace root.
 const VENDORED_AT_TOP: &[&str] = &["build", "dist", "out"];
 
-/// Is this file name secret material? Applies whatever the ignore files say.
-pub fn is_secret_name(file_name: &str) -> bool {
-    let lower = file_name.to_ascii_lowercase();
-    let stem = lower.split('.').next().unwrap_or(&lower);
-    lower.starts_with(".env")
-        || lower.starts_with("id_rsa")
-        || lower.starts_with("id_dsa")
-        || lower.starts_with("id_ecdsa")
-        || lower.starts_with("id_ed25519")
-        || [
-            ".pem",
-            ".key",
-            ".p12",
-            ".pfx",
-            ".jks",
-            ".keystore",
-            ".crt",
-            ".cer",
-            ".der",
-            ".asc",
-            ".gpg",
-            ".kdbx",
-            ".ovpn",
-        ]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
-        || matches!(
-            lower.as_str(),
-            ".netrc" | ".pgpass" | ".npmrc" | ".pypirc" | ".htpasswd" | ".git-credentials"
-        )
-        || matches!(stem, "credentials" | "credential" | "secrets" | "secret")
-        || lower.contains("service-account") && lower.ends_with(".json")
-}
+/// Is this file name secret material? Applies whatever the ignore files say. The rules live in
+/// `codeforge_syntax::secret_scan` (shared with the prompts, which mask what it finds).
+pub use codeforge_syntax::secret_scan::is_secret_name;
 
-/// Does this text hold secret material (private keys, cloud access keys)?
+/// Does this text hold secret material (private keys, provider tokens, high-entropy
+/// `password = "…"` assignments; see `codeforge_syntax::secret_scan`)?
 pub fn has_secret_content(text: &str) -> bool {
-    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
-        return true;
-    }
-    // AWS access key ids: AKIA + 16 upper-case letters or digits.
-    let b = text.as_bytes();
-    let mut i = 0;
-    while let Some(pos) = text[i..].find("AKIA") {
-        let s = i + pos;
-        let rest = &b[s + 4..];
-        if rest.len() >= 16
-            && rest[..16]
-                .iter()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            && rest.get(16).is_none_or(|c| !c.is_ascii_alphanumeric())
-        {
-            return true;
-        }
-        i = s + 4;
-    }
-    false
+    codeforge_syntax::secret_scan::has_secret(text)
 }
 
 /// Decides from the bytes whether a file can be indexed, and gives its text.
@@ -261,40 +213,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_names() {
-        for n in [
-            ".env",
-            ".env.local",
-            "server.pem",
-            "tls.key",
-            "id_rsa",
-            "id_ed25519.pub",
-            "credentials.py",
-            "secrets.rs",
-            ".netrc",
-            "gcp-service-account.json",
-        ] {
-            assert!(is_secret_name(n), "{n}");
-        }
-        for n in [
-            "config.py",
-            "keys.rs",
-            "Key.java",
-            "environment.py",
-            "monkey.py",
-        ] {
-            assert!(!is_secret_name(n), "{n}");
-        }
-    }
-
-    #[test]
     fn secret_content() {
-        assert!(has_secret_content(
-            "x = '''-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----'''"
-        ));
-        assert!(has_secret_content("KEY = 'AKIAIOSFODNN7EXAMPLE'"));
+        let body: String = (0..4)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    ["MIIEowIBAAKCAQEA", "q7Zp3Xc9Lm2Vb8Nw"][i % 2].repeat(4)
+                )
+            })
+            .collect();
+        assert!(has_secret_content(&format!(
+            "x = '''-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----'''"
+        )));
+        assert!(has_secret_content(&format!(
+            "KEY = '{}{}'",
+            "AKIA", "IOSFODNN7EXAMPLE"
+        )));
+        assert!(has_secret_content(&format!(
+            "API_KEY = \"{}\"",
+            "q7Zp3Xc9Lm2Vb8Nw4Rt6Yk1Hs5Dj0Gf"
+        )));
         assert!(!has_secret_content("AKIA_PREFIX = 1\ndef f(): pass"));
         assert!(!has_secret_content("-----BEGIN CERTIFICATE REQUEST-----"));
+        assert!(!has_secret_content(
+            "def read(p):\n    password = input()\n    token = self.next_token()\n"
+        ));
+        // A file holding one is refused.
+        assert_eq!(
+            classify_content(
+                format!(
+                    "GH = '{}_{}'",
+                    "ghp", "q7Zp3Xc9Lm2Vb8Nw4Rt6Yk1Hs5Dj0GfAb123"
+                )
+                .as_bytes()
+            ),
+            Err(SkipReason::Secret)
+        );
     }
 
     #[test]

@@ -136,9 +136,30 @@ async fn ignore_rules_secrets_limits_and_vendored_dirs() {
     write(".env", b"API_TOKEN=zzsecretenvzz\n");
     write("credentials.py", b"def zzcredfunczz():\n    return 'x'\n");
     write("deploy/server.pem", b"-----BEGIN PRIVATE KEY-----\nzz\n");
+    let key_body = "MIIEowIBAAKCAQEAq7Zp3Xc9Lm2Vb8Nw4Rt6Yk1Hs5Dj0GfAb12Cd34Ef56Gh78Ij\n".repeat(3);
     write(
         "app/keys.py",
-        b"def zzkeyholderzz():\n    return '''-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----'''\n",
+        format!(
+            "def zzkeyholderzz():\n    return '''-----BEGIN RSA PRIVATE KEY-----\n{key_body}-----END RSA PRIVATE KEY-----'''\n"
+        )
+        .as_bytes(),
+    );
+    // Provider tokens and high-entropy assignments (built here, so this file holds none).
+    write(
+        "app/client.py",
+        format!(
+            "GH = '{}_{}'\n\ndef zzghclientzz():\n    return GH\n",
+            "ghp", "q7Zp3Xc9Lm2Vb8Nw4Rt6Yk1Hs5Dj0GfAb123"
+        )
+        .as_bytes(),
+    );
+    write(
+        "app/apiconf.py",
+        format!(
+            "API_KEY = \"{}{}\"\n\ndef zzsettingszz():\n    return API_KEY\n",
+            "q7Zp3Xc9Lm2Vb8Nw", "4Rt6Yk1Hs5Dj0Gf"
+        )
+        .as_bytes(),
     );
     // Ignored: .gitignore (no git repo needed), .codeforgeignore, configured excludes.
     write(".gitignore", b"generated/\n");
@@ -169,7 +190,8 @@ async fn ignore_rules_secrets_limits_and_vendored_dirs() {
     assert!(!e.cache.starts_with(w));
 
     assert_eq!(s.files, 7, "only the fixture's own files: {s:#?}");
-    assert_eq!(s.skipped.get("secret"), Some(&2), "{s:#?}"); // credentials.py, app/keys.py
+    // credentials.py (by name); app/keys.py, app/client.py, app/apiconf.py (by content).
+    assert_eq!(s.skipped.get("secret"), Some(&4), "{s:#?}");
     assert_eq!(s.skipped.get("too_large"), Some(&1));
     assert_eq!(s.skipped.get("binary"), Some(&1));
     assert_eq!(s.skipped.get("not_utf8"), Some(&1));
@@ -178,6 +200,8 @@ async fn ignore_rules_secrets_limits_and_vendored_dirs() {
         "zzsecretenvzz",
         "zzcredfunczz",
         "zzkeyholderzz",
+        "zzghclientzz",
+        "zzsettingszz",
         "zzgeneratedzz",
         "zzscratchzz",
         "zzexcludedzz",
@@ -194,7 +218,10 @@ async fn ignore_rules_secrets_limits_and_vendored_dirs() {
     // A previously indexed file that turns into a secret leaves the index.
     std::fs::write(
         w.join("app/geometry.py"),
-        "def circle_area(r):\n    k = 'AKIAIOSFODNN7EXAMPLE'\n",
+        format!(
+            "def circle_area(r):\n    k = '{}{}'\n",
+            "AKIA", "IOSFODNN7EXAMPLE"
+        ),
     )
     .unwrap();
     let s = update(&i).await;

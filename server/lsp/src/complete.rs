@@ -343,17 +343,7 @@ impl Backend {
 
 fn empty() -> (Arc<Completions>, String, usize) {
     (
-        Arc::new(Completions {
-            items: Vec::new(),
-            raw: String::new(),
-            elapsed_ms: 0,
-            overhead_ms: 0,
-            context_ms: 0,
-            context_hits: 0,
-            model_ms: 0,
-            verdicts: Vec::new(),
-            pending: false,
-        }),
+        Arc::new(Completions::default()),
         String::new(),
         0,
     )

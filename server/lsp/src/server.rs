@@ -24,6 +24,9 @@ pub struct ServerOptions {
     pub backend: Option<codeforge_ide::BackendHandle>,
     /// Where per-workspace trust answers are remembered (default `<config dir>/codeforge/trust.json`).
     pub trust_file: Option<PathBuf>,
+    /// The user's own settings file, applied before each workspace's `codeforge.toml`
+    /// (default `<config dir>/codeforge/config.toml`).
+    pub user_config: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -32,6 +35,7 @@ impl ServerOptions {
             cache_dir,
             backend: None,
             trust_file: None,
+            user_config: None,
         }
     }
 }
@@ -49,8 +53,8 @@ pub struct Backend {
     options: ServerOptions,
     documents: Mutex<HashMap<Uri, Document>>,
     workspaces: RwLock<Vec<Arc<Workspace>>>,
-    init_layer: Mutex<Layer>,
-    change_layer: Mutex<Layer>,
+    /// The user's own file and the editor's settings (shared with the approval question).
+    layers: Arc<SharedLayers>,
     pending_errors: Mutex<Vec<String>>,
     caps: Mutex<ClientCaps>,
     /// Roots announced by `initialize`, started on `initialized`.
@@ -177,8 +181,7 @@ impl Backend {
             options,
             documents: Mutex::new(HashMap::new()),
             workspaces: RwLock::new(Vec::new()),
-            init_layer: Mutex::new(Layer::default()),
-            change_layer: Mutex::new(Layer::default()),
+            layers: Default::default(),
             pending_errors: Mutex::new(Vec::new()),
             caps: Mutex::new(ClientCaps::default()),
             pending_roots: Mutex::new(Vec::new()),
@@ -250,45 +253,38 @@ impl Backend {
         })
     }
 
-    /// Reads `<root>/codeforge.toml`. Errors are returned as messages for the user.
-    fn read_file_layer(root: &Path) -> (Option<Layer>, Option<String>) {
-        let path = root.join(WORKSPACE_CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match codeforge_config::parse_toml(&path.display().to_string(), &text) {
-                Ok(l) => (Some(l), None),
-                Err(e) => (
-                    None,
-                    Some(format!("CodeForge: {e}; this file is ignored until fixed")),
-                ),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
-            Err(e) => (
-                None,
-                Some(format!("CodeForge: reading {}: {e}", path.display())),
-            ),
-        }
+    pub(crate) fn layers(&self) -> Arc<SharedLayers> {
+        self.layers.clone()
     }
 
-    /// Settings for a workspace from its file layer and the editor's layers. On a validation
-    /// error the editor layers are dropped one by one, and the error is reported.
-    pub(crate) fn settings_for(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
-        let init = self.init_layer.lock().unwrap().clone();
-        let change = self.change_layer.lock().unwrap().clone();
-        let empty = Layer::default();
-        let file = file_layer.unwrap_or(&empty);
-        let all = [
-            (WORKSPACE_CONFIG_FILE, file),
-            ("initializationOptions", &init),
-            ("workspace/didChangeConfiguration", &change),
-        ];
-        match codeforge_config::resolve(all.iter().map(|(n, l)| (*n, *l))) {
-            Ok(s) => (s, None),
-            Err(e) => {
-                let fallback =
-                    codeforge_config::resolve([(WORKSPACE_CONFIG_FILE, file)]).unwrap_or_default();
-                (fallback, Some(format!("CodeForge: invalid settings: {e}")))
+    /// (Re)reads the user's own settings file, `<config dir>/codeforge/config.toml`. Errors are
+    /// queued for the user; the file is then left out.
+    fn load_user_config(&self) {
+        let path = self
+            .options
+            .user_config
+            .clone()
+            .or_else(codeforge_verify::trust::user_config_path);
+        let layer = match path
+            .as_deref()
+            .map(codeforge_verify::trust::read_user_config)
+        {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(l))) => path.map(|p| (p.display().to_string(), l)),
+            Some(Err(e)) => {
+                self.pending_errors
+                    .lock()
+                    .unwrap()
+                    .push(format!("CodeForge: {e}; this file is ignored until fixed"));
+                None
             }
-        }
+        };
+        *self.layers.user.lock().unwrap() = layer;
+    }
+
+    /// Settings for a workspace from its file layer and the other layers.
+    pub(crate) fn settings_for(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
+        self.layers.settings_for(file_layer)
     }
 
     fn add_workspace(&self, root: PathBuf, name: String) -> Option<Arc<Workspace>> {
@@ -302,7 +298,11 @@ impl Backend {
         {
             return None;
         }
-        let (file_layer, file_err) = Self::read_file_layer(&root);
+        // The index opens with these settings at once: a workspace's own file counts only
+        // without its restricted keys until the user approved it (no request with its URLs or
+        // keys before that).
+        let (config, file_err) = read_workspace_file(self.trust_store().as_ref(), &root);
+        let file_layer = config.as_ref().map(|c| c.effective.clone());
         let (settings, err) = self.settings_for(file_layer.as_ref());
         for e in [file_err, err].into_iter().flatten() {
             self.pending_errors.lock().unwrap().push(e);
@@ -320,6 +320,9 @@ impl Backend {
             ws.submit(Job::Full);
         }
         self.workspaces.write().unwrap().push(ws.clone());
+        if let Some(c) = config {
+            self.ask_config_approval(ws.clone(), c);
+        }
         Some(ws)
     }
 
@@ -367,6 +370,7 @@ impl Backend {
     }
 
     fn reconfigure_all(&self) {
+        self.load_user_config();
         for ws in self.workspaces() {
             let layer = ws.file_layer.lock().unwrap().clone();
             let (settings, err) = self.settings_for(layer.as_ref());
@@ -376,6 +380,82 @@ impl Backend {
             ws.submit(Job::Reconfigure(settings));
         }
     }
+}
+
+/// The settings layers that are not a workspace's own: the user's file and the editor's two. All
+/// come from the user (the editor's from its settings), so none of them is restricted.
+#[derive(Default)]
+pub(crate) struct SharedLayers {
+    /// `(file name, layer)` of `<config dir>/codeforge/config.toml`.
+    user: Mutex<Option<(String, Layer)>>,
+    init: Mutex<Layer>,
+    change: Mutex<Layer>,
+}
+
+impl SharedLayers {
+    /// Settings for a workspace, layer over layer: defaults, the user's file, the workspace's
+    /// `codeforge.toml` as it may apply (`file_layer`), `initializationOptions`,
+    /// `workspace/didChangeConfiguration`. On a validation error the editor layers are dropped,
+    /// then the workspace's, and the error is reported.
+    pub(crate) fn settings_for(&self, file_layer: Option<&Layer>) -> (Settings, Option<String>) {
+        let user = self.user.lock().unwrap().clone();
+        let init = self.init.lock().unwrap().clone();
+        let change = self.change.lock().unwrap().clone();
+        let empty = Layer::default();
+        let (user_name, user_layer) = user.as_ref().map_or(("", &empty), |(n, l)| (n.as_str(), l));
+        let all = [
+            (user_name, user_layer),
+            (WORKSPACE_CONFIG_FILE, file_layer.unwrap_or(&empty)),
+            ("initializationOptions", &init),
+            ("workspace/didChangeConfiguration", &change),
+        ];
+        let first = |n: usize| codeforge_config::resolve(all[..n].iter().map(|(n, l)| (*n, *l)));
+        match first(all.len()) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let fallback = first(2).or_else(|_| first(1)).unwrap_or_default();
+                (fallback, Some(format!("CodeForge: invalid settings: {e}")))
+            }
+        }
+    }
+}
+
+/// Reads `<root>/codeforge.toml` with the user's approvals from `store` applied. Errors are
+/// returned as messages for the user.
+pub(crate) fn read_workspace_file(
+    store: Option<&codeforge_verify::TrustStore>,
+    root: &Path,
+) -> (
+    Option<codeforge_verify::trust::WorkspaceConfig>,
+    Option<String>,
+) {
+    use codeforge_verify::trust::ConfigFileError;
+    match codeforge_verify::trust::read_workspace_config(root, store) {
+        Ok(c) => (c, None),
+        Err(ConfigFileError::Invalid(e)) => (
+            None,
+            Some(format!("CodeForge: {e}; this file is ignored until fixed")),
+        ),
+        Err(e) => (None, Some(format!("CodeForge: {e}"))),
+    }
+}
+
+/// Re-reads a workspace's `codeforge.toml` and reconfigures the workspace with it; returns the
+/// file (whose ignored keys may need a question) and messages for the user.
+pub(crate) fn reload_workspace(
+    layers: &SharedLayers,
+    store: Option<&codeforge_verify::TrustStore>,
+    ws: &Workspace,
+) -> (
+    Option<codeforge_verify::trust::WorkspaceConfig>,
+    Vec<String>,
+) {
+    let (config, file_err) = read_workspace_file(store, &ws.root);
+    let layer = config.as_ref().map(|c| c.effective.clone());
+    *ws.file_layer.lock().unwrap() = layer.clone();
+    let (settings, err) = layers.settings_for(layer.as_ref());
+    ws.submit(Job::Reconfigure(settings));
+    (config, [file_err, err].into_iter().flatten().collect())
 }
 
 pub(crate) fn uri_path(uri: &Uri) -> Option<PathBuf> {
@@ -415,9 +495,10 @@ impl LanguageServer for Backend {
                 .and_then(|e| e.document_changes)
                 .unwrap_or(false);
         }
+        self.load_user_config();
         if let Some(opts) = &params.initialization_options {
             match codeforge_config::parse_json("initializationOptions", opts) {
-                Ok(l) => *self.init_layer.lock().unwrap() = l,
+                Ok(l) => *self.layers.init.lock().unwrap() = l,
                 Err(e) => self
                     .pending_errors
                     .lock()
@@ -646,16 +727,12 @@ impl LanguageServer for Backend {
         }
         for (_, (ws, paths, full, config)) in per_ws {
             if config {
-                let (layer, err) = Self::read_file_layer(&ws.root);
-                if let Some(e) = err {
-                    self.pending_errors.lock().unwrap().push(e);
+                let (config, errors) =
+                    reload_workspace(&self.layers, self.trust_store().as_ref(), &ws);
+                self.pending_errors.lock().unwrap().extend(errors);
+                if let Some(c) = config {
+                    self.ask_config_approval(ws.clone(), c);
                 }
-                *ws.file_layer.lock().unwrap() = layer.clone();
-                let (settings, err) = self.settings_for(layer.as_ref());
-                if let Some(e) = err {
-                    self.pending_errors.lock().unwrap().push(e);
-                }
-                ws.submit(Job::Reconfigure(settings));
             } else if full {
                 ws.submit(Job::Full);
             } else if !paths.is_empty() {
@@ -681,7 +758,7 @@ impl LanguageServer for Backend {
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         match codeforge_config::parse_json("workspace/didChangeConfiguration", &params.settings) {
             Ok(layer) => {
-                *self.change_layer.lock().unwrap() = layer;
+                *self.layers.change.lock().unwrap() = layer;
                 self.reconfigure_all();
             }
             Err(e) => self.pending_errors.lock().unwrap().push(format!(

@@ -3,6 +3,11 @@
 //! per workspace in the user's config dir, Not now for this session. `verify.trust` in the
 //! settings can pre-trust (`always`) or forbid (`never`). Also the small workspace commands
 //! (re-index, trust, untrust) and the `codeforge/context` request ("what would be retrieved").
+//!
+//! A workspace's own `codeforge.toml` cannot trust itself or send code or keys elsewhere: its
+//! restricted keys are ignored (the index opens without them) until the user answers Allow to
+//! one question per file content and session; Allow pins the approval to the file's blake3 hash
+//! in the trust store and reloads the settings, and a changed file asks again.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,8 +24,9 @@ use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
-use crate::server::{Backend, uri_path};
-use crate::workspace::Job;
+use crate::server::{Backend, reload_workspace, uri_path};
+use crate::workspace::{Job, Workspace};
+use codeforge_verify::trust::WorkspaceConfig;
 
 pub const REINDEX_COMMAND: &str = "codeforge.reindex";
 pub const TRUST_COMMAND: &str = "codeforge.trustWorkspace";
@@ -33,6 +39,8 @@ const NEVER: &str = "Never";
 #[derive(Default)]
 pub(crate) struct SessionTrust {
     not_now: std::sync::Mutex<HashSet<PathBuf>>,
+    /// `(root, file hash)` of every `codeforge.toml` asked about this session (asked once).
+    config_asked: std::sync::Mutex<HashSet<(PathBuf, String)>>,
     /// One question at a time: concurrent generations wait for the first answer.
     asking: tokio::sync::Mutex<()>,
 }
@@ -80,6 +88,9 @@ async fn ask_trust(
             "this workspace is not trusted to run tests (answered “Not now” this session)".into(),
         );
     }
+    // SANDBOX: "your files are not changed" holds only under full isolation; the sandbox work
+    // (codeforge_verify::process::isolation_summary()) words this sentence from what this
+    // machine gives a test run.
     let question = format!(
         "CodeForge checks generated code by running this workspace's tests on it (in a scratch copy; \
          your files are not changed). Running tests executes the workspace's code. Allow it in {}?",
@@ -115,8 +126,69 @@ async fn ask_trust(
     }
 }
 
+const APPROVE_CONFIG: &str = "Allow";
+const IGNORE_CONFIG: &str = "Ignore";
+
 impl Backend {
-    fn trust_store(&self) -> Option<TrustStore> {
+    /// Asks once (per file content and session) whether a workspace's `codeforge.toml` may apply
+    /// the restricted keys it sets; meanwhile the workspace runs without them. Allow pins the
+    /// approval to the hash of the bytes asked about and reloads the workspace's settings.
+    pub(crate) fn ask_config_approval(&self, ws: Arc<Workspace>, config: WorkspaceConfig) {
+        let Some(question) = config.ignored_message(
+            "Allow applies them to this file as it is now (a changed file asks again); Ignore keeps them ignored.",
+        ) else {
+            return;
+        };
+        if !self
+            .trust
+            .config_asked
+            .lock()
+            .unwrap()
+            .insert((ws.root.clone(), config.hash.clone()))
+        {
+            return;
+        }
+        tracing::warn!("{question}");
+        let client = self.client().clone();
+        let store = self.trust_store();
+        let layers = self.layers();
+        tokio::spawn(async move {
+            let actions = [APPROVE_CONFIG, IGNORE_CONFIG].map(|t| MessageActionItem {
+                title: t.to_string(),
+                properties: Default::default(),
+            });
+            let answer = client
+                .show_message_request(MessageType::WARNING, question, Some(actions.to_vec()))
+                .await;
+            if answer.ok().flatten().map(|a| a.title).as_deref() != Some(APPROVE_CONFIG) {
+                return;
+            }
+            let Some(store) = store else {
+                client
+                    .show_message(
+                        MessageType::ERROR,
+                        "CodeForge: no config directory (HOME unset) to remember the approval in",
+                    )
+                    .await;
+                return;
+            };
+            if let Err(e) = store.approve_config(&ws.root, Some(&config.hash)) {
+                client
+                    .show_message(
+                        MessageType::ERROR,
+                        format!("CodeForge: could not save the approval: {e}"),
+                    )
+                    .await;
+                return;
+            }
+            let (_, errors) = reload_workspace(&layers, Some(&store), &ws);
+            for e in errors {
+                client.show_message(MessageType::ERROR, e).await;
+            }
+        });
+    }
+
+    pub(crate) fn trust_store(&self) -> Option<TrustStore> {
         self.options()
             .trust_file
             .clone()

@@ -49,6 +49,10 @@ pub struct Workspace {
     /// Number of completed updates (tests and status wait on it).
     generation: watch::Receiver<u64>,
     cancel: Mutex<CancelFlag>,
+    /// The workspace's `codeforge.toml` as it applies: without its restricted keys until the user
+    /// approved the file's content (`codeforge_verify::trust::WorkspaceConfig::effective`). The
+    /// settings the actor starts with are built from it, so the index never opens with a URL,
+    /// key or model path the user did not approve.
     pub file_layer: Mutex<Option<Layer>>,
 }
 

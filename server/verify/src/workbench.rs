@@ -257,6 +257,29 @@ fn has_pytest(python: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether a machine giving `level` meets the user's minimum.
+fn sandbox_accepts(min: codeforge_config::SandboxMinimum, level: crate::sandbox::Level) -> bool {
+    use crate::sandbox::Level;
+    use codeforge_config::SandboxMinimum as M;
+    match min {
+        M::Full => level == Level::Full,
+        M::Reduced => level != Level::None,
+        M::None => true,
+    }
+}
+
+fn cargo_home(home: &str) -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(home).join(".cargo"))
+}
+
+fn rustup_home(home: &str) -> PathBuf {
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(home).join(".rustup"))
+}
+
 /// The interpreter to test Python with: configured, the workspace's virtualenv (if it has pytest),
 /// else CodeForge's own virtualenv in the cache dir (created with pytest on first use).
 fn python_for(
@@ -311,6 +334,14 @@ impl Workbench {
     /// Syncs the scratch copy, detects the project and selects the tests (blocking: run it off
     /// the async runtime). Holds the workspace's verification lock until dropped.
     pub fn prepare(req: VerifyRequest) -> Result<Workbench, VerifyError> {
+        let support = crate::sandbox::support();
+        if !sandbox_accepts(req.settings.sandbox, support.level) {
+            return Err(VerifyError::Setup(format!(
+                "tests not run: this machine gives {}. To run them anyway, set verify.sandbox = \"{}\" in ~/.config/codeforge/config.toml",
+                support.summary(),
+                support.level.as_str()
+            )));
+        }
         let lang = req.language;
         let spec = &lang.spec().verify;
         let project_dir = detect_project(&req.root, &req.rel_path, lang)?;
@@ -489,7 +520,8 @@ impl Workbench {
 
     fn env(&self) -> Vec<(String, String)> {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-        let mut env = vec![
+        let m2 = self.base.join("m2");
+        vec![
             (
                 "HOME".to_string(),
                 self.scratch.home.to_string_lossy().into_owned(),
@@ -507,20 +539,64 @@ impl Workbench {
             ("RUST_BACKTRACE".into(), "0".into()),
             (
                 "CARGO_HOME".into(),
-                std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo")),
+                cargo_home(&home).to_string_lossy().into_owned(),
             ),
             (
                 "RUSTUP_HOME".into(),
-                std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup")),
+                rustup_home(&home).to_string_lossy().into_owned(),
             ),
+            // Maven's local repository is the scratch copy's own (the user's stays read-only).
             (
                 "MAVEN_OPTS".into(),
-                format!("-Dmaven.repo.local={home}/.m2/repository"),
+                format!("-Dmaven.repo.local={}", m2.join("repository").display()),
             ),
+        ]
+    }
+
+    /// The sandbox of this workspace's runs: the scratch copy (shown where the workspace is) and
+    /// the build outputs writable; home and workspace hidden; toolchains and the interpreter's
+    /// virtualenv read-only.
+    fn isolation(&self) -> Isolation {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let mount_point = self.base.join("sandbox-root");
+        let cargo_target = self.base.join("cargo-target");
+        let m2 = self.base.join("m2");
+        for d in [&mount_point, &cargo_target, &m2] {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let mut read_only = vec![
+            cargo_home(&home),
+            rustup_home(&home),
+            PathBuf::from(&home).join(".m2/repository"),
         ];
-        // Keys the tests might pick up stay out of the child's environment.
-        env.push(("CODEFORGE_API_KEY".into(), String::new()));
-        env
+        if let Some(py) = &self.python {
+            let py = Path::new(py);
+            // `<venv>/bin/python`: the virtualenv, and the interpreter it points at.
+            if let Some(venv) = py.parent().and_then(Path::parent) {
+                read_only.push(venv.to_path_buf());
+            }
+            if let Some(prefix) = std::fs::canonicalize(py)
+                .ok()
+                .and_then(|p| p.parent().and_then(Path::parent).map(Path::to_path_buf))
+                .filter(|p| p.components().count() > 2)
+            {
+                read_only.push(prefix);
+            }
+        }
+        let mut iso = Isolation::for_scratch(
+            mount_point,
+            self.req.root.clone(),
+            self.scratch.tree.clone(),
+            vec![cargo_target, m2],
+            read_only,
+            self.req.settings.network,
+        );
+        iso.minimum = match self.req.settings.sandbox {
+            codeforge_config::SandboxMinimum::Full => crate::sandbox::Level::Full,
+            codeforge_config::SandboxMinimum::Reduced => crate::sandbox::Level::Reduced,
+            codeforge_config::SandboxMinimum::None => crate::sandbox::Level::None,
+        };
+        iso
     }
 
     fn expand(&self, template: &[String], file: &str, report: &str) -> Vec<String> {
@@ -561,8 +637,16 @@ impl Workbench {
                         .clone()
                         .or_else(|| default.is_file().then_some(default));
                     if let Some(s) = s {
+                        // A copy beside the scratch copy's Maven repository: the cache dir is
+                        // hidden from the run.
+                        let copy = self.base.join("m2").join("settings.xml");
+                        let _ = std::fs::create_dir_all(self.base.join("m2"));
+                        let used = match std::fs::copy(&s, &copy) {
+                            Ok(_) => copy,
+                            Err(_) => s,
+                        };
                         out.push("-s".into());
-                        out.push(s.to_string_lossy().into_owned());
+                        out.push(used.to_string_lossy().into_owned());
                     }
                 }
                 _ if t.contains("{tests}") => {
@@ -645,11 +729,9 @@ impl Workbench {
             env: self.env(),
             timeout: Duration::from_secs(120),
             max_output: 256 * 1024,
+            report_fd: false,
         };
-        let iso = Isolation {
-            read_only: vec![self.req.root.clone()],
-            no_network: !self.req.settings.network,
-        };
+        let iso = self.isolation();
         let out = run(&job, &iso).await.ok()?;
         let line = out
             .output
@@ -758,10 +840,7 @@ impl Workbench {
                 String::new(),
             );
         }
-        let iso = Isolation {
-            read_only: vec![self.req.root.clone()],
-            no_network: !self.req.settings.network,
-        };
+        let iso = self.isolation();
         let timeout = Duration::from_secs(self.req.settings.test_timeout_s);
         let file_abs = self
             .scratch
@@ -769,8 +848,9 @@ impl Workbench {
             .join(&self.req.rel_path)
             .to_string_lossy()
             .into_owned();
-        let report_path = self.scratch.report_dir.join("report.xml");
-        let _ = std::fs::remove_file(&report_path);
+        // The runner's report goes to fd 3, a pipe only CodeForge reads: a file the candidate
+        // could write does not count.
+        let report_path = PathBuf::from("/dev/fd/3");
         let rel_project = self
             .project_dir
             .strip_prefix(&self.req.root)
@@ -783,6 +863,7 @@ impl Workbench {
             env: self.env(),
             timeout,
             max_output: 64 * 1024,
+            report_fd: spec.report == "junit",
         };
         if !spec.check.is_empty() {
             let argv = self.expand(&spec.check, &file_abs, "");
@@ -808,12 +889,14 @@ impl Workbench {
             }
         };
         let mut results = match spec.report.as_str() {
-            "junit" => std::fs::read_to_string(&report_path)
-                .map(|x| parse_junit(&x))
-                .unwrap_or_default(),
+            "junit" => parse_junit(&String::from_utf8_lossy(&out.report)),
             "libtest" => parse_libtest(&out.output),
             "surefire" => {
-                let dir = cwd.join("target/surefire-reports");
+                // Maven wrote into the run's overlay when there was one.
+                let dir = match &out.writes_in {
+                    Some(upper) => upper.join(rel_project).join("target/surefire-reports"),
+                    None => cwd.join("target/surefire-reports"),
+                };
                 let mut all = String::new();
                 for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     let p = e.path();

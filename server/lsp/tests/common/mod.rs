@@ -29,11 +29,18 @@ impl TestClient {
         cache_dir: &Path,
         backend: Option<codeforge_ide::BackendHandle>,
     ) -> TestClient {
-        let (client_io, server_io) = tokio::io::duplex(1 << 22);
-        let (server_in, server_out) = tokio::io::split(server_io);
         let mut options = codeforge_lsp::ServerOptions::new(cache_dir.to_path_buf());
         options.backend = backend;
         options.trust_file = Some(cache_dir.join("trust.json"));
+        // Not the user's own settings file: tests see only the settings they give.
+        options.user_config = Some(cache_dir.join("user-config.toml"));
+        Self::start_with_options(options)
+    }
+
+    /// A server with exactly these options.
+    pub fn start_with_options(options: codeforge_lsp::ServerOptions) -> TestClient {
+        let (client_io, server_io) = tokio::io::duplex(1 << 22);
+        let (server_in, server_out) = tokio::io::split(server_io);
         tokio::spawn(codeforge_lsp::serve(server_in, server_out, options));
         let (r, w) = tokio::io::split(client_io);
         TestClient {
