@@ -580,17 +580,7 @@ fn project_root_of(file: &Path, lang: Language) -> Option<PathBuf> {
 async fn cmd_doctor(json: bool) -> anyhow::Result<()> {
     let h = codeforge_verify::process::health().await;
     if json {
-        let v = serde_json::json!({
-            "sandbox": {
-                "level": h.support.level,
-                "user_namespaces": h.support.user_namespaces,
-                "landlock_abi": h.support.landlock_abi,
-                "seccomp": h.support.seccomp,
-                "missing": h.support.missing,
-                "summary": h.summary,
-                "self_test": match &h.self_test { Ok(()) => "passed".to_string(), Err(e) => e.clone() },
-            }
-        });
+        let v = serde_json::json!({ "sandbox": h.to_json() });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("sandbox: {}", h.summary);

@@ -23,6 +23,7 @@ pub fn build_service(options: ServerOptions) -> (LspService<Backend>, ClientSock
     LspService::build(move |client| Backend::new(client, options))
         .custom_method("codeforge/generate", Backend::generate_request)
         .custom_method("codeforge/context", Backend::context_request)
+        .custom_method("codeforge/health", Backend::health_request)
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .finish()
 }

@@ -88,12 +88,21 @@ async fn ask_trust(
             "this workspace is not trusted to run tests (answered “Not now” this session)".into(),
         );
     }
-    // SANDBOX: "your files are not changed" holds only under full isolation; the sandbox work
-    // (codeforge_verify::process::isolation_summary()) words this sentence from what this
-    // machine gives a test run.
+    // What a test run gets on this machine, said as it is: below full isolation nothing runs
+    // unless the user's own config lowers `verify.sandbox`.
+    let support = codeforge_verify::sandbox::support();
+    let isolation = match support.level {
+        codeforge_verify::sandbox::Level::Full => {
+            "Test runs are sandboxed: they see a scratch copy, not your files, your home directory or the network".to_string()
+        }
+        _ => format!(
+            "This machine gives {}. Tests run only if your ~/.config/codeforge/config.toml sets verify.sandbox = \"{}\"",
+            support.summary(),
+            support.level.as_str()
+        ),
+    };
     let question = format!(
-        "CodeForge checks generated code by running this workspace's tests on it (in a scratch copy; \
-         your files are not changed). Running tests executes the workspace's code. Allow it in {}?",
+        "CodeForge checks generated code by running this workspace's tests on it. Running tests executes the workspace's code. {isolation}. Allow it in {}?",
         root.display()
     );
     let actions = [ALLOW, NOT_NOW, NEVER].map(|t| MessageActionItem {
@@ -306,6 +315,14 @@ impl Backend {
             ws.submit(Job::Full);
         }
         Ok(Some(serde_json::json!({"workspaces": n})))
+    }
+
+    /// `codeforge/health`: the isolation test runs get on this machine, with a contained
+    /// self-test run (what `codeforge doctor --json` prints under `sandbox`). For the editors'
+    /// status and `:checkhealth`.
+    pub async fn health_request(&self, _params: serde_json::Value) -> RpcResult<serde_json::Value> {
+        let h = codeforge_verify::process::health().await;
+        Ok(serde_json::json!({ "sandbox": h.to_json() }))
     }
 
     /// What a generation at this position would show the model, without calling it.

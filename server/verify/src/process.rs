@@ -150,6 +150,22 @@ pub struct Health {
     pub self_test: Result<(), String>,
 }
 
+impl Health {
+    /// `{level, user_namespaces, landlock_abi, seccomp, missing, summary, self_test}`, with
+    /// `self_test` "passed" or the failure.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "level": self.support.level,
+            "user_namespaces": self.support.user_namespaces,
+            "landlock_abi": self.support.landlock_abi,
+            "seccomp": self.support.seccomp,
+            "missing": self.support.missing,
+            "summary": self.summary,
+            "self_test": match &self.self_test { Ok(()) => "passed".to_string(), Err(e) => e.clone() },
+        })
+    }
+}
+
 /// Probes the sandbox and runs one contained command through it.
 pub async fn health() -> Health {
     let support = sandbox::support().clone();

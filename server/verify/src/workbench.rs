@@ -257,6 +257,21 @@ fn has_pytest(python: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether a virtualenv has pytest installed (`lib/python*/site-packages/pytest`), read from
+/// disk without running anything.
+fn venv_has_pytest(venv: &Path) -> bool {
+    ["lib", "lib64"].iter().any(|lib| {
+        std::fs::read_dir(venv.join(lib))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().starts_with("python")
+                    && e.path().join("site-packages/pytest").is_dir()
+            })
+    })
+}
+
 /// Whether a machine giving `level` meets the user's minimum.
 fn sandbox_accepts(min: codeforge_config::SandboxMinimum, level: crate::sandbox::Level) -> bool {
     use crate::sandbox::Level;
@@ -293,7 +308,9 @@ fn python_for(
     }
     for v in [".venv", "venv"] {
         let p = root.join(v).join("bin/python");
-        if p.is_file() && has_pytest(&p) {
+        // The workspace's interpreter is the workspace's code: never started outside the
+        // sandbox, so pytest is looked for on disk.
+        if p.is_file() && venv_has_pytest(&root.join(v)) {
             return Ok(p.to_string_lossy().into_owned());
         }
     }
@@ -958,6 +975,16 @@ impl VerifyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workspace_virtualenv_is_checked_for_pytest_without_running_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join(".venv");
+        std::fs::create_dir_all(venv.join("lib/python3.11/site-packages/requests")).unwrap();
+        assert!(!venv_has_pytest(&venv));
+        std::fs::create_dir_all(venv.join("lib/python3.11/site-packages/pytest")).unwrap();
+        assert!(venv_has_pytest(&venv));
+    }
 
     #[test]
     fn compiler_warnings_are_counted_without_their_summaries() {

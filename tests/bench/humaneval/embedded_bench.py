@@ -9,7 +9,7 @@ One workspace per problem (make_workspaces.py: the stub and the visible tests), 
 over the 164 problems (every 4th by default: HumanEval/0, 4, 8, …). The real
 `BIN generate --json --explain --force solution.py:LINE -w WORKSPACE` runs with no generation
 endpoint configured, i.e. the embedded Qwen2.5-Coder-0.5B-Instruct on the CPU, with the
-workspace trusted (`[verify] trust = "always"`), `plan = "off"` and `rounds` refinement rounds.
+workspace trusted (`codeforge generate --trust`), `plan = "off"` and `rounds` refinement rounds.
 Scored against the hidden tests (score.py):
 
   without verification  the model's first answer (greedy, n = 1): candidate 0 of the run, which is
@@ -43,7 +43,7 @@ def toml(rounds: int, verify: bool, n: int = 1) -> str:
     if n > 1:
         s += f"n = {n}\n"  # sampled at the config's default temperature for n > 1 (0.6)
     if verify:
-        s += f"\n[verify]\ntrust = \"always\"\nrounds = {rounds}\n"
+        s += f"\n[verify]\nrounds = {rounds}\n"
     return s
 
 

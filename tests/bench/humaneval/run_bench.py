@@ -213,7 +213,7 @@ def codeforge_toml(n: int, verify_section: bool, base_url: str) -> str:
         "supports_n = true\n"
     )
     if verify_section:
-        s += '\n[verify]\ntrust = "always"\nrounds = 0\n'
+        s += '\n[verify]\nrounds = 0\n'
     return s
 
 
@@ -293,7 +293,11 @@ def run_one(binary: str, ws: dict, env: dict, timeout: float, extra: list[str] |
     t0 = time.time()
     # --force: builds before 2026-11-23 read HumanEval/115's stub (`import math` above the
     # docstring) as an implemented body.
-    proc = subprocess.Popen([binary, "generate", "--json", "--force", *(extra or []), target, "-w", ws["dir"]],
+    # A workspace's own codeforge.toml cannot trust itself: the run trusts it with --trust.
+    flags = list(extra or [])
+    if "--no-verify" not in flags:
+        flags.append("--trust")
+    proc = subprocess.Popen([binary, "generate", "--json", "--force", *flags, target, "-w", ws["dir"]],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             stdin=subprocess.DEVNULL)
     try:
