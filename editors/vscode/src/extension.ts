@@ -1,6 +1,7 @@
 // The CodeForge extension: starts `codeforge lsp` with vscode-languageclient, maps settings to the
 // server's layer (initializationOptions + workspace/didChangeConfiguration), shows indexing,
-// backend and verification in the status bar, and adds the CodeForge commands. Code actions,
+// backend, verification and the isolation test runs get (`codeforge/health`) in the status bar, and
+// adds the CodeForge commands. Code actions,
 // completion and inline completion (LSP 3.18 textDocument/inlineCompletion) come from the client's
 // built-in features.
 
@@ -23,13 +24,15 @@ import {
 
 import { findBinary, formatContext, missingBinaryMessage, removedKeys, serverArgs, ContextResult } from './binary';
 import { affectsServer, backendLabel, changeConfigurationParams, effectiveValue, needsRestart, ServerLayer, toServerLayer } from './settings';
-import { StatusModel, verificationOf } from './status';
+import { isolationMessage, parseHealth, StatusModel, verificationOf } from './status';
 
 let client: LanguageClient | undefined;
 let sentLayer: ServerLayer = {};
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
 const status = new StatusModel();
+/** The isolation message last shown, so a restart does not repeat it. */
+let shownIsolationMessage: string | undefined;
 
 interface GenerateResult {
   status: string;
@@ -171,12 +174,46 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   refreshStatus();
   try {
     await lc.start();
+    void checkHealth(lc);
   } catch (e) {
     status.setState('stopped');
     refreshStatus();
     void vscode.window.showErrorMessage(`CodeForge: the language server did not start: ${e instanceof Error ? e.message : String(e)}`);
   }
   context.subscriptions.push({ dispose: () => void lc.stop() });
+}
+
+/**
+ * Asks the server once per start which isolation test runs get here (`codeforge/health`, which
+ * also runs one contained self-test): into the status bar's tooltip, a warning marker in its text
+ * below full isolation, and one message saying what that means for verification.
+ */
+async function checkHealth(lc: LanguageClient): Promise<void> {
+  let result: unknown;
+  try {
+    result = await lc.sendRequest('codeforge/health', {});
+  } catch (e) {
+    if (client !== lc) return;
+    status.sandbox = undefined;
+    status.sandboxError = `the server did not answer codeforge/health: ${e instanceof Error ? e.message : String(e)}`;
+    output.appendLine(status.sandboxError);
+    refreshStatus();
+    return;
+  }
+  if (client !== lc) return;
+  const health = parseHealth(result);
+  status.sandbox = health;
+  status.sandboxError = health ? undefined : 'unexpected codeforge/health result';
+  refreshStatus();
+  if (!health) {
+    output.appendLine(`codeforge/health: unexpected result ${JSON.stringify(result)}`);
+    return;
+  }
+  output.appendLine(`sandbox: ${health.summary}; self-test: ${health.self_test}`);
+  const msg = isolationMessage(health);
+  if (!msg || msg === shownIsolationMessage) return;
+  shownIsolationMessage = msg;
+  void vscode.window.showWarningMessage(msg);
 }
 
 async function restart(context: vscode.ExtensionContext): Promise<void> {

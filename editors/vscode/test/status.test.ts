@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 
-import { StatusModel, verificationOf } from '../src/status';
+import { isolationMessage, parseHealth, StatusModel, verificationOf } from '../src/status';
 
 describe('status bar model', () => {
   it('shows starting, then indexing with its percentage, then indexed', () => {
@@ -62,5 +62,98 @@ describe('status bar model', () => {
     const s = new StatusModel();
     s.setState('missing');
     assert.strictEqual(s.text, '$(error) CodeForge: server not found');
+  });
+
+  // What `codeforge doctor --json` prints on a machine with everything (the server answers
+  // `codeforge/health` with the same object).
+  const FULL = {
+    sandbox: {
+      level: 'full',
+      user_namespaces: true,
+      landlock_abi: 7,
+      seccomp: true,
+      missing: [],
+      summary:
+        'full isolation: user namespace (own mount, pid, network, ipc, uts), read-only system, home and workspace hidden, writable only a scratch copy and a private tmp, no network, Landlock ABI 7, seccomp',
+      self_test: 'passed',
+    },
+  };
+  const REDUCED = {
+    sandbox: {
+      level: 'reduced',
+      user_namespaces: false,
+      landlock_abi: 4,
+      seccomp: true,
+      missing: ['user namespaces unavailable: unshare: Operation not permitted'],
+      summary:
+        'reduced isolation (user namespaces unavailable: unshare: Operation not permitted): Landlock ABI 4 keeps writes in the scratch copy and hides home and workspace, seccomp blocks network sockets; no pid or mount namespace',
+      self_test: 'passed',
+    },
+  };
+
+  it('shows full isolation in the tooltip only, with no message', () => {
+    const s = new StatusModel();
+    s.setState('running');
+    assert.match(s.tooltip, /Test runs: isolation not known yet/);
+    const h = parseHealth(FULL);
+    assert.ok(h);
+    s.sandbox = h;
+    s.progress('i', { kind: 'begin', title: 'Indexing ws' });
+    s.progress('i', { kind: 'end' });
+    assert.strictEqual(s.text, '$(check) CodeForge: indexed');
+    assert.match(s.tooltip, /^Test runs: full isolation: user namespace \(own mount, pid, network, ipc, uts\).*Landlock ABI 7, seccomp$/m);
+    assert.doesNotMatch(s.tooltip, /self-test failed|verify\.sandbox/);
+    assert.strictEqual(isolationMessage(h), undefined);
+  });
+
+  it('marks reduced isolation in the text, explains it in the tooltip and in one message', () => {
+    const s = new StatusModel();
+    s.setState('running');
+    const h = parseHealth(REDUCED);
+    assert.ok(h);
+    s.sandbox = h;
+    s.progress('i', { kind: 'begin', title: 'Indexing ws' });
+    s.progress('i', { kind: 'end' });
+    s.resolvedTitle('Generate `area` from its docstring (CodeForge) — ⚠ unverified: below full isolation');
+    // The marker comes last: the e2e flows match "CodeForge: indexed · <label>".
+    assert.strictEqual(s.text, '$(check) CodeForge: indexed · ⚠ unverified: below full isolation · $(warning) reduced isolation');
+    assert.match(s.tooltip, /^Test runs: reduced isolation \(user namespaces unavailable/m);
+    assert.match(s.tooltip, /verify\.sandbox = "reduced"/);
+    const msg = isolationMessage(h) ?? '';
+    assert.match(msg, /reduced isolation \(user namespaces unavailable: unshare: Operation not permitted\)/);
+    assert.match(msg, /will not run below full isolation/);
+    assert.match(msg, /verify\.sandbox = "reduced" in ~\/\.config\/codeforge\/config\.toml/);
+  });
+
+  it('warns about no isolation and a failed self-test', () => {
+    const none = parseHealth({
+      sandbox: { level: 'none', user_namespaces: false, landlock_abi: 0, seccomp: false, missing: ['Landlock unavailable', 'seccomp unavailable'], summary: 'no isolation (Landlock unavailable; seccomp unavailable): a test run could read and change anything your account can', self_test: 'passed' },
+    });
+    assert.ok(none);
+    const s = new StatusModel();
+    s.setState('running');
+    s.sandbox = none;
+    assert.strictEqual(s.text, '$(circle-outline) CodeForge · $(warning) no isolation');
+    assert.match(isolationMessage(none) ?? '', /no isolation \(Landlock unavailable; seccomp unavailable\).*verify\.sandbox = "none"/);
+    const broken = parseHealth({ sandbox: { ...FULL.sandbox, self_test: 'the run wrote into the hidden workspace' } });
+    assert.ok(broken);
+    s.sandbox = broken;
+    assert.strictEqual(s.text, '$(circle-outline) CodeForge · $(warning) sandbox self-test failed');
+    assert.match(s.tooltip, /Sandbox self-test failed: the run wrote into the hidden workspace/);
+    assert.match(isolationMessage(broken) ?? '', /self-test failed: the run wrote into the hidden workspace/);
+  });
+
+  it('refuses results without a known level, and says when the server did not answer', () => {
+    assert.strictEqual(parseHealth(null), undefined);
+    assert.strictEqual(parseHealth({ sandbox: 'process group, no network, workspace read-only' }), undefined);
+    assert.strictEqual(parseHealth({ sandbox: { level: 'partial' } }), undefined);
+    const minimal = parseHealth({ sandbox: { level: 'none' } });
+    assert.strictEqual(minimal?.summary, 'no isolation');
+    assert.deepStrictEqual(minimal?.missing, []);
+    const s = new StatusModel();
+    s.setState('running');
+    s.sandboxError = 'the server did not answer codeforge/health: Unhandled method codeforge/health';
+    assert.match(s.tooltip, /Test runs: isolation unknown \(the server did not answer codeforge\/health/);
+    assert.strictEqual(s.text, '$(circle-outline) CodeForge');
   });
 });

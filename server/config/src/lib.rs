@@ -21,7 +21,7 @@ pub const USER_CONFIG_FILE: &str = "config.toml";
 /// each one can send code or keys elsewhere (a URL, the name of a variable holding a key, the
 /// `openai` backends), load code or weights from a path, run a program, or loosen what running
 /// the workspace's tests may do. See [`restrict_workspace_layer`].
-pub const RESTRICTED_WORKSPACE_KEYS: [&str; 13] = [
+pub const RESTRICTED_WORKSPACE_KEYS: [&str; 14] = [
     "generation.backend",
     "generation.url",
     "generation.api_key_env",
@@ -35,6 +35,7 @@ pub const RESTRICTED_WORKSPACE_KEYS: [&str; 13] = [
     "verify.maven_settings",
     "verify.network",
     "verify.sandbox",
+    "verify.pass_env",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -101,6 +102,10 @@ pub struct VerifyLayer {
     /// kernel cannot give the rootless sandbox), "reduced" (Landlock + seccomp without
     /// namespaces is enough) or "none" (run even with no isolation).
     pub sandbox: Option<SandboxMinimum>,
+    /// Environment variables passed into test runs beside the sandbox's allowlist (`PATH`,
+    /// `LANG`, …); a name that looks like a secret (`*_TOKEN`, `*_KEY`, …) passes only when
+    /// listed here, and a variable named by an `api_key_env` never does.
+    pub pass_env: Option<Vec<String>>,
 }
 
 /// The least isolation a test run accepts.
@@ -258,6 +263,7 @@ pub struct VerifySettings {
     pub maven_settings: Option<PathBuf>,
     pub network: bool,
     pub sandbox: SandboxMinimum,
+    pub pass_env: Vec<String>,
 }
 
 impl Default for VerifySettings {
@@ -275,6 +281,7 @@ impl Default for VerifySettings {
             maven_settings: None,
             network: false,
             sandbox: SandboxMinimum::Full,
+            pass_env: Vec::new(),
         }
     }
 }
@@ -462,6 +469,9 @@ pub fn restrict_workspace_layer(layer: &Layer) -> (Layer, Vec<&'static str>) {
         if drop_if(&mut v.sandbox, |m| *m != SandboxMinimum::Full) {
             found.push("verify.sandbox");
         }
+        if drop_if(&mut v.pass_env, |l| !l.is_empty()) {
+            found.push("verify.pass_env");
+        }
     }
     // Sections left empty are dropped (an empty section still names itself as a source).
     if safe.generation.as_ref() == Some(&GenerationLayer::default()) {
@@ -564,6 +574,7 @@ pub fn resolve<'a>(
             take!(maven_settings);
             take!(network);
             take!(sandbox);
+            take!(pass_env);
         }
         if let Some(g) = &layer.generation {
             gen_source = name.to_string();
@@ -741,7 +752,24 @@ pub fn resolve<'a>(
         maven_settings: verify.maven_settings,
         network: verify.network.unwrap_or(dv.network),
         sandbox: verify.sandbox.unwrap_or(dv.sandbox),
+        pass_env: verify.pass_env.unwrap_or(dv.pass_env),
     };
+    // A variable that holds a model key never reaches a test run, whatever pass_env lists.
+    let mut verify = verify;
+    let key_vars: Vec<&String> = [
+        match &generation.backend {
+            GenerationBackend::Openai { api_key_env, .. } => api_key_env.as_ref(),
+            GenerationBackend::Embedded { .. } => None,
+        },
+        match &embeddings {
+            EmbeddingSettings::Openai { api_key_env, .. } => api_key_env.as_ref(),
+            _ => None,
+        },
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    verify.pass_env.retain(|v| !key_vars.contains(&v));
     Ok(Settings {
         verify,
         generation,
@@ -1083,8 +1111,15 @@ mod tests {
     /// One restricted key at a time: it is reported, left out of the safe layer, and what else
     /// the file says still applies.
     #[test]
+    fn pass_env_never_passes_a_model_key_variable() {
+        let l = toml_layer("[generation]\nbackend = \"openai\"\nurl = \"http://h/v1\"\nmodel = \"q\"\napi_key_env = \"DASHSCOPE_API_KEY\"\n[verify]\npass_env = [\"DASHSCOPE_API_KEY\", \"HF_TOKEN\"]\n").unwrap();
+        let s = resolve([("user config", &l)]).unwrap();
+        assert_eq!(s.verify.pass_env, ["HF_TOKEN"]);
+    }
+
+    #[test]
     fn restrict_workspace_layer_reports_and_drops_each_key() {
-        let cases: [(&str, &str); 13] = [
+        let cases: [(&str, &str); 14] = [
             (
                 "generation.backend",
                 "[generation]\nbackend = \"openai\"\nmodel = \"m\"\nfim = true\n",
@@ -1116,6 +1151,7 @@ mod tests {
             ),
             ("verify.network", "[verify]\nnetwork = true\n"),
             ("verify.sandbox", "[verify]\nsandbox = \"none\"\n"),
+            ("verify.pass_env", "[verify]\npass_env = [\"GITHUB_TOKEN\"]\n"),
         ];
         for (key, text) in cases {
             let full = toml_layer(&format!("{text}[index]\nmax_file_size = 7\n")).unwrap();

@@ -105,7 +105,8 @@ impl Verification {
             rounds: 0,
             candidates: 0,
             elapsed_ms: 0,
-            sandbox: String::new(),
+            // What a run would have got here (`none` where the machine gives no sandbox).
+            sandbox: codeforge_verify::sandbox::support().level.as_str().to_string(),
             agreement: None,
             runs: Vec::new(),
             notes: Vec::new(),

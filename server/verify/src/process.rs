@@ -20,6 +20,8 @@ pub struct Isolation {
     pub policy: Policy,
     /// Below this level the run is refused (the user chose whether reduced isolation is enough).
     pub minimum: Level,
+    /// Variables passed through beside the allowlist (the user's `verify.pass_env`).
+    pub pass_env: Vec<String>,
 }
 
 impl Isolation {
@@ -55,6 +57,7 @@ impl Isolation {
                 limits: Default::default(),
             },
             minimum: Level::Full,
+            pass_env: Vec::new(),
         }
     }
 }
@@ -255,7 +258,10 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
     cmd.args(&job.args)
         .current_dir(&job.cwd)
         .env_clear()
-        .envs(std::env::vars_os().filter(|(k, _)| sandbox::env_allowed(&k.to_string_lossy())))
+        .envs(std::env::vars_os().filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            sandbox::env_allowed(&k) || iso.pass_env.iter().any(|p| *p == k)
+        }))
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -577,6 +583,11 @@ mod tests {
         let o = run(&job("env", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
         assert!(!o.output.contains("ghp_sandbox_test"), "{}", o.output);
         assert!(o.output.contains("PATH="), "{}", o.output);
+        // Unless the user passes it by name.
+        let mut iso = f.iso();
+        iso.pass_env = vec!["CODEFORGE_TEST_GITHUB_TOKEN".into()];
+        let o = run(&job("env", &f.p("scratch"), 5000), &iso).await.unwrap();
+        assert!(o.output.contains("ghp_sandbox_test"), "{}", o.output);
     }
 
     /// Items 1, 2 and 4 of the issue, and reading the key, from inside a run.

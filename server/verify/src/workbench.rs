@@ -608,6 +608,9 @@ impl Workbench {
             read_only,
             self.req.settings.network,
         );
+        iso.pass_env = self.req.settings.pass_env.clone();
+        // Other workspaces' scratch copies and indexes stay out of view.
+        iso.policy.hidden.push(self.req.cache_dir.clone());
         iso.minimum = match self.req.settings.sandbox {
             codeforge_config::SandboxMinimum::Full => crate::sandbox::Level::Full,
             codeforge_config::SandboxMinimum::Reduced => crate::sandbox::Level::Reduced,
