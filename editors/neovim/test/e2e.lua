@@ -246,7 +246,72 @@ local function run()
   check(health:find("version: codeforge", 1, true) ~= nil, "checkhealth shows `codeforge --version`", health)
   check(health:find("backend reachable: " .. url, 1, true) ~= nil, "checkhealth reaches the HTTP backend", health)
   check(health:find("API key variable CF_TEST_KEY is set", 1, true) ~= nil, "checkhealth sees the API key variable", health)
+  -- The sandbox: asked from the running server, and what `codeforge doctor --json` says here.
+  local hm = require("codeforge.health")
+  local doctor_out = vim.fn.system({ env("CF_BIN"), "doctor", "--json" })
+  local expected = hm.parse_sandbox(doctor_out)
+  check(expected ~= nil, "`codeforge doctor --json` prints the sandbox object", doctor_out)
+  check(health:find("CodeForge: sandbox for test runs", 1, true) ~= nil, "checkhealth has a sandbox section", health)
+  check(health:find("from the running server (client " .. client.id .. ", codeforge/health)", 1, true) ~= nil,
+    "checkhealth asks the running server (codeforge/health)", health)
+  if expected then
+    local severity = ({ full = "OK", reduced = "WARNING", none = "ERROR" })[expected.level]
+    local line
+    for l in health:gmatch("[^\n]+") do
+      if l:find(expected.summary, 1, true) then
+        line = l
+      end
+    end
+    check(line ~= nil and line:find(severity, 1, true) ~= nil,
+      ("checkhealth reports this machine's %s isolation as %s"):format(expected.level, severity), line or health)
+    check(health:find(expected.self_test == "passed" and "sandbox self-test passed" or ("sandbox self-test failed: " .. expected.self_test), 1, true) ~= nil,
+      "checkhealth reports the sandbox self-test (" .. expected.self_test .. ")", health)
+  end
   vim.cmd("silent! tabclose")
+  -- Without a running server: `codeforge doctor --json` (stderr after the JSON is ignored).
+  local ids = cf.state.client_ids
+  cf.state.client_ids = {}
+  vim.cmd("enew")
+  local sb, source = hm.sandbox_health(env("CF_BIN"))
+  vim.cmd("bwipeout!")
+  cf.state.client_ids = ids
+  check(sb ~= nil and source == "`" .. env("CF_BIN") .. " doctor --json`", "without a server, checkhealth runs `codeforge doctor --json`", source)
+  check(expected == nil or (sb and sb.level == expected.level), "doctor and the server agree on the level", sb and sb.level)
+  local parsed = hm.parse_sandbox(doctor_out .. "\ncodeforge: the sandbox self-test failed\n")
+  check(parsed ~= nil and expected ~= nil and parsed.level == expected.level, "the doctor's JSON is read with a stderr line after it")
+  check(hm.parse_sandbox('{"sandbox": "process group, no network, workspace read-only"}') == nil, "the old free-text sandbox is not taken for a level")
+  -- Each level's severity, through a recording reporter (this machine has only one level).
+  local function report(sandbox)
+    local calls = {}
+    local rec = function(kind)
+      return function(msg, advice)
+        table.insert(calls, { kind = kind, msg = msg, advice = table.concat(advice or {}, " ") })
+      end
+    end
+    hm.report_sandbox({ start = rec("start"), ok = rec("ok"), info = rec("info"), warn = rec("warn"), error = rec("error") }, sandbox, "test")
+    return calls
+  end
+  local function has(calls, kind, text)
+    for _, c in ipairs(calls) do
+      if c.kind == kind and (c.msg .. " " .. c.advice):find(text, 1, true) then
+        return true
+      end
+    end
+    return false
+  end
+  local full = report({ level = "full", missing = {}, summary = "full isolation: user namespace", self_test = "passed" })
+  check(has(full, "ok", "full isolation: user namespace") and has(full, "ok", "self-test passed") and not has(full, "warn", "")
+    and not has(full, "error", ""), "full isolation and a passing self-test are OK", vim.inspect(full))
+  local reduced = report({ level = "reduced", missing = { "user namespaces unavailable: EPERM" },
+    summary = "reduced isolation (user namespaces unavailable: EPERM): Landlock", self_test = "passed" })
+  check(has(reduced, "warn", "reduced isolation (user namespaces") and has(reduced, "warn", 'verify.sandbox = "reduced"')
+    and has(reduced, "info", "missing: user namespaces unavailable: EPERM") and not has(reduced, "error", ""),
+    "reduced isolation is a warning naming what is missing and verify.sandbox", vim.inspect(reduced))
+  local none = report({ level = "none", missing = { "Landlock unavailable", "seccomp unavailable" },
+    summary = "no isolation (Landlock unavailable; seccomp unavailable)", self_test = "the run wrote into the hidden workspace" })
+  check(has(none, "error", "no isolation (Landlock") and has(none, "error", 'verify.sandbox = "none"')
+    and has(none, "error", "self-test failed: the run wrote into the hidden workspace") and has(none, "info", "missing: seccomp unavailable"),
+    "no isolation and a failed self-test are errors", vim.inspect(none))
   -- The embedded backend: the model file in the cache dir, present or not.
   cf.config.settings = { generation = { backend = "embedded" } }
   cf.config.cache_dir = cache

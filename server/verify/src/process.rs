@@ -22,6 +22,8 @@ pub struct Isolation {
     pub minimum: Level,
     /// Variables passed through beside the allowlist (the user's `verify.pass_env`).
     pub pass_env: Vec<String>,
+    /// At most this level even where the machine gives more (tests of the weaker layers).
+    pub ceiling: Option<Level>,
 }
 
 impl Isolation {
@@ -40,6 +42,7 @@ impl Isolation {
         let mut w = vec![scratch_tree.clone()];
         w.extend(writable);
         // What a run writes in the scratch copy lands beside it and is dropped before the next.
+        let tmp_dir = mount_point.with_file_name("tmp");
         let overlay = sandbox::Overlay {
             lower: scratch_tree.clone(),
             upper: mount_point.with_file_name("run-upper"),
@@ -53,11 +56,13 @@ impl Isolation {
                 mapped: vec![(scratch_tree, workspace)],
                 read_only,
                 overlay: Some(overlay),
+                tmp_dir: Some(tmp_dir),
                 network,
                 limits: Default::default(),
             },
             minimum: Level::Full,
             pass_env: Vec::new(),
+            ceiling: None,
         }
     }
 }
@@ -229,7 +234,10 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 /// why) when the machine's isolation is below `iso.minimum`.
 pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
     let start = Instant::now();
-    let level = sandbox::support().level;
+    let mut level = sandbox::support().level;
+    if let Some(c) = iso.ceiling.filter(|c| rank(*c) < rank(level)) {
+        level = c;
+    }
     if rank(level) < rank(iso.minimum) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
@@ -267,6 +275,14 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if level != Level::Full {
+        if let Some(t) = &iso.policy.tmp_dir {
+            let _ = std::fs::create_dir_all(t);
+            cmd.env("TMPDIR", t);
+            // The JVM takes /tmp unless told.
+            cmd.env("JAVA_TOOL_OPTIONS", format!("-Djava.io.tmpdir={}", t.display()));
+        }
+    }
     // The report pipe: the read end stays here, the write end becomes the run's fd 3.
     let mut report_pipe: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> = None;
     if job.report_fd {
@@ -618,6 +634,38 @@ mod tests {
         assert_eq!(std::fs::read_to_string(ws.join("app.py")).unwrap(), "x = 1\n", "{o:?}");
         assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "read the key: {o:?}");
         assert!(listener.accept().is_err(), "connected to the host: {o:?}");
+    }
+
+    /// Where the kernel refuses user namespaces (Ubuntu 24.04's AppArmor rule, a disabled
+    /// sysctl), Landlock and seccomp alone must still hold items 1, 2 and 4 and the key.
+    #[tokio::test]
+    async fn landlock_and_seccomp_alone_hold_a_hostile_run() {
+        if sandbox::support().landlock_abi < 1 {
+            return;
+        }
+        let f = Fixture::new();
+        let mut iso = f.iso();
+        iso.ceiling = Some(Level::Reduced);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (home, ws) = (f.p("home"), f.p("workspace"));
+        let script = format!(
+            "echo pwned > {h}/owned; echo pwned >> {w}/app.py; cat {h}/.ssh/id_ed25519; \
+             echo pwned > /proc/self/root{h}/owned2; echo ok > made; echo t > \"$TMPDIR/t\" && echo tmp-ok; \
+             python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)\" 2>&1 | tail -1; \
+             echo done",
+            h = home.display(),
+            w = ws.display(),
+        );
+        let o = run(&job(&script, &f.p("scratch"), 20_000), &iso).await.unwrap();
+        assert_eq!(o.sandbox, "reduced", "{o:?}");
+        assert!(o.output.contains("done") && o.output.contains("tmp-ok"), "{o:?}");
+        assert!(f.p("scratch/made").exists(), "the scratch copy is writable: {o:?}");
+        assert!(!home.join("owned").exists() && !home.join("owned2").exists(), "{o:?}");
+        assert_eq!(std::fs::read_to_string(ws.join("app.py")).unwrap(), "x = 1\n", "{o:?}");
+        assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "{o:?}");
+        assert!(listener.accept().is_err(), "{o:?}");
     }
 
     #[tokio::test]

@@ -138,6 +138,8 @@ pub struct Policy {
     /// `writable`) through an overlay whose upper layer is `upper` (emptied before each run), so
     /// nothing a candidate writes there reaches the next candidate.
     pub overlay: Option<Overlay>,
+    /// Without namespaces (reduced isolation): the run's `TMPDIR`, its only tmp.
+    pub tmp_dir: Option<PathBuf>,
     /// Allow network sockets (loopback-only namespace is not built: on means the host network).
     pub network: bool,
     pub limits: Limits,
@@ -448,8 +450,17 @@ impl ChildPlan {
         // Landlock: read the system minus the hidden places (plus the exceptions), write only
         // the writable ones.
         let mut rw: Vec<PathBuf> = writable.clone();
-        rw.extend(mapped.iter().map(|(_, d)| d.clone()));
-        rw.extend(PRIVATE_TMP.iter().map(PathBuf::from));
+        if level == Level::Full {
+            // The destinations show the scratch copy only where mounts made them so; without
+            // mounts they are the user's own directories (the workspace) and stay read-never.
+            rw.extend(mapped.iter().map(|(_, d)| d.clone()));
+            // Fresh tmpfs mounts of the run's own.
+            rw.extend(PRIVATE_TMP.iter().map(PathBuf::from));
+        } else if let Some(t) = &policy.tmp_dir {
+            // Without mounts the host's /tmp is shared (and may hold hidden places, which a
+            // Landlock rule on /tmp would open again): the run gets `TMPDIR` instead.
+            rw.push(canon(t));
+        }
         let mut ro_extra = read_only.clone();
         ro_extra.extend(rw.iter().cloned());
         let ll_read = read_allowlist(&hidden, &ro_extra).iter().map(|p| cpath(p)).collect();

@@ -1,5 +1,7 @@
--- :checkhealth codeforge — the binary, its version, the generation backend (reachable for an
--- HTTP backend; the model file present for the embedded one). Neovim 0.7 to 0.11+.
+-- :checkhealth codeforge — the binary, its version, the isolation test runs get on this machine
+-- (`codeforge/health` from the running server, else `codeforge doctor --json`), the generation
+-- backend (reachable for an HTTP backend; the model file present for the embedded one).
+-- Neovim 0.7 to 0.11+.
 
 local M = {}
 
@@ -70,6 +72,111 @@ local function cache_dir(cfg)
   return vim.fn.expand("~/.cache/codeforge")
 end
 
+--- The `sandbox` table of a `codeforge/health` result or of `codeforge doctor --json` output (a
+--- string: the JSON object is taken from between the first `{` and the last `}`); nil, why otherwise.
+function M.parse_sandbox(v)
+  if type(v) == "string" then
+    local json = v:match("^[^{]*(%b{})")
+    if not json then
+      return nil, "no JSON object in the output: " .. vim.trim(v)
+    end
+    local ok, decoded = pcall(vim.fn.json_decode, json)
+    if not ok then
+      return nil, "unreadable JSON: " .. tostring(decoded)
+    end
+    v = decoded
+  end
+  local sb = type(v) == "table" and v.sandbox or nil
+  if type(sb) ~= "table" or (sb.level ~= "full" and sb.level ~= "reduced" and sb.level ~= "none") then
+    return nil, "no sandbox level in " .. vim.inspect(v)
+  end
+  if type(sb.missing) ~= "table" then
+    sb.missing = {}
+  end
+  if type(sb.summary) ~= "string" or sb.summary == "" then
+    sb.summary = (sb.level == "none" and "no" or sb.level) .. " isolation"
+  end
+  if type(sb.self_test) ~= "string" then
+    sb.self_test = "not run"
+  end
+  return sb
+end
+
+--- The sandbox report: from a running CodeForge client (`codeforge/health`), else from
+--- `bin doctor --json`. Returns sandbox, source; or nil, why.
+function M.sandbox_health(bin, timeout_ms)
+  local cf = require("codeforge")
+  local client = cf.client(0)
+  if not client then
+    for _, id in ipairs(cf.state.client_ids) do
+      client = client or vim.lsp.get_client_by_id(id)
+    end
+  end
+  local why
+  if client then
+    local done, err, result = false, nil, nil
+    local ok, sent = pcall(cf.request, client, "codeforge/health", {}, function(e, r)
+      err, result, done = e, r, true
+    end)
+    if ok and sent then
+      vim.wait(timeout_ms or 30000, function()
+        return done
+      end, 20)
+    end
+    if not ok then
+      why = tostring(sent)
+    elseif not sent then
+      why = "the client is not running"
+    elseif not done then
+      why = "timed out"
+    elseif err then
+      why = type(err) == "table" and (err.message or vim.inspect(err)) or tostring(err)
+    else
+      local sb, perr2 = M.parse_sandbox(result)
+      if sb then
+        return sb, ("the running server (client %d, codeforge/health)"):format(client.id)
+      end
+      why = perr2
+    end
+  end
+  if not bin then
+    return nil, why and ("the server did not answer codeforge/health: " .. why) or "no binary to run `codeforge doctor`"
+  end
+  local out = vim.fn.system({ bin, "doctor", "--json" })
+  local sb, perr = M.parse_sandbox(out)
+  if sb then
+    return sb, "`" .. bin .. " doctor --json`" .. (why and (" (the running server did not answer codeforge/health: " .. why .. ")") or "")
+  end
+  return nil, ("`%s doctor --json` failed (exit %d): %s"):format(bin, vim.v.shell_error, perr)
+end
+
+--- Reports the sandbox: ok at full isolation, warn at reduced, error at none or a failed self-test.
+function M.report_sandbox(r, sb, source)
+  r.info("from " .. source)
+  local lower = {
+    "Below full isolation no test runs (results stay unverified) unless your own ~/.config/codeforge/config.toml sets"
+      .. ' verify.sandbox = "' .. sb.level .. '" under [verify] (a workspace\'s codeforge.toml cannot lower it)',
+    "Full isolation needs Linux 5.13+ with unprivileged user namespaces, Landlock and seccomp; `codeforge doctor` says what is missing",
+  }
+  if sb.level == "full" then
+    r.ok(sb.summary)
+  elseif sb.level == "reduced" then
+    r.warn(sb.summary, lower)
+  else
+    r.error(sb.summary, lower)
+  end
+  for _, m in ipairs(sb.missing) do
+    r.info("missing: " .. tostring(m))
+  end
+  if sb.self_test == "passed" then
+    r.ok("sandbox self-test passed (a contained run wrote only its scratch dir)")
+  else
+    r.error("sandbox self-test failed: " .. sb.self_test, {
+      "Test runs may fail or be less contained than reported; run `codeforge doctor` for details",
+    })
+  end
+end
+
 M.QWEN_REL = "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf"
 
 function M.check()
@@ -114,6 +221,14 @@ function M.check()
     r.warn("not running: call require('codeforge').setup{} and open a Python, Rust or Java file")
   end
   r.info("status: " .. (cf.status() ~= "" and cf.status() or "(none)"))
+
+  r.start("CodeForge: sandbox for test runs")
+  local sb, source = M.sandbox_health(bin)
+  if sb then
+    M.report_sandbox(r, sb, source)
+  else
+    r.error("cannot tell which isolation test runs get: " .. source, { "Run `codeforge doctor` in a terminal" })
+  end
 
   r.start("CodeForge: generation backend")
   local gen = (cfg.settings or {}).generation or {}
