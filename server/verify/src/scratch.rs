@@ -269,6 +269,24 @@ fn prune(tree: &Path, dir: &Path, wanted: &HashSet<&str>) -> usize {
 mod tests {
     use super::*;
 
+    /// A cloned repository's symlinks to the user's files (`key -> ~/.ssh/id_ed25519`) must not
+    /// bring those files into the copy that candidates and the repository's tests can read.
+    #[test]
+    fn symlinks_out_of_the_workspace_are_not_followed() {
+        let ws = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_ed25519"), "KEY").unwrap();
+        std::fs::write(ws.path().join("a.py"), "x = 1\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_ed25519"), ws.path().join("key")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("dir")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let base = cache.path().join("b");
+        let s = Scratch::sync(ws.path(), &base, 1000).unwrap();
+        assert!(s.tree.join("a.py").is_file());
+        assert!(std::fs::symlink_metadata(s.tree.join("key")).is_err(), "the linked file came along");
+        assert!(std::fs::symlink_metadata(s.tree.join("dir")).is_err(), "the linked dir came along");
+    }
+
     #[test]
     fn sync_copies_restores_and_prunes() {
         let ws = tempfile::tempdir().unwrap();

@@ -154,7 +154,7 @@ end
 function M.report_sandbox(r, sb, source)
   r.info("from " .. source)
   local lower = {
-    "Below full isolation no test runs (results stay unverified) unless your own ~/.config/codeforge/config.toml sets"
+    "Below full isolation tests do not run (results stay unverified) unless your own ~/.config/codeforge/config.toml sets"
       .. ' verify.sandbox = "' .. sb.level .. '" under [verify] (a workspace\'s codeforge.toml cannot lower it)',
     "Full isolation needs Linux 5.13+ with unprivileged user namespaces, Landlock and seccomp; `codeforge doctor` says what is missing",
   }
