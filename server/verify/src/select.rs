@@ -104,11 +104,26 @@ pub fn calls_textually(text: &str, name: &str) -> bool {
     false
 }
 
-/// Test-like symbols of one file.
+/// Test-like symbols of one file that a runner can collect: not defined inside another function
+/// (`def test_x(): def test(): …` is a helper pytest cannot collect; naming it sinks the whole run).
+/// The enclosing test, whose body holds the nested one, is selected in its place.
 fn tests_in(symbols: &[Symbol]) -> impl Iterator<Item = &Symbol> {
-    symbols
-        .iter()
-        .filter(|s| s.is_test && matches!(s.kind, SymbolKind::Function | SymbolKind::Method))
+    let nested_in_function = |s: &Symbol| {
+        let mut p = s.parent;
+        while let Some(i) = p {
+            let Some(a) = symbols.get(i) else { break };
+            if matches!(a.kind, SymbolKind::Function | SymbolKind::Method) {
+                return true;
+            }
+            p = a.parent;
+        }
+        false
+    };
+    symbols.iter().filter(move |s| {
+        s.is_test
+            && matches!(s.kind, SymbolKind::Function | SymbolKind::Method)
+            && !nested_in_function(s)
+    })
 }
 
 /// Selects up to `max` tests for the function `name` defined in `target_rel` (whose enclosing
@@ -180,6 +195,21 @@ mod tests {
 
     fn f(rel: &str, text: &str) -> (String, String) {
         (rel.to_string(), text.to_string())
+    }
+
+    #[test]
+    fn functions_nested_in_tests_are_never_selected_their_test_is() {
+        let files = vec![
+            f("pkg/fmt.py", "def wrap(text):\n    pass\n"),
+            f(
+                "tests/test_fmt.py",
+                "from pkg.fmt import wrap\n\ndef test_prompts():\n    def test(x):\n        return wrap(x)\n    assert test('a') == 'a'\n",
+            ),
+        ];
+        let s = select_tests(Language::Python, "pkg/fmt.py", "wrap", None, &files, 10);
+        let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["tests/test_fmt.py::test_prompts"], "{s:?}");
+        assert_eq!(s[0].reason, "references");
     }
 
     #[test]
