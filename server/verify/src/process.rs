@@ -67,14 +67,6 @@ impl Isolation {
     }
 }
 
-fn rank(l: Level) -> u8 {
-    match l {
-        Level::Full => 2,
-        Level::Reduced => 1,
-        Level::None => 0,
-    }
-}
-
 /// One command to run.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -235,10 +227,10 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
     let start = Instant::now();
     let mut level = sandbox::support().level;
-    if let Some(c) = iso.ceiling.filter(|c| rank(*c) < rank(level)) {
-        level = c;
+    if let Some(c) = iso.ceiling {
+        level = level.min(c);
     }
-    if rank(level) < rank(iso.minimum) {
+    if level < iso.minimum {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
             format!(

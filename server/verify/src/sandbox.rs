@@ -12,16 +12,27 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// How strongly a run is contained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// How strongly a run is contained, weakest first (so levels compare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// Namespaces + mounts + Landlock + seccomp.
-    Full,
-    /// No namespaces (the kernel refused them): Landlock + seccomp + limits only.
-    Reduced,
     /// Nothing but a process group and limits.
     None,
+    /// No namespaces (the kernel refused them): Landlock + seccomp + limits only.
+    Reduced,
+    /// Namespaces + mounts + Landlock + seccomp.
+    Full,
+}
+
+/// The least level the user accepts, from their `verify.sandbox`.
+impl From<codeforge_config::SandboxMinimum> for Level {
+    fn from(m: codeforge_config::SandboxMinimum) -> Level {
+        match m {
+            codeforge_config::SandboxMinimum::Full => Level::Full,
+            codeforge_config::SandboxMinimum::Reduced => Level::Reduced,
+            codeforge_config::SandboxMinimum::None => Level::None,
+        }
+    }
 }
 
 impl Level {

@@ -272,17 +272,6 @@ fn venv_has_pytest(venv: &Path) -> bool {
     })
 }
 
-/// Whether a machine giving `level` meets the user's minimum.
-fn sandbox_accepts(min: codeforge_config::SandboxMinimum, level: crate::sandbox::Level) -> bool {
-    use crate::sandbox::Level;
-    use codeforge_config::SandboxMinimum as M;
-    match min {
-        M::Full => level == Level::Full,
-        M::Reduced => level != Level::None,
-        M::None => true,
-    }
-}
-
 fn cargo_home(home: &str) -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -352,7 +341,7 @@ impl Workbench {
     /// the async runtime). Holds the workspace's verification lock until dropped.
     pub fn prepare(req: VerifyRequest) -> Result<Workbench, VerifyError> {
         let support = crate::sandbox::support();
-        if !sandbox_accepts(req.settings.sandbox, support.level) {
+        if support.level < crate::sandbox::Level::from(req.settings.sandbox) {
             return Err(VerifyError::Setup(format!(
                 "tests not run: this machine gives {}. To run them anyway, set verify.sandbox = \"{}\" in ~/.config/codeforge/config.toml",
                 support.summary(),
@@ -611,11 +600,7 @@ impl Workbench {
         iso.pass_env = self.req.settings.pass_env.clone();
         // Other workspaces' scratch copies and indexes stay out of view.
         iso.policy.hidden.push(self.req.cache_dir.clone());
-        iso.minimum = match self.req.settings.sandbox {
-            codeforge_config::SandboxMinimum::Full => crate::sandbox::Level::Full,
-            codeforge_config::SandboxMinimum::Reduced => crate::sandbox::Level::Reduced,
-            codeforge_config::SandboxMinimum::None => crate::sandbox::Level::None,
-        };
+        iso.minimum = self.req.settings.sandbox.into();
         iso
     }
 

@@ -68,6 +68,33 @@ fn request(root: &Path, cache: &Path, rel: &str, lang: Language, name: &str, cla
     }
 }
 
+async fn prepare(req: VerifyRequest) -> Workbench {
+    tokio::task::spawn_blocking(move || Workbench::prepare(req))
+        .await
+        .unwrap()
+        .expect("prepare")
+}
+
+/// Runs the hostile candidate (it must fail and leave no trace), then the right one (it must
+/// pass and leave none either); returns the hostile run's report.
+async fn hostile_then_right(
+    wb: &mut Workbench,
+    t: &Trap,
+    root: &Path,
+    before: &std::collections::BTreeMap<String, Vec<u8>>,
+    hostile_source: &str,
+    right_source: &str,
+) -> codeforge_verify::RunReport {
+    let hostile = wb.run(hostile_source).await;
+    assert_eq!(hostile.sandbox, "full", "{hostile:?}");
+    assert!(hostile.failed > 0, "the wrong body fails: {hostile:?}");
+    t.assert_no_trace(root, before, &hostile.output);
+    let ok = wb.run(right_source).await;
+    assert!(ok.all_passed(), "{ok:?}");
+    t.assert_no_trace(root, before, &ok.output);
+    hostile
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_build_script_and_candidate_cannot_escape() {
     let ws = codeforge_testkit::workspace("verify_rust");
@@ -90,13 +117,7 @@ async fn rust_build_script_and_candidate_cannot_escape() {
     std::fs::write(ws.root.join("build.rs"), build_rs).unwrap();
     let before = codeforge_testkit::snapshot(&ws.root);
     let original = std::fs::read_to_string(ws.root.join("src/lib.rs")).unwrap();
-    let mut wb = tokio::task::spawn_blocking({
-        let req = request(&ws.root, &ws.cache, "src/lib.rs", Language::Rust, "fib", None);
-        move || Workbench::prepare(req)
-    })
-    .await
-    .unwrap()
-    .expect("prepare");
+    let mut wb = prepare(request(&ws.root, &ws.cache, "src/lib.rs", Language::Rust, "fib", None)).await;
     let hostile_body = format!(
         r#"pub fn fib(n: u32) -> u64 {{
     let _ = std::fs::write("{h}/{m}", "x");
@@ -112,15 +133,17 @@ async fn rust_build_script_and_candidate_cannot_escape() {
 }}"#
     );
     let stub = "pub fn fib(n: u32) -> u64 {\n    todo!()\n}";
-    let hostile = wb.run(&original.replace(stub, &hostile_body)).await;
-    assert!(hostile.compiled, "{}", hostile.output);
-    assert_eq!(hostile.sandbox, "full", "{hostile:?}");
-    assert!(hostile.failed > 0, "the wrong body fails: {hostile:?}");
-    t.assert_no_trace(&ws.root, &before, &hostile.output);
     let right = "pub fn fib(n: u32) -> u64 {\n    let (mut a, mut b) = (0u64, 1u64);\n    for _ in 0..n {\n        let t = a + b;\n        a = b;\n        b = t;\n    }\n    a\n}";
-    let ok = wb.run(&original.replace(stub, right)).await;
-    assert!(ok.all_passed(), "{ok:?}");
-    t.assert_no_trace(&ws.root, &before, &ok.output);
+    let hostile = hostile_then_right(
+        &mut wb,
+        &t,
+        &ws.root,
+        &before,
+        &original.replace(stub, &hostile_body),
+        &original.replace(stub, right),
+    )
+    .await;
+    assert!(hostile.compiled, "{}", hostile.output);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,13 +154,7 @@ async fn java_candidate_cannot_escape() {
     let before = codeforge_testkit::snapshot(&ws.root);
     let rel = "src/main/java/com/acme/Strings.java";
     let original = std::fs::read_to_string(ws.root.join(rel)).unwrap();
-    let mut wb = tokio::task::spawn_blocking({
-        let req = request(&ws.root, &ws.cache, rel, Language::Java, "reverse", Some("Strings"));
-        move || Workbench::prepare(req)
-    })
-    .await
-    .unwrap()
-    .expect("prepare");
+    let mut wb = prepare(request(&ws.root, &ws.cache, rel, Language::Java, "reverse", Some("Strings"))).await;
     let stub = "    public static String reverse(String s) {\n        throw new UnsupportedOperationException(\"not yet\");\n    }";
     assert!(original.contains(stub));
     let hostile_body = format!(
@@ -152,12 +169,14 @@ async fn java_candidate_cannot_escape() {
         return s;
     }}"#
     );
-    let hostile = wb.run(&original.replace(stub, &hostile_body)).await;
-    assert_eq!(hostile.sandbox, "full", "{hostile:?}");
-    assert!(hostile.failed > 0, "the wrong body fails: {hostile:?}");
-    t.assert_no_trace(&ws.root, &before, &hostile.output);
     let right = "    public static String reverse(String s) {\n        return new StringBuilder(s).reverse().toString();\n    }";
-    let ok = wb.run(&original.replace(stub, right)).await;
-    assert!(ok.all_passed(), "{ok:?}");
-    t.assert_no_trace(&ws.root, &before, &ok.output);
+    hostile_then_right(
+        &mut wb,
+        &t,
+        &ws.root,
+        &before,
+        &original.replace(stub, &hostile_body),
+        &original.replace(stub, right),
+    )
+    .await;
 }
