@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator};
+use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator, Tree};
 
 use crate::docs;
 use crate::language::{DocStyle, Language, LanguageSpec};
@@ -42,12 +42,21 @@ struct Def<'t> {
 /// Extracts the symbols of one file. `rel_path` is the workspace-relative path (used for module
 /// paths and test-file rules).
 pub fn extract(lang: Language, rel_path: &str, source: &str) -> ExtractedFile {
-    extract_at_depth(lang, rel_path, source, 0)
+    match crate::parsed::parse_file(lang, source, None) {
+        Some(tree) => extract_tree(lang, rel_path, source, &tree),
+        None => ExtractedFile::default(),
+    }
+}
+
+/// [`extract`] from a tree already parsed from `source` (no second parse).
+pub(crate) fn extract_tree(lang: Language, rel_path: &str, source: &str, tree: &Tree) -> ExtractedFile {
+    extract_from(lang, rel_path, source, tree, 0)
 }
 
 /// How many times a recovered chunk may itself be recovered.
 const MAX_RECOVERY_DEPTH: usize = 2;
 
+/// A chunk recovered from an ERROR region: parsed on its own (not a file version).
 fn extract_at_depth(lang: Language, rel_path: &str, source: &str, depth: usize) -> ExtractedFile {
     let mut parser = Parser::new();
     if parser.set_language(&lang.grammar()).is_err() {
@@ -56,6 +65,16 @@ fn extract_at_depth(lang: Language, rel_path: &str, source: &str, depth: usize) 
     let Some(tree) = parser.parse(source, None) else {
         return ExtractedFile::default();
     };
+    extract_from(lang, rel_path, source, &tree, depth)
+}
+
+fn extract_from(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    tree: &Tree,
+    depth: usize,
+) -> ExtractedFile {
     let root = tree.root_node();
     let spec = lang.spec();
     let queries = lang.queries();

@@ -9,6 +9,7 @@ mod docs;
 mod extract;
 mod language;
 mod module_path;
+mod parsed;
 pub mod secret_scan;
 mod stub;
 
@@ -18,6 +19,7 @@ pub use language::{
     DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,
 };
 pub use module_path::module_path;
+pub use parsed::{ParsedFile, file_parses};
 pub use stub::{
     BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, function_at_line,
     is_stub_body, splice_body, stub_functions,

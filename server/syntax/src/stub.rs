@@ -6,7 +6,7 @@
 
 use tree_sitter::{Node, Parser, Tree};
 
-use crate::{Language, Symbol, extract};
+use crate::{Language, Symbol};
 
 /// What the body of a target function holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -67,7 +67,7 @@ pub(crate) fn parse(lang: Language, source: &str) -> Option<Tree> {
 
 /// ERROR and MISSING nodes in a parse of `source`.
 pub fn count_syntax_errors(lang: Language, source: &str) -> usize {
-    match parse(lang, source) {
+    match crate::parsed::parse_file(lang, source, None) {
         Some(tree) => count_tree_errors(&tree),
         None => usize::MAX,
     }
@@ -150,7 +150,12 @@ fn function_node<'t>(lang: Language, root: Node<'t>, sym: &Symbol) -> Option<Nod
     }
 }
 
-fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<FunctionTarget> {
+pub(crate) fn target_for(
+    lang: Language,
+    source: &str,
+    root: Node,
+    sym: &Symbol,
+) -> Option<FunctionTarget> {
     if !sym.kind.is_callable() {
         return None;
     }
@@ -290,37 +295,20 @@ fn target_for(lang: Language, source: &str, root: Node, sym: &Symbol) -> Option<
 }
 
 /// The innermost function or method whose definition (doc comment included) spans `line`.
+/// (One parse; a caller with a [`crate::ParsedFile`] asks it instead.)
 pub fn function_at_line(
     lang: Language,
     rel_path: &str,
     source: &str,
     line: usize,
 ) -> Option<FunctionTarget> {
-    let tree = parse(lang, source)?;
-    let file = extract(lang, rel_path, source);
-    file.symbols
-        .iter()
-        .filter(|s| s.kind.is_callable() && s.end_line >= line)
-        .filter_map(|s| target_for(lang, source, tree.root_node(), s))
-        .filter(|t| t.doc_start_line <= line)
-        .min_by_key(|t| t.symbol.end_byte - t.symbol.start_byte)
+    crate::ParsedFile::parse(lang, rel_path, source).function_at_line(line)
 }
 
 /// Every documented function whose body is a stub: the targets of "Generate function from
-/// docstring".
+/// docstring". (One parse; a caller with a [`crate::ParsedFile`] asks it instead.)
 pub fn stub_functions(lang: Language, rel_path: &str, source: &str) -> Vec<FunctionTarget> {
-    let Some(tree) = parse(lang, source) else {
-        return Vec::new();
-    };
-    let file = extract(lang, rel_path, source);
-    file.symbols
-        .iter()
-        .filter(|s| {
-            s.kind.is_callable() && s.docstring.as_deref().is_some_and(|d| !d.trim().is_empty())
-        })
-        .filter_map(|s| target_for(lang, source, tree.root_node(), s))
-        .filter(|t| t.stub != StubKind::Implemented)
-        .collect()
+    crate::ParsedFile::parse(lang, rel_path, source).stub_functions()
 }
 
 fn dedent(text: &str) -> String {
