@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codeforge_config::GenerationSettings;
-use codeforge_model::{Backend, Request, has_closed_code_block};
+use codeforge_model::Backend;
 use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_answer};
 use codeforge_syntax::secret_scan::{REDACTED, is_secret_path, redact, redact_split};
 use codeforge_syntax::{CursorSyntax, Language, UnitEnds};
 
 use crate::context::Retriever;
+use crate::checking::{VerificationStatus, VerifyContext, verify_insertion};
 use crate::generate::GenerateError;
-use crate::verify::{VerifyContext, VerifyStatus, verify_insertion};
+use crate::sampler::{RequestTemplate, token_counter};
 
 /// The granularity of a completion item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -60,7 +61,7 @@ pub struct Completions {
 /// What the tests said about one completion item.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ItemVerdict {
-    pub status: VerifyStatus,
+    pub status: VerificationStatus,
     pub label: String,
 }
 
@@ -105,13 +106,13 @@ pub async fn verify_items(
         )
         .await;
         let label = match v.status {
-            VerifyStatus::Unverified => format!(
+            VerificationStatus::Unverified => format!(
                 "⚠ unverified: {}",
                 v.reason.as_deref().unwrap_or("no tests run")
             ),
             _ => v.label.clone(),
         };
-        let failed = v.status == VerifyStatus::Failed;
+        let failed = v.status == VerificationStatus::Failed;
         if !failed || ctx.settings.show_unverified {
             c.verdicts.push((
                 level,
@@ -302,15 +303,20 @@ pub async fn complete(
     let function = syntax
         .as_ref()
         .and_then(|s| s.enclosing_function(input.source, offset));
-    let count = |t: &str| {
-        backend
-            .count_tokens(t)
-            .unwrap_or_else(|| t.len().div_ceil(3))
+    let count = token_counter(backend);
+    // Greedy, short: a completion is one answer the user reads while typing.
+    let template = RequestTemplate {
+        max_tokens: settings.max_tokens.min(256),
+        temperature: 0.0,
+        n: 1,
     };
     let budget = settings.prompt_tokens;
     let (mut context_ms, mut context_hits) = (0, 0);
-    let mut req = if backend.fim() {
-        Request::new(fim_prompt(prefix, suffix, budget, &count))
+    let req = if backend.fim() {
+        // A FIM answer is raw code: no code block to wait for.
+        let mut req = template.request(fim_prompt(prefix, suffix, budget, &count), 1);
+        req.stop_when = None;
+        req
     } else {
         // Repository hits for what the enclosing function is about (stable while the user types
         // in it, so the index's cache answers the later requests), else the lines above.
@@ -337,7 +343,7 @@ pub async fn complete(
             context_ms = t.elapsed().as_millis() as u64;
             context_hits = context.len();
         }
-        let mut req = Request::new(
+        template.request(
             cursor_prompt(
                 lang,
                 input.rel_path,
@@ -348,12 +354,9 @@ pub async fn complete(
                 &count,
             )
             .prompt,
-        );
-        req.stop_when = Some(std::sync::Arc::new(has_closed_code_block));
-        req
+            1,
+        )
     };
-    req.max_tokens = settings.max_tokens.min(256);
-    req.temperature = 0.0;
     let prepared_ms = start.elapsed().as_millis() as u64;
     let model_start = Instant::now();
     let g = backend.generate(req).await?;

@@ -4,22 +4,27 @@
 //! the CLI both call this; neither knows how a prompt is made.
 
 mod backend;
+mod candidate;
+mod checking;
 mod complete;
 mod context;
 mod generate;
-mod verify;
+mod run;
+mod sampler;
 
 pub use backend::{BackendHandle, load_backend};
+pub use candidate::{Candidate, candidate_from_answer};
+pub use checking::{
+    CandidateRun, TestsFrom, TrustGate, Verification, VerificationStatus, VerifyContext,
+    trust_known, verify_insertion,
+};
 pub use complete::{
     CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level, clean_completion, complete,
     parsing_levels, split_levels, verify_items,
 };
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{
-    Candidate, Explain, GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, TargetInfo,
-    build_prompt, generate_function, generate_targets,
+    Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo, generate_targets,
 };
-pub use verify::{
-    CandidateRun, TrustGate, Verification, VerifyContext, VerifyStatus, trust_known,
-    verify_insertion,
-};
+pub use run::{GenerationRun, build_prompt, generate_function, target_at};
+pub use sampler::{RequestTemplate, Sampler, token_counter};
