@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 pub struct Related {
     pub qualified_name: String,
     pub kind: String,
-    pub language: String,
+    pub language: Language,
     pub path: String,
     pub line: u32,
     pub signature: String,
@@ -34,12 +34,18 @@ impl Retriever for WorkspaceIndex {
                 .search(&SearchQuery::new(query, k))
                 .await
                 .map_err(|e| e.to_string())?;
+            // The index stores the language by name; a row in a language this build does not
+            // know is skipped here, once, at the boundary.
             Ok(hits
                 .into_iter()
-                .map(|h| Related {
+                .filter_map(|h| {
+                    let language = Language::from_name(&h.language)?;
+                    Some((h, language))
+                })
+                .map(|(h, language)| Related {
                     qualified_name: h.qualified_name,
                     kind: h.kind,
-                    language: h.language,
+                    language,
                     path: h.path,
                     line: h.line,
                     signature: h.signature,
@@ -190,9 +196,8 @@ pub async fn gather_context(
                     .filter(|h| h.qualified_name != target.symbol.qualified_name)
                     .take(k)
                 {
-                    let hl = Language::from_name(&h.language).unwrap_or(lang);
                     let mut text = String::new();
-                    if hl != lang {
+                    if h.language != lang {
                         text.push_str(&format!(
                             "{} ({})\n",
                             lang.spec().generation.line_comment,

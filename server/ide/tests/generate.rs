@@ -24,7 +24,7 @@ impl Retriever for FixedHits {
                 Related {
                     qualified_name: "util.numbers.parse_int".into(),
                     kind: "function".into(),
-                    language: "python".into(),
+                    language: Language::Python,
                     path: "util/numbers.py".into(),
                     line: 3,
                     signature: "def parse_int(text: str) -> int:".into(),
@@ -35,7 +35,7 @@ impl Retriever for FixedHits {
                 Related {
                     qualified_name: "crate::codec::decode".into(),
                     kind: "function".into(),
-                    language: "rust".into(),
+                    language: Language::Rust,
                     path: "src/codec.rs".into(),
                     line: 10,
                     signature: "pub fn decode(input: &[u8]) -> Vec<u8>".into(),
@@ -46,7 +46,7 @@ impl Retriever for FixedHits {
                 Related {
                     qualified_name: "tests.test_numbers.test_parse_int".into(),
                     kind: "function".into(),
-                    language: "python".into(),
+                    language: Language::Python,
                     path: "tests/test_numbers.py".into(),
                     line: 7,
                     signature: "def test_parse_int():".into(),
@@ -407,4 +407,50 @@ async fn a_key_next_to_the_cursor_or_in_the_stub_is_masked_in_every_prompt() {
         );
         assert!(text.contains("«redacted»"), "{text}");
     }
+}
+
+/// A request parses its file once; each candidate costs one (incremental) re-parse of the file
+/// with the candidate in place, and listing the targets parses once.
+#[tokio::test]
+async fn one_parse_per_file_version_plus_one_per_candidate() {
+    let source = "def double(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n\n\ndef other():\n    return 1\n";
+    let before = codeforge_syntax::file_parses();
+    let targets = generate_targets(Language::Python, "m.py", source);
+    assert_eq!(targets.len(), 1);
+    assert_eq!(codeforge_syntax::file_parses() - before, 1, "listing");
+
+    let answers = [
+        "```python\ndef double(x):\n    return x * 2\n```",
+        "```python\ndef double(x):\n    return x + x\n```",
+        "```python\ndef double(x):\n    return 2 * x\n```",
+    ];
+    let model = Scripted::new(answers.iter().map(|a| ScriptedReply::Text(a.to_string())));
+    let mut s = settings();
+    s.n = 3;
+    let before = codeforge_syntax::file_parses();
+    let o = generate_function(
+        &model,
+        Some(&FixedHits),
+        &s,
+        None,
+        GenerateInput {
+            language: Language::Python,
+            rel_path: "m.py",
+            source,
+            line: 0,
+            allow_implemented: false,
+        },
+        &noop,
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.status, GenerateStatus::Generated);
+    assert_eq!(o.candidates.len(), 3);
+    assert!(o.candidates.iter().all(|c| c.rejected.is_none()));
+    let parses = codeforge_syntax::file_parses() - before;
+    assert!(
+        parses <= 1 + o.candidates.len() as u64,
+        "{parses} parses for one file version and {} candidates",
+        o.candidates.len()
+    );
 }
