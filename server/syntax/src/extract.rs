@@ -42,7 +42,7 @@ struct Def<'t> {
 /// Extracts the symbols of one file. `rel_path` is the workspace-relative path (used for module
 /// paths and test-file rules).
 pub fn extract(lang: Language, rel_path: &str, source: &str) -> ExtractedFile {
-    match crate::parsed::parse_file(lang, source, None) {
+    match crate::parse::parse_file(lang, source, None) {
         Some(tree) => extract_tree(lang, rel_path, source, &tree),
         None => ExtractedFile::default(),
     }

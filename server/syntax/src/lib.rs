@@ -9,6 +9,7 @@ mod docs;
 mod extract;
 mod language;
 mod module_path;
+mod parse;
 mod parsed;
 pub mod secret_scan;
 mod stub;
@@ -19,10 +20,11 @@ pub use language::{
     DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,
 };
 pub use module_path::module_path;
-pub use parsed::{ParsedFile, file_parses};
+pub use parse::file_parses;
+pub use parsed::{ParsedFile, function_at_line, stub_functions};
 pub use stub::{
-    BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, function_at_line,
-    is_stub_body, splice_body, stub_functions,
+    BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, is_stub_body,
+    splice_body,
 };
 
 use serde::{Deserialize, Serialize};

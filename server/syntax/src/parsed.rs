@@ -1,34 +1,13 @@
 //! One parse of one file version, shared by everything a request asks of it: the tree, its
 //! symbols, its error count and its line index, the function at a line, the stubs in it, and the
 //! errors an edit would leave (an incremental re-parse of the same tree). Requests build one
-//! [`ParsedFile`] and hand it down instead of parsing again. Also counts full-file parses per
-//! thread, so tests can hold the "one parse per file version" invariant. Pure: text in, facts out.
+//! [`ParsedFile`] and hand it down instead of parsing again. Pure: text in, facts out.
 
-use std::cell::Cell;
+use tree_sitter::{InputEdit, Point, Tree};
 
-use tree_sitter::{InputEdit, Parser, Point, Tree};
-
+use crate::parse::parse_file;
 use crate::stub::{count_tree_errors, target_for};
 use crate::{BodyEdit, ExtractedFile, FunctionTarget, Language, StubKind, extract::extract_tree};
-
-thread_local! {
-    static FILE_PARSES: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Full-file parses (first parses and incremental re-parses of a file version) on this thread
-/// so far. Parses of a model's answer or of a chunk inside a file are not counted.
-pub fn file_parses() -> u64 {
-    FILE_PARSES.with(Cell::get)
-}
-
-/// Parses a whole file (re-using `old`, already edited, when given). Every full-file parse in
-/// this crate goes through here.
-pub(crate) fn parse_file(lang: Language, source: &str, old: Option<&Tree>) -> Option<Tree> {
-    FILE_PARSES.with(|c| c.set(c.get() + 1));
-    let mut p = Parser::new();
-    p.set_language(&lang.grammar()).ok()?;
-    p.parse(source, old)
-}
 
 /// A file version, parsed once.
 pub struct ParsedFile {
@@ -200,10 +179,27 @@ impl ParsedFile {
     }
 }
 
+/// The innermost function or method whose definition spans `line` (one parse; a caller with a
+/// [`ParsedFile`] asks it instead).
+pub fn function_at_line(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    line: usize,
+) -> Option<FunctionTarget> {
+    ParsedFile::parse(lang, rel_path, source).function_at_line(line)
+}
+
+/// Every documented stub in a file (one parse; a caller with a [`ParsedFile`] asks it instead).
+pub fn stub_functions(lang: Language, rel_path: &str, source: &str) -> Vec<FunctionTarget> {
+    ParsedFile::parse(lang, rel_path, source).stub_functions()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::count_syntax_errors;
+    use crate::file_parses;
 
     const SRC: &str = "def f(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n\n\ndef g():\n    return 1\n";
 

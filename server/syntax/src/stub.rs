@@ -67,7 +67,7 @@ pub(crate) fn parse(lang: Language, source: &str) -> Option<Tree> {
 
 /// ERROR and MISSING nodes in a parse of `source`.
 pub fn count_syntax_errors(lang: Language, source: &str) -> usize {
-    match crate::parsed::parse_file(lang, source, None) {
+    match crate::parse::parse_file(lang, source, None) {
         Some(tree) => count_tree_errors(&tree),
         None => usize::MAX,
     }
@@ -294,23 +294,6 @@ pub(crate) fn target_for(
     })
 }
 
-/// The innermost function or method whose definition (doc comment included) spans `line`.
-/// (One parse; a caller with a [`crate::ParsedFile`] asks it instead.)
-pub fn function_at_line(
-    lang: Language,
-    rel_path: &str,
-    source: &str,
-    line: usize,
-) -> Option<FunctionTarget> {
-    crate::ParsedFile::parse(lang, rel_path, source).function_at_line(line)
-}
-
-/// Every documented function whose body is a stub: the targets of "Generate function from
-/// docstring". (One parse; a caller with a [`crate::ParsedFile`] asks it instead.)
-pub fn stub_functions(lang: Language, rel_path: &str, source: &str) -> Vec<FunctionTarget> {
-    crate::ParsedFile::parse(lang, rel_path, source).stub_functions()
-}
-
 fn dedent(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let min = lines
@@ -468,6 +451,7 @@ pub fn splice_body(target: &FunctionTarget, body: &str) -> BodyEdit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{function_at_line, stub_functions};
 
     fn apply(src: &str, e: &BodyEdit) -> String {
         format!("{}{}{}", &src[..e.start], e.new_text, &src[e.end..])
