@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use codeforge_config::TrustSetting;
 use codeforge_ide::{
-    GenerateInput, GenerateOutcome, GenerateStatus, Retriever, VerifyContext, generate_function,
+    GenerateInput, Outcome, GenerateStatus, Retriever, VerifyContext, generate_function,
     load_backend,
 };
 use codeforge_index::UpdateRequest;
@@ -47,7 +47,7 @@ fn find_root(file: &Path, lang: Language) -> PathBuf {
     start.to_path_buf()
 }
 
-fn edit_json(source: &str, o: &GenerateOutcome) -> serde_json::Value {
+fn edit_json(source: &str, o: &Outcome) -> serde_json::Value {
     match &o.edit {
         None => serde_json::Value::Null,
         Some(e) => {
@@ -327,7 +327,7 @@ pub(crate) async fn cmd_generate(
 }
 
 /// `verification` in `--json`: the summary fields, and with `--explain` every run's output.
-fn verification_json(o: &GenerateOutcome, explain: bool) -> serde_json::Value {
+fn verification_json(o: &Outcome, explain: bool) -> serde_json::Value {
     let Some(v) = &o.verification else {
         return serde_json::json!({"status": "unverified", "reason": "tests not run (--no-verify)", "label": "⚠ unverified: tests not run"});
     };
@@ -335,7 +335,7 @@ fn verification_json(o: &GenerateOutcome, explain: bool) -> serde_json::Value {
         "status": v.status,
         "reason": v.reason,
         "label": v.label,
-        "tests_from": v.tests_from,
+        "tests_from": v.tests_from.as_str(),
         "selected_tests": v.selected_tests,
         "passed": v.passed,
         "failed": v.failed,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::embed::embedding_text;
 use crate::store::{FileState, SymbolRow};
 use crate::walk::{self, Candidate, SkipReason, WalkOptions};
-use crate::{CancelFlag, Cancelled, WorkspaceIndex};
+use crate::{CancelFlag, IndexError, WorkspaceIndex};
 
 /// Files per write transaction.
 const FILES_PER_BATCH: usize = 256;
@@ -102,7 +102,7 @@ impl WorkspaceIndex {
         req: UpdateRequest,
         progress: &(dyn Fn(Progress) + Send + Sync),
         cancel: &CancelFlag,
-    ) -> anyhow::Result<UpdateSummary> {
+    ) -> Result<UpdateSummary, IndexError> {
         let mut cache = self.update_lock.lock().await;
         let started = Instant::now();
         progress(Progress::Scanning);
@@ -219,7 +219,7 @@ impl WorkspaceIndex {
         let mut pending = to_read;
         while !pending.is_empty() {
             if cancel.is_cancelled() {
-                return Err(Cancelled.into());
+                return Err(IndexError::Cancelled);
             }
             let rest = pending.split_off(pending.len().min(FILES_PER_BATCH));
             let batch = std::mem::replace(&mut pending, rest);
@@ -392,7 +392,7 @@ impl WorkspaceIndex {
         &self,
         progress: &(dyn Fn(Progress) + Send + Sync),
         cancel: &CancelFlag,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, IndexError> {
         if self.embedder.is_none() {
             return Ok(0);
         }
@@ -405,7 +405,7 @@ impl WorkspaceIndex {
         progress(Progress::Embedding { done, total });
         loop {
             if cancel.is_cancelled() {
-                return Err(Cancelled.into());
+                return Err(IndexError::Cancelled);
             }
             let mut rows = self.store.rows_missing_vectors(EMBED_ROUND).await?;
             rows.retain(|r| !attempted.contains(&r.id));
@@ -418,7 +418,7 @@ impl WorkspaceIndex {
             });
             for chunk in rows.chunks_mut(EMBED_ROUND / 4) {
                 if cancel.is_cancelled() {
-                    return Err(Cancelled.into());
+                    return Err(IndexError::Cancelled);
                 }
                 self.embed_rows(chunk).await?;
             }

@@ -35,9 +35,20 @@ impl CancelFlag {
     }
 }
 
+/// Why an update stopped: cancelled (not a failure: the next update completes it), or failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-pub struct Cancelled;
+pub enum IndexError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<tokio::task::JoinError> for IndexError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        IndexError::Failed(anyhow::anyhow!("indexing task failed: {e}"))
+    }
+}
 
 /// The index of one workspace root.
 pub struct WorkspaceIndex {
