@@ -371,7 +371,7 @@ pub async fn generate_function(
                 context_labels: built
                     .context
                     .iter()
-                    .filter(|c| c.status != "dropped")
+                    .filter(|c| !c.is_dropped())
                     .map(|c| c.label.clone())
                     .collect(),
             },
@@ -387,7 +387,7 @@ pub async fn generate_function(
     }
     let pick = chosen.and_then(|i| candidates.iter().find(|c| c.index == i));
     let mut notes: Vec<String> = note.into_iter().collect();
-    if built.context.iter().any(|c| c.status == "dropped") {
+    if built.context.iter().any(Included::is_dropped) {
         notes.push(format!(
             "some context did not fit the {}-token prompt budget",
             settings.prompt_tokens
