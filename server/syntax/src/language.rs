@@ -123,6 +123,13 @@ pub enum ReportFormat {
     Surefire,
 }
 
+impl ReportFormat {
+    /// The runner writes its report to the pipe `{report}` names, not to files or its output.
+    pub fn uses_report_pipe(self) -> bool {
+        self == ReportFormat::Junit
+    }
+}
+
 /// How a function's body is written (`body_style` in `[generation]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use codeforge_config::VerifySettings;
-use codeforge_syntax::{Language, ReportFormat};
+use codeforge_syntax::Language;
 use serde::Serialize;
 
 use crate::process::{Isolation, Job, run};
@@ -578,7 +578,7 @@ impl Workbench {
             env: self.env(),
             timeout,
             max_output: 64 * 1024,
-            report_fd: spec.report == ReportFormat::Junit,
+            report_fd: spec.report.uses_report_pipe(),
         };
         if !spec.check.is_empty() {
             let argv = self.expand(&spec.check, &file_abs, "");
