@@ -281,6 +281,19 @@ mod tests {
     }
 
     #[test]
+    fn reasons_serialize_as_they_always_did() {
+        for r in [
+            TestReason::References,
+            TestReason::TestModule,
+            TestReason::SameFile,
+            TestReason::Generated,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert_eq!(TestReason::TestModule.as_str(), "test module");
+    }
+
+    #[test]
     fn textual_calls() {
         assert!(calls_textually("assert_eq!(fib(2), 1);", "fib"));
         assert!(calls_textually("x = m.fib (3)", "fib"));

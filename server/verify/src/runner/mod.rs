@@ -168,3 +168,154 @@ pub(crate) fn read_results(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn req(root: &Path, lang: Language, rel: &str, name: &str) -> VerifyRequest {
+        VerifyRequest {
+            root: root.to_path_buf(),
+            rel_path: rel.into(),
+            language: lang,
+            name: name.into(),
+            class: None,
+            doc: None,
+            cache_dir: root.join("no-cache"),
+            settings: Default::default(),
+        }
+    }
+
+    fn plan(ids: &[&str], project_dir: &str, doctests: bool) -> TestPlan {
+        TestPlan {
+            runner: String::new(),
+            project_dir: project_dir.into(),
+            tests: ids
+                .iter()
+                .map(|id| SelectedTest {
+                    id: id.to_string(),
+                    name: id.rsplit([':', '#']).next().unwrap().to_string(),
+                    file: String::new(),
+                    reason: TestReason::References,
+                })
+                .collect(),
+            doctests,
+            generated: false,
+            notes: Vec::new(),
+        }
+    }
+
+    fn expand(lang: Language, rel: &str, p: &TestPlan, token: &str) -> Option<Vec<String>> {
+        let root = PathBuf::from("/ws");
+        let r = req(&root, lang, rel, "f");
+        let project_dir = root.join(&p.project_dir);
+        let ctx = ExpandCtx {
+            req: &r,
+            plan: p,
+            project_dir: &project_dir,
+            base: Path::new("/nonexistent-base"),
+        };
+        for_language(lang).expand(token, &ctx)
+    }
+
+    #[test]
+    fn each_runner_expands_its_own_placeholders() {
+        let p = plan(&["pkg/tests/test_m.py::test_a"], "pkg", true);
+        assert_eq!(
+            expand(Language::Python, "pkg/m.py", &p, "{tests}").unwrap(),
+            ["tests/test_m.py::test_a", "--doctest-modules", "m.py"]
+        );
+        assert_eq!(expand(Language::Python, "pkg/m.py", &p, "{python}"), None);
+        let p = plan(&["tests::adds"], "", true);
+        assert_eq!(
+            expand(Language::Rust, "src/lib.rs", &p, "{tests}").unwrap(),
+            ["tests::adds", "f"]
+        );
+        let p = plan(&["UtilTest#a", "OtherTest#c", "UtilTest#b"], "", false);
+        assert_eq!(
+            expand(Language::Java, "U.java", &p, "-Dtest={tests}").unwrap(),
+            ["-Dtest=UtilTest#a+b,OtherTest#c"]
+        );
+        assert_eq!(
+            expand(Language::Java, "U.java", &p, "{tests}").unwrap(),
+            Vec::<String>::new()
+        );
+        // No settings configured and none in the cache dir: nothing.
+        assert_eq!(
+            expand(Language::Java, "U.java", &p, "{settings}").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(expand(Language::Java, "U.java", &p, "test"), None);
+    }
+
+    #[test]
+    fn generated_tests_go_where_each_runner_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let py = for_language(Language::Python)
+            .generated_tests(
+                &req(root, Language::Python, "src/pkg/m.py", "f"),
+                "",
+                "def test_one():\n    assert f() == 1\n",
+            )
+            .unwrap();
+        let (rel, text) = py.file.unwrap();
+        assert_eq!(rel, "test_codeforge_generated.py");
+        assert!(text.contains("from pkg.m import f  # noqa\n"), "{text}");
+        assert_eq!(py.tests[0].id, "test_codeforge_generated.py::test_one");
+        assert_eq!(py.tests[0].reason, TestReason::Generated);
+        assert!(py.appended.is_none());
+
+        let rs = for_language(Language::Rust)
+            .generated_tests(
+                &req(root, Language::Rust, "src/lib.rs", "f"),
+                "",
+                "#[test]\nfn test_one() { assert_eq!(f(), 1); }\n",
+            )
+            .unwrap();
+        assert!(
+            rs.appended
+                .unwrap()
+                .contains("mod codeforge_generated_tests {")
+        );
+        assert_eq!(rs.tests[0].id, "codeforge_generated_tests::test_one");
+        assert_eq!(rs.tests[0].file, "src/lib.rs");
+
+        std::fs::create_dir_all(root.join("app/src/main/java/com/acme")).unwrap();
+        std::fs::write(
+            root.join("app/src/main/java/com/acme/Util.java"),
+            "package com.acme;\nimport java.util.List;\npublic class Util {}\n",
+        )
+        .unwrap();
+        let java = for_language(Language::Java)
+            .generated_tests(
+                &req(
+                    root,
+                    Language::Java,
+                    "app/src/main/java/com/acme/Util.java",
+                    "f",
+                ),
+                "app",
+                "@Test\nvoid checksOne() { assertEquals(1, Util.f()); }\n",
+            )
+            .unwrap();
+        let (rel, text) = java.file.unwrap();
+        assert_eq!(
+            rel,
+            "app/src/test/java/com/acme/CodeforgeGeneratedTest.java"
+        );
+        assert!(
+            text.starts_with("package com.acme;\n\nimport java.util.List;"),
+            "{text}"
+        );
+        assert_eq!(java.tests[0].id, "CodeforgeGeneratedTest#checksOne");
+
+        let none = for_language(Language::Rust).generated_tests(
+            &req(root, Language::Rust, "src/lib.rs", "f"),
+            "",
+            "fn helper() {}\n",
+        );
+        assert!(none.is_err());
+    }
+}
