@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use codeforge_config::{GenerationSettings, PlanSetting};
 use codeforge_model::Backend;
-use codeforge_prompt::{BuiltPrompt, FunctionTask, PlanMode, function_prompt};
+use codeforge_prompt::{BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt};
 use codeforge_syntax::secret_scan::is_secret_path;
 use codeforge_syntax::{FunctionTarget, ParsedFile, StubKind};
 
@@ -188,7 +188,7 @@ impl<'a> GenerationRun<'a> {
             context_labels: built
                 .context
                 .iter()
-                .filter(|c| c.status != "dropped")
+                .filter(|c| !c.is_dropped())
                 .map(|c| c.label.clone())
                 .collect(),
         };
@@ -216,7 +216,7 @@ impl<'a> GenerationRun<'a> {
         let candidates = self.sampler.candidates;
         let pick = chosen.and_then(|i| candidates.iter().find(|c| c.index == i));
         let mut notes: Vec<String> = note.into_iter().collect();
-        if built.context.iter().any(|c| c.status == "dropped") {
+        if built.context.iter().any(Included::is_dropped) {
             notes.push(format!(
                 "some context did not fit the {}-token prompt budget",
                 self.settings.prompt_tokens

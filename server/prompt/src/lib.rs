@@ -59,14 +59,45 @@ pub enum PlanMode {
     Comments,
 }
 
+/// Whether a context piece made it into the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextStatus {
+    Full,
+    Clipped,
+    Dropped,
+}
+
+impl ContextStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextStatus::Full => "full",
+            ContextStatus::Clipped => "clipped",
+            ContextStatus::Dropped => "dropped",
+        }
+    }
+}
+
+impl std::fmt::Display for ContextStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A context piece and whether it made it into the prompt.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Included {
     pub kind: SnippetKind,
     pub label: String,
     pub tokens: usize,
-    /// `full`, `clipped` or `dropped`.
-    pub status: &'static str,
+    pub status: ContextStatus,
+}
+
+impl Included {
+    /// It did not fit the budget: the model never saw it.
+    pub fn is_dropped(&self) -> bool {
+        self.status == ContextStatus::Dropped
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,12 +145,9 @@ fn system(lang: Language) -> String {
     )
 }
 
+/// The language's name in prose (`[prompt] display_name` in its `language.toml`).
 fn display_name(lang: Language) -> &'static str {
-    match lang {
-        Language::Python => "Python",
-        Language::Rust => "Rust",
-        Language::Java => "Java",
-    }
+    &lang.spec().prompt.display_name
 }
 
 fn heading(kind: SnippetKind) -> &'static str {
@@ -179,11 +207,14 @@ pub fn function_prompt(
             };
             let tokens = count(&piece);
             let (text, status) = if tokens <= left {
-                (piece, "full")
+                (piece, ContextStatus::Full)
             } else if left >= 24 && kind != SnippetKind::Retrieved {
-                (clip_to_tokens(&piece, left, count).to_string(), "clipped")
+                (
+                    clip_to_tokens(&piece, left, count).to_string(),
+                    ContextStatus::Clipped,
+                )
             } else {
-                (String::new(), "dropped")
+                (String::new(), ContextStatus::Dropped)
             };
             let used = if text.is_empty() { 0 } else { count(&text) };
             left = left.saturating_sub(used);
@@ -226,6 +257,7 @@ pub fn function_prompt(
 /// one tagged with the language if there are several); a bare answer is all code.
 pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
     let fence = lang.spec().generation.fence.as_str();
+    let aliases = &lang.spec().prompt.fence_aliases;
     let mut blocks: Vec<(usize, String, String)> = Vec::new(); // (start, tag, code)
     let mut rest = answer;
     let mut offset = 0;
@@ -244,9 +276,7 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
     }
     let chosen = blocks
         .iter()
-        .find(|(_, tag, _)| {
-            tag == fence || (fence == "python" && tag == "py") || (fence == "rust" && tag == "rs")
-        })
+        .find(|(_, tag, _)| tag == fence || aliases.iter().any(|a| a == tag))
         .or_else(|| blocks.first());
     match chosen {
         None => (None, answer.trim_matches('\n').to_string()),
@@ -368,17 +398,7 @@ pub fn test_designer_prompt(
     stub_text: &str,
 ) -> Prompt {
     let fence = &lang.spec().generation.fence;
-    let style = match lang {
-        Language::Python => format!(
-            "pytest test functions named `test_...` that call `{name}` and use plain `assert`; no imports of the function (it is already imported), no fixtures, no classes"
-        ),
-        Language::Rust => format!(
-            "`#[test]` functions named `test_...` that call `{name}` and use `assert_eq!`/`assert!`; no `mod`, no `use` of the function (it is in scope)"
-        ),
-        Language::Java => format!(
-            "JUnit 4 `@Test public void test...()` methods that call `{name}` and use `assertEquals`/`assertTrue`; only the methods, no class, no package, no imports (they go into a test class in the same package, with `org.junit.Test`, `org.junit.Assert.*` and the file's imports)"
-        ),
-    };
+    let style = lang.spec().prompt.test_style.replace("{name}", name);
     let sys = format!(
         "You are a careful {} tester. You write small, correct tests that check exactly what a \
          function's documentation promises: its examples, edge cases it names, and simple cases \
@@ -446,14 +466,18 @@ mod tests {
             ],
         };
         let b = function_prompt(&task, PlanMode::Off, 10_000, &chars);
-        assert!(b.context.iter().all(|c| c.status == "full"));
+        assert!(b.context.iter().all(|c| c.status.as_str() == "full"));
         let small = chars(
             &function_prompt(&task, PlanMode::Off, 0, &chars)
                 .prompt
                 .render_plain(),
         ) + 60;
         let b = function_prompt(&task, PlanMode::Off, small, &chars);
-        let status: Vec<_> = b.context.iter().map(|c| (c.kind, c.status)).collect();
+        let status: Vec<_> = b
+            .context
+            .iter()
+            .map(|c| (c.kind, c.status.as_str()))
+            .collect();
         assert_eq!(
             status,
             [
@@ -647,14 +671,14 @@ pub fn cursor_prompt(
                 kind: s.kind,
                 label: s.label.clone(),
                 tokens,
-                status: "full",
+                status: ContextStatus::Full,
             });
         } else {
             included.push(Included {
                 kind: s.kind,
                 label: s.label.clone(),
                 tokens: 0,
-                status: "dropped",
+                status: ContextStatus::Dropped,
             });
         }
     }

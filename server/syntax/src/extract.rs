@@ -153,12 +153,9 @@ fn extract_from(
     }
 
     // 3. Names, kinds, scopes.
-    let module: Vec<String> = match lang {
-        Language::Java => package
-            .map(|p| p.split('.').map(|s| s.trim().to_string()).collect())
-            .unwrap_or_default(),
-        _ => module_path(lang, rel_path),
-    };
+    let module: Vec<String> = lang
+        .support()
+        .file_module(module_path(lang, rel_path), package.as_deref());
     let module_prefix = module.join(&spec.scope_separator);
     let file_stem = rel_path
         .rsplit(['/', '\\'])

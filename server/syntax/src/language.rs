@@ -1,10 +1,14 @@
-//! Languages CodeForge understands and their data from `grammars/<lang>/` (file types, doc style,
-//! test markers, tree-sitter queries). Knowledge about a language belongs in that data, not here.
+//! Languages CodeForge understands: the enum and its registry (name, grammar, the data compiled in
+//! from `grammars/<lang>/`, the per-language code in `lang/<lang>.rs`), and the parsed shape of that
+//! data (file types, doc style, test markers, generation, prompt and verify settings). Knowledge
+//! about a language belongs in its data or its `lang/` module, not here.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+
+use crate::lang::LanguageSupport;
 
 /// A language with a tree-sitter grammar and a spec under `grammars/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,25 +68,97 @@ pub struct LanguageSpec {
     pub member_separator: String,
     pub tests: TestMarkers,
     pub generation: GenerationSpec,
+    pub prompt: PromptSpec,
     pub verify: VerifySpec,
+}
+
+/// `[prompt]` in `language.toml`: how prompts name and show the language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// The language's name in prose (`Python`).
+    pub display_name: String,
+    /// Code-fence tags that also mean this language in a model's answer (`py` for `python`).
+    #[serde(default)]
+    pub fence_aliases: Vec<String>,
+    /// What the test designer is asked to write; `{name}` is the function's name.
+    pub test_style: String,
+}
+
+/// How a test runner is driven (`runner` in `[verify]`); its code is in codeforge-verify's
+/// `runner/<runner>.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    Pytest,
+    Cargo,
+    Maven,
+}
+
+impl RunnerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerKind::Pytest => "pytest",
+            RunnerKind::Cargo => "cargo",
+            RunnerKind::Maven => "maven",
+        }
+    }
+}
+
+impl std::fmt::Display for RunnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Where and in what format a runner reports its results (`report` in `[verify]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// JUnit XML written to the report pipe (`{report}`).
+    Junit,
+    /// libtest's text output.
+    Libtest,
+    /// JUnit XML files Surefire writes under `target/surefire-reports`.
+    Surefire,
+}
+
+impl ReportFormat {
+    /// The runner writes its report to the pipe `{report}` names, not to files or its output.
+    pub fn uses_report_pipe(self) -> bool {
+        self == ReportFormat::Junit
+    }
+}
+
+/// How a function's body is written (`body_style` in `[generation]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyStyle {
+    /// Between `{` and `}`; a declaration ending in `;` can take one.
+    Braces,
+    /// Indented lines after the signature's colon (Python).
+    Indented,
 }
 
 /// `[verify]` in `language.toml`: how a candidate is checked by running the workspace's tests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySpec {
-    /// `pytest`, `cargo` or `maven`: how `{tests}` expands and how results are read.
-    pub runner: String,
+    /// How `{tests}` expands, tests are named and generated tests are placed.
+    pub runner: RunnerKind,
     pub detect: Vec<String>,
     /// Without a detect file there is nothing to run.
     pub required: bool,
     /// `[file, message]`: builds this runner does not support.
     pub unsupported: Vec<Vec<String>>,
     pub test_files: Vec<String>,
+    /// A file's test files are named after its stem as `{class}` when no class encloses the
+    /// target (Java: a file holds the class it is named after).
+    #[serde(default)]
+    pub file_is_class: bool,
     pub check: Vec<String>,
     pub test: Vec<String>,
-    /// `junit`, `libtest` or `surefire`.
-    pub report: String,
+    pub report: ReportFormat,
     pub doctest_marker: String,
     /// Lines of the runner's output that start a compiler warning (a ranking objective: among
     /// candidates that pass as many tests, fewer warnings is better).
@@ -96,6 +172,10 @@ pub struct VerifySpec {
 pub struct GenerationSpec {
     pub function_kinds: Vec<String>,
     pub body_field: String,
+    pub body_style: BodyStyle,
+    /// A bare body (`{body}`, indented one level) inside a function of the language: a model's
+    /// answer that is only a body must parse in it.
+    pub bare_body_wrapper: String,
     /// Statement blocks (completion levels end at the last statement of one).
     pub block_kinds: Vec<String>,
     pub stub_statements: Vec<String>,
@@ -149,6 +229,15 @@ impl Language {
         Language::ALL
             .into_iter()
             .find(|l| l.spec().extensions.iter().any(|e| e == ext))
+    }
+
+    /// The language's syntax behaviour that is code (`lang/<lang>.rs`).
+    pub(crate) fn support(self) -> &'static dyn LanguageSupport {
+        match self {
+            Language::Python => &crate::lang::python::Python,
+            Language::Rust => &crate::lang::rust::Rust,
+            Language::Java => &crate::lang::java::Java,
+        }
     }
 
     pub fn grammar(self) -> tree_sitter::Language {

@@ -2,11 +2,13 @@
 //! docstring, scope, ranges, references, test flag). Pure: no I/O, never fails on broken code.
 //!
 //! What a language looks like lives in `grammars/<lang>/` (queries and `language.toml`); this
-//! crate interprets that data.
+//! crate interprets that data. What a language does that is code (module paths) lives in one
+//! module per language under `lang/`.
 
 mod cursor;
 mod docs;
 mod extract;
+mod lang;
 mod language;
 mod module_path;
 mod parse;
@@ -17,7 +19,8 @@ mod stub;
 pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
 pub use extract::{ExtractedFile, extract};
 pub use language::{
-    DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, TestMarkers, VerifySpec,
+    BodyStyle, DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, PromptSpec,
+    ReportFormat, RunnerKind, TestMarkers, VerifySpec,
 };
 pub use module_path::module_path;
 pub use parse::file_parses;

@@ -1,5 +1,6 @@
 //! Module paths derived from a file's workspace-relative path (`src/pkg/mod.py` → `pkg.mod`,
-//! `src/io/mod.rs` → `crate::io`). Java packages come from the source, not from here.
+//! `src/io/mod.rs` → `crate::io`). Java packages come from the source, not from here. The
+//! path is split here; each language's rule is in `lang/<lang>.rs`.
 
 use crate::Language;
 
@@ -14,41 +15,7 @@ pub fn module_path(lang: Language, rel_path: &str) -> Vec<String> {
         return Vec::new();
     };
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    match lang {
-        Language::Python => {
-            if parts
-                .first()
-                .is_some_and(|p| spec.source_roots.iter().any(|r| r == p))
-            {
-                parts.remove(0);
-            }
-            let mut out: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
-            if stem != "__init__" {
-                out.push(stem.to_string());
-            }
-            out
-        }
-        Language::Rust => {
-            let src_at = parts
-                .iter()
-                .rposition(|p| spec.source_roots.iter().any(|r| r == p));
-            match src_at {
-                Some(i) => {
-                    let rest = &parts[i + 1..];
-                    let mut out = vec!["crate".to_string()];
-                    out.extend(rest.iter().map(|s| s.to_string()));
-                    let is_root = rest.is_empty() && (stem == "lib" || stem == "main");
-                    if !is_root && stem != "mod" {
-                        out.push(stem.to_string());
-                    }
-                    out
-                }
-                // tests/, benches/, examples/: each file is its own crate.
-                None => vec![stem.to_string()],
-            }
-        }
-        Language::Java => Vec::new(),
-    }
+    lang.support().module_path(spec, &parts, stem)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use tree_sitter::{Node, Parser, Tree};
 
-use crate::{Language, Symbol};
+use crate::{BodyStyle, DocStyle, Language, Symbol};
 
 /// What the body of a target function holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -103,9 +103,10 @@ pub(crate) fn indent_of_line(source: &str, byte: usize) -> String {
         .collect()
 }
 
-/// Lines of doc comment directly above `start` (Rust `///`, Javadoc).
+/// Lines of doc comment directly above `start` (Rust `///`, Javadoc); the line of `start` where
+/// documentation lives in the body (Python).
 pub(crate) fn doc_start(lang: Language, source: &str, start: usize) -> usize {
-    if lang == Language::Python {
+    if lang.spec().doc_style == DocStyle::BodyString {
         return line_start(source, start);
     }
     let mut cur = line_start(source, start);
@@ -167,7 +168,8 @@ pub(crate) fn target_for(
     let Some(body) = func.child_by_field_name(lang.spec().generation.body_field.as_str()) else {
         // No body: only a declaration ending in `;` can take one.
         let text = &source[func.byte_range()];
-        if lang == Language::Python || !text.trim_end().ends_with(';') {
+        let braced = lang.spec().generation.body_style == BodyStyle::Braces;
+        if !braced || !text.trim_end().ends_with(';') {
             return None;
         }
         let semi = func.start_byte() + text.trim_end().len() - 1;
@@ -211,20 +213,21 @@ pub(crate) fn target_for(
     let unit = "    ";
     let mut cursor = body.walk();
     let children: Vec<Node> = body.named_children(&mut cursor).collect();
-    let (stmts, docstring): (Vec<Node>, Option<Node>) = if lang == Language::Python {
-        // Imports written above the docstring stay where they are (HumanEval/115 does this).
-        let preamble = &lang.spec().generation.doc_preamble_kinds;
-        let lead = children
-            .iter()
-            .take_while(|c| preamble.iter().any(|k| k == c.kind()))
-            .count();
-        match children.get(lead) {
-            Some(doc) if is_docstring_stmt(*doc) => (children[lead + 1..].to_vec(), Some(*doc)),
-            _ => (children.clone(), None),
-        }
-    } else {
-        (children.clone(), None)
-    };
+    let (stmts, docstring): (Vec<Node>, Option<Node>) =
+        if lang.spec().doc_style == DocStyle::BodyString {
+            // Imports written above the docstring stay where they are (HumanEval/115 does this).
+            let preamble = &lang.spec().generation.doc_preamble_kinds;
+            let lead = children
+                .iter()
+                .take_while(|c| preamble.iter().any(|k| k == c.kind()))
+                .count();
+            match children.get(lead) {
+                Some(doc) if is_docstring_stmt(*doc) => (children[lead + 1..].to_vec(), Some(*doc)),
+                _ => (children.clone(), None),
+            }
+        } else {
+            (children.clone(), None)
+        };
     let real: Vec<&Node> = stmts
         .iter()
         .filter(|n| !n.kind().contains("comment"))
@@ -239,7 +242,7 @@ pub(crate) fn target_for(
     } else {
         StubKind::Implemented
     };
-    let braces = lang != Language::Python;
+    let braces = lang.spec().generation.body_style == BodyStyle::Braces;
     let (replace_start, replace_end, body_indent) = if braces {
         // Interior of `{ … }`.
         let open = body.start_byte() + 1;
@@ -346,7 +349,7 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
         if body.has_error() {
             return None;
         }
-        let text = if lang == Language::Python {
+        let text = if g.body_style == BodyStyle::Indented {
             let mut c = body.walk();
             let kids: Vec<Node> = body.named_children(&mut c).collect();
             let first = kids.iter().find(|k| !is_docstring_stmt(**k))?;
@@ -369,11 +372,7 @@ pub fn body_from_generated(lang: Language, code: &str, name: &str) -> Option<Str
         return None;
     }
     let indented: String = body.lines().map(|l| format!("    {l}\n")).collect();
-    let wrapped = match lang {
-        Language::Python => format!("def __cf():\n{indented}"),
-        Language::Rust => format!("fn __cf() {{\n{indented}}}\n"),
-        Language::Java => format!("class __Cf {{ void __cf() {{\n{indented}}} }}\n"),
-    };
+    let wrapped = g.bare_body_wrapper.replace("{body}", &indented);
     (count_syntax_errors(lang, &wrapped) == 0).then_some(body)
 }
 

@@ -1,22 +1,11 @@
 //! Which tests matter for a target function: tests that reference it by name (found with the
 //! same tree-sitter extraction the index uses), then the tests of its matching test module
 //! (`test_<module>.py`, `mod tests` in its file, `<Class>Test.java`), capped; plus docstring
-//! examples run as doctests. Pure over the file texts it is handed.
+//! examples run as doctests. Pure over the file texts it is handed. How a test is named for its
+//! runner is the runner's (`runner/<runner>.rs`).
 
 use codeforge_syntax::{Language, Symbol, SymbolKind, extract};
-use serde::Serialize;
-
-/// One selected test, named the way its runner filters it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SelectedTest {
-    /// pytest node id, libtest name filter, or `Class#method`.
-    pub id: String,
-    /// Short name shown to the user.
-    pub name: String,
-    pub file: String,
-    /// `references`, `test module`, `same file` or `generated`.
-    pub reason: &'static str,
-}
+pub use crate::selected::{SelectedTest, TestReason};
 
 /// The chain of enclosing symbol names of `sym` inside its file (outermost first).
 fn parents(symbols: &[Symbol], sym: &Symbol) -> Vec<String> {
@@ -33,31 +22,7 @@ fn parents(symbols: &[Symbol], sym: &Symbol) -> Vec<String> {
 
 /// The runner's id for a test symbol.
 pub fn test_id(lang: Language, rel_path: &str, symbols: &[Symbol], sym: &Symbol) -> String {
-    let chain = parents(symbols, sym);
-    match lang {
-        Language::Python => {
-            let mut parts = vec![rel_path.to_string()];
-            parts.extend(chain);
-            parts.push(sym.name.clone());
-            parts.join("::")
-        }
-        Language::Rust => {
-            let mut parts = chain;
-            parts.push(sym.name.clone());
-            parts.join("::")
-        }
-        Language::Java => {
-            let class = chain.first().cloned().unwrap_or_else(|| {
-                rel_path
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(rel_path)
-                    .trim_end_matches(".java")
-                    .to_string()
-            });
-            format!("{class}#{}", sym.name)
-        }
-    }
+    crate::runner::for_language(lang).test_id(rel_path, parents(symbols, sym), &sym.name)
 }
 
 fn file_name(rel: &str) -> &str {
@@ -143,7 +108,7 @@ pub fn select_tests(
         .map_or(file_name(target_rel), |(s, _)| s);
     let class_for_files = class
         .map(str::to_string)
-        .or_else(|| (lang == Language::Java).then(|| module.to_string()));
+        .or_else(|| spec.verify.file_is_class.then(|| module.to_string()));
     let mut by_ref: Vec<SelectedTest> = Vec::new();
     let mut by_module: Vec<SelectedTest> = Vec::new();
     for (rel, text) in files {
@@ -167,11 +132,11 @@ pub fn select_tests(
             };
             let body = text.get(t.start_byte..t.end_byte).unwrap_or("");
             if t.references.iter().any(|r| r == name) || calls_textually(body, name) {
-                by_ref.push(sel("references"));
+                by_ref.push(sel(TestReason::References));
             } else if matching {
-                by_module.push(sel("test module"));
+                by_module.push(sel(TestReason::TestModule));
             } else if same_file {
-                by_module.push(sel("same file"));
+                by_module.push(sel(TestReason::SameFile));
             }
         }
     }
@@ -209,7 +174,7 @@ mod tests {
         let s = select_tests(Language::Python, "pkg/fmt.py", "wrap", None, &files, 10);
         let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["tests/test_fmt.py::test_prompts"], "{s:?}");
-        assert_eq!(s[0].reason, "references");
+        assert_eq!(s[0].reason.as_str(), "references");
     }
 
     #[test]
@@ -235,7 +200,7 @@ mod tests {
                 "tests/test_cart.py::test_other"
             ]
         );
-        assert_eq!(s[2].reason, "test module");
+        assert_eq!(s[2].reason.as_str(), "test module");
         let s = select_tests(Language::Python, "shop/cart.py", "total", None, &files, 1);
         assert_eq!(s.len(), 1);
     }
@@ -267,6 +232,19 @@ mod tests {
         );
         let ids: Vec<&str> = s.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["UtilTest#reverses", "UtilTest#other"]);
+    }
+
+    #[test]
+    fn reasons_serialize_as_they_always_did() {
+        for r in [
+            TestReason::References,
+            TestReason::TestModule,
+            TestReason::SameFile,
+            TestReason::Generated,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert_eq!(TestReason::TestModule.as_str(), "test module");
     }
 
     #[test]

@@ -1,22 +1,22 @@
 //! A verification workbench for one target function: the synced scratch copy, the detected
 //! project and runner (from `[verify]` in `grammars/<lang>/language.toml`), the selected tests,
 //! and `run(candidate_source)`, which writes the candidate into the scratch copy, runs the cheap
-//! gate and the tests, and returns structured results. Never touches the user's tree.
+//! gate and the tests, and returns structured results. Never touches the user's tree. What
+//! differs per runner (test names, placeholders, generated tests, an interpreter) is in
+//! [`crate::runner`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use codeforge_config::VerifySettings;
-use codeforge_syntax::{Language, module_path};
+use codeforge_syntax::Language;
 use serde::Serialize;
 
 use crate::process::{Isolation, Job, run};
-use crate::report::{TestResult, Verdict, clip, parse_junit, parse_libtest};
+use crate::report::{TestResult, Verdict, clip};
+use crate::runner::{ExpandCtx, Runner, read_results};
 use crate::scratch::{Scratch, ScratchError, scratch_base, source_files};
-use crate::select::{SelectedTest, has_doc_examples, select_tests};
-
-/// The behaviour probe run on Python candidates that pass every selected test.
-const PYTHON_PROBE: &str = include_str!("../../../grammars/python/probe.py");
+use crate::select::{SelectedTest, TestReason, has_doc_examples, select_tests};
 
 /// Most files a workspace may have for verification to copy it.
 const MAX_FILES: usize = 50_000;
@@ -126,90 +126,16 @@ pub struct Workbench {
     base: PathBuf,
     plan: TestPlan,
     project_dir: PathBuf,
+    runner: &'static dyn Runner,
+    /// The runner's interpreter (`{python}`), if it needs one.
     python: Option<String>,
-    /// Rust: generated tests appended to the candidate's file.
-    rust_generated: Option<String>,
-    /// Python and Java: the generated test file, path relative to the root (rewritten after
-    /// every sync).
+    /// Generated tests appended to the candidate's file (cargo).
+    appended_tests: Option<String>,
+    /// The generated test file, path relative to the root (rewritten after every sync).
     generated_file: Option<(String, String)>,
 }
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
-/// The package a Java file declares (`""` for the default package).
-fn java_package(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("package "))
-        .map(|p| p.trim_end_matches(';').trim().to_string())
-        .unwrap_or_default()
-}
-
-/// A JUnit 4 test class holding the model's test methods: in the target's package, with the
-/// target file's imports, JUnit's, and any the model wrote. The methods are taken out of a class
-/// when the model wrote one anyway, and made `public` (JUnit 4 runs only those).
-fn java_test_class(target: &str, package: &str, code: &str) -> String {
-    let mut imports: Vec<String> = target
-        .lines()
-        .chain(code.lines())
-        .map(str::trim)
-        .filter(|l| l.starts_with("import ") && l.ends_with(';'))
-        .map(str::to_string)
-        .collect();
-    imports.push("import org.junit.Test;".into());
-    imports.push("import static org.junit.Assert.*;".into());
-    imports.dedup();
-    let members = java_members(code);
-    let package = if package.is_empty() {
-        String::new()
-    } else {
-        format!("package {package};\n\n")
-    };
-    format!(
-        "{package}{}\n\npublic class {JAVA_GENERATED_CLASS} {{\n{members}\n}}\n",
-        imports.join("\n")
-    )
-}
-
-/// The class that holds model-written Java tests.
-const JAVA_GENERATED_CLASS: &str = "CodeforgeGeneratedTest";
-
-/// The members of the class the model wrote (or its code when it wrote bare methods), without
-/// package and import lines, test methods made `public`.
-fn java_members(code: &str) -> String {
-    let body = match code
-        .find("class ")
-        .and_then(|c| code[c..].find('{').map(|b| c + b))
-    {
-        Some(open) => match code.rfind('}') {
-            Some(close) if close > open => &code[open + 1..close],
-            _ => &code[open + 1..],
-        },
-        None => code,
-    };
-    body.lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            !(t.starts_with("import ") || t.starts_with("package "))
-        })
-        .map(|l| {
-            let t = l.trim_start();
-            let indent = &l[..l.len() - t.len()];
-            let t = t
-                .strip_prefix("private ")
-                .or_else(|| t.strip_prefix("protected "))
-                .unwrap_or(t);
-            if t.starts_with("void ") || t.starts_with("static void ") {
-                format!("{indent}public {t}")
-            } else if let Some(rest) = t.strip_prefix("@Test void ") {
-                format!("{indent}@Test public void {rest}")
-            } else {
-                format!("{indent}{t}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, VerifyError> {
     let spec = &lang.spec().verify;
     let file = root.join(rel);
@@ -248,30 +174,6 @@ fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, Ver
     }
 }
 
-fn has_pytest(python: &Path) -> bool {
-    std::process::Command::new(python)
-        .args(["-c", "import pytest"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether a virtualenv has pytest installed (`lib/python*/site-packages/pytest`), read from
-/// disk without running anything.
-fn venv_has_pytest(venv: &Path) -> bool {
-    ["lib", "lib64"].iter().any(|lib| {
-        std::fs::read_dir(venv.join(lib))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                e.file_name().to_string_lossy().starts_with("python")
-                    && e.path().join("site-packages/pytest").is_dir()
-            })
-    })
-}
-
 fn cargo_home(home: &str) -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -282,58 +184,6 @@ fn rustup_home(home: &str) -> PathBuf {
     std::env::var_os("RUSTUP_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(home).join(".rustup"))
-}
-
-/// The interpreter to test Python with: configured, the workspace's virtualenv (if it has pytest),
-/// else CodeForge's own virtualenv in the cache dir (created with pytest on first use).
-fn python_for(
-    root: &Path,
-    cache_dir: &Path,
-    settings: &VerifySettings,
-    notes: &mut Vec<String>,
-) -> Result<String, VerifyError> {
-    if let Some(p) = &settings.python {
-        return Ok(p.to_string_lossy().into_owned());
-    }
-    for v in [".venv", "venv"] {
-        let p = root.join(v).join("bin/python");
-        // The workspace's interpreter is the workspace's code: never started outside the
-        // sandbox, so pytest is looked for on disk.
-        if p.is_file() && venv_has_pytest(&root.join(v)) {
-            return Ok(p.to_string_lossy().into_owned());
-        }
-    }
-    let venv = cache_dir.join("venv");
-    let py = venv.join("bin/python");
-    if py.is_file() && has_pytest(&py) {
-        return Ok(py.to_string_lossy().into_owned());
-    }
-    notes.push(format!("installed pytest into {}", venv.display()));
-    let ok = std::process::Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::process::Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "pytest",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if ok && has_pytest(&py) {
-        Ok(py.to_string_lossy().into_owned())
-    } else {
-        Err(VerifyError::Setup(format!(
-            "pytest is not available: configure verify.python, or run `python3 -m venv {0} && {0}/bin/pip install pytest`",
-            venv.display()
-        )))
-    }
 }
 
 impl Workbench {
@@ -352,16 +202,8 @@ impl Workbench {
         let spec = &lang.spec().verify;
         let project_dir = detect_project(&req.root, &req.rel_path, lang)?;
         let mut notes = Vec::new();
-        let python = if lang == Language::Python {
-            Some(python_for(
-                &req.root,
-                &req.cache_dir,
-                &req.settings,
-                &mut notes,
-            )?)
-        } else {
-            None
-        };
+        let runner = crate::runner::for_language(lang);
+        let python = runner.interpreter(&req, &mut notes)?;
         let base = scratch_base(&req.cache_dir, &req.root);
         let scratch = Scratch::sync(&req.root, &base, MAX_FILES)?;
         // Candidate test files: same language, small enough, read from the scratch copy.
@@ -391,7 +233,7 @@ impl Workbench {
         );
         let doctests = has_doc_examples(lang, req.doc.as_deref());
         let plan = TestPlan {
-            runner: spec.runner.clone(),
+            runner: spec.runner.to_string(),
             project_dir: project_dir
                 .strip_prefix(&req.root)
                 .map(|p| p.to_string_lossy().into_owned())
@@ -407,8 +249,9 @@ impl Workbench {
             base,
             plan,
             project_dir,
+            runner,
             python,
-            rust_generated: None,
+            appended_tests: None,
             generated_file: None,
         })
     }
@@ -425,12 +268,19 @@ impl Workbench {
     /// Whether some selected test exercises the target itself (by name, or its doc examples);
     /// module tests that never call it are weak evidence.
     pub fn has_direct_tests(&self) -> bool {
-        self.plan.doctests || self.plan.tests.iter().any(|t| t.reason == "references")
+        self.plan.doctests
+            || self
+                .plan
+                .tests
+                .iter()
+                .any(|t| t.reason == TestReason::References)
     }
 
     /// Leaves only the tests that call the target (and its doc examples) selected.
     pub fn keep_only_direct_tests(&mut self) {
-        self.plan.tests.retain(|t| t.reason == "references");
+        self.plan
+            .tests
+            .retain(|t| t.reason == TestReason::References);
     }
 
     /// Adds model-written tests (a code block's content) when no workspace test calls the target.
@@ -438,90 +288,19 @@ impl Workbench {
     /// candidate's file; Java: a JUnit 4 class `CodeforgeGeneratedTest` in the target's package
     /// under `src/test/java`.
     pub fn set_generated_tests(&mut self, code: &str) -> Result<usize, String> {
-        let lang = self.req.language;
-        // Java: the model's methods go into a test class of their own, in the target's package.
-        let target = match lang {
-            Language::Java => {
-                std::fs::read_to_string(self.req.root.join(&self.req.rel_path)).unwrap_or_default()
-            }
-            _ => String::new(),
-        };
-        let package = java_package(&target);
-        let java = (lang == Language::Java).then(|| java_test_class(&target, &package, code));
-        let (code, file_name) = match &java {
-            Some(c) => (c.as_str(), format!("{JAVA_GENERATED_CLASS}.java")),
-            None => (code, "generated".to_string()),
-        };
-        let ex = codeforge_syntax::extract(lang, &file_name, code);
-        let names: Vec<String> = ex
-            .symbols
-            .iter()
-            .filter(|s| {
-                (s.name.starts_with("test") || (lang == Language::Java && s.is_test))
-                    && matches!(
-                        s.kind,
-                        codeforge_syntax::SymbolKind::Function
-                            | codeforge_syntax::SymbolKind::Method
-                    )
-            })
-            .map(|s| s.name.clone())
-            .collect();
-        if names.is_empty() || ex.has_errors {
-            return Err("the model's tests do not parse or hold no test function".into());
-        }
+        let generated = self
+            .runner
+            .generated_tests(&self.req, &self.plan.project_dir, code)?;
         // No workspace test calls the target: its module's other tests say nothing about it.
-        self.plan.tests.retain(|t| t.reason == "references");
-        match lang {
-            Language::Python => {
-                let module = module_path(lang, &self.req.rel_path).join(".");
-                let rel = "test_codeforge_generated.py".to_string();
-                let header = format!(
-                    "import os as _os, sys as _sys\n_here = _os.path.dirname(_os.path.abspath(__file__))\nfor _p in (_os.path.join(_here, 'src'), _here):\n    if _p not in _sys.path:\n        _sys.path.insert(0, _p)\nfrom {module} import *  # noqa\nfrom {module} import {name}  # noqa\n\n",
-                    name = self.req.name
-                );
-                self.generated_file = Some((rel.clone(), format!("{header}{code}\n")));
-                self.plan.tests.extend(names.iter().map(|n| SelectedTest {
-                    id: format!("{rel}::{n}"),
-                    name: n.clone(),
-                    file: rel.clone(),
-                    reason: "generated",
-                }));
-            }
-            Language::Rust => {
-                let indented: String = code.lines().map(|l| format!("    {l}\n")).collect();
-                self.rust_generated = Some(format!(
-                    "\n#[cfg(test)]\nmod codeforge_generated_tests {{\n    #[allow(unused_imports)]\n    use super::*;\n{indented}}}\n"
-                ));
-                let file = self.req.rel_path.clone();
-                self.plan.tests.extend(names.iter().map(|n| SelectedTest {
-                    id: format!("codeforge_generated_tests::{n}"),
-                    name: n.clone(),
-                    file: file.clone(),
-                    reason: "generated",
-                }));
-            }
-            Language::Java => {
-                let mut rel = self.plan.project_dir.clone();
-                if !rel.is_empty() {
-                    rel.push('/');
-                }
-                rel.push_str("src/test/java/");
-                if !package.is_empty() {
-                    rel.push_str(&package.replace('.', "/"));
-                    rel.push('/');
-                }
-                rel.push_str(&file_name);
-                self.generated_file = Some((rel.clone(), code.to_string()));
-                self.plan.tests.extend(names.iter().map(|n| SelectedTest {
-                    id: format!("{JAVA_GENERATED_CLASS}#{n}"),
-                    name: n.clone(),
-                    file: rel.clone(),
-                    reason: "generated",
-                }));
-            }
-        }
+        self.plan
+            .tests
+            .retain(|t| t.reason == TestReason::References);
+        let n = generated.tests.len();
+        self.appended_tests = generated.appended;
+        self.generated_file = generated.file;
+        self.plan.tests.extend(generated.tests);
         self.plan.generated = true;
-        Ok(names.len())
+        Ok(n)
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -604,74 +383,20 @@ impl Workbench {
         iso
     }
 
+    /// The command `template` with the runner's placeholders and `{python}`, `{file}`,
+    /// `{report}` filled in.
     fn expand(&self, template: &[String], file: &str, report: &str) -> Vec<String> {
+        let ctx = ExpandCtx {
+            req: &self.req,
+            plan: &self.plan,
+            project_dir: &self.project_dir,
+            base: &self.base,
+        };
         let mut out = Vec::new();
-        let lang = self.req.language;
         for t in template {
-            match t.as_str() {
-                "{tests}" => match lang {
-                    Language::Python => {
-                        let prefix = format!("{}/", self.plan.project_dir);
-                        out.extend(self.plan.tests.iter().map(|t| {
-                            if self.plan.project_dir.is_empty() {
-                                t.id.clone()
-                            } else {
-                                t.id.strip_prefix(&prefix).unwrap_or(&t.id).to_string()
-                            }
-                        }));
-                        if self.plan.doctests {
-                            out.push("--doctest-modules".into());
-                            out.push(self.req.rel_path_from(&self.project_dir));
-                        }
-                    }
-                    Language::Rust => {
-                        out.extend(self.plan.tests.iter().map(|t| t.id.clone()));
-                        if self.plan.doctests {
-                            out.push(self.req.name.clone());
-                        }
-                    }
-                    Language::Java => {}
-                },
-                "{settings}" => {
-                    // Configured, else the offline settings `.ci/setup` writes into the cache dir.
-                    let default = self.req.cache_dir.join("maven-settings.xml");
-                    let s = self
-                        .req
-                        .settings
-                        .maven_settings
-                        .clone()
-                        .or_else(|| default.is_file().then_some(default));
-                    if let Some(s) = s {
-                        // A copy beside the scratch copy's Maven repository: the cache dir is
-                        // hidden from the run.
-                        let copy = self.base.join("m2").join("settings.xml");
-                        let _ = std::fs::create_dir_all(self.base.join("m2"));
-                        let used = match std::fs::copy(&s, &copy) {
-                            Ok(_) => copy,
-                            Err(_) => s,
-                        };
-                        out.push("-s".into());
-                        out.push(used.to_string_lossy().into_owned());
-                    }
-                }
-                _ if t.contains("{tests}") => {
-                    // Surefire: `Cls#m1+m2,Cls2#m3`.
-                    let mut classes: Vec<(String, Vec<String>)> = Vec::new();
-                    for s in &self.plan.tests {
-                        let (c, m) = s.id.split_once('#').unwrap_or((&s.id, ""));
-                        match classes.iter_mut().find(|(k, _)| k == c) {
-                            Some((_, ms)) => ms.push(m.to_string()),
-                            None => classes.push((c.to_string(), vec![m.to_string()])),
-                        }
-                    }
-                    let filter = classes
-                        .iter()
-                        .map(|(c, ms)| format!("{c}#{}", ms.join("+")))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    out.push(t.replace("{tests}", &filter));
-                }
-                _ => out.push(
+            match self.runner.expand(t, &ctx) {
+                Some(args) => out.extend(args),
+                None => out.push(
                     t.replace("{python}", self.python.as_deref().unwrap_or("python3"))
                         .replace("{file}", file)
                         .replace("{report}", report),
@@ -696,11 +421,10 @@ impl Workbench {
         Ok(())
     }
 
-    /// Whether candidates can be compared by behaviour (Python: `grammars/python/probe.py`).
+    /// Whether candidates can be compared by behaviour (the runner's probe script, run with its
+    /// interpreter: `grammars/python/probe.py`).
     pub fn can_probe(&self) -> bool {
-        self.req.language == Language::Python
-            && self.python.is_some()
-            && !self.plan.tests.is_empty()
+        self.runner.probe_script().is_some() && self.python.is_some() && !self.plan.tests.is_empty()
     }
 
     /// The candidate's behaviour fingerprint on inputs derived from the selected tests' calls
@@ -711,7 +435,7 @@ impl Workbench {
         }
         self.reset(source).await.ok()?;
         let script = self.scratch.report_dir.join("probe.py");
-        std::fs::write(&script, PYTHON_PROBE).ok()?;
+        std::fs::write(&script, self.runner.probe_script()?).ok()?;
         let mut args = vec![
             script.to_string_lossy().into_owned(),
             "--root".into(),
@@ -749,26 +473,12 @@ impl Workbench {
 
     /// Whether a runner's result is the selected test `t`.
     fn matches(&self, t: &SelectedTest, r: &TestResult) -> bool {
-        let base = r.name.split('[').next().unwrap_or(&r.name);
-        match self.req.language {
-            Language::Python => base.rsplit('.').next() == Some(t.name.as_str()),
-            Language::Rust => r.name == t.id || r.name.ends_with(&format!("::{}", t.id)),
-            Language::Java => {
-                let (c, m) = t.id.split_once('#').unwrap_or((&t.id, ""));
-                base.ends_with(&format!("{c}.{m}"))
-            }
-        }
+        self.runner.is_result_of(t, r)
     }
 
     /// Whether a runner's result belongs to the selection (filters may match more).
     fn selected(&self, r: &TestResult) -> bool {
-        let base = r.name.split('[').next().unwrap_or(&r.name);
-        let doctest_hit = self.plan.doctests
-            && match self.req.language {
-                Language::Python => base.rsplit('.').next() == Some(self.req.name.as_str()),
-                Language::Rust => r.name.contains(" - ") && r.name.contains(&self.req.name),
-                Language::Java => false,
-            };
+        let doctest_hit = self.plan.doctests && self.runner.is_doctest_of(&self.req.name, r);
         doctest_hit || self.plan.tests.iter().any(|t| self.matches(t, r))
     }
 
@@ -780,7 +490,7 @@ impl Workbench {
             .plan
             .tests
             .iter()
-            .filter(|t| t.reason != "references" && t.reason != "generated")
+            .filter(|t| !matches!(t.reason, TestReason::References | TestReason::Generated))
             .cloned()
             .collect();
         if others.is_empty() {
@@ -789,7 +499,7 @@ impl Workbench {
         let saved = (
             self.plan.tests.clone(),
             self.plan.doctests,
-            self.rust_generated.take(),
+            self.appended_tests.take(),
             self.generated_file.take(),
         );
         self.plan.tests = others.clone();
@@ -798,7 +508,7 @@ impl Workbench {
         (
             self.plan.tests,
             self.plan.doctests,
-            self.rust_generated,
+            self.appended_tests,
             self.generated_file,
         ) = saved;
         if !report.compiled || report.timed_out {
@@ -824,7 +534,7 @@ impl Workbench {
         let lang = self.req.language;
         let spec = &lang.spec().verify;
         let mut text = source.to_string();
-        if let Some(extra) = &self.rust_generated {
+        if let Some(extra) = &self.appended_tests {
             text.push_str(extra);
         }
         let n_tests = self.plan.tests.len().max(1);
@@ -868,7 +578,7 @@ impl Workbench {
             env: self.env(),
             timeout,
             max_output: 64 * 1024,
-            report_fd: spec.report == "junit",
+            report_fd: spec.report.uses_report_pipe(),
         };
         if !spec.check.is_empty() {
             let argv = self.expand(&spec.check, &file_abs, "");
@@ -893,35 +603,12 @@ impl Workbench {
                 );
             }
         };
-        let mut results = match spec.report.as_str() {
-            "junit" => parse_junit(&String::from_utf8_lossy(&out.report)),
-            "libtest" => parse_libtest(&out.output),
-            "surefire" => {
-                // Maven wrote into the run's overlay when there was one.
-                let dir = match &out.writes_in {
-                    Some(upper) => upper.join(rel_project).join("target/surefire-reports"),
-                    None => cwd.join("target/surefire-reports"),
-                };
-                let mut all = String::new();
-                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let p = e.path();
-                    if p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("TEST-"))
-                    {
-                        all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
-                    }
-                }
-                // Reports of this run only: Surefire rewrites them each run; clear them for the next.
-                let _ = std::fs::remove_dir_all(&dir);
-                parse_junit(&all)
-            }
-            other => {
-                return failed_report(
-                    format!("unknown report kind `{other}` in grammars data"),
-                    out.sandbox,
-                );
-            }
+        // Maven wrote into the run's overlay when there was one.
+        let project_out = match &out.writes_in {
+            Some(upper) => upper.join(rel_project),
+            None => cwd.clone(),
         };
+        let mut results = read_results(spec.report, &out, &project_out);
         results.retain(|r| self.selected(r));
         let passed = results
             .iter()
@@ -952,7 +639,7 @@ impl Workbench {
 
 impl VerifyRequest {
     /// The target's path relative to the runner's project directory.
-    fn rel_path_from(&self, project_dir: &Path) -> String {
+    pub(crate) fn rel_path_from(&self, project_dir: &Path) -> String {
         let abs = self.root.join(&self.rel_path);
         abs.strip_prefix(project_dir)
             .map(|p| p.to_string_lossy().into_owned())
@@ -963,16 +650,6 @@ impl VerifyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_workspace_virtualenv_is_checked_for_pytest_without_running_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let venv = dir.path().join(".venv");
-        std::fs::create_dir_all(venv.join("lib/python3.11/site-packages/requests")).unwrap();
-        assert!(!venv_has_pytest(&venv));
-        std::fs::create_dir_all(venv.join("lib/python3.11/site-packages/pytest")).unwrap();
-        assert!(venv_has_pytest(&venv));
-    }
 
     #[test]
     fn compiler_warnings_are_counted_without_their_summaries() {
@@ -987,25 +664,6 @@ mod tests {
         assert_eq!(
             count_warnings(&Language::Python.spec().verify.warning_prefixes, cargo),
             0
-        );
-    }
-
-    #[test]
-    fn java_test_methods_come_out_of_a_class_and_become_public() {
-        let code = "import java.util.List;\nimport org.junit.Test;\n\npublic class StringsTest {\n    @Test\n    void testEmpty() {\n        assertEquals(0, Strings.count(\"\"));\n    }\n    @Test void testOne() { assertEquals(1, Strings.count(\"a\")); }\n    private static int helper() { return 1; }\n}\n";
-        let m = java_members(code);
-        assert!(
-            m.contains("    @Test\n    public void testEmpty() {"),
-            "{m}"
-        );
-        assert!(m.contains("    @Test public void testOne()"), "{m}");
-        assert!(m.contains("    static int helper()"), "{m}");
-        assert!(!m.contains("import ") && !m.contains("class "), "{m}");
-        // Bare methods stay as they are, made public.
-        let bare = "@Test\npublic void testTwo() {\n    assertTrue(true);\n}\n";
-        assert_eq!(
-            java_members(bare),
-            "@Test\npublic void testTwo() {\n    assertTrue(true);\n}"
         );
     }
 }

@@ -1,0 +1,50 @@
+//! What a test plan is made of: one selected test (named the way its runner filters it) and why
+//! it was selected. Plain data shared by selection (`select.rs`) and the runners (`runner/`).
+
+use serde::Serialize;
+
+/// Why a test was selected (serialized as `references`, `test module`, `same file`,
+/// `generated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum TestReason {
+    /// It calls or names the target.
+    #[serde(rename = "references")]
+    References,
+    /// It is in the target's test module (`test_files` in `[verify]`).
+    #[serde(rename = "test module")]
+    TestModule,
+    /// It is in the target's own file.
+    #[serde(rename = "same file")]
+    SameFile,
+    /// The model wrote it (no workspace test calls the target).
+    #[serde(rename = "generated")]
+    Generated,
+}
+
+impl TestReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestReason::References => "references",
+            TestReason::TestModule => "test module",
+            TestReason::SameFile => "same file",
+            TestReason::Generated => "generated",
+        }
+    }
+}
+
+impl std::fmt::Display for TestReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One selected test, named the way its runner filters it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelectedTest {
+    /// pytest node id, libtest name filter, or `Class#method`.
+    pub id: String,
+    /// Short name shown to the user.
+    pub name: String,
+    pub file: String,
+    pub reason: TestReason,
+}
