@@ -306,9 +306,11 @@ impl Check<'_, '_, '_> {
             }
         }
         progress("running the selected tests without the function");
+        let t = self.sampler.target();
+        let target_lines = t.doc_start_line + 1..=t.symbol.end_line + 1;
         let dropped = self
             .wb
-            .drop_tests_failing_without_it(self.sampler.file().source())
+            .drop_tests_failing_without_it(self.sampler.file().source(), target_lines)
             .await;
         if !dropped.is_empty() {
             self.notes.push(format!(

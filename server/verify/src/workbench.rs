@@ -482,10 +482,17 @@ impl Workbench {
         doctest_hit || self.plan.tests.iter().any(|t| self.matches(t, r))
     }
 
-    /// Runs the selected tests that do not call the target on the file as it is (the stub in
-    /// place) and leaves out those that already fail: they fail for reasons the candidate cannot
-    /// fix (another stub in the module, a broken fixture). Returns the names left out.
-    pub async fn drop_tests_failing_without_it(&mut self, original: &str) -> Vec<String> {
+    /// Runs the selected tests that do not call the target by name on the file as it is (the
+    /// stub in place) and leaves out those that already fail for reasons the candidate cannot
+    /// fix (another stub in the module, a broken fixture). A test whose failure passes through
+    /// the stub (a frame at one of `target_lines`, 1-based, in the target's file, or the stub's
+    /// value named in an assertion) reached it: that is the best test there is, and it stays.
+    /// Returns the names left out.
+    pub async fn drop_tests_failing_without_it(
+        &mut self,
+        original: &str,
+        target_lines: std::ops::RangeInclusive<usize>,
+    ) -> Vec<String> {
         let others: Vec<SelectedTest> = self
             .plan
             .tests
@@ -514,13 +521,20 @@ impl Workbench {
         if !report.compiled || report.timed_out {
             return Vec::new();
         }
+        let file_name = std::path::Path::new(&self.req.rel_path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let failing: Vec<SelectedTest> = others
             .into_iter()
             .filter(|t| {
-                !report
-                    .results
-                    .iter()
-                    .any(|r| self.matches(t, r) && r.verdict == Verdict::Passed)
+                let mine: Vec<&TestResult> =
+                    report.results.iter().filter(|r| self.matches(t, r)).collect();
+                let passed = mine.iter().any(|r| r.verdict == Verdict::Passed);
+                let reached = mine.iter().any(|r| {
+                    failure_reaches(&r.message, &file_name, &self.req.name, &target_lines)
+                });
+                !passed && !reached
             })
             .collect();
         self.plan.tests.retain(|t| !failing.contains(t));
@@ -647,9 +661,50 @@ impl VerifyRequest {
     }
 }
 
+/// Whether a failure's message passes through the target: a frame in its file at one of its
+/// lines (`mod.py:12`, `lib.rs:12:5`, `Shapes.java:12)`, `mod.py", line 12`), or pytest's
+/// assertion rewriting naming its value (`where None = wrap_text(…)`).
+fn failure_reaches(
+    message: &str,
+    file_name: &str,
+    name: &str,
+    lines: &std::ops::RangeInclusive<usize>,
+) -> bool {
+    if file_name.is_empty() {
+        return false;
+    }
+    let line_in_range = |rest: &str| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<usize>().is_ok_and(|l| lines.contains(&l))
+    };
+    let frame = message.match_indices(file_name).any(|(i, _)| {
+        let after = &message[i + file_name.len()..];
+        after.strip_prefix(':').is_some_and(line_in_range)
+            || after.strip_prefix("\", line ").is_some_and(line_in_range)
+    });
+    frame || message.contains(&format!("= {name}("))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_through_the_stub_reached_it() {
+        let lines = 10..=14;
+        let reach = |m: &str| failure_reaches(m, "mod.py", "wrap", &lines);
+        // pytest's long repr, a Python traceback frame, libtest's panic, a Java stack frame.
+        assert!(reach("    raise NotImplementedError\nsrc/pkg/mod.py:12: NotImplementedError"));
+        assert!(reach("  File \"/w/src/pkg/mod.py\", line 11, in wrap"));
+        assert!(failure_reaches("panicked at src/lib.rs:13:5:\nnot yet implemented", "lib.rs", "wrap", &lines));
+        assert!(failure_reaches("at a.Shapes.area(Shapes.java:10)", "Shapes.java", "area", &lines));
+        assert!(reach("AssertionError: assert None == 'a b'\n +  where None = wrap('a b', 3)"));
+        // Another line of the same file, another file, or no frame at all: not through the stub.
+        assert!(!reach("src/pkg/mod.py:40: KeyError"));
+        assert!(!reach("tests/test_x.py:12: AssertionError"));
+        assert!(!reach("fixture 'tmpdir_factory' not found"));
+        assert!(!failure_reaches("mod.py:12", "", "wrap", &lines));
+    }
 
     #[test]
     fn compiler_warnings_are_counted_without_their_summaries() {
