@@ -95,6 +95,58 @@ pub fn candidate_from_answer(
     c
 }
 
+/// What in an answer shows it copied the prompt's scaffolding instead of answering: the labels
+/// of the context the model was shown, and the signatures of the file's other functions (a
+/// nested copy of a neighbour).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EchoMarkers {
+    labels: Vec<String>,
+    signatures: Vec<(String, String)>,
+}
+
+/// A definition line compared without its indentation and the `:`/`{` that opens its body.
+fn signature_key(line: &str) -> String {
+    line.trim().trim_end_matches(['{', ':']).trim_end().to_string()
+}
+
+/// Headings of the function prompt's context sections.
+const SCAFFOLDING: [&str; 2] = [
+    "Context from the repository",
+    "### Other definitions in this file",
+];
+
+impl EchoMarkers {
+    /// `labels`: the context shown (same-file and retrieved definitions).
+    pub(crate) fn new(file: &ParsedFile, target: &FunctionTarget, labels: Vec<String>) -> Self {
+        let signatures = file
+            .extracted()
+            .symbols
+            .iter()
+            .filter(|s| s.kind.is_callable() && s.qualified_name != target.symbol.qualified_name)
+            .filter(|s| !s.signature.trim().is_empty())
+            .map(|s| (signature_key(&s.signature), s.qualified_name.clone()))
+            .collect();
+        EchoMarkers { labels, signatures }
+    }
+
+    /// Why `c`'s body is an echo of the prompt, if it is.
+    pub(crate) fn find(&self, c: &Candidate) -> Option<String> {
+        let body = c.body.as_deref()?;
+        // Labels and headings anywhere in the answer (a body keeps no leading comments).
+        let answer = c.raw.as_str();
+        if let Some(h) = SCAFFOLDING.iter().find(|h| answer.contains(**h)) {
+            return Some(format!("the answer repeats the prompt's `{h}`"));
+        }
+        if let Some(l) = self.labels.iter().find(|l| answer.contains(l.as_str())) {
+            return Some(format!("the answer repeats the context label `{l}`"));
+        }
+        self.signatures
+            .iter()
+            .find(|(sig, _)| body.lines().any(|line| signature_key(line) == *sig))
+            .map(|(_, name)| format!("the answer holds a copy of `{name}` from the context"))
+    }
+}
+
 /// Sets aside a usable candidate whose body an earlier usable one already has.
 pub(crate) fn reject_repeat(c: &mut Candidate, earlier: &[Candidate]) {
     if c.usable()
@@ -115,4 +167,32 @@ pub(crate) fn by_confidence(candidates: &[Candidate]) -> Vec<usize> {
             .then(a.index.cmp(&b.index))
     });
     u.into_iter().map(|c| c.index).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codeforge_syntax::Language;
+
+    const SRC: &str = "def describe(shape):\n    \"\"\"Name and area.\"\"\"\n    return f\"{shape}\"\n\n\ndef area(r):\n    \"\"\"Area of a circle of radius r.\"\"\"\n    pass\n";
+
+    fn check(answer: &str) -> Option<String> {
+        let file = ParsedFile::parse(Language::Python, "shapes.py", SRC);
+        let target = file.function_at_line(6).unwrap();
+        let echo = EchoMarkers::new(&file, &target, vec!["line 1 shapes.describe".into()]);
+        let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer);
+        assert!(c.usable(), "{:?}", c.rejected);
+        echo.find(&c)
+    }
+
+    #[test]
+    fn answers_that_echo_the_prompt_are_found() {
+        assert_eq!(check("```python\ndef area(r):\n    return 3.14159 * r * r\n```"), None);
+        let label = check("```python\ndef area(r):\n    # line 1 shapes.describe\n    return 3.14159 * r * r\n```");
+        assert!(label.is_some_and(|w| w.contains("context label")));
+        let copy = check("```python\ndef area(r):\n    def describe(shape):\n        return str(shape)\n    return 3.14159 * r * r\n```");
+        assert!(copy.is_some_and(|w| w.contains("shapes.describe")), "a nested copy of a neighbour");
+        let heading = check("```python\ndef area(r):\n    # Context from the repository\n    return r\n```");
+        assert!(heading.is_some());
+    }
 }

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use codeforge_config::{GenerationSettings, PlanSetting};
 use codeforge_model::Backend;
-use codeforge_prompt::{BuiltPrompt, FunctionTask, Included, PlanMode, function_prompt};
+use codeforge_prompt::{
+    BuiltPrompt, FunctionTask, Included, PlanMode, SnippetKind, function_prompt,
+};
 use codeforge_syntax::secret_scan::is_secret_path;
 use codeforge_syntax::{FunctionTarget, ParsedFile, StubKind};
 
@@ -152,7 +154,15 @@ impl<'a> GenerationRun<'a> {
     async fn samples(&mut self, built: &BuiltPrompt) -> Result<(), GenerateError> {
         let describe = self.sampler.backend().describe();
         (self.progress)(&format!("generating with {describe}"));
-        self.sampler.first(&built.prompt).await?;
+        let labels = built
+            .context
+            .iter()
+            .filter(|c| {
+                !c.is_dropped() && matches!(c.kind, SnippetKind::SameFile | SnippetKind::Retrieved)
+            })
+            .map(|c| c.label.clone())
+            .collect();
+        self.sampler.first(&built.prompt, labels).await?;
         (self.progress)("checking candidates");
         let wants_loop = self
             .verify

@@ -12,7 +12,7 @@ use codeforge_model::{Backend, Generation, ModelError, Prompt, Request, Usage};
 use codeforge_prompt::{PlanMode, refine_prompt, reask_prompt, split_answer, test_designer_prompt};
 use codeforge_syntax::{FunctionTarget, ParsedFile};
 
-use crate::candidate::{Candidate, candidate_from_answer, reject_repeat};
+use crate::candidate::{Candidate, EchoMarkers, candidate_from_answer, reject_repeat};
 
 /// Tokens of test output fed back in a refinement.
 const FEEDBACK_TOKENS: usize = 700;
@@ -66,6 +66,7 @@ pub struct Sampler<'a> {
     plan: PlanMode,
     /// The first prompt (re-ask and refinement continue its conversation).
     prompt: Option<Prompt>,
+    echo: EchoMarkers,
     pub candidates: Vec<Candidate>,
     /// Of the first samples.
     pub usage: Usage,
@@ -86,6 +87,7 @@ impl<'a> Sampler<'a> {
             template,
             plan,
             prompt: None,
+            echo: EchoMarkers::default(),
             candidates: Vec::new(),
             usage: Usage::default(),
         }
@@ -119,6 +121,9 @@ impl<'a> Sampler<'a> {
             let index = self.candidates.len();
             let mut c = candidate_from_answer(self.file, self.target, self.plan, index, &s.text);
             c.mean_logprob = s.mean_logprob;
+            if c.usable() {
+                c.rejected = self.echo.find(&c);
+            }
             reject_repeat(&mut c, &self.candidates);
             self.candidates.push(c);
             added.push(index);
@@ -126,9 +131,15 @@ impl<'a> Sampler<'a> {
         added
     }
 
-    /// The first `n` samples for `prompt`.
-    pub async fn first(&mut self, prompt: &Prompt) -> Result<Vec<usize>, ModelError> {
+    /// The first `n` samples for `prompt`, which showed the context labelled `context_labels`
+    /// (an answer that repeats one is unusable).
+    pub async fn first(
+        &mut self,
+        prompt: &Prompt,
+        context_labels: Vec<String>,
+    ) -> Result<Vec<usize>, ModelError> {
         self.prompt = Some(prompt.clone());
+        self.echo = EchoMarkers::new(self.file, self.target, context_labels);
         let g = self
             .backend
             .generate(self.template.request(prompt.clone(), self.template.n))

@@ -291,7 +291,7 @@ async fn retrieval_from_the_real_index_reaches_the_prompt() {
     assert!(
         o.explain
             .prompt
-            .contains("# line 4 shapes.text.word_lengths\n"),
+            .contains("line 4 shapes.text.word_lengths:\n```python\n"),
         "same-file definitions are offered"
     );
 }

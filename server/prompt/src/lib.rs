@@ -195,13 +195,10 @@ pub fn function_prompt(
     ] {
         for s in task.context.iter().filter(|s| s.kind == kind) {
             let text = redact(&s.text);
+            // Each definition from elsewhere gets its own block, its label in prose above it:
+            // a label inside code is what a small model copies into its answer.
             let piece = if kind == SnippetKind::Retrieved || kind == SnippetKind::SameFile {
-                format!(
-                    "{} {}\n{}\n",
-                    task.language.spec().generation.line_comment,
-                    s.label,
-                    text.trim_end()
-                )
+                format!("{}:\n```{fence}\n{}\n```\n", s.label, text.trim_end())
             } else {
                 format!("{}\n", text.trim_end())
             };
@@ -209,10 +206,17 @@ pub fn function_prompt(
             let (text, status) = if tokens <= left {
                 (piece, ContextStatus::Full)
             } else if left >= 24 && kind != SnippetKind::Retrieved {
-                (
-                    clip_to_tokens(&piece, left, count).to_string(),
-                    ContextStatus::Clipped,
-                )
+                let reserve = if kind == SnippetKind::SameFile { 4 } else { 0 };
+                let mut clipped =
+                    clip_to_tokens(&piece, left.saturating_sub(reserve), count).to_string();
+                // A block cut short is closed again.
+                if clipped.matches("```").count() % 2 == 1 {
+                    if !clipped.ends_with('\n') {
+                        clipped.push('\n');
+                    }
+                    clipped.push_str("```\n");
+                }
+                (clipped, ContextStatus::Clipped)
             } else {
                 (String::new(), ContextStatus::Dropped)
             };
@@ -236,11 +240,15 @@ pub fn function_prompt(
     if !sections.is_empty() {
         user.push_str("Context from the repository (for reference; do not repeat it):\n\n");
         for (kind, pieces) in &sections {
-            user.push_str(&format!("### {}\n```{fence}\n", heading(*kind)));
+            user.push_str(&format!("### {}\n", heading(*kind)));
+            let own_blocks = matches!(kind, SnippetKind::Retrieved | SnippetKind::SameFile);
+            if !own_blocks {
+                user.push_str(&format!("```{fence}\n"));
+            }
             for p in pieces {
                 user.push_str(p);
             }
-            user.push_str("```\n\n");
+            user.push_str(if own_blocks { "\n" } else { "```\n\n" });
         }
     }
     user.push_str(&task_text);
