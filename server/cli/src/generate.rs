@@ -47,19 +47,31 @@ fn find_root(file: &Path, lang: Language) -> PathBuf {
     start.to_path_buf()
 }
 
+fn one_edit_json(source: &str, e: &codeforge_syntax::BodyEdit) -> serde_json::Value {
+    let index = codeforge_lsp::line_index::LineIndex::new(source);
+    let (sl, sc) = index.position(source, e.start);
+    let (el, ec) = index.position(source, e.end);
+    serde_json::json!({
+        "range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
+        "start_byte": e.start,
+        "end_byte": e.end,
+        "new_text": e.new_text,
+    })
+}
+
+/// The body's edit, with the imports and helpers it needs as `additional_edits` (all against
+/// the source as it was read).
 fn edit_json(source: &str, o: &Outcome) -> serde_json::Value {
     match &o.edit {
         None => serde_json::Value::Null,
         Some(e) => {
-            let index = codeforge_lsp::line_index::LineIndex::new(source);
-            let (sl, sc) = index.position(source, e.start);
-            let (el, ec) = index.position(source, e.end);
-            serde_json::json!({
-                "range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}},
-                "start_byte": e.start,
-                "end_byte": e.end,
-                "new_text": e.new_text,
-            })
+            let mut j = one_edit_json(source, e);
+            j["additional_edits"] = o
+                .extra_edits
+                .iter()
+                .map(|x| one_edit_json(source, x))
+                .collect();
+            j
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use codeforge_prompt::{PlanMode, split_answer};
 use codeforge_syntax::{
-    BodyEdit, FunctionTarget, ParsedFile, body_from_generated, is_stub_body, splice_body,
+    BodyEdit, FunctionTarget, ParsedFile, answer_extras, body_from_generated, is_stub_body,
+    splice_body,
 };
 
 /// One model sample after post-processing.
@@ -18,6 +19,9 @@ pub struct Candidate {
     /// The new body (dedented) and the edit that puts it in place.
     pub body: Option<String>,
     pub edit: Option<BodyEdit>,
+    /// What the answer needs around the body: its imports and helper functions, inserted
+    /// elsewhere in the file (part of the same accepted change, and of what is verified).
+    pub extra_edits: Vec<BodyEdit>,
     /// The whole function after the edit, doc comment included.
     pub function: Option<String>,
     pub plan: Option<String>,
@@ -30,9 +34,19 @@ impl Candidate {
         self.rejected.is_none()
     }
 
+    /// Every edit of the candidate: the body's, then the imports' and helpers'.
+    pub fn edits(&self) -> Vec<BodyEdit> {
+        self.edit
+            .iter()
+            .chain(self.extra_edits.iter())
+            .cloned()
+            .collect()
+    }
+
     /// The candidate's whole file (`None` when it has no edit).
     pub fn file_text(&self, file: &ParsedFile) -> Option<String> {
-        self.edit.as_ref().map(|e| file.with_edit(e))
+        self.edit.as_ref()?;
+        Some(file.with_edits(&self.edits()))
     }
 }
 
@@ -50,6 +64,7 @@ pub fn candidate_from_answer(
         rejected: None,
         body: None,
         edit: None,
+        extra_edits: Vec::new(),
         function: None,
         plan: None,
         mean_logprob: None,
@@ -80,16 +95,27 @@ pub fn candidate_from_answer(
         body = format!("{comments}{body}");
     }
     let edit = splice_body(target, &body);
-    if file.errors_after(&edit) > file.errors() {
+    let extra = file.extra_edits(target, &answer_extras(lang, &code, &target.symbol.name));
+    let mut all = vec![edit.clone()];
+    all.extend(extra.iter().cloned());
+    if file.errors_after_edits(&all) > file.errors() {
         c.rejected = Some("the function does not parse once put in place".into());
         return c;
     }
-    let new_source = file.with_edit(&edit);
+    let new_source = file.with_edits(&all);
+    // Inserted above the function (imports, helpers) moves it down.
+    let before: usize = extra
+        .iter()
+        .filter(|e| e.start <= target.doc_start_byte)
+        .map(|e| e.new_text.len() - (e.end - e.start))
+        .sum();
     let delta = edit.new_text.len() as isize - (edit.end - edit.start) as isize;
-    let fn_end = (target.symbol.end_byte as isize + delta).max(0) as usize;
+    let fn_start = target.doc_start_byte + before;
+    let fn_end = (target.symbol.end_byte as isize + before as isize + delta).max(0) as usize;
     c.function = new_source
-        .get(target.doc_start_byte..fn_end.min(new_source.len()))
+        .get(fn_start..fn_end.min(new_source.len()))
         .map(str::to_string);
+    c.extra_edits = extra;
     c.body = Some(body);
     c.edit = Some(edit);
     c

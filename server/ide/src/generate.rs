@@ -78,6 +78,9 @@ pub struct Outcome {
     pub target: TargetInfo,
     /// The chosen candidate's edit, against the source the pipeline was given.
     pub edit: Option<BodyEdit>,
+    /// The chosen candidate's imports and helpers, inserted elsewhere in the same source: part
+    /// of the one change the user accepts (`additionalTextEdits` / the workspace edit).
+    pub extra_edits: Vec<BodyEdit>,
     /// The chosen function, as it reads after the edit.
     pub code: Option<String>,
     pub chosen: Option<usize>,

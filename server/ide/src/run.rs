@@ -236,6 +236,7 @@ impl<'a> GenerationRun<'a> {
             status,
             target,
             edit: pick.and_then(|c| c.edit.clone()),
+            extra_edits: pick.map(|c| c.extra_edits.clone()).unwrap_or_default(),
             code: pick.and_then(|c| c.function.clone()),
             chosen,
             explain: Explain {

@@ -197,6 +197,11 @@ pub struct GenerationSpec {
     /// Modifiers that make a missing body deliberate (Java `abstract`, `native`): no target.
     #[serde(default)]
     pub bodyless_never: Vec<String>,
+    /// Helper functions a model's answer defines next to the target go beside the target, at
+    /// its indentation (Java: they are members of its class), rather than at the top level
+    /// before the target's outermost definition (Python, Rust).
+    #[serde(default)]
+    pub helpers_beside_target: bool,
 }
 
 /// The raw data files of one language, compiled into the binary.

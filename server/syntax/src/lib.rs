@@ -5,6 +5,7 @@
 //! crate interprets that data. What a language does that is code (module paths) lives in one
 //! module per language under `lang/`.
 
+mod answer;
 mod cursor;
 mod docs;
 mod extract;
@@ -16,6 +17,7 @@ mod parsed;
 pub mod secret_scan;
 mod stub;
 
+pub use answer::{AnswerExtras, Helper, answer_extras};
 pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
 pub use extract::{ExtractedFile, extract};
 pub use language::{

@@ -149,9 +149,34 @@ impl ParsedFile {
         )
     }
 
+    /// The file's text with every edit applied (non-overlapping; two inserting at the same place
+    /// land in list order).
+    pub fn with_edits(&self, edits: &[BodyEdit]) -> String {
+        let mut order: Vec<usize> = (0..edits.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse((edits[*i].start, *i)));
+        let mut s = self.source.clone();
+        for i in order {
+            let (start, end) = self.clamp(&edits[i]);
+            s.replace_range(start..end, &edits[i].new_text);
+        }
+        s
+    }
+
     fn clamp(&self, edit: &BodyEdit) -> (usize, usize) {
         let end = edit.end.min(self.source.len());
         (edit.start.min(end), end)
+    }
+
+    /// ERROR and MISSING nodes once every edit is applied: one parse (incremental for one edit).
+    pub fn errors_after_edits(&self, edits: &[BodyEdit]) -> usize {
+        match edits {
+            [] => self.errors,
+            [one] => self.errors_after(one),
+            _ => match parse_file(self.language, &self.with_edits(edits), None) {
+                Some(t) => count_tree_errors(&t),
+                None => usize::MAX,
+            },
+        }
     }
 
     /// ERROR and MISSING nodes once `edit` is applied: one incremental re-parse that reuses the
