@@ -428,6 +428,14 @@ impl Check<'_, '_, '_> {
         clusters: &HashMap<String, usize>,
         attempt: AttemptInfo,
     ) -> (Verification, Option<usize>) {
+        let mut notes = self.notes;
+        if !self.wb.unrunnable().is_empty() {
+            notes.push(format!(
+                "left out {} selected test(s) the runner cannot collect: {}",
+                self.wb.unrunnable().len(),
+                self.wb.unrunnable().join(", ")
+            ));
+        }
         let candidates = &self.sampler.candidates;
         let cluster_of = |r: &CandidateRun| {
             r.fingerprint
@@ -449,7 +457,7 @@ impl Check<'_, '_, '_> {
             .cloned()
         else {
             let mut v = Verification::unverified("no candidate could be tested");
-            v.notes = self.notes;
+            v.notes = notes;
             return (v, usable_first(candidates));
         };
         let tests_from = if plan.generated {
@@ -500,7 +508,7 @@ impl Check<'_, '_, '_> {
             sandbox,
             agreement,
             runs: self.runs,
-            notes: self.notes,
+            notes: notes,
             feedback_id,
         };
         (v, shown)

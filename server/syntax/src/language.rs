@@ -159,6 +159,10 @@ pub struct VerifySpec {
     pub check: Vec<String>,
     pub test: Vec<String>,
     pub report: ReportFormat,
+    /// What the runner prints before a test id it cannot collect (pytest: `ERROR: not found: `);
+    /// such ids are left out and the others run again. Empty: ids cannot sink a run.
+    #[serde(default)]
+    pub unknown_test_marker: String,
     pub doctest_marker: String,
     /// Lines of the runner's output that start a compiler warning (a ranking objective: among
     /// candidates that pass as many tests, fewer warnings is better).

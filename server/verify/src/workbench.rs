@@ -133,6 +133,8 @@ pub struct Workbench {
     appended_tests: Option<String>,
     /// The generated test file, path relative to the root (rewritten after every sync).
     generated_file: Option<(String, String)>,
+    /// Selected tests the runner could not collect, left out.
+    unrunnable: Vec<String>,
 }
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
@@ -253,6 +255,7 @@ impl Workbench {
             python,
             appended_tests: None,
             generated_file: None,
+            unrunnable: Vec::new(),
         })
     }
 
@@ -544,6 +547,43 @@ impl Workbench {
     /// Puts `source` (the whole file with the candidate in place) into the scratch copy and runs
     /// the gate and the selected tests. Dropping the future kills the run.
     pub async fn run(&mut self, source: &str) -> RunReport {
+        let report = self.run_once(source).await;
+        // A selected id the runner cannot collect sank the run: leave it out, run the rest.
+        let dropped = self.drop_unknown_ids(&report);
+        if dropped.is_empty() || self.plan.tests.is_empty() {
+            return report;
+        }
+        self.unrunnable.extend(dropped);
+        self.run_once(source).await
+    }
+
+    /// Selected tests the runner could not collect (left out of every later run).
+    pub fn unrunnable(&self) -> &[String] {
+        &self.unrunnable
+    }
+
+    /// Drops the selected tests `report`'s output names as uncollectable; their names.
+    fn drop_unknown_ids(&mut self, report: &RunReport) -> Vec<String> {
+        let marker = &self.req.language.spec().verify.unknown_test_marker;
+        if marker.is_empty() || !report.results.is_empty() || report.timed_out {
+            return Vec::new();
+        }
+        let missing: Vec<&str> = report
+            .output
+            .lines()
+            .filter_map(|l| l.split_once(marker.as_str()).map(|(_, id)| id.trim()))
+            .collect();
+        let (gone, kept): (Vec<SelectedTest>, Vec<SelectedTest>) =
+            self.plan.tests.drain(..).partition(|t| {
+                missing
+                    .iter()
+                    .any(|m| m.ends_with(&t.id) || m.ends_with(&format!("/{}", t.id)))
+            });
+        self.plan.tests = kept;
+        gone.into_iter().map(|t| t.name).collect()
+    }
+
+    async fn run_once(&mut self, source: &str) -> RunReport {
         let start = Instant::now();
         let lang = self.req.language;
         let spec = &lang.spec().verify;
