@@ -288,6 +288,20 @@ impl Check<'_, '_, '_> {
     /// model's; tests that already fail without the function are left out. `Err` says why
     /// nothing can be checked.
     async fn find_tests(&mut self, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
+        let t = self.sampler.target();
+        let target_lines = t.doc_start_line + 1..=t.symbol.end_line + 1;
+        progress("finding the tests that reach the function");
+        let name = t.symbol.name.clone();
+        if let Some(r) = self
+            .wb
+            .select_by_reach(self.sampler.file().source(), target_lines.clone())
+            .await
+        {
+            self.notes.push(format!(
+                "{} of {} collected tests reach `{name}` (measured on the stub)",
+                r.reaching, r.collected
+            ));
+        }
         if !self.wb.has_direct_tests() {
             if self.ctx.settings.generate_tests {
                 progress("no tests found: asking the model for tests from the docstring");
@@ -306,8 +320,6 @@ impl Check<'_, '_, '_> {
             }
         }
         progress("running the selected tests without the function");
-        let t = self.sampler.target();
-        let target_lines = t.doc_start_line + 1..=t.symbol.end_line + 1;
         let dropped = self
             .wb
             .drop_tests_failing_without_it(self.sampler.file().source(), target_lines)
@@ -478,7 +490,15 @@ impl Check<'_, '_, '_> {
             (true, true) => VerificationStatus::Disputed,
             _ => VerificationStatus::Failed,
         };
-        let label = label(status, r, &selected, plan.generated, passing, self.rounds);
+        let label = label(
+            status,
+            r,
+            &selected,
+            plan.generated,
+            passing,
+            self.rounds,
+            plan.reach.map(|x| (x.collected, self.sampler.target().symbol.name.as_str())),
+        );
         let agreement = (!clusters.is_empty()).then_some((agreeing, passing));
         let show = matches!(
             status,
@@ -523,6 +543,7 @@ fn label(
     generated: bool,
     passing: usize,
     rounds: u32,
+    reach: Option<(usize, &str)>,
 ) -> String {
     let total_tests = r.passed + r.failed;
     let rounds_text = if rounds > 0 {
@@ -531,6 +552,13 @@ fn label(
         String::new()
     };
     let written = if generated { "model-written " } else { "" };
+    if let (VerificationStatus::Passed, Some((collected, name)), false) = (status, reach, generated)
+    {
+        return format!(
+            "✓ {}/{} tests that reach `{name}` passed (of {collected} collected){rounds_text}",
+            r.passed, total_tests,
+        );
+    }
     match status {
         VerificationStatus::Passed => format!(
             "✓ {}/{} {written}tests passed ({}){rounds_text}",

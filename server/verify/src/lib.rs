@@ -21,4 +21,4 @@ pub mod workbench;
 pub use report::{TestResult, Verdict};
 pub use select::{SelectedTest, TestReason};
 pub use trust::{TrustDecision, TrustStore};
-pub use workbench::{RunReport, TestPlan, VerifyError, VerifyRequest, Workbench};
+pub use workbench::{Reach, RunReport, TestPlan, VerifyError, VerifyRequest, Workbench};

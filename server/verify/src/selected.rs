@@ -3,10 +3,14 @@
 
 use serde::Serialize;
 
-/// Why a test was selected (serialized as `references`, `test module`, `same file`,
+/// Why a test was selected (serialized as `reaches`, `references`, `test module`, `same file`,
 /// `generated`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum TestReason {
+    /// Run once on the stubbed workspace, it entered the target's code (directly or through a
+    /// caller): measured, not guessed.
+    #[serde(rename = "reaches")]
+    Reaches,
     /// It calls or names the target.
     #[serde(rename = "references")]
     References,
@@ -22,8 +26,14 @@ pub enum TestReason {
 }
 
 impl TestReason {
+    /// The test exercises the target itself (measured, or by name), not only its neighbours.
+    pub fn is_direct(self) -> bool {
+        matches!(self, TestReason::Reaches | TestReason::References)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            TestReason::Reaches => "reaches",
             TestReason::References => "references",
             TestReason::TestModule => "test module",
             TestReason::SameFile => "same file",

@@ -118,6 +118,17 @@ pub struct TestPlan {
     /// Tests came from the model (no workspace test exists).
     pub generated: bool,
     pub notes: Vec<String>,
+    /// How many collected tests reached the target, when that was measured.
+    pub reach: Option<Reach>,
+}
+
+/// What the measured selection found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reach {
+    /// Tests the runner collected.
+    pub collected: usize,
+    /// Of those, the tests that entered the target.
+    pub reaching: usize,
 }
 
 pub struct Workbench {
@@ -135,6 +146,8 @@ pub struct Workbench {
     generated_file: Option<(String, String)>,
     /// Selected tests the runner could not collect, left out.
     unrunnable: Vec<String>,
+    /// A hash of the workspace's source files (what a measured selection depends on).
+    files_key: String,
 }
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
@@ -225,6 +238,15 @@ impl Workbench {
                     .map(|t| (r, t))
             })
             .collect();
+        let files_key = {
+            let mut h = blake3::Hasher::new();
+            for (r, t) in &files {
+                h.update(r.as_bytes());
+                h.update(&[0]);
+                h.update(blake3::hash(t.as_bytes()).as_bytes());
+            }
+            h.finalize().to_hex().to_string()
+        };
         let tests = select_tests(
             lang,
             &req.rel_path,
@@ -244,6 +266,7 @@ impl Workbench {
             doctests,
             generated: false,
             notes,
+            reach: None,
         };
         Ok(Workbench {
             req,
@@ -256,6 +279,7 @@ impl Workbench {
             appended_tests: None,
             generated_file: None,
             unrunnable: Vec::new(),
+            files_key,
         })
     }
 
@@ -276,14 +300,14 @@ impl Workbench {
                 .plan
                 .tests
                 .iter()
-                .any(|t| t.reason == TestReason::References)
+                .any(|t| t.reason.is_direct())
     }
 
     /// Leaves only the tests that call the target (and its doc examples) selected.
     pub fn keep_only_direct_tests(&mut self) {
         self.plan
             .tests
-            .retain(|t| t.reason == TestReason::References);
+            .retain(|t| t.reason.is_direct());
     }
 
     /// Adds model-written tests (a code block's content) when no workspace test calls the target.
@@ -297,7 +321,7 @@ impl Workbench {
         // No workspace test calls the target: its module's other tests say nothing about it.
         self.plan
             .tests
-            .retain(|t| t.reason == TestReason::References);
+            .retain(|t| t.reason.is_direct());
         let n = generated.tests.len();
         self.appended_tests = generated.appended;
         self.generated_file = generated.file;
@@ -424,6 +448,106 @@ impl Workbench {
         Ok(())
     }
 
+    /// Runs the workspace's collected tests once on `stub_source` (the file as it is, the stub in
+    /// place) and makes the tests that entered the target (declared on `target_lines`, 1-based)
+    /// the selection: those, and nothing else, decide. Cached per content of the workspace's
+    /// files. `None` where the runner cannot measure this or the run told nothing (nothing
+    /// collected, timed out): the selection by name stays.
+    pub async fn select_by_reach(
+        &mut self,
+        stub_source: &str,
+        target_lines: std::ops::RangeInclusive<usize>,
+    ) -> Option<Reach> {
+        let script = self.runner.reach_script()?;
+        let python = self.python.clone()?;
+        let key = blake3::hash(
+            format!(
+                "{}\0{}\0{:?}\0{}",
+                self.files_key,
+                self.req.name,
+                target_lines,
+                blake3::hash(stub_source.as_bytes())
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        let cache = self.base.join("reach").join(format!("{}.json", &key[..32]));
+        let parsed: serde_json::Value = match std::fs::read(&cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(v) => v,
+            None => {
+                self.reset(stub_source).await.ok()?;
+                let script_path = self.scratch.report_dir.join("reach.py");
+                std::fs::write(&script_path, script).ok()?;
+                let job = Job {
+                    program: python,
+                    args: vec![
+                        script_path.to_string_lossy().into_owned(),
+                        self.req.rel_path.clone(),
+                        self.req.name.clone(),
+                        target_lines.start().to_string(),
+                        target_lines.end().to_string(),
+                    ],
+                    cwd: self.scratch.tree.join(&self.plan.project_dir),
+                    env: self.env(),
+                    timeout: Duration::from_secs(self.req.settings.test_timeout_s),
+                    max_output: 64 * 1024,
+                    report_fd: true,
+                };
+                let out = run(&job, &self.isolation()).await.ok()?;
+                if out.timed_out {
+                    self.plan.notes.push(
+                        "the test suite did not finish within the test timeout: tests chosen by name"
+                            .into(),
+                    );
+                    return None;
+                }
+                let v: serde_json::Value = serde_json::from_slice(&out.report).ok()?;
+                if let Some(dir) = cache.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                    let _ = std::fs::write(&cache, serde_json::to_vec(&v).unwrap_or_default());
+                }
+                v
+            }
+        };
+        let collected = parsed.get("collected")?.as_u64()? as usize;
+        if collected == 0 {
+            return None;
+        }
+        let prefix = if self.plan.project_dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.plan.project_dir)
+        };
+        let mut tests: Vec<SelectedTest> = Vec::new();
+        for id in parsed.get("hits")?.as_array()?.iter().filter_map(|h| h.as_str()) {
+            // Parameters run together: `test_x[1]` and `test_x[2]` are `test_x`.
+            let id = id.split('[').next().unwrap_or(id);
+            let full = format!("{prefix}{id}");
+            if tests.iter().any(|t| t.id == full) {
+                continue;
+            }
+            let file = full.split("::").next().unwrap_or(&full).to_string();
+            let name = id.rsplit("::").next().unwrap_or(id).to_string();
+            tests.push(SelectedTest {
+                id: full,
+                name,
+                file,
+                reason: TestReason::Reaches,
+            });
+        }
+        let reach = Reach {
+            collected,
+            reaching: tests.len(),
+        };
+        self.plan.tests = tests;
+        self.plan.reach = Some(reach);
+        Some(reach)
+    }
+
     /// Whether candidates can be compared by behaviour (the runner's probe script, run with its
     /// interpreter: `grammars/python/probe.py`).
     pub fn can_probe(&self) -> bool {
@@ -500,7 +624,7 @@ impl Workbench {
             .plan
             .tests
             .iter()
-            .filter(|t| !matches!(t.reason, TestReason::References | TestReason::Generated))
+            .filter(|t| !t.reason.is_direct() && t.reason != TestReason::Generated)
             .cloned()
             .collect();
         if others.is_empty() {

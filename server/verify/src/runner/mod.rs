@@ -82,6 +82,12 @@ pub(crate) trait Runner: Sync {
     fn probe_script(&self) -> Option<&'static str> {
         None
     }
+
+    /// A script, run with the interpreter, that runs the collected tests once and says which
+    /// entered the target (`grammars/python/reach.py`); `None` where the runner has none.
+    fn reach_script(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The runner of a language's tests.
@@ -203,6 +209,7 @@ mod tests {
             doctests,
             generated: false,
             notes: Vec::new(),
+            reach: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! pytest (Python): tests are named by node id (`tests/test_x.py::TestX::test_y`); doc examples run
 //! with `--doctest-modules`; model-written tests go into a test module at the workspace root; the
 //! interpreter is the configured one, the workspace's virtualenv, or CodeForge's own (bootstrapped
-//! with pytest on first use); candidates are compared by `grammars/python/probe.py`.
+//! with pytest on first use); candidates are compared by `grammars/python/probe.py`; the tests
+//! that reach the target are found by `grammars/python/reach.py`.
 
 use std::path::Path;
 
@@ -19,6 +20,9 @@ pub(crate) struct Pytest;
 
 /// The behaviour probe run on Python candidates that pass every selected test.
 const PROBE: &str = include_str!("../../../../grammars/python/probe.py");
+
+/// Records which collected tests enter the target (coverage of one code object).
+const REACH: &str = include_str!("../../../../grammars/python/reach.py");
 
 /// The test module that holds model-written tests, at the workspace root.
 const GENERATED_FILE: &str = "test_codeforge_generated.py";
@@ -94,6 +98,10 @@ impl Runner for Pytest {
 
     fn probe_script(&self) -> Option<&'static str> {
         Some(PROBE)
+    }
+
+    fn reach_script(&self) -> Option<&'static str> {
+        Some(REACH)
     }
 }
 
