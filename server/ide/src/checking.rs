@@ -555,7 +555,7 @@ fn label(
     if let (VerificationStatus::Passed, Some((collected, name)), false) = (status, reach, generated)
     {
         return format!(
-            "✓ {}/{} tests that reach `{name}` passed (of {collected} collected){rounds_text}",
+            "✓ {}/{} tests passed that reach `{name}` (of {collected} collected){rounds_text}",
             r.passed, total_tests,
         );
     }
