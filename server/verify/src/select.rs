@@ -91,6 +91,59 @@ fn tests_in(symbols: &[Symbol]) -> impl Iterator<Item = &Symbol> {
     })
 }
 
+/// How far callers are followed from the target, and how many caller names are kept.
+const CALLER_DEPTH: usize = 2;
+const MAX_CALLERS: usize = 24;
+
+/// Names of the functions (not tests) that call `name`, directly or through each other, up to
+/// [`CALLER_DEPTH`] calls away: a test that calls one of them reaches the target through it. Only
+/// files that mention a name of the frontier are parsed.
+fn callers_of(lang: Language, name: &str, files: &[(String, String)]) -> Vec<String> {
+    let mut known: Vec<String> = vec![name.to_string()];
+    let mut frontier: Vec<String> = vec![name.to_string()];
+    let mut parsed: std::collections::HashMap<&str, Vec<Symbol>> = Default::default();
+    for _ in 0..CALLER_DEPTH {
+        let mut next = Vec::new();
+        for (rel, text) in files {
+            if !frontier.iter().any(|f| text.contains(f.as_str())) {
+                continue;
+            }
+            let symbols = parsed
+                .entry(rel.as_str())
+                .or_insert_with(|| extract(lang, rel, text).symbols);
+            for s in symbols.iter() {
+                if s.is_test
+                    || !s.kind.is_callable()
+                    // A short, common name (`get`, `new`) would pull in half the suite.
+                    || s.name.len() < 4
+                    || known.contains(&s.name)
+                    || next.contains(&s.name)
+                {
+                    continue;
+                }
+                // Calls inside macros (`format!`, `assert!`) are not in the tree's references.
+                let body = text.get(s.start_byte..s.end_byte).unwrap_or("");
+                if s.references.iter().any(|r| frontier.contains(r))
+                    || frontier.iter().any(|f| calls_textually(body, f))
+                {
+                    next.push(s.name.clone());
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        known.extend(next.iter().cloned());
+        frontier = next;
+        if known.len() > MAX_CALLERS {
+            break;
+        }
+    }
+    known.remove(0);
+    known.truncate(MAX_CALLERS);
+    known
+}
+
 /// Selects up to `max` tests for the function `name` defined in `target_rel` (whose enclosing
 /// type, if any, is `class`). `files` are (workspace-relative path, text) of candidate test files
 /// of the same language, the target's own file included.
@@ -109,7 +162,9 @@ pub fn select_tests(
     let class_for_files = class
         .map(str::to_string)
         .or_else(|| spec.verify.file_is_class.then(|| module.to_string()));
+    let callers = callers_of(lang, name, files);
     let mut by_ref: Vec<SelectedTest> = Vec::new();
+    let mut by_caller: Vec<SelectedTest> = Vec::new();
     let mut by_module: Vec<SelectedTest> = Vec::new();
     for (rel, text) in files {
         let same_file = rel == target_rel;
@@ -119,7 +174,8 @@ pub fn select_tests(
             module,
             class_for_files.as_deref(),
         );
-        if !same_file && !matching && !text.contains(name) {
+        let names_a_caller = callers.iter().any(|c| text.contains(c.as_str()));
+        if !same_file && !matching && !text.contains(name) && !names_a_caller {
             continue;
         }
         let ex = extract(lang, rel, text);
@@ -133,6 +189,11 @@ pub fn select_tests(
             let body = text.get(t.start_byte..t.end_byte).unwrap_or("");
             if t.references.iter().any(|r| r == name) || calls_textually(body, name) {
                 by_ref.push(sel(TestReason::References));
+            } else if callers
+                .iter()
+                .any(|c| t.references.contains(c) || calls_textually(body, c))
+            {
+                by_caller.push(sel(TestReason::ThroughCaller));
             } else if matching {
                 by_module.push(sel(TestReason::TestModule));
             } else if same_file {
@@ -141,6 +202,7 @@ pub fn select_tests(
         }
     }
     let mut out = by_ref;
+    out.extend(by_caller);
     out.extend(by_module);
     let mut seen = std::collections::HashSet::new();
     out.retain(|t| seen.insert(t.id.clone()));
@@ -160,6 +222,18 @@ mod tests {
 
     fn f(rel: &str, text: &str) -> (String, String) {
         (rel.to_string(), text.to_string())
+    }
+
+    #[test]
+    fn tests_that_reach_the_target_through_callers_come_after_direct_ones() {
+        let files = vec![
+            f("src/lib.rs", "pub fn area(r: f64) -> f64 { todo!() }\npub fn volume(r: f64, h: f64) -> f64 { area(r) * h }\npub fn report(r: f64) -> String { format!(\"{}\", volume(r, 1.0)) }\n"),
+            f("tests/shapes.rs", "use shapes::*;\n#[test]\nfn direct() { assert_eq!(area(1.0), 3.14); }\n#[test]\nfn via_report() { assert!(!report(2.0).is_empty()); }\n#[test]\nfn unrelated() { assert_eq!(1, 1); }\n"),
+        ];
+        let s = select_tests(Language::Rust, "src/lib.rs", "area", None, &files, 10);
+        let got: Vec<(&str, &str)> = s.iter().map(|t| (t.name.as_str(), t.reason.as_str())).collect();
+        assert_eq!(got, [("direct", "references"), ("via_report", "through caller")], "{s:?}");
+        assert_eq!(callers_of(Language::Rust, "area", &files), ["volume", "report"]);
     }
 
     #[test]

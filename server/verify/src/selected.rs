@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-/// Why a test was selected (serialized as `reaches`, `references`, `test module`, `same file`,
+/// Why a test was selected (serialized as `reaches`, `references`, `through caller`, `test module`, `same file`,
 /// `generated`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum TestReason {
@@ -14,6 +14,9 @@ pub enum TestReason {
     /// It calls or names the target.
     #[serde(rename = "references")]
     References,
+    /// It calls a function that calls the target (followed up to two calls away).
+    #[serde(rename = "through caller")]
+    ThroughCaller,
     /// It is in the target's test module (`test_files` in `[verify]`).
     #[serde(rename = "test module")]
     TestModule,
@@ -28,13 +31,17 @@ pub enum TestReason {
 impl TestReason {
     /// The test exercises the target itself (measured, or by name), not only its neighbours.
     pub fn is_direct(self) -> bool {
-        matches!(self, TestReason::Reaches | TestReason::References)
+        matches!(
+            self,
+            TestReason::Reaches | TestReason::References | TestReason::ThroughCaller
+        )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             TestReason::Reaches => "reaches",
             TestReason::References => "references",
+            TestReason::ThroughCaller => "through caller",
             TestReason::TestModule => "test module",
             TestReason::SameFile => "same file",
             TestReason::Generated => "generated",
