@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use codeforge_config::{CACHE_DIR_ENV, Layer, Settings, WORKSPACE_CONFIG_FILE};
+use codeforge_config::{CACHE_DIR_ENV, Layer, Settings};
 use codeforge_index::{
     CancelFlag, Progress, SearchQuery, UpdateRequest, UpdateSummary, WorkspaceIndex,
 };
@@ -320,18 +320,15 @@ pub(crate) fn settings_for(root: &Path) -> anyhow::Result<Settings> {
     }
     let env = codeforge_config::env_layer(&|k| std::env::var(k).ok())
         .map_err(|e| usage(e.to_string()))?;
-    let empty = Layer::default();
     let user_name = user_path
         .as_ref()
         .map_or_else(String::new, |p| p.display().to_string());
-    codeforge_config::resolve([
-        (user_name.as_str(), user.as_ref().unwrap_or(&empty)),
-        (
-            WORKSPACE_CONFIG_FILE,
-            file.as_ref().map_or(&empty, |f| &f.effective),
-        ),
-        ("environment", &env),
-    ])
+    codeforge_config::merge(&codeforge_config::Layers {
+        user: user.map(|l| (user_name, l)),
+        workspace: file.map(|f| f.effective),
+        env: Some(env),
+        ..Default::default()
+    })
     .map_err(|e| usage(e.to_string()))
 }
 
@@ -585,7 +582,9 @@ async fn cmd_doctor(json: bool) -> anyhow::Result<()> {
     } else {
         println!("sandbox: {}", h.summary);
         match &h.self_test {
-            Ok(()) => println!("sandbox self-test: passed (a contained run wrote only its scratch dir)"),
+            Ok(()) => {
+                println!("sandbox self-test: passed (a contained run wrote only its scratch dir)")
+            }
             Err(e) => println!("sandbox self-test: FAILED: {e}"),
         }
         if h.support.level != codeforge_verify::sandbox::Level::Full {

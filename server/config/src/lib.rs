@@ -357,7 +357,7 @@ pub fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigEr
     }
     if let Some(t) = get("CODEFORGE_REQUEST_TIMEOUT_S").filter(|v| !v.is_empty()) {
         let secs = t.parse::<u64>().map_err(|_| ConfigError::Invalid {
-            source_name: "environment".into(),
+            source_name: ENV_SOURCE.into(),
             message: format!("CODEFORGE_REQUEST_TIMEOUT_S must be a number of seconds (got `{t}`)"),
         })?;
         g.timeout_s = Some(secs);
@@ -501,6 +501,47 @@ pub fn user_config_dir(
                 .map(|h| PathBuf::from(h).join(".config"))
         })
         .map(|c| c.join("codeforge"))
+}
+
+/// Source name of the editor's `initializationOptions` layer (in messages and `sources`).
+pub const INIT_OPTIONS_SOURCE: &str = "initializationOptions";
+/// Source name of the editor's `workspace/didChangeConfiguration` layer.
+pub const DID_CHANGE_SOURCE: &str = "workspace/didChangeConfiguration";
+/// Source name of the environment's layer ([`env_layer`]).
+pub const ENV_SOURCE: &str = "environment";
+
+/// Every layer settings are made of, named in precedence order: each later one wins, field by
+/// field, over the defaults and everything above it. The CLI fills `user`, `workspace` and
+/// `env`; the language server all five. Whoever reads a workspace's `codeforge.toml` passes it
+/// as it may apply (see [`restrict_workspace_layer`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layers {
+    /// The user's own `<config>/codeforge/config.toml`: `(file name, layer)`.
+    pub user: Option<(String, Layer)>,
+    /// The workspace's own [`WORKSPACE_CONFIG_FILE`], as it may apply.
+    pub workspace: Option<Layer>,
+    /// The editor's `initializationOptions`.
+    pub init: Option<Layer>,
+    /// The editor's latest `workspace/didChangeConfiguration`.
+    pub change: Option<Layer>,
+    /// The environment overrides ([`env_layer`]).
+    pub env: Option<Layer>,
+}
+
+/// The one place settings are assembled from their layers: [`Layers`] in precedence order over
+/// the defaults, validated.
+pub fn merge(layers: &Layers) -> Result<Settings, ConfigError> {
+    let named: [(&str, Option<&Layer>); 5] = [
+        (
+            layers.user.as_ref().map_or("", |(n, _)| n.as_str()),
+            layers.user.as_ref().map(|(_, l)| l),
+        ),
+        (WORKSPACE_CONFIG_FILE, layers.workspace.as_ref()),
+        (INIT_OPTIONS_SOURCE, layers.init.as_ref()),
+        (DID_CHANGE_SOURCE, layers.change.as_ref()),
+        (ENV_SOURCE, layers.env.as_ref()),
+    ];
+    resolve(named.into_iter().filter_map(|(n, l)| l.map(|l| (n, l))))
 }
 
 /// Merges layers (later wins, field by field) into validated settings.
@@ -945,6 +986,66 @@ mod tests {
     }
 
     #[test]
+    fn merge_applies_layers_in_precedence_order() {
+        let gen_layer = |n: u32| Layer {
+            generation: Some(GenerationLayer {
+                max_tokens: Some(n),
+                ..GenerationLayer::default()
+            }),
+            ..Layer::default()
+        };
+        let mut layers = Layers {
+            user: Some(("config.toml".into(), gen_layer(1))),
+            workspace: Some(gen_layer(2)),
+            init: Some(gen_layer(3)),
+            change: Some(gen_layer(4)),
+            env: Some(gen_layer(5)),
+        };
+        // Each layer wins over every one before it, the environment over all.
+        for expected in (1..=5).rev() {
+            assert_eq!(merge(&layers).unwrap().generation.max_tokens, expected);
+            match expected {
+                5 => layers.env = None,
+                4 => layers.change = None,
+                3 => layers.init = None,
+                2 => layers.workspace = None,
+                _ => layers.user = None,
+            }
+        }
+        assert_eq!(merge(&layers).unwrap(), Settings::default());
+        // The environment's own keys override a file's; an error names the layer it is in.
+        let file = toml_layer(
+            "[generation]\nbackend = \"openai\"\nurl = \"http://file/v1\"\nmodel = \"file\"\n",
+        )
+        .unwrap();
+        let env = env_layer(&|k| match k {
+            "CODEFORGE_API_BASE" => Some("http://env/v1".into()),
+            "CODEFORGE_MODEL" => Some("env".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = merge(&Layers {
+            workspace: Some(file),
+            env: Some(env),
+            ..Layers::default()
+        })
+        .unwrap();
+        match s.generation.backend {
+            GenerationBackend::Openai { url, model, .. } => {
+                assert_eq!((url.as_str(), model.as_str()), ("http://env/v1", "env"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = parse_json("x", &serde_json::json!({"index": {"max_file_size": 0}})).unwrap();
+        let e = merge(&Layers {
+            change: Some(bad),
+            ..Layers::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().starts_with(DID_CHANGE_SOURCE), "{e}");
+    }
+
+    #[test]
     fn layers_merge_in_order() {
         let file = toml_layer("[index]\nmax_file_size = 10\nexclude = [\"gen/**\"]\n").unwrap();
         let init = parse_json(
@@ -1151,7 +1252,10 @@ mod tests {
             ),
             ("verify.network", "[verify]\nnetwork = true\n"),
             ("verify.sandbox", "[verify]\nsandbox = \"none\"\n"),
-            ("verify.pass_env", "[verify]\npass_env = [\"GITHUB_TOKEN\"]\n"),
+            (
+                "verify.pass_env",
+                "[verify]\npass_env = [\"GITHUB_TOKEN\"]\n",
+            ),
         ];
         for (key, text) in cases {
             let full = toml_layer(&format!("{text}[index]\nmax_file_size = 7\n")).unwrap();

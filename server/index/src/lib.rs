@@ -152,9 +152,4 @@ impl WorkspaceIndex {
     pub fn open_outcome(&self) -> &OpenOutcome {
         &self.open_outcome
     }
-
-    /// Workspace-relative path of an absolute path inside the root.
-    pub fn rel_path(&self, path: &Path) -> Option<String> {
-        walk::rel_path(&self.root, path)
-    }
 }

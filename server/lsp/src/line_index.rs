@@ -1,5 +1,6 @@
 //! Positions: LSP's (line, UTF-16 column) against byte offsets in UTF-8 text, and applying
-//! incremental edits. Out-of-range positions clamp instead of failing (clients send them).
+//! incremental edits. Out-of-range positions clamp instead of failing (clients send them). Pure;
+//! must not know about LSP types, the session or handlers.
 
 /// Line start offsets of a text.
 pub struct LineIndex {

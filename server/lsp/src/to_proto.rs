@@ -1,4 +1,5 @@
-//! Conversions from CodeForge's plain types to LSP types (byte offsets → UTF-16 positions).
+//! Conversions from CodeForge's plain types to LSP types (byte offsets → UTF-16 positions):
+//! document symbols, workspace symbols. Pure functions; must not reach the session or handlers.
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! One workspace folder of the server: an actor task that owns its index and applies updates in
-//! order (debounced), while requests read the index concurrently through a shared handle.
+//! order (debounced), while requests read the index concurrently through a shared handle. Talks
+//! to the client only through [`Reporter`]; must not reach the session or handlers.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,8 +47,6 @@ pub struct Workspace {
     pub name: String,
     jobs: mpsc::UnboundedSender<Job>,
     index: watch::Receiver<Option<Arc<WorkspaceIndex>>>,
-    /// Number of completed updates (tests and status wait on it).
-    generation: watch::Receiver<u64>,
     cancel: Mutex<CancelFlag>,
     /// The workspace's `codeforge.toml` as it applies: without its restricted keys until the user
     /// approved the file's content (`codeforge_verify::trust::WorkspaceConfig::effective`). The
@@ -68,22 +67,17 @@ impl Workspace {
     ) -> Arc<Workspace> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (index_tx, index_rx) = watch::channel(None);
-        let (gen_tx, gen_rx) = watch::channel(0u64);
         let ws = Arc::new(Workspace {
             root: root.clone(),
             name,
             jobs: tx,
             index: index_rx,
-            generation: gen_rx,
             cancel: Mutex::new(CancelFlag::new()),
             file_layer: Mutex::new(file_layer),
         });
         let weak = Arc::downgrade(&ws);
         tokio::spawn(async move {
-            run_actor(
-                root, cache_dir, settings, rx, index_tx, gen_tx, reporter, weak,
-            )
-            .await;
+            run_actor(root, cache_dir, settings, rx, index_tx, reporter, weak).await;
         });
         ws
     }
@@ -101,8 +95,9 @@ impl Workspace {
         self.index.borrow().clone()
     }
 
-    pub fn generation(&self) -> u64 {
-        *self.generation.borrow()
+    /// `path` relative to the root (`None` outside it).
+    pub fn rel_path(&self, path: &Path) -> Option<String> {
+        codeforge_index::walk::rel_path(&self.root, path)
     }
 
     /// Stops the running update, if any.
@@ -121,14 +116,12 @@ impl Workspace {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_actor(
     root: PathBuf,
     cache_dir: PathBuf,
     mut settings: Settings,
     mut rx: mpsc::UnboundedReceiver<Job>,
     index_tx: watch::Sender<Option<Arc<WorkspaceIndex>>>,
-    gen_tx: watch::Sender<u64>,
     reporter: Arc<dyn Reporter>,
     ws: std::sync::Weak<Workspace>,
 ) {
@@ -198,7 +191,6 @@ async fn run_actor(
                         "CodeForge could not open the index of {}: {e:#}",
                         root.display()
                     ));
-                    gen_tx.send_modify(|g| *g += 1);
                     continue;
                 }
             }
@@ -258,6 +250,5 @@ async fn run_actor(
                 ));
             }
         }
-        gen_tx.send_modify(|g| *g += 1);
     }
 }

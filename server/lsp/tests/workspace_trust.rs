@@ -5,53 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestClient;
+use common::{TestClient, recording_server};
 use serde_json::{Value, json};
 
 const KEY_VAR: &str = "CODEFORGE_TRUST_TEST_TOKEN";
 const KEY: &str = "ghp_not_yours_1234";
-
-/// A listener on 127.0.0.1 that records every connection's Authorization header and answers 401.
-fn recording_server() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let seen2 = seen.clone();
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(mut sock) = sock else { return };
-            let mut r = std::io::BufReader::new(sock.try_clone().unwrap());
-            let (mut len, mut auth) = (0, String::new());
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
-                    break;
-                }
-                let lower = h.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("authorization:") {
-                    auth = h["authorization:".len()..].trim().to_string();
-                }
-            }
-            seen2.lock().unwrap().push(auth);
-            let mut b = vec![0; len];
-            let _ = r.read_exact(&mut b);
-            let body = r#"{"error":{"message":"no"}}"#;
-            let _ = write!(
-                sock,
-                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (url, seen)
-}
 
 fn options(cache: &std::path::Path) -> codeforge_lsp::ServerOptions {
     let mut o = codeforge_lsp::ServerOptions::new(cache.to_path_buf());
@@ -156,7 +116,7 @@ async fn an_unapproved_workspace_file_gets_no_request_to_its_url_and_one_questio
         );
         drain(&mut c, 1).await;
     }
-    assert_eq!(seen.lock().unwrap()[0], format!("Bearer {KEY}"));
+    assert_eq!(seen.lock().unwrap()[0].0, format!("Bearer {KEY}"));
     let store: Value =
         serde_json::from_slice(&std::fs::read(cache.join("trust.json")).unwrap()).unwrap();
     let entry = &store[ws.root.to_str().unwrap()];

@@ -274,3 +274,52 @@ pub fn uri(p: &Path) -> String {
         .expect("absolute path")
         .to_string()
 }
+
+/// `(Authorization header, body)` of each request a [`recording_server`] got.
+pub type Recorded = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A listener on 127.0.0.1 that records each request's Authorization header and body, and
+/// answers 401.
+pub fn recording_server() -> (String, Recorded) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let mut r = std::io::BufReader::new(sock.try_clone().unwrap());
+            let (mut len, mut auth) = (0, String::new());
+            loop {
+                let mut h = String::new();
+                if std::io::BufRead::read_line(&mut r, &mut h).unwrap_or(0) == 0
+                    || h.trim_end().is_empty()
+                {
+                    break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("authorization:") {
+                    auth = h["authorization:".len()..].trim().to_string();
+                }
+            }
+            let mut b = vec![0; len];
+            let _ = std::io::Read::read_exact(&mut r, &mut b);
+            seen2
+                .lock()
+                .unwrap()
+                .push((auth, String::from_utf8_lossy(&b).into_owned()));
+            let body = r#"{"error":{"message":"no"}}"#;
+            let _ = std::io::Write::write_fmt(
+                &mut sock,
+                format_args!(
+                    "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+            );
+        }
+    });
+    (url, seen)
+}

@@ -1,0 +1,258 @@
+//! `textDocument/completion`: AI completion items at three granularities (rest of line, block,
+//! function; labelled, sorted below everything else), and the engine's answer for a cursor that
+//! `textDocument/inlineCompletion` shares. Requests are debounced per document; a newer request
+//! supersedes (aborts) older model work; results are cached by the text around the cursor. A
+//! request that cannot wait for the model answers `isIncomplete` and the model keeps going for
+//! the client's next request; a request cancelled with `$/cancelRequest` stops the model work.
+//! Must not import the `LanguageServer` impl.
+
+use std::sync::Arc;
+
+use codeforge_ide::{CompletionInput, Completions, Level, complete, verify_items};
+use codeforge_syntax::Language;
+use tokio::sync::watch;
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::*;
+
+use crate::completion_engine::{DEBOUNCE, WAIT, key_of};
+use crate::line_index::LineIndex;
+use crate::session::{Session, uri_path};
+
+/// Aborts the model task if the request is dropped (cancelled) while still armed.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
+}
+
+fn level_rank(l: Level) -> u8 {
+    match l {
+        Level::Line => 0,
+        Level::Block => 1,
+        Level::Function => 2,
+    }
+}
+
+/// The engine's answer for a cursor: `None` while the model is still working.
+pub(crate) async fn completions_at(
+    session: &Session,
+    uri: &Uri,
+    position: Position,
+) -> RpcResult<Option<(Arc<Completions>, String, usize)>> {
+    let Some(path) = uri_path(uri) else {
+        return Ok(Some(empty()));
+    };
+    let Some(lang) = Language::from_path(&path) else {
+        return Ok(Some(empty()));
+    };
+    let Some((text, _)) = session.document_text(uri) else {
+        return Ok(Some(empty()));
+    };
+    let index = LineIndex::new(&text);
+    let offset = index.offset(&text, position.line, position.character);
+    let (rel, settings, retriever) = session.rel_and_settings(&path);
+    let key = key_of(
+        lang,
+        &text[..offset],
+        &text[offset..],
+        &format!("{:?}", settings.generation),
+    );
+    let engine = session.completion_engine();
+    if let Some(hit) = engine.cached(key) {
+        return Ok(Some((hit, text, offset)));
+    }
+    let existing = {
+        let inflight = engine.inflight.lock().unwrap();
+        inflight
+            .get(uri)
+            .filter(|(k, _, _)| *k == key)
+            .map(|(_, rx, h)| (rx.clone(), h.clone()))
+    };
+    let (mut rx, handle) = match existing {
+        Some(x) => x,
+        None => {
+            let model = match session.model_for(&settings).await {
+                Ok(m) => m,
+                Err(e) => {
+                    session.show_error(format!("CodeForge: {e}")).await;
+                    return Ok(Some(empty()));
+                }
+            };
+            let (tx, rx) = watch::channel(None);
+            let gen_settings = settings.generation.clone();
+            let src = text.clone();
+            let engine_calls = session.completion_engine().clone();
+            let verify = session.quiet_verify_context(&path, &settings);
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(DEBOUNCE).await;
+                engine_calls
+                    .model_calls
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let input = CompletionInput {
+                    language: lang,
+                    rel_path: &rel,
+                    source: &src,
+                    offset,
+                };
+                let r = complete(model.as_ref(), retriever, &gen_settings, input.clone()).await;
+                let r = match (r, verify) {
+                    // Multi-line items are shown once the function's tests have run on
+                    // them; line items go out at once.
+                    (Ok(c), Some(ctx))
+                        if ctx.settings.enabled
+                            && c.items.iter().any(|(_, t)| t.contains('\n')) =>
+                    {
+                        let _ = tx.send(Some(Ok(Arc::new(c.held_back()))));
+                        Ok(verify_items(&ctx, input, c).await)
+                    }
+                    (r, _) => r,
+                };
+                let r = r.map(Arc::new).map_err(|e| e.to_string());
+                if let Ok(c) = &r {
+                    engine_calls.store(key, c.clone());
+                }
+                let _ = tx.send(Some(r));
+            });
+            let handle = task.abort_handle();
+            // A newer cursor supersedes older work in the same document.
+            if let Some((_, _, old)) = engine
+                .inflight
+                .lock()
+                .unwrap()
+                .insert(uri.clone(), (key, rx.clone(), handle.clone()))
+            {
+                old.abort();
+            }
+            (rx, handle)
+        }
+    };
+    let mut guard = AbortOnDrop(Some(handle));
+    // The final answer if it comes within WAIT, else whatever is there (line items while
+    // the multi-line ones are tested), else nothing yet.
+    let is_final = |v: &Option<Result<Arc<Completions>, String>>| {
+        matches!(v, Some(Err(_))) || matches!(v, Some(Ok(c)) if !c.pending)
+    };
+    let finished = tokio::time::timeout(WAIT, rx.wait_for(is_final))
+        .await
+        .map(|r| r.map(|v| v.clone()));
+    let waited = match finished {
+        Ok(r) => Ok(r),
+        Err(_) => match rx.borrow().clone() {
+            Some(v) => Ok(Ok(Some(v))),
+            None => Err(()),
+        },
+    };
+    guard.0 = None; // answered or timed out: let the model finish for the next request
+    match waited {
+        Ok(Ok(v)) => match v {
+            Some(Ok(c)) => Ok(Some((c, text, offset))),
+            Some(Err(e)) => {
+                tracing::warn!("completion failed: {e}");
+                Ok(Some(empty()))
+            }
+            None => Ok(None),
+        },
+        // Aborted by a newer request, or still working.
+        Ok(Err(_)) | Err(_) => Ok(None),
+    }
+}
+
+pub(crate) async fn completion(
+    session: &Session,
+    params: CompletionParams,
+) -> RpcResult<Option<CompletionResponse>> {
+    let pos = params.text_document_position;
+    let Some((c, text, offset)) =
+        completions_at(session, &pos.text_document.uri, pos.position).await?
+    else {
+        return Ok(Some(CompletionResponse::List(CompletionList {
+            is_incomplete: true,
+            items: Vec::new(),
+        })));
+    };
+    let index = LineIndex::new(&text);
+    // Replace the identifier being typed, so clients' filtering keeps our items.
+    let word_start = text[..offset]
+        .char_indices()
+        .rev()
+        .take_while(|(_, ch)| ch.is_alphanumeric() || *ch == '_')
+        .last()
+        .map_or(offset, |(i, _)| i);
+    let typed = &text[word_start..offset];
+    let (sl, sc) = index.position(&text, word_start);
+    let (el, ec) = index.position(&text, offset);
+    let items = c
+        .items
+        .iter()
+        .map(|(level, t)| {
+            let first = t
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            let more = t
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count()
+                .saturating_sub(1);
+            let preview = if more > 0 {
+                format!("{typed}{first} … (+{more} lines)")
+            } else {
+                format!("{typed}{first}")
+            };
+            CompletionItem {
+                label: preview,
+                label_details: Some(CompletionItemLabelDetails {
+                    detail: None,
+                    description: Some(match c.verdict(*level) {
+                        // The verdict's mark: ✓ passed, ✗ failed (shown with
+                        // `show_unverified`), ⚠ nothing could be run.
+                        Some(v) => format!(
+                            "CodeForge: {} {}",
+                            level.label(),
+                            v.label.chars().next().unwrap_or(' ')
+                        ),
+                        None => format!("CodeForge: {}", level.label()),
+                    }),
+                }),
+                kind: Some(CompletionItemKind::SNIPPET),
+                detail: Some(format!(
+                    "CodeForge · {} · {}",
+                    level.label(),
+                    c.verdict(*level).map_or_else(
+                        || "unverified (no tests run)".to_string(),
+                        |v| v.label.clone()
+                    )
+                )),
+                documentation: Some(Documentation::MarkupContent(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value: format!("```{}\n{typed}{t}\n```", "text"),
+                })),
+                // After everything else the server or other servers offer.
+                sort_text: Some(format!("~~~codeforge{}", level_rank(*level))),
+                filter_text: Some(format!("{typed}{first}")),
+                text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                    range: Range {
+                        start: Position::new(sl, sc),
+                        end: Position::new(el, ec),
+                    },
+                    new_text: format!("{typed}{t}"),
+                })),
+                insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                ..Default::default()
+            }
+        })
+        .collect();
+    Ok(Some(CompletionResponse::List(CompletionList {
+        // More (the tested multi-line items) is coming.
+        is_incomplete: c.pending,
+        items,
+    })))
+}
+
+pub(crate) fn empty() -> (Arc<Completions>, String, usize) {
+    (Arc::new(Completions::default()), String::new(), 0)
+}

@@ -1,0 +1,41 @@
+//! `textDocument/inlineCompletion` (LSP 3.18): the completion engine's items as inline
+//! suggestions, largest first. Must not import the `LanguageServer` impl.
+
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::*;
+
+use crate::handlers::completion::completions_at;
+use crate::session::Session;
+
+pub(crate) async fn inline_completion(
+    session: &Session,
+    params: InlineCompletionParams,
+) -> RpcResult<Option<InlineCompletionResponse>> {
+    let pos = params.text_document_position;
+    let Some((c, _, _)) = completions_at(session, &pos.text_document.uri, pos.position).await?
+    else {
+        return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items: Vec::new(),
+        })));
+    };
+    let at = Range {
+        start: pos.position,
+        end: pos.position,
+    };
+    // Largest first: inline UIs show the first item and let the user cycle.
+    let mut items: Vec<InlineCompletionItem> = c
+        .items
+        .iter()
+        .map(|(_, t)| InlineCompletionItem {
+            insert_text: t.clone(),
+            filter_text: None,
+            range: Some(at),
+            command: None,
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+        })
+        .collect();
+    items.reverse();
+    Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+        items,
+    })))
+}
