@@ -10,6 +10,7 @@ use codeforge_ide::{
     load_backend,
 };
 use codeforge_index::UpdateRequest;
+use codeforge_lsp::proto;
 use codeforge_syntax::Language;
 use codeforge_verify::TrustStore;
 
@@ -219,20 +220,22 @@ pub(crate) async fn cmd_generate(
 
     if json {
         let mut v = serde_json::json!({
-            "status": outcome.status,
+            "status": proto::GenerateStatus::from(outcome.status),
             "code": outcome.code,
             "edit": edit_json(&source, &outcome),
-            "target": outcome.target,
+            "target": proto::TargetInfo::from(&outcome.target),
             "file": rel,
             "chosen": outcome.chosen,
             "elapsed_ms": outcome.elapsed_ms,
             "backend": outcome.explain.backend,
-            "usage": outcome.explain.usage,
+            "usage": proto::Usage::from(&outcome.explain.usage),
             "verification": verification_json(&outcome, explain),
         });
         if explain {
-            v["explain"] = serde_json::to_value(&outcome.explain)?;
-            v["candidates"] = serde_json::to_value(&outcome.candidates)?;
+            v["explain"] = serde_json::to_value(proto::Explain::from(&outcome.explain))?;
+            let candidates: Vec<proto::Candidate> =
+                outcome.candidates.iter().map(proto::Candidate::from).collect();
+            v["candidates"] = serde_json::to_value(candidates)?;
         }
         println!("{}", serde_json::to_string(&v)?);
     } else {
@@ -344,7 +347,7 @@ fn verification_json(o: &Outcome, explain: bool) -> serde_json::Value {
         return serde_json::json!({"status": "unverified", "reason": "tests not run (--no-verify)", "label": "⚠ unverified: tests not run"});
     };
     let mut j = serde_json::json!({
-        "status": v.status,
+        "status": proto::VerifyStatus::from(v.status),
         "reason": v.reason,
         "label": v.label,
         "tests_from": v.tests_from.as_str(),
@@ -359,7 +362,8 @@ fn verification_json(o: &Outcome, explain: bool) -> serde_json::Value {
         "elapsed_ms": v.elapsed_ms,
     });
     if explain {
-        j["runs"] = serde_json::to_value(&v.runs).unwrap_or_default();
+        let runs: Vec<proto::CandidateRun> = v.runs.iter().map(proto::CandidateRun::from).collect();
+        j["runs"] = serde_json::to_value(runs).unwrap_or_default();
     }
     j
 }

@@ -388,7 +388,7 @@ pub(crate) async fn run_update(
     let result = index.update(req, &report, &cancel).await;
     ctrlc.abort();
     bar.finish_and_clear();
-    result
+    Ok(result?)
 }
 
 async fn cmd_index(

@@ -11,7 +11,7 @@ use codeforge_syntax::{
 };
 
 /// One model sample after post-processing.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub index: usize,
     /// Why it was set aside; `None` when usable.

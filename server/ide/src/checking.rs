@@ -13,7 +13,6 @@ use codeforge_config::VerifySettings;
 use codeforge_model::Prompt;
 use codeforge_syntax::{FunctionTarget, Language, ParsedFile};
 use codeforge_verify::{RunReport, VerifyRequest, Workbench};
-use serde::Serialize;
 
 use crate::candidate::{Candidate, by_confidence};
 use crate::sampler::Sampler;
@@ -38,8 +37,7 @@ pub struct VerifyContext {
     pub trusted: TrustGate,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerificationStatus {
     /// The shown candidate passed every selected test and nothing contradicts it: it was the only
     /// one to pass, or other passing candidates behave the same on further inputs.
@@ -55,8 +53,7 @@ pub enum VerificationStatus {
 }
 
 /// Whose tests decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestsFrom {
     /// The workspace's own tests.
     Workspace,
@@ -77,7 +74,7 @@ impl TestsFrom {
 }
 
 /// One candidate's test run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CandidateRun {
     pub candidate: usize,
     pub round: u32,
@@ -87,7 +84,7 @@ pub struct CandidateRun {
 }
 
 /// How the shown candidate was checked.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     pub status: VerificationStatus,
     /// Why nothing ran, or other notes.

@@ -20,8 +20,7 @@ use crate::generate::GenerateError;
 use crate::sampler::{RequestTemplate, token_counter};
 
 /// The granularity of a completion item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
     Line,
     Block,
@@ -39,7 +38,7 @@ impl Level {
 }
 
 /// Text to insert at the cursor, per level (distinct texts only, smallest first).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Completions {
     pub items: Vec<(Level, String)>,
     /// Model answer before cutting (for `--explain`-style debugging).
@@ -59,7 +58,7 @@ pub struct Completions {
 }
 
 /// What the tests said about one completion item.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ItemVerdict {
     pub status: VerificationStatus,
     pub label: String,

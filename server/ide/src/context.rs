@@ -8,7 +8,7 @@ use codeforge_syntax::{ExtractedFile, FunctionTarget, Language, SymbolKind};
 use futures::future::BoxFuture;
 
 /// A related symbol found in the repository.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Related {
     pub qualified_name: String,
     pub kind: String,

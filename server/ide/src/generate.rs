@@ -25,7 +25,7 @@ pub struct GenerateInput<'a> {
     pub allow_implemented: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetInfo {
     pub qualified_name: String,
     pub name: String,
@@ -50,7 +50,7 @@ impl TargetInfo {
 }
 
 /// What the model was shown and how it went.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Explain {
     pub backend: String,
     pub prompt: String,
@@ -60,8 +60,7 @@ pub struct Explain {
     pub usage: Usage,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenerateStatus {
     /// At least one candidate parses in place; `edit` holds the chosen one.
     Generated,
@@ -72,7 +71,7 @@ pub enum GenerateStatus {
 }
 
 /// How a run ended, typed: the editors read `status` and `verification.status`, not labels.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub status: GenerateStatus,
     pub target: TargetInfo,

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use codeforge_ide::{
-    GenerateError, GenerateInput, GenerateOutcome, GenerateStatus, generate_function,
+    GenerateError, GenerateInput, Outcome, GenerateStatus, generate_function,
 };
-use codeforge_syntax::{Language, splice_body, stub_functions};
+use codeforge_syntax::{Language, splice_body};
 use tower_lsp_server::jsonrpc::{Error as RpcError, ErrorCode, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
 
@@ -27,14 +27,14 @@ pub(crate) fn rpc_error(message: impl Into<String>) -> RpcError {
 }
 
 /// The verification label, or "unverified" when verification was not asked for.
-pub(crate) fn verification_label(o: &GenerateOutcome) -> String {
+pub(crate) fn verification_label(o: &Outcome) -> String {
     o.verification.as_ref().map_or_else(
         || "⚠ unverified: no tests were run".to_string(),
         |v| v.label.clone(),
     )
 }
 
-pub(crate) fn summary(o: &GenerateOutcome) -> String {
+pub(crate) fn summary(o: &Outcome) -> String {
     match o.status {
         GenerateStatus::Generated => format!(
             "generated `{}` — {} ({} of {} candidates usable)",
@@ -64,7 +64,7 @@ pub(crate) fn summary(o: &GenerateOutcome) -> String {
 }
 
 /// Notes in the feedback store whether the user took a verified attempt's edit.
-pub(crate) fn record_accepted(session: &Session, o: &GenerateOutcome, accepted: bool) {
+pub(crate) fn record_accepted(session: &Session, o: &Outcome, accepted: bool) {
     if let Some(id) = o
         .verification
         .as_ref()
@@ -82,7 +82,7 @@ pub(crate) async fn run_generation(
     uri: &Uri,
     line: u32,
     force: bool,
-) -> RpcResult<(GenerateOutcome, String)> {
+) -> RpcResult<(Outcome, String)> {
     let path = uri_path(uri).ok_or_else(|| rpc_error("not a file URI"))?;
     let lang = Language::from_path(&path)
         .ok_or_else(|| rpc_error("CodeForge generates Python, Rust and Java"))?;
@@ -156,38 +156,52 @@ pub(crate) async fn run_generation(
 pub(crate) fn edit_for(
     session: &Session,
     uri: &Uri,
-    o: &GenerateOutcome,
+    o: &Outcome,
     source: &str,
 ) -> Option<WorkspaceEdit> {
     let chosen = o
         .chosen
         .and_then(|i| o.candidates.iter().find(|c| c.index == i))?;
     let (now_text, now_version) = session.document_text(uri)?;
-    let edit = if now_text == source {
-        chosen.edit.clone()?
+    // The body's edit and the imports and helpers it needs: one change, against one text.
+    let edits = if now_text == source {
+        let mut all = vec![chosen.edit.clone()?];
+        all.extend(chosen.extra_edits.iter().cloned());
+        all
     } else {
         let path = uri_path(uri)?;
         let lang = Language::from_path(&path)?;
         let (rel, _, _) = session.rel_and_settings(&path);
-        let t = stub_functions(lang, &rel, &now_text)
+        let file = codeforge_syntax::ParsedFile::parse(lang, &rel, &now_text);
+        let t = file
+            .stub_functions()
             .into_iter()
             .find(|t| t.symbol.qualified_name == o.target.qualified_name)?;
         tracing::info!(
             "document changed during generation; edit re-anchored on {}",
             o.target.qualified_name
         );
-        splice_body(&t, chosen.body.as_deref()?)
+        let code = codeforge_prompt::split_answer(lang, &chosen.raw).1;
+        let extras = codeforge_syntax::answer_extras(lang, &code, &t.symbol.name);
+        let mut all = vec![splice_body(&t, chosen.body.as_deref()?)];
+        all.extend(file.extra_edits(&t, &extras));
+        all
     };
     let index = LineIndex::new(&now_text);
-    let (sl, sc) = index.position(&now_text, edit.start);
-    let (el, ec) = index.position(&now_text, edit.end);
-    let text_edit = TextEdit {
-        range: Range {
-            start: Position::new(sl, sc),
-            end: Position::new(el, ec),
-        },
-        new_text: edit.new_text,
-    };
+    let text_edits: Vec<TextEdit> = edits
+        .into_iter()
+        .map(|edit| {
+            let (sl, sc) = index.position(&now_text, edit.start);
+            let (el, ec) = index.position(&now_text, edit.end);
+            TextEdit {
+                range: Range {
+                    start: Position::new(sl, sc),
+                    end: Position::new(el, ec),
+                },
+                new_text: edit.new_text,
+            }
+        })
+        .collect();
     if session.caps().document_changes {
         Some(WorkspaceEdit {
             document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
@@ -195,13 +209,13 @@ pub(crate) fn edit_for(
                     uri: uri.clone(),
                     version: now_version,
                 },
-                edits: vec![OneOf::Left(text_edit)],
+                edits: text_edits.into_iter().map(OneOf::Left).collect(),
             }])),
             ..Default::default()
         })
     } else {
         Some(WorkspaceEdit {
-            changes: Some(HashMap::from([(uri.clone(), vec![text_edit])])),
+            changes: Some(HashMap::from([(uri.clone(), text_edits)])),
             ..Default::default()
         })
     }

@@ -16,7 +16,8 @@ pub mod line_index;
 mod models;
 mod options;
 mod progress;
-mod proto;
+/// The JSON the server sends (and the CLI prints): lsp-owned mirrors of `ide`'s types.
+pub mod proto;
 mod server;
 mod session;
 mod to_proto;

@@ -173,7 +173,7 @@ impl From<&codeforge_ide::TargetInfo> for TargetInfo {
         TargetInfo {
             qualified_name: qualified_name.clone(),
             name: name.clone(),
-            kind: kind.clone(),
+            kind: kind.name().to_string(),
             start_line: *start_line,
             end_line: *end_line,
             stub: (*stub).into(),
@@ -211,6 +211,8 @@ pub struct Candidate {
     pub rejected: Option<String>,
     pub body: Option<String>,
     pub edit: Option<BodyEdit>,
+    /// Imports and helpers the answer needs, inserted elsewhere in the same source.
+    pub extra_edits: Vec<BodyEdit>,
     pub function: Option<String>,
     pub plan: Option<String>,
     pub mean_logprob: Option<f64>,
@@ -224,6 +226,7 @@ impl From<&codeforge_ide::Candidate> for Candidate {
             rejected,
             body,
             edit,
+            extra_edits,
             function,
             plan,
             mean_logprob,
@@ -234,6 +237,7 @@ impl From<&codeforge_ide::Candidate> for Candidate {
             rejected: rejected.clone(),
             body: body.clone(),
             edit: edit.as_ref().map(BodyEdit::from),
+            extra_edits: extra_edits.iter().map(BodyEdit::from).collect(),
             function: function.clone(),
             plan: plan.clone(),
             mean_logprob: *mean_logprob,
@@ -351,7 +355,7 @@ impl From<&codeforge_ide::Explain> for Explain {
     }
 }
 
-/// Mirrors [`codeforge_ide::VerifyStatus`].
+/// Mirrors [`codeforge_ide::VerificationStatus`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyStatus {
@@ -361,9 +365,9 @@ pub enum VerifyStatus {
     Unverified,
 }
 
-impl From<codeforge_ide::VerifyStatus> for VerifyStatus {
-    fn from(s: codeforge_ide::VerifyStatus) -> Self {
-        use codeforge_ide::VerifyStatus as S;
+impl From<codeforge_ide::VerificationStatus> for VerifyStatus {
+    fn from(s: codeforge_ide::VerificationStatus) -> Self {
+        use codeforge_ide::VerificationStatus as S;
         match s {
             S::Passed => VerifyStatus::Passed,
             S::Disputed => VerifyStatus::Disputed,
@@ -529,7 +533,7 @@ impl From<&codeforge_ide::Verification> for Verification {
             status: (*status).into(),
             reason: reason.clone(),
             label: label.clone(),
-            tests_from: tests_from.to_string(),
+            tests_from: tests_from.as_str().to_string(),
             selected_tests: selected_tests.clone(),
             passed: *passed,
             failed: *failed,
@@ -574,10 +578,10 @@ mod tests {
             },
         };
         let v = codeforge_ide::Verification {
-            status: codeforge_ide::VerifyStatus::Disputed,
+            status: codeforge_ide::VerificationStatus::Disputed,
             reason: None,
             label: "✓ 3/4".into(),
-            tests_from: "workspace",
+            tests_from: codeforge_ide::TestsFrom::Workspace,
             selected_tests: vec!["t::a".into()],
             passed: 3,
             failed: 1,
@@ -607,7 +611,7 @@ mod tests {
         let t = codeforge_ide::TargetInfo {
             qualified_name: "m.f".into(),
             name: "f".into(),
-            kind: "function".into(),
+            kind: codeforge_syntax::SymbolKind::Function,
             start_line: 1,
             end_line: 4,
             stub: codeforge_syntax::StubKind::Placeholder,
@@ -626,6 +630,11 @@ mod tests {
                 end: 2,
                 new_text: "x".into(),
             }),
+            extra_edits: vec![codeforge_syntax::BodyEdit {
+                start: 0,
+                end: 0,
+                new_text: "import os\n".into(),
+            }],
             function: None,
             plan: None,
             mean_logprob: Some(-0.5),
@@ -634,7 +643,9 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Candidate::from(&c)).unwrap(),
             json!({"index": 0, "rejected": null, "body": "pass",
-                   "edit": {"start": 1, "end": 2, "new_text": "x"}, "function": null,
+                   "edit": {"start": 1, "end": 2, "new_text": "x"},
+                   "extra_edits": [{"start": 0, "end": 0, "new_text": "import os\n"}],
+                   "function": null,
                    "plan": null, "mean_logprob": -0.5, "raw": "r"})
         );
         let e = codeforge_ide::Explain {
@@ -645,7 +656,7 @@ mod tests {
                 kind: codeforge_prompt::SnippetKind::SameFile,
                 label: "l".into(),
                 tokens: 2,
-                status: "clipped",
+                status: codeforge_prompt::ContextStatus::Clipped,
             }],
             notes: vec![],
             usage: codeforge_model::Usage {

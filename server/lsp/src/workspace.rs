@@ -235,7 +235,7 @@ async fn run_actor(
                     summary.elapsed_ms
                 ));
             }
-            Err(e) if e.downcast_ref::<codeforge_index::Cancelled>().is_some() => {
+            Err(codeforge_index::IndexError::Cancelled) => {
                 if let Some(s) = &sink {
                     s.end("cancelled".into());
                 }

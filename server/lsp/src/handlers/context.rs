@@ -27,21 +27,15 @@ pub(crate) async fn context(session: &Session, params: ContextParams) -> RpcResu
     };
     let (rel, settings, retriever) = session.rel_and_settings(&path);
     let line = params.position.line as usize;
-    let Some(target) = codeforge_syntax::function_at_line(lang, &rel, &text, line) else {
+    let file = codeforge_syntax::ParsedFile::parse(lang, &rel, &text);
+    let Some(target) = file.function_at_line(line) else {
         return Ok(empty("no function or method at the cursor"));
-    };
-    let input = codeforge_ide::GenerateInput {
-        language: lang,
-        rel_path: &rel,
-        source: &text,
-        line,
-        allow_implemented: true,
     };
     let count = |t: &str| t.len().div_ceil(3);
     let (built, note) = codeforge_ide::build_prompt(
         retriever.as_deref(),
         &settings.generation,
-        &input,
+        &file,
         &target,
         &count,
     )
