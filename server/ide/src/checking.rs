@@ -52,6 +52,17 @@ pub enum VerificationStatus {
     Unverified,
 }
 
+impl VerificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Passed => "passed",
+            VerificationStatus::Disputed => "disputed",
+            VerificationStatus::Failed => "failed",
+            VerificationStatus::Unverified => "unverified",
+        }
+    }
+}
+
 /// Whose tests decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestsFrom {

@@ -138,6 +138,17 @@ pub(crate) async fn run_generation(
     match result {
         Ok(o) => {
             progress.end(summary(&o));
+            // The typed verdict, for editors that show it (status bars, notifications).
+            session
+                .client()
+                .send_notification::<crate::proto::VerificationNotification>(
+                    crate::proto::VerificationParams {
+                        uri: uri.clone(),
+                        target: o.target.qualified_name.clone(),
+                        verification: crate::proto::VerificationSummary::of(o.verification.as_ref()),
+                    },
+                )
+                .await;
             Ok((o, text))
         }
         Err(e) => {

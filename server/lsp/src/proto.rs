@@ -20,6 +20,69 @@ pub struct ActionData {
     pub uri: Uri,
     /// 0-based line of the function.
     pub line: u32,
+    /// Set on the resolved action: how its edit was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationSummary>,
+}
+
+/// The verdict editors read: a typed status and counts, never parsed from the label. Sent as
+/// `verification` in a resolved action's `data`, in completion items' `data`, and in the
+/// `codeforge/verification` notification after every generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationSummary {
+    /// `passed`, `disputed`, `failed` or `unverified`.
+    pub status: String,
+    /// One line for people ("✓ 3/3 tests passed …"); for display only.
+    pub label: String,
+    pub passed: usize,
+    pub failed: usize,
+    /// `workspace`, `generated` (model-written tests) or `none`.
+    pub tests_from: String,
+    /// The tests that decided.
+    pub tests: Vec<String>,
+}
+
+impl VerificationSummary {
+    /// `None` (verification not asked for) reads as unverified.
+    pub fn of(v: Option<&codeforge_ide::Verification>) -> VerificationSummary {
+        match v {
+            Some(v) => VerificationSummary {
+                status: v.status.as_str().to_string(),
+                label: v.label.clone(),
+                passed: v.passed,
+                failed: v.failed,
+                tests_from: v.tests_from.as_str().to_string(),
+                tests: v.selected_tests.clone(),
+            },
+            None => VerificationSummary {
+                status: "unverified".into(),
+                label: "⚠ unverified: no tests were run".into(),
+                passed: 0,
+                failed: 0,
+                tests_from: "none".into(),
+                tests: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Parameters of the `codeforge/verification` notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationParams {
+    pub uri: Uri,
+    /// The function's qualified name.
+    pub target: String,
+    pub verification: VerificationSummary,
+}
+
+/// `codeforge/verification`: sent when a generation ends, with how its result was checked.
+pub enum VerificationNotification {}
+
+impl tower_lsp_server::ls_types::notification::Notification for VerificationNotification {
+    type Params = VerificationParams;
+    const METHOD: &'static str = "codeforge/verification";
 }
 
 /// Parameters of `codeforge/generate`.

@@ -97,6 +97,16 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
         title.contains("5/5"),
         "3 referencing tests + test_shout from the module + the doctest: {title}"
     );
+    // The typed verdict editors read: in the resolved action's data and in a notification.
+    assert_eq!(resolved["data"]["verification"]["status"], "passed", "{resolved}");
+    assert_eq!(resolved["data"]["verification"]["testsFrom"], "workspace");
+    let note = c
+        .wait_for("codeforge/verification", 10, |n| {
+            n["method"] == "codeforge/verification"
+        })
+        .await;
+    assert_eq!(note["params"]["verification"]["status"], "passed", "{note}");
+    assert_eq!(note["params"]["target"], "textstat.words.count_vowels", "{note}");
 
     // The refinement prompt carried the failing test's output.
     assert_eq!(model.calls(), 2);

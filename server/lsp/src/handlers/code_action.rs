@@ -52,6 +52,7 @@ async fn generate_actions(
             let data = ActionData {
                 uri: uri.clone(),
                 line: t.start_line as u32,
+                verification: None,
             };
             let title = format!("Generate `{}` from its docstring (CodeForge)", t.name);
             let mut action = CodeAction {

@@ -242,6 +242,12 @@ pub(crate) async fn completion(
                     new_text: format!("{typed}{t}"),
                 })),
                 insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                // The typed verdict (editors read `data.verification.status`, not the label).
+                data: c.verdict(*level).map(|v| {
+                    serde_json::json!({
+                        "verification": {"status": v.status.as_str(), "label": v.label}
+                    })
+                }),
                 ..Default::default()
             }
         })
