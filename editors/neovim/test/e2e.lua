@@ -175,7 +175,8 @@ local function run()
   end
 
   -- 6. the verification result is shown ------------------------------------------------------------
-  if wait(60000, function() return cf.state.last_verification ~= nil end, "a verification result arrives ($/progress end)") then
+  if wait(60000, function() return cf.state.last_verification_status ~= nil end, "a typed verdict arrives (codeforge/verification)") then
+    check(cf.state.last_verification_status == "passed", "the typed status is passed: " .. tostring(cf.state.last_verification_status), cf.state.last_verification_status)
     check(cf.state.last_verification:find("^✓ 1/1") ~= nil, "verification ran the workspace's test and passed: " .. cf.state.last_verification, cf.state.last_verification)
     check(cf.status():find("✓ 1/1", 1, true) ~= nil, "status() shows the verification result", cf.status())
   end
@@ -223,6 +224,7 @@ local function run()
     local v = gen.result and gen.result.verification
     check(gen.err == nil and gen.result.status == "generated", "codeforge/generate regenerates the implemented function", vim.inspect(gen))
     check(type(v) == "table" and v.status == "unverified", "after :CodeForgeUntrust the result is unverified", vim.inspect(v))
+    check(cf.state.last_verification_status == "unverified", "the typed status follows: " .. tostring(cf.state.last_verification_status), cf.state.last_verification_status)
     check(cf.state.last_verification and cf.state.last_verification:find("^⚠ unverified") ~= nil, "status() shows the unverified result: " .. cf.status(), cf.status())
   end
 

@@ -24,7 +24,7 @@ import {
 
 import { findBinary, formatContext, missingBinaryMessage, removedKeys, serverArgs, ContextResult } from './binary';
 import { affectsServer, backendLabel, changeConfigurationParams, effectiveValue, needsRestart, ServerLayer, toServerLayer } from './settings';
-import { isolationMessage, parseHealth, StatusModel, verificationOf } from './status';
+import { isolationMessage, parseHealth, StatusModel } from './status';
 
 let client: LanguageClient | undefined;
 let sentLayer: ServerLayer = {};
@@ -147,11 +147,11 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     middleware: {
       resolveCodeAction: async (item, token, next) => {
         const resolved = await next(item, token);
-        if (resolved?.title) {
-          status.resolvedTitle(resolved.title);
+        const data = resolved?.data as { verification?: unknown } | undefined;
+        if (data?.verification) {
+          status.verified(data.verification);
           refreshStatus();
-          const v = verificationOf(resolved.title);
-          if (v) output.appendLine(`generated: ${resolved.title}`);
+          output.appendLine(`generated: ${resolved?.title}`);
         }
         return resolved;
       },
@@ -167,6 +167,11 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     if (e.newState === State.Running) status.setState('running');
     else if (e.newState === State.Starting) status.setState('starting');
     else status.setState('stopped');
+    refreshStatus();
+  });
+  // The typed verdict of every generation (code action, command, codeforge/generate).
+  lc.onNotification('codeforge/verification', (p: { verification?: unknown }) => {
+    status.verified(p?.verification);
     refreshStatus();
   });
   client = lc;
@@ -257,8 +262,7 @@ async function generateAtCursor(): Promise<void> {
     (_p, token) => lc.sendRequest<GenerateResult>('codeforge/generate', params, token),
   );
   if (!result) return;
-  const label = result.verification?.label ?? verificationOf(result.message);
-  if (label) status.lastVerification = label;
+  if (result.verification) status.verified(result.verification);
   refreshStatus();
   if (result.edit) {
     const edit = await lc.protocol2CodeConverter.asWorkspaceEdit(result.edit);

@@ -40,6 +40,8 @@ export class StatusModel {
   indexed = false;
   lastIndexMessage?: string;
   lastVerification?: string;
+  /** The last verdict's typed status: passed, disputed, failed or unverified. */
+  lastVerificationStatus?: VerdictStatus;
   backend = 'default backend';
   trusted = true;
   /** The isolation test runs get (`codeforge/health`); undefined until the server answers. */
@@ -70,16 +72,19 @@ export class StatusModel {
     if (isIndexing(t.title)) {
       this.indexed = true;
       this.lastIndexMessage = v.message ?? t.message;
-    } else if (isGenerating(t.title)) {
-      const result = verificationOf(v.message ?? '');
-      if (result) this.lastVerification = result;
     }
   }
 
-  /** Records the title of a resolved code action (it carries the verification result). */
-  resolvedTitle(title: string): void {
-    const result = verificationOf(title);
-    if (result) this.lastVerification = result;
+  /**
+   * Records a typed verdict: from the `codeforge/verification` notification, a resolved code
+   * action's `data.verification`, or a `codeforge/generate` result. The status decides; the label
+   * is only shown.
+   */
+  verified(v: unknown): void {
+    const verdict = parseVerdict(v);
+    if (!verdict) return;
+    this.lastVerification = verdict.label;
+    this.lastVerificationStatus = verdict.status;
   }
 
   get text(): string {
@@ -184,16 +189,32 @@ export function isGenerating(title: string): boolean {
   return /^generating/i.test(title);
 }
 
-/**
- * The verification part of a generation summary or resolved action title: the server writes
- * "… — ✓ 2/2 tests passed" or "… — ⚠ unverified: no tests were run".
- */
-export function verificationOf(text: string): string | undefined {
-  const start = text.search(/[✓✗⚠]/u);
-  if (start < 0) return undefined;
-  return text
-    .slice(start)
-    .replace(/\s*\(\d+ of \d+ candidates usable\)\s*$/u, '')
-    .replace(/\s*\(set verify\.show_unverified to see failing candidates\)\s*$/u, '')
-    .trim();
+export type VerdictStatus = 'passed' | 'disputed' | 'failed' | 'unverified';
+
+/** The server's typed verdict (`verification` in results, action data and notifications). */
+export interface Verdict {
+  status: VerdictStatus;
+  label: string;
+  passed: number;
+  failed: number;
+  testsFrom: string;
+  tests: string[];
+}
+
+const STATUSES: VerdictStatus[] = ['passed', 'disputed', 'failed', 'unverified'];
+
+/** A verdict as the server sends it, or undefined for anything else. */
+export function parseVerdict(v: unknown): Verdict | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.status !== 'string' || !STATUSES.includes(o.status as VerdictStatus)) return undefined;
+  if (typeof o.label !== 'string') return undefined;
+  return {
+    status: o.status as VerdictStatus,
+    label: o.label,
+    passed: typeof o.passed === 'number' ? o.passed : 0,
+    failed: typeof o.failed === 'number' ? o.failed : 0,
+    testsFrom: typeof o.testsFrom === 'string' ? o.testsFrom : (typeof o.tests_from === 'string' ? o.tests_from : 'none'),
+    tests: Array.isArray(o.tests) ? o.tests.filter((t): t is string => typeof t === 'string') : [],
+  };
 }

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 
-import { isolationMessage, parseHealth, StatusModel, verificationOf } from '../src/status';
+import { isolationMessage, parseHealth, parseVerdict, StatusModel } from '../src/status';
 
 describe('status bar model', () => {
   it('shows starting, then indexing with its percentage, then indexed', () => {
@@ -18,7 +18,7 @@ describe('status bar model', () => {
     assert.match(s.tooltip, /Index: up to date \(7 files, 12 symbols\)/);
   });
 
-  it('shows generation in progress over indexing, then the verification result', () => {
+  it('shows generation in progress over indexing, then the typed verdict', () => {
     const s = new StatusModel();
     s.setState('running');
     s.progress('i', { kind: 'begin', title: 'Indexing ws' });
@@ -27,8 +27,20 @@ describe('status bar model', () => {
     assert.strictEqual(s.text, '$(loading~spin) CodeForge: generating (running tests)');
     s.progress('g', { kind: 'end', message: 'generated `area` — ✓ 2/2 tests passed (test_area, test_zero) (1 of 1 candidates usable)' });
     s.progress('i', { kind: 'end' });
+    // The summary line is not parsed: the verdict comes typed.
+    assert.strictEqual(s.text, '$(check) CodeForge: indexed');
+    s.verified({ status: 'passed', label: '✓ 2/2 tests passed (test_area, test_zero)', passed: 2, failed: 0, testsFrom: 'workspace', tests: ['test_area', 'test_zero'] });
     assert.strictEqual(s.text, '$(check) CodeForge: indexed · ✓ 2/2 tests passed (test_area, test_zero)');
+    assert.strictEqual(s.lastVerificationStatus, 'passed');
     assert.match(s.tooltip, /Last verification: ✓ 2\/2 tests passed/);
+  });
+
+  it('shows a disputed verdict (no mark to parse) by its status', () => {
+    const s = new StatusModel();
+    s.setState('running');
+    s.verified({ status: 'disputed', label: '≈ 2/2 tests passed (t), but the 3 passing candidates behave differently on other inputs', passed: 2, failed: 0, testsFrom: 'workspace', tests: ['t'] });
+    assert.strictEqual(s.lastVerificationStatus, 'disputed');
+    assert.match(s.text, /≈ 2\/2 tests passed/);
   });
 
   it('ignores progress for unknown tokens and clears tasks when the server stops', () => {
@@ -44,18 +56,21 @@ describe('status bar model', () => {
     assert.strictEqual(s.text, '$(circle-outline) CodeForge');
   });
 
-  it('takes the verification from a resolved code action title', () => {
+  it('takes the verdict from a resolved code action\'s data, and ignores what is not one', () => {
     const s = new StatusModel();
     s.setState('running');
-    s.resolvedTitle('Generate `area` from its docstring (CodeForge)');
+    s.verified(undefined);
+    s.verified({ status: 'great', label: 'x' });
     assert.strictEqual(s.lastVerification, undefined);
-    s.resolvedTitle('Generate `area` from its docstring (CodeForge) — ⚠ unverified: running tests is off for this workspace (verify.trust = "never")');
+    s.verified({ status: 'unverified', label: '⚠ unverified: running tests is off for this workspace (verify.trust = "never")', passed: 0, failed: 0, testsFrom: 'none', tests: [] });
     assert.strictEqual(s.lastVerification, '⚠ unverified: running tests is off for this workspace (verify.trust = "never")');
+    assert.strictEqual(s.lastVerificationStatus, 'unverified');
   });
 
-  it('extracts verification labels', () => {
-    assert.strictEqual(verificationOf('nothing shown for `f`: ✗ best candidate fails 1/2 (set verify.show_unverified to see failing candidates)'), '✗ best candidate fails 1/2');
-    assert.strictEqual(verificationOf('no usable candidate for `f`: does not parse'), undefined);
+  it('parses verdicts', () => {
+    assert.deepStrictEqual(parseVerdict({ status: 'failed', label: '✗ best candidate fails 1/2', passed: 1, failed: 1, testsFrom: 'workspace', tests: ['a', 3] }), { status: 'failed', label: '✗ best candidate fails 1/2', passed: 1, failed: 1, testsFrom: 'workspace', tests: ['a'] });
+    assert.strictEqual(parseVerdict('✓ 1/1'), undefined);
+    assert.strictEqual(parseVerdict(null), undefined);
   });
 
   it('says when the binary is missing', () => {
@@ -114,7 +129,7 @@ describe('status bar model', () => {
     s.sandbox = h;
     s.progress('i', { kind: 'begin', title: 'Indexing ws' });
     s.progress('i', { kind: 'end' });
-    s.resolvedTitle('Generate `area` from its docstring (CodeForge) — ⚠ unverified: below full isolation');
+    s.verified({ status: 'unverified', label: '⚠ unverified: below full isolation', passed: 0, failed: 0, testsFrom: 'none', tests: [] });
     // The marker comes last: the e2e flows match "CodeForge: indexed · <label>".
     assert.strictEqual(s.text, '$(check) CodeForge: indexed · ⚠ unverified: below full isolation · $(warning) reduced isolation');
     assert.match(s.tooltip, /^Test runs: reduced isolation \(user namespaces unavailable/m);

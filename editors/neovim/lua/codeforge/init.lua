@@ -40,8 +40,15 @@ local defaults = {
 M.config = vim.deepcopy(defaults)
 
 -- Per-client state for the statusline: progress tasks by token, whether indexing finished, and
--- the last verification label ("✓ 1/1 tests passed (test_x)", "⚠ unverified: …").
-M.state = { tasks = {}, indexed = false, last_verification = nil, last_message = nil, client_ids = {} }
+-- the last verification (typed status: passed, disputed, failed, unverified; and its label).
+M.state = {
+  tasks = {},
+  indexed = false,
+  last_verification = nil,
+  last_verification_status = nil,
+  last_message = nil,
+  client_ids = {},
+}
 
 local SECTIONS = { index = true, embeddings = true, generation = true, verify = true }
 
@@ -144,27 +151,6 @@ local function find_root(bufnr)
   return vim.fn.fnamemodify(name, ":p:h")
 end
 
--- Verification label in a generation summary or a resolved action title.
-function M.verification_of(text)
-  if type(text) ~= "string" then
-    return nil
-  end
-  local s
-  for _, mark in ipairs({ "✓", "✗", "⚠" }) do
-    local i = text:find(mark, 1, true)
-    if i and (not s or i < s) then
-      s = i
-    end
-  end
-  if not s then
-    return nil
-  end
-  local label = text:sub(s)
-  label = label:gsub("%s*%(%d+ of %d+ candidates usable%)%s*$", "")
-  label = label:gsub("%s*%(set verify%.show_unverified to see failing candidates%)%s*$", "")
-  return vim.trim(label)
-end
-
 local function on_progress(result)
   if type(result) ~= "table" or type(result.value) ~= "table" then
     return
@@ -188,13 +174,10 @@ local function on_progress(result)
       M.state.indexed = true
       M.state.index_message = v.message or t.message
     elseif t.title:lower():find("^generating") then
+      -- The verdict itself arrives typed (codeforge/verification); this is the summary line.
       M.state.last_message = v.message
-      local label = M.verification_of(v.message)
-      if label then
-        M.state.last_verification = label
-        if M.config.notify then
-          notify("CodeForge: " .. v.message)
-        end
+      if M.config.notify and v.message then
+        notify("CodeForge: " .. v.message)
       end
     end
   end
@@ -237,6 +220,21 @@ function M.status()
   return s
 end
 
+-- `codeforge/verification`: the typed verdict of a generation ({uri, target, verification =
+-- {status, label, passed, failed, testsFrom, tests}}). `status` is passed, disputed, failed or
+-- unverified; the label is only displayed.
+local function on_verification(result)
+  if type(result) ~= "table" or type(result.verification) ~= "table" then
+    return
+  end
+  M.state.last_verification = result.verification.label
+  M.state.last_verification_status = result.verification.status
+end
+
+local function verification_handler(_, result)
+  on_verification(result)
+end
+
 local function progress_handler(err, result, ctx, config)
   local default = vim.lsp.handlers["$/progress"]
   if default then
@@ -273,7 +271,7 @@ local function client_config(cmd)
     cmd = cmd,
     cmd_env = M.config.cmd_env,
     init_options = init_options,
-    handlers = { ["$/progress"] = progress_handler },
+    handlers = { ["$/progress"] = progress_handler, ["codeforge/verification"] = verification_handler },
     on_init = function(client)
       remember(client.id)
     end,
@@ -430,9 +428,9 @@ function M.generate(opts, cb)
     if err then
       notify("CodeForge: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif result then
-      local label = (type(result.verification) == "table" and result.verification.label) or M.verification_of(result.message)
-      if label then
-        M.state.last_verification = label
+      if type(result.verification) == "table" then
+        M.state.last_verification = result.verification.label
+        M.state.last_verification_status = result.verification.status
       end
       if type(result.edit) == "table" then
         vim.lsp.util.apply_workspace_edit(result.edit, client.offset_encoding)
