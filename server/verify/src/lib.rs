@@ -13,6 +13,7 @@ pub mod report;
 mod runner;
 pub mod sandbox;
 pub mod scratch;
+mod request;
 pub mod select;
 mod selected;
 pub mod trust;

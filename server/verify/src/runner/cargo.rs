@@ -5,7 +5,7 @@
 use super::{ExpandCtx, GeneratedTests, Runner, generated_selection, generated_test_names};
 use crate::report::TestResult;
 use crate::selected::SelectedTest;
-use crate::workbench::VerifyRequest;
+use crate::request::VerifyRequest;
 
 pub(crate) struct Cargo;
 

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::report::TestResult;
 use crate::selected::SelectedTest;
-use crate::workbench::VerifyRequest;
+use crate::request::VerifyRequest;
 
 pub(crate) struct Maven;
 

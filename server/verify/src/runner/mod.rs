@@ -12,7 +12,7 @@ use codeforge_syntax::{Language, ReportFormat, RunnerKind, SymbolKind, extract};
 use crate::process::JobOutput;
 use crate::report::{TestResult, parse_junit, parse_libtest};
 use crate::selected::{SelectedTest, TestReason};
-use crate::workbench::{TestPlan, VerifyError, VerifyRequest};
+use crate::request::{TestPlan, VerifyError, VerifyRequest};
 
 mod cargo;
 mod maven;

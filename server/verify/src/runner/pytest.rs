@@ -14,7 +14,7 @@ use super::{
 };
 use crate::report::TestResult;
 use crate::selected::SelectedTest;
-use crate::workbench::{VerifyError, VerifyRequest};
+use crate::request::{VerifyError, VerifyRequest};
 
 pub(crate) struct Pytest;
 
