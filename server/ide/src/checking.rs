@@ -217,7 +217,7 @@ pub(crate) async fn verify_candidates(
         return (v, usable_first(&sampler.candidates));
     }
     progress("preparing the scratch copy and selecting tests");
-    let wb = match prepare(ctx, sampler.file(), sampler.target()).await {
+    let wb = match Box::pin(prepare(ctx, sampler.file(), sampler.target())).await {
         Ok(wb) => wb,
         Err(v) => return (v, usable_first(&sampler.candidates)),
     };
@@ -231,15 +231,16 @@ pub(crate) async fn verify_candidates(
         runs: Vec::new(),
         rounds: 0,
     };
-    if let Err(why) = check.find_tests(progress).await {
+    // Each step boxed: their futures are large (debug builds poll them on a 2 MiB worker stack).
+    if let Err(why) = Box::pin(check.find_tests(progress)).await {
         let mut v = Verification::unverified(why);
         v.notes = check.notes;
         v.elapsed_ms = start.elapsed().as_millis() as u64;
         return (v, usable_first(&check.sampler.candidates));
     }
-    check.test_candidates(progress).await;
-    check.refine(progress).await;
-    let clusters = check.agreement(progress).await;
+    Box::pin(check.test_candidates(progress)).await;
+    Box::pin(check.refine(progress)).await;
+    let clusters = Box::pin(check.agreement(progress)).await;
     check.verdict(&clusters, attempt)
 }
 

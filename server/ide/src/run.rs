@@ -202,7 +202,8 @@ impl<'a> GenerationRun<'a> {
                 .map(|c| c.label.clone())
                 .collect(),
         };
-        let (v, pick) = verify_candidates(ctx, &mut self.sampler, attempt, self.progress).await;
+        let (v, pick) =
+            Box::pin(verify_candidates(ctx, &mut self.sampler, attempt, self.progress)).await;
         let status = if pick.is_none() && v.status == VerificationStatus::Failed {
             GenerateStatus::NoPassingCandidate
         } else {
@@ -270,7 +271,6 @@ pub async fn generate_function(
     }
     let file = ParsedFile::parse(input.language, input.rel_path, input.source);
     let target = target_at(&file, input.line, input.allow_implemented)?;
-    GenerationRun::new(backend, retriever, settings, verify, &file, &target, progress)
-        .run()
+    Box::pin(GenerationRun::new(backend, retriever, settings, verify, &file, &target, progress).run())
         .await
 }

@@ -120,7 +120,7 @@ pub(crate) async fn run_generation(
     };
     let p2 = progress.clone();
     let report = move |m: &str| p2.report(m, None);
-    let result = generate_function(
+    let result = Box::pin(generate_function(
         model.as_ref(),
         retriever.as_deref(),
         &settings.generation,
@@ -133,7 +133,7 @@ pub(crate) async fn run_generation(
             allow_implemented: force,
         },
         &report,
-    )
+    ))
     .await;
     match result {
         Ok(o) => {

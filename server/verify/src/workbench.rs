@@ -620,14 +620,15 @@ impl Workbench {
     /// Puts `source` (the whole file with the candidate in place) into the scratch copy and runs
     /// the gate and the selected tests. Dropping the future kills the run.
     pub async fn run(&mut self, source: &str) -> RunReport {
-        let report = self.run_once(source).await;
+        // Boxed: a run's future is large, and it is polled deep inside a request's.
+        let report = Box::pin(self.run_once(source)).await;
         // A selected id the runner cannot collect sank the run: leave it out, run the rest.
         let dropped = self.drop_unknown_ids(&report);
         if dropped.is_empty() || self.plan.tests.is_empty() {
             return report;
         }
         self.unrunnable.extend(dropped);
-        self.run_once(source).await
+        Box::pin(self.run_once(source)).await
     }
 
     /// Selected tests the runner could not collect (left out of every later run).
