@@ -216,6 +216,8 @@ local function run()
   end
   if wait(60000, function() return is_label(cf.state.last_verification) end, "a verification label is recorded") then
     check(true, "a verification label is recorded in status(): " .. cf.status())
+    local st = cf.state.last_verification_status
+    check(st == "passed" or st == "disputed" or st == "failed" or st == "unverified", "the typed status came with it: " .. tostring(st), st)
     check(cf.status():find(cf.state.last_verification, 1, true) ~= nil, "status() shows the label", cf.status())
     local shown = false
     for _, m in ipairs(notified) do
