@@ -146,13 +146,9 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     outputChannel: output,
     middleware: {
       resolveCodeAction: async (item, token, next) => {
+        // The verdict itself arrives typed, as codeforge/verification (below).
         const resolved = await next(item, token);
-        const data = resolved?.data as { verification?: unknown } | undefined;
-        if (data?.verification) {
-          status.verified(data.verification);
-          refreshStatus();
-          output.appendLine(`generated: ${resolved?.title}`);
-        }
+        if (resolved?.title) output.appendLine(`generated: ${resolved.title}`);
         return resolved;
       },
       provideInlineCompletionItems: (document, position, ctx, token, next) => {
