@@ -288,3 +288,65 @@ async fn the_embedded_qwen_model_fills_a_stub_end_to_end() {
     assert!(body.contains("return"), "the model wrote a body: {new}");
     assert!(!body.trim().starts_with("pass"), "{new}");
 }
+
+/// Applies several non-overlapping edits, all against `text` (as LSP clients do).
+fn apply_all(text: &str, edits: &[Value]) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let off = |p: &Value| {
+        let l = p["line"].as_u64().unwrap() as usize;
+        lines[..l].iter().map(|s| s.len()).sum::<usize>()
+            + p["character"].as_u64().unwrap() as usize
+    };
+    let mut spans: Vec<(usize, usize, &str)> = edits
+        .iter()
+        .map(|e| {
+            (
+                off(&e["range"]["start"]),
+                off(&e["range"]["end"]),
+                e["newText"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_string();
+    for (s, e, t) in spans {
+        out.replace_range(s..e, t);
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_answer_that_needs_an_import_and_a_helper_brings_them_in_the_same_change() {
+    let ws = codeforge_testkit::workspace("gen_python");
+    let answer = "```python\nimport statistics\nfrom shapes.stats import mean\n\n\ndef _lengths(text):\n    return [len(w) for w in text.split()]\n\n\ndef average_word_length(text):\n    words = _lengths(text)\n    return statistics.fmean(words) if words else 0.0\n```";
+    let model = Arc::new(Scripted::new([ScriptedReply::Text(answer.into())]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(&[&ws.root], lexical()).await;
+    let path = ws.root.join("shapes/text.py");
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let (doc, text) = open(&mut c, &path).await;
+    let actions = c
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": doc}, "range": actions_range(10), "context": {"diagnostics": []}}))
+        .await;
+    let resolved = c
+        .request("codeAction/resolve", actions.as_array().unwrap()[0].clone())
+        .await;
+    let edits = resolved["edit"]["documentChanges"][0]["edits"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(edits.len(), 3, "body, import, helper: {edits:#?}");
+    let new = apply_all(&text, &edits);
+    assert!(
+        new.starts_with("from shapes.stats import mean\nimport statistics\n"),
+        "the new import joins the import block, the one the file has is not repeated: {new}"
+    );
+    assert_eq!(new.matches("from shapes.stats import mean").count(), 1, "{new}");
+    assert!(
+        new.contains("def _lengths(text):\n    return [len(w) for w in text.split()]\n\n\ndef average_word_length(text):"),
+        "the helper is placed before the function: {new}"
+    );
+    assert!(new.ends_with("    words = _lengths(text)\n    return statistics.fmean(words) if words else 0.0\n"), "{new}");
+    assert_eq!(codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new), 0);
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the server wrote into the workspace");
+}
