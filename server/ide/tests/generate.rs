@@ -291,7 +291,8 @@ async fn retrieval_from_the_real_index_reaches_the_prompt() {
     assert!(
         o.explain
             .prompt
-            .contains("line 4 shapes.text.word_lengths:\n```python\n"),
+            .contains("### Other definitions in this file\n```python\n")
+            && o.explain.prompt.contains("def word_lengths(text)"),
         "same-file definitions are offered"
     );
 }

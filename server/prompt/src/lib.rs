@@ -195,9 +195,11 @@ pub fn function_prompt(
     ] {
         for s in task.context.iter().filter(|s| s.kind == kind) {
             let text = redact(&s.text);
-            // Each definition from elsewhere gets its own block, its label in prose above it:
-            // a label inside code is what a small model copies into its answer.
-            let piece = if kind == SnippetKind::Retrieved || kind == SnippetKind::SameFile {
+            // No label inside code: a label there is what a small model copies into its answer.
+            // A retrieved definition gets its own block, its label in prose above it; the file's
+            // own definitions share one block (their signatures say what they are, and a block
+            // per neighbour makes a 0.5B model rewrite the neighbour).
+            let piece = if kind == SnippetKind::Retrieved {
                 format!("{}:\n```{fence}\n{}\n```\n", s.label, text.trim_end())
             } else {
                 format!("{}\n", text.trim_end())
@@ -206,9 +208,7 @@ pub fn function_prompt(
             let (text, status) = if tokens <= left {
                 (piece, ContextStatus::Full)
             } else if left >= 24 && kind != SnippetKind::Retrieved {
-                let reserve = if kind == SnippetKind::SameFile { 4 } else { 0 };
-                let mut clipped =
-                    clip_to_tokens(&piece, left.saturating_sub(reserve), count).to_string();
+                let mut clipped = clip_to_tokens(&piece, left, count).to_string();
                 // A block cut short is closed again.
                 if clipped.matches("```").count() % 2 == 1 {
                     if !clipped.ends_with('\n') {
@@ -236,23 +236,26 @@ pub fn function_prompt(
             }
         }
     }
-    let mut user = String::new();
+    // The context goes into the system message, apart from the task: what the user asks is
+    // only the function, so a small model does not take a neighbour for the thing to write.
+    let mut system_text = sys;
     if !sections.is_empty() {
-        user.push_str("Context from the repository (for reference; do not repeat it):\n\n");
+        system_text.push_str("\n\nContext from the repository (for reference; do not repeat it):\n\n");
         for (kind, pieces) in &sections {
-            user.push_str(&format!("### {}\n", heading(*kind)));
-            let own_blocks = matches!(kind, SnippetKind::Retrieved | SnippetKind::SameFile);
+            system_text.push_str(&format!("### {}\n", heading(*kind)));
+            let own_blocks = *kind == SnippetKind::Retrieved;
             if !own_blocks {
-                user.push_str(&format!("```{fence}\n"));
+                system_text.push_str(&format!("```{fence}\n"));
             }
             for p in pieces {
-                user.push_str(p);
+                system_text.push_str(p);
             }
-            user.push_str(if own_blocks { "\n" } else { "```\n\n" });
+            system_text.push_str(if own_blocks { "\n" } else { "```\n\n" });
         }
+        let trimmed = system_text.trim_end().len();
+        system_text.truncate(trimmed);
     }
-    user.push_str(&task_text);
-    let messages = vec![Message::system(sys), Message::user(user)];
+    let messages = vec![Message::system(system_text), Message::user(task_text)];
     let tokens = messages.iter().map(|m| count(&m.content)).sum::<usize>() + 16;
     BuiltPrompt {
         prompt: Prompt::Chat(messages),

@@ -159,6 +159,11 @@ pub struct VerifySpec {
     pub check: Vec<String>,
     pub test: Vec<String>,
     pub report: ReportFormat,
+    /// `[file, text]`: above the project found by `detect`, the nearest directory whose `file`
+    /// holds `text` is where tests run (Cargo: `Cargo.toml` with `[workspace]`, so a member's
+    /// function is checked by the tests of the members that use it). Empty: the project itself.
+    #[serde(default)]
+    pub workspace_root: Vec<String>,
     /// What the runner prints before a test id it cannot collect (pytest: `ERROR: not found: `);
     /// such ids are left out and the others run again. Empty: ids cannot sink a run.
     #[serde(default)]

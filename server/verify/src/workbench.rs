@@ -117,7 +117,7 @@ fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, Ver
             }
         }
         if spec.detect.iter().any(|d| dir.join(d).is_file()) {
-            return Ok(dir);
+            return Ok(workspace_root_above(root, dir, &spec.workspace_root));
         }
         if dir == root || !dir.starts_with(root) {
             break;
@@ -135,6 +135,23 @@ fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, Ver
         )))
     } else {
         Ok(root.to_path_buf())
+    }
+}
+
+/// The nearest directory from `project` up to `root` whose `[file, text]` file holds `text`
+/// (a Cargo workspace's root), else `project`.
+fn workspace_root_above(root: &Path, project: PathBuf, marker: &[String]) -> PathBuf {
+    let [file, text] = marker else {
+        return project;
+    };
+    let mut dir = project.clone();
+    loop {
+        if std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains(text.as_str())) {
+            return dir;
+        }
+        if dir == root || !dir.starts_with(root) || !dir.pop() {
+            return project;
+        }
     }
 }
 
