@@ -214,7 +214,16 @@ local function run()
   local function is_label(s)
     return type(s) == "string" and (s:find("^✓") or s:find("^≈") or s:find("^⚠") or s:find("^✗")) ~= nil
   end
-  if wait(60000, function() return is_label(cf.state.last_verification) end, "a verification label is recorded") then
+  -- The label arrives typed (codeforge/verification); its vim.notify is scheduled: wait for both.
+  local function notified_label()
+    for _, m in ipairs(notified) do
+      if is_label(cf.state.last_verification) and m:find(cf.state.last_verification, 1, true) then
+        return true
+      end
+    end
+    return false
+  end
+  if wait(60000, function() return is_label(cf.state.last_verification) and notified_label() end, "a verification label is recorded and notified") then
     check(true, "a verification label is recorded in status(): " .. cf.status())
     local st = cf.state.last_verification_status
     check(st == "passed" or st == "disputed" or st == "failed" or st == "unverified", "the typed status came with it: " .. tostring(st), st)

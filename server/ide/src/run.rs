@@ -164,9 +164,9 @@ impl<'a> GenerationRun<'a> {
             .collect();
         self.sampler.first(&built.prompt, labels).await?;
         (self.progress)("checking candidates");
-        let wants_loop = self
-            .verify
-            .is_some_and(|v| v.settings.enabled && v.settings.rounds > 0);
+        // Asked again whenever answers are checked (an echo of the prompt, prose or test code
+        // from a small model is common), even with no refinement rounds.
+        let wants_loop = self.verify.is_some_and(|v| v.settings.enabled);
         if wants_loop && !self.sampler.candidates.iter().any(|c| c.usable()) {
             (self.progress)("no usable answer: asking again");
             // A failed re-ask leaves the first answers as they are.

@@ -195,12 +195,18 @@ pub fn function_prompt(
     ] {
         for s in task.context.iter().filter(|s| s.kind == kind) {
             let text = redact(&s.text);
-            // No label inside code: a label there is what a small model copies into its answer.
-            // A retrieved definition gets its own block, its label in prose above it; the file's
-            // own definitions share one block (their signatures say what they are, and a block
-            // per neighbour makes a 0.5B model rewrite the neighbour).
+            // A retrieved definition is labelled by a comment line (where it is from); the file's
+            // own definitions are not (their signatures say what they are). Measured with the
+            // embedded 0.5B model on the editor fixture: with `# line 9 shapes.describe` above a
+            // neighbour it rewrote the neighbour, label included. An answer that copies a label
+            // is set aside (`ide/src/candidate.rs`).
             let piece = if kind == SnippetKind::Retrieved {
-                format!("{}:\n```{fence}\n{}\n```\n", s.label, text.trim_end())
+                format!(
+                    "{} {}\n{}\n",
+                    task.language.spec().generation.line_comment,
+                    s.label,
+                    text.trim_end()
+                )
             } else {
                 format!("{}\n", text.trim_end())
             };
@@ -208,15 +214,10 @@ pub fn function_prompt(
             let (text, status) = if tokens <= left {
                 (piece, ContextStatus::Full)
             } else if left >= 24 && kind != SnippetKind::Retrieved {
-                let mut clipped = clip_to_tokens(&piece, left, count).to_string();
-                // A block cut short is closed again.
-                if clipped.matches("```").count() % 2 == 1 {
-                    if !clipped.ends_with('\n') {
-                        clipped.push('\n');
-                    }
-                    clipped.push_str("```\n");
-                }
-                (clipped, ContextStatus::Clipped)
+                (
+                    clip_to_tokens(&piece, left, count).to_string(),
+                    ContextStatus::Clipped,
+                )
             } else {
                 (String::new(), ContextStatus::Dropped)
             };
@@ -236,21 +237,18 @@ pub fn function_prompt(
             }
         }
     }
-    // The context goes into the system message, apart from the task: what the user asks is
-    // only the function, so a small model does not take a neighbour for the thing to write.
+    // The context goes into the system message, apart from the task, so that what the user
+    // asks for is only the function.
     let mut system_text = sys;
     if !sections.is_empty() {
-        system_text.push_str("\n\nContext from the repository (for reference; do not repeat it):\n\n");
+        system_text
+            .push_str("\n\nContext from the repository (for reference; do not repeat it):\n\n");
         for (kind, pieces) in &sections {
-            system_text.push_str(&format!("### {}\n", heading(*kind)));
-            let own_blocks = *kind == SnippetKind::Retrieved;
-            if !own_blocks {
-                system_text.push_str(&format!("```{fence}\n"));
-            }
+            system_text.push_str(&format!("### {}\n```{fence}\n", heading(*kind)));
             for p in pieces {
                 system_text.push_str(p);
             }
-            system_text.push_str(if own_blocks { "\n" } else { "```\n\n" });
+            system_text.push_str("```\n\n");
         }
         let trimmed = system_text.trim_end().len();
         system_text.truncate(trimmed);

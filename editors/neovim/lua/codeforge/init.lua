@@ -174,11 +174,8 @@ local function on_progress(result)
       M.state.indexed = true
       M.state.index_message = v.message or t.message
     elseif t.title:lower():find("^generating") then
-      -- The verdict itself arrives typed (codeforge/verification); this is the summary line.
+      -- The verdict itself arrives typed (codeforge/verification), notified from there.
       M.state.last_message = v.message
-      if M.config.notify and v.message then
-        notify("CodeForge: " .. v.message)
-      end
     end
   end
   vim.schedule(function()
@@ -229,6 +226,9 @@ local function on_verification(result)
   end
   M.state.last_verification = result.verification.label
   M.state.last_verification_status = result.verification.status
+  if M.config.notify then
+    notify("CodeForge: " .. tostring(result.target) .. " — " .. result.verification.label)
+  end
 end
 
 local function verification_handler(_, result)
