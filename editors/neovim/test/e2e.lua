@@ -175,7 +175,11 @@ local function run()
   end
 
   -- 6. the verification result is shown ------------------------------------------------------------
-  if wait(60000, function() return cf.state.last_verification_status ~= nil end, "a typed verdict arrives (codeforge/verification)") then
+  -- The verdict (codeforge/verification) and the end of the generation's $/progress come on
+  -- separate channels: wait for both.
+  if wait(60000, function()
+    return cf.state.last_verification_status ~= nil and cf.status():find("✓ 1/1", 1, true) ~= nil
+  end, "a typed verdict arrives (codeforge/verification) and the generation ends") then
     check(cf.state.last_verification_status == "passed", "the typed status is passed: " .. tostring(cf.state.last_verification_status), cf.state.last_verification_status)
     check(cf.state.last_verification:find("^✓ 1/1") ~= nil, "verification ran the workspace's test and passed: " .. cf.state.last_verification, cf.state.last_verification)
     check(cf.status():find("✓ 1/1", 1, true) ~= nil, "status() shows the verification result", cf.status())
