@@ -145,11 +145,6 @@ impl Verification {
     }
 }
 
-/// The candidate's whole file.
-fn source_with(file: &ParsedFile, c: &Candidate) -> Option<String> {
-    c.file_text(file)
-}
-
 /// Ranking key: higher is better.
 fn score(
     run: &CandidateRun,
@@ -347,7 +342,7 @@ impl Check<'_, '_, '_> {
     }
 
     async fn run(&mut self, candidate: usize, round: u32) -> Option<bool> {
-        let src = source_with(self.sampler.file(), &self.sampler.candidates[candidate])?;
+        let src = self.sampler.candidates[candidate].file_text(self.sampler.file())?;
         let report = self.wb.run(&src).await;
         let passed = report.all_passed();
         self.runs.push(CandidateRun {
@@ -430,7 +425,7 @@ impl Check<'_, '_, '_> {
             progress("comparing the passing candidates' behaviour");
             for i in passing {
                 let c = &self.sampler.candidates[self.runs[i].candidate];
-                let Some(src) = source_with(self.sampler.file(), c) else {
+                let Some(src) = c.file_text(self.sampler.file()) else {
                     continue;
                 };
                 let fp = self.wb.probe(&src).await;

@@ -8,7 +8,7 @@
 
 use tree_sitter::Node;
 
-use crate::stub::{indent_of_line, parse};
+use crate::stub::{dedent, indent_of_line, parse};
 use crate::{BodyEdit, FunctionTarget, Language, ParsedFile};
 
 /// A helper function from the answer.
@@ -73,19 +73,6 @@ fn import_lines(lang: Language, code: &str) -> Vec<(usize, usize, String)> {
         out.push((start, offset, text.trim_end().to_string()));
     }
     out
-}
-
-fn dedent(text: &str) -> String {
-    let min = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    text.lines()
-        .map(|l| l.get(min..).unwrap_or(l.trim_start()).trim_end())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn name_of<'t>(node: Node<'t>, code: &'t str) -> Option<&'t str> {

@@ -297,7 +297,7 @@ pub(crate) fn target_for(
     })
 }
 
-fn dedent(text: &str) -> String {
+pub(crate) fn dedent(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let min = lines
         .iter()
