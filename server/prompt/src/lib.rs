@@ -275,7 +275,7 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
         let tag_end = after.find('\n').unwrap_or(after.len());
         let tag = after[..tag_end].trim().to_lowercase();
         let body = &after[(tag_end + 1).min(after.len())..];
-        let (code, consumed) = match body.find("```") {
+        let (code, consumed) = match closing_fence(body).or_else(|| body.find("```")) {
             Some(j) => (&body[..j], i + 3 + tag_end + 1 + j + 3),
             None => (body, rest.len()), // unterminated: take the rest
         };
@@ -300,6 +300,22 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
             (plan, code.trim_end().to_string())
         }
     }
+}
+
+/// Where a code block's closing fence starts in `body`: a line of only backticks (three or more)
+/// indented by at most three spaces, as CommonMark has it. A fence inside the code (a docstring's
+/// indented "```pycon" example) neither opens nor closes the block.
+fn closing_fence(body: &str) -> Option<usize> {
+    let mut at = 0;
+    for line in body.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let t = line.trim();
+        if indent <= 3 && t.len() >= 3 && t.chars().all(|c| c == '`') {
+            return Some(at + indent);
+        }
+        at += line.len();
+    }
+    None
 }
 
 /// A fill-in-the-middle prompt for Qwen2.5-Coder base models: as much of the prefix (nearest the
@@ -451,6 +467,12 @@ mod tests {
         assert_eq!((plan, code.as_str()), (None, "return 1;"));
         let (_, code) = split_answer(Language::Python, "```python\ndef f():\n    return 1\n");
         assert_eq!(code, "def f():\n    return 1", "unterminated fence");
+        // A docstring with its own fenced example (humanize's docstrings have them).
+        let doc = "def f():\n    \"\"\"One.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n    return 1";
+        let (_, code) = split_answer(Language::Python, &format!("```python\n{doc}\n```\nDone."));
+        assert_eq!(code, doc, "a fence inside the code neither closes nor opens");
+        let (_, code) = split_answer(Language::Python, "```python\nreturn 1```");
+        assert_eq!(code, "return 1", "a closing fence at a line's end");
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub fn scratch_base(cache_dir: &Path, root: &Path) -> PathBuf {
 }
 
 /// The files of `root` that go into a scratch copy: gitignore-aware, hidden files included,
-/// VCS/build/virtualenv directories left out.
+/// VCS/build/virtualenv directories left out; gitignored source files of a known language come
+/// along (generated modules the project imports), secret-named files never.
 pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, ScratchError> {
     let mut out = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
@@ -108,9 +109,50 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
             return Err(ScratchError::TooBig(max_files));
         }
     }
+    // Gitignored source files the build generates (`_version.py` from setuptools-scm/hatch-vcs,
+    // generated Rust/Java sources) are needed to import or compile the project: they come along,
+    // secret-named files and build-output directories never.
+    let listed: HashSet<String> = out.iter().cloned().collect();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(false)
+        .git_global(false)
+        .git_exclude(false)
+        .ignore(false)
+        .parents(false)
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !(e.file_type().is_some_and(|t| t.is_dir())
+                && (SKIP_DIRS.contains(&name.as_ref())
+                    || GENERATED_SKIP_DIRS.contains(&name.as_ref())
+                    || name.ends_with(".egg-info")))
+        })
+        .build();
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file())
+            || codeforge_syntax::Language::from_path(entry.path()).is_none()
+            || codeforge_syntax::secret_scan::is_secret_name(&entry.file_name().to_string_lossy())
+        {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if listed.contains(&rel) || entry.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
+            continue;
+        }
+        out.push(rel);
+        if out.len() > max_files {
+            return Err(ScratchError::TooBig(max_files));
+        }
+    }
     out.sort();
     Ok(out)
 }
+
+/// Gitignored directories whose source files are build output, not inputs (never copied).
+const GENERATED_SKIP_DIRS: [&str; 5] = ["build", "dist", ".eggs", "site-packages", "out"];
 
 impl Scratch {
     /// Locks the workspace's scratch copy and brings `<base>/tree` in sync with `root`
@@ -293,8 +335,11 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         fs::create_dir_all(ws.path().join("pkg")).unwrap();
         fs::write(ws.path().join("pkg/a.py"), "a = 1\n").unwrap();
-        fs::write(ws.path().join(".gitignore"), "secret.txt\n").unwrap();
+        fs::write(ws.path().join(".gitignore"), "secret.txt\n_version.py\nbuild/\n").unwrap();
         fs::write(ws.path().join("secret.txt"), "key").unwrap();
+        fs::write(ws.path().join("_version.py"), "__version__ = '1.0'\n").unwrap();
+        fs::create_dir_all(ws.path().join("build/lib/pkg")).unwrap();
+        fs::write(ws.path().join("build/lib/pkg/a.py"), "a = 0\n").unwrap();
         fs::create_dir_all(ws.path().join(".git")).unwrap();
         fs::write(ws.path().join(".git/HEAD"), "ref").unwrap();
         let base = scratch_base(cache.path(), ws.path());
@@ -307,6 +352,11 @@ mod tests {
             !s.tree.join("secret.txt").exists(),
             "gitignored files stay home"
         );
+        assert!(
+            s.tree.join("_version.py").is_file(),
+            "a gitignored generated module the package imports comes along"
+        );
+        assert!(!s.tree.join("build").exists(), "build output stays home");
         assert!(!s.tree.join(".git").exists());
         // A candidate vandalises the scratch copy.
         fs::write(s.tree.join("pkg/a.py"), "broken").unwrap();

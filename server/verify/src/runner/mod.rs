@@ -5,7 +5,7 @@
 //! file patterns, report format) stay data; the workbench drives whichever runner a language
 //! names.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use codeforge_syntax::{Language, ReportFormat, RunnerKind, SymbolKind, extract};
 
@@ -146,8 +146,37 @@ pub(crate) fn base_name(r: &TestResult) -> &str {
     r.name.split('[').next().unwrap_or(&r.name)
 }
 
+/// `target/surefire-reports` of the project and of its modules (a multi-module build writes one
+/// per module; modules nest at most a few levels under the aggregator).
+fn surefire_dirs(project_out: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        let reports = dir.join("target/surefire-reports");
+        if reports.is_dir() {
+            out.push(reports);
+        }
+        if depth == 0 {
+            return;
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name == "target" || name == "src" || name.starts_with('.') {
+                continue;
+            }
+            // (The run's writes may be an overlay's upper layer: no pom.xml to go by there.)
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&p, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(project_out, 4, &mut out);
+    out
+}
+
 /// The results of a run, read as `format` says: JUnit XML from the report pipe, libtest's text
-/// output, or the Surefire reports under `project_out/target/surefire-reports` (`project_out`:
+/// output, or the Surefire reports under `project_out/**/target/surefire-reports` (`project_out`:
 /// where the run wrote the project directory; the reports are cleared for the next run).
 pub(crate) fn read_results(
     format: ReportFormat,
@@ -158,18 +187,20 @@ pub(crate) fn read_results(
         ReportFormat::Junit => parse_junit(&String::from_utf8_lossy(&out.report)),
         ReportFormat::Libtest => parse_libtest(&out.output),
         ReportFormat::Surefire => {
-            let dir = project_out.join("target/surefire-reports");
             let mut all = String::new();
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("TEST-"))
-                {
-                    all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+            for dir in surefire_dirs(project_out) {
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let p = e.path();
+                    if p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("TEST-"))
+                    {
+                        all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                    }
                 }
+                // Reports of this run only: Surefire rewrites them each run; clear them for the
+                // next.
+                let _ = std::fs::remove_dir_all(&dir);
             }
-            // Reports of this run only: Surefire rewrites them each run; clear them for the next.
-            let _ = std::fs::remove_dir_all(&dir);
             parse_junit(&all)
         }
     }
