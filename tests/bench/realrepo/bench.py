@@ -347,7 +347,8 @@ def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: f
     t0 = time.time()
     line = t["line"]
     e = dict(env)
-    e["CODEFORGE_MODEL"] = f"{t['project']}:{t['name']}:{variant}"
+    if variant != "embedded":
+        e["CODEFORGE_MODEL"] = f"{t['project']}:{t['name']}:{variant}"
     try:
         r = subprocess.run([binary, "generate", "--json", "--trust", f"{path}:{line}", "-w", proj],
                            env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -357,21 +358,23 @@ def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: f
         out, err, rc = "", (x.stderr or b"").decode("utf-8", "replace"), "timeout"
     wall = time.time() - t0
     unchanged = tree_digest(proj) == after_stub
+    result = None
+    j = _last_json(out)
+    if j.get("edit"):
+        result = apply_edits(stubbed, j["edit"])
+    suite = None
+    if variant == "embedded" and result is not None:
+        # The shown code, judged by the project's whole suite.
+        open(path, "w", encoding="utf-8").write(result)
+        p = next(p for p in PROJECTS if p["name"] == t["project"])
+        suite = run_suite(p, proj, work)[0]
     open(path, "w", encoding="utf-8").write(orig)
     if not had_cfg:
         os.remove(cfg)
     restored = tree_digest(proj) == before
-    j = {}
-    for ln in reversed(out.strip().split("\n")):
-        try:
-            j = json.loads(ln)
-            break
-        except json.JSONDecodeError:
-            continue
     ver = j.get("verification") or {}
     shown = None
-    if j.get("edit"):
-        result = apply_edits(stubbed, j["edit"])
+    if result is not None:
         shown = ("original" if norm(result) == norm(orig)
                  else "mutant" if norm(result) == norm(mutant_src) else "other")
     return {
@@ -381,8 +384,62 @@ def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: f
         "selected": len(ver.get("selected_tests") or []), "passed": ver.get("passed"),
         "failed": ver.get("failed"), "tests_from": ver.get("tests_from"),
         "wall_s": round(wall, 2), "workspace_unchanged": unchanged and restored,
+        "whole_suite": suite,
         "stderr_tail": err.strip()[-500:],
     }
+
+
+def _last_json(out: str) -> dict:
+    for ln in reversed(out.strip().split("\n")):
+        try:
+            return json.loads(ln)
+        except json.JSONDecodeError:
+            continue
+    return {}
+
+
+def embedded(a) -> None:
+    """The embedded Qwen model (nothing configured) on the Python functions; what it shows is
+    judged by the project's whole suite."""
+    tasks = [t for t in json.load(open(os.path.join(a.work, "tasks.json")))["tasks"]
+             if t["language"] == "python" and (not a.only or t["project"] in a.only)]
+    if a.limit:
+        by: dict[str, list] = {}
+        for t in tasks:
+            by.setdefault(t["project"], []).append(t)
+        tasks = [t for ts in by.values() for t in ts[: a.limit]]
+    env = dict(os.environ)
+    for k in ("CODEFORGE_API_BASE", "CODEFORGE_MODEL", "CODEFORGE_API_KEY", "PYTHONPATH"):
+        env.pop(k, None)
+    # A cache dir of its own (the projects live under the default one, which CodeForge refuses as
+    # a workspace), with the installed models linked in.
+    cache = tempfile.mkdtemp(prefix="codeforge-realrepo-cache-")
+    os.symlink(os.path.join(os.path.expanduser("~"), ".cache", "codeforge", "models"),
+               os.path.join(cache, "models"))
+    env["CODEFORGE_CACHE_DIR"] = cache
+    rows = []
+    for i, t in enumerate(tasks, 1):
+        r = run_one(a.codeforge, t, "embedded", a.work, env, a.timeout)
+        rows.append(r)
+        log(f"[{i}/{len(tasks)}] {t['project']} {t['name']}: shown={r['shown']} verdict={r['verdict']} "
+            f"whole suite={r['whole_suite']} {r['wall_s']:.1f} s")
+        if a.out:
+            json.dump({"rows": rows}, open(a.out, "w"), indent=1)
+    print(embedded_table(rows))
+
+
+def embedded_table(rows: list[dict]) -> str:
+    n = len(rows)
+    shown = [r for r in rows if r["shown"] is not None]
+    ok = sum(r["whole_suite"] == "pass" for r in shown)
+    verified = [r for r in shown if r["verdict"] == "passed"]
+    times = [r["wall_s"] for r in rows] or [0.0]
+    return "\n".join([
+        "| functions | shown | shown and the whole suite passes | verified | verified and the whole suite passes | time median / p95 |",
+        "|---|---|---|---|---|---|",
+        f"| {n} | {pct(len(shown), n)} | {pct(ok, n)} | {pct(len(verified), n)} | "
+        f"{pct(sum(r['whole_suite'] == 'pass' for r in verified), len(verified))} | "
+        f"{statistics.median(times):.0f} s / {p95(times):.0f} s |"])
 
 
 def run(a) -> None:
@@ -455,7 +512,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=["setup", "run", "table"])
+    ap.add_argument("cmd", choices=["setup", "run", "embedded", "table"])
     ap.add_argument("--codeforge", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/codeforge/target")),
         "debug", "codeforge"))
@@ -472,6 +529,8 @@ def main() -> None:
         setup(a)
     elif a.cmd == "run":
         run(a)
+    elif a.cmd == "embedded":
+        embedded(a)
     else:
         print(table(json.load(open(a.out))["rows"]))
 

@@ -76,7 +76,10 @@ PROJECTS = [
         "take": 12,
     },
     {
-        "name": "commons-cli",
+        "name": "commons-codec",
+        # Apache Commons Codec 1.15 from Debian's source package (deb-src), JUnit 4, a standalone
+        # pom (its parent pom is not in Debian's repository), built offline against Debian's
+        # Maven repository.
         "language": "java",
         "fetch": ("debian", "java/prepare.sh"),
         "install": [],
