@@ -116,12 +116,23 @@ pub struct Request {
 /// Checked on a sample's text as it grows.
 pub type StopPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// True once `text` holds a complete fenced code block (an opening and a closing fence line).
+/// True once `text` holds a complete fenced code block: an opening fence line, then a closing one
+/// (only backticks), both indented by at most three spaces as CommonMark has it. A docstring's
+/// indented "```pycon" example inside the code neither opens nor closes the block.
 pub fn has_closed_code_block(text: &str) -> bool {
-    text.lines()
-        .filter(|l| l.trim_start().starts_with("```"))
-        .count()
-        >= 2
+    let fence = |l: &str| {
+        let indent = l.len() - l.trim_start_matches(' ').len();
+        (indent <= 3 && l.trim_start().starts_with("```")).then(|| l.trim())
+    };
+    let mut open = false;
+    for l in text.lines() {
+        match fence(l) {
+            Some(t) if open && t.chars().all(|c| c == '`') => return true,
+            Some(_) => open = true,
+            None => {}
+        }
+    }
+    false
 }
 
 impl std::fmt::Debug for Request {
@@ -270,6 +281,16 @@ pub fn cut_at_stop(text: &mut String, stop: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_block_closes_on_a_closing_fence_line_only() {
+        assert!(has_closed_code_block("Plan.\n```python\ndef f():\n    return 1\n```"));
+        assert!(!has_closed_code_block("```python\ndef f():\n    return 1"));
+        // humanize's docstrings hold fenced examples: the sample goes on past them.
+        let doc = "```python\ndef f():\n    \"\"\"One.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n";
+        assert!(!has_closed_code_block(doc));
+        assert!(has_closed_code_block(&format!("{doc}    return 1\n```\n")));
+    }
 
     #[test]
     fn chatml_renders_an_open_assistant_turn() {

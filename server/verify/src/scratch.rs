@@ -110,8 +110,9 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         }
     }
     // Gitignored source files the build generates (`_version.py` from setuptools-scm/hatch-vcs,
-    // generated Rust/Java sources) are needed to import or compile the project: they come along,
-    // secret-named files and build-output directories never.
+    // generated Rust/Java sources) and what an install builds in place (`.mo` catalogs, extension
+    // modules) are needed to import, compile or run the project: they come along, secret-named
+    // files and build-output directories never.
     let listed: HashSet<String> = out.iter().cloned().collect();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -129,8 +130,12 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         })
         .build();
     for entry in walker.flatten() {
+        let built = entry
+            .path()
+            .extension()
+            .is_some_and(|e| GENERATED_EXTS.contains(&e.to_string_lossy().as_ref()));
         if !entry.file_type().is_some_and(|t| t.is_file())
-            || codeforge_syntax::Language::from_path(entry.path()).is_none()
+            || (codeforge_syntax::Language::from_path(entry.path()).is_none() && !built)
             || codeforge_syntax::secret_scan::is_secret_name(&entry.file_name().to_string_lossy())
         {
             continue;
@@ -150,6 +155,11 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
     out.sort();
     Ok(out)
 }
+
+/// Gitignored files an install builds into the source tree that the code loads at run time:
+/// compiled message catalogs (humanize's `locale/*/LC_MESSAGES/*.mo`) and in-place extension
+/// modules of an editable install.
+const GENERATED_EXTS: [&str; 3] = ["mo", "so", "pyd"];
 
 /// Gitignored directories whose source files are build output, not inputs (never copied).
 const GENERATED_SKIP_DIRS: [&str; 5] = ["build", "dist", ".eggs", "site-packages", "out"];
@@ -335,7 +345,8 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         fs::create_dir_all(ws.path().join("pkg")).unwrap();
         fs::write(ws.path().join("pkg/a.py"), "a = 1\n").unwrap();
-        fs::write(ws.path().join(".gitignore"), "secret.txt\n_version.py\nbuild/\n").unwrap();
+        fs::write(ws.path().join(".gitignore"), "secret.txt\n_version.py\nbuild/\n*.mo\n").unwrap();
+        fs::write(ws.path().join("fr.mo"), "catalog").unwrap();
         fs::write(ws.path().join("secret.txt"), "key").unwrap();
         fs::write(ws.path().join("_version.py"), "__version__ = '1.0'\n").unwrap();
         fs::create_dir_all(ws.path().join("build/lib/pkg")).unwrap();
@@ -356,6 +367,7 @@ mod tests {
             s.tree.join("_version.py").is_file(),
             "a gitignored generated module the package imports comes along"
         );
+        assert!(s.tree.join("fr.mo").is_file(), "a compiled message catalog comes along");
         assert!(!s.tree.join("build").exists(), "build output stays home");
         assert!(!s.tree.join(".git").exists());
         // A candidate vandalises the scratch copy.

@@ -462,7 +462,8 @@ def run(a) -> None:
     env.pop("CODEFORGE_API_KEY", None)
     env.pop("PYTHONPATH", None)
     if os.path.exists(SETTINGS):
-        env["CODEFORGE_MAVEN_SETTINGS"] = SETTINGS
+        # Where `.ci/setup` puts the offline Maven settings for a user: the cache dir.
+        shutil.copy(SETTINGS, os.path.join(cache, "maven-settings.xml"))
     rows = []
     try:
         for i, t in enumerate(tasks, 1):
