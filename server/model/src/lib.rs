@@ -120,10 +120,10 @@ pub type StopPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// (only backticks), both indented by at most three spaces as CommonMark has it. A docstring's
 /// indented "```pycon" example inside the code neither opens nor closes the block.
 pub fn has_closed_code_block(text: &str) -> bool {
-    let fence = |l: &str| {
+    fn fence(l: &str) -> Option<&str> {
         let indent = l.len() - l.trim_start_matches(' ').len();
         (indent <= 3 && l.trim_start().starts_with("```")).then(|| l.trim())
-    };
+    }
     let mut open = false;
     for l in text.lines() {
         match fence(l) {
