@@ -451,6 +451,7 @@ def run(a) -> None:
         for t in tasks:
             by.setdefault(t["project"], []).append(t)
         tasks = [t for ts in by.values() for t in ts[: a.limit]]
+    tasks = tasks[a.start:]
     answers = {}
     for t in tasks:
         for v in ("original", "mutant"):
@@ -520,6 +521,7 @@ def main() -> None:
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--limit", type=int, help="functions per project")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N functions (run)")
     ap.add_argument("--tries", type=int, default=4, help="mutants tried per function")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--out")
