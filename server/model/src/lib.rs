@@ -116,21 +116,27 @@ pub struct Request {
 /// Checked on a sample's text as it grows.
 pub type StopPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Whether `line` is a fence line that can close a code block: only backticks (three or more),
+/// indented by at most three spaces, as CommonMark has it. A docstring's indented "```pycon"
+/// example inside the code neither opens nor closes the block.
+pub fn is_closing_fence(line: &str) -> bool {
+    let t = line.trim();
+    fence_indent_ok(line) && t.len() >= 3 && t.chars().all(|c| c == '`')
+}
+
+fn fence_indent_ok(line: &str) -> bool {
+    line.len() - line.trim_start_matches(' ').len() <= 3
+}
+
 /// True once `text` holds a complete fenced code block: an opening fence line, then a closing one
-/// (only backticks), both indented by at most three spaces as CommonMark has it. A docstring's
-/// indented "```pycon" example inside the code neither opens nor closes the block.
+/// ([`is_closing_fence`]).
 pub fn has_closed_code_block(text: &str) -> bool {
-    fn fence(l: &str) -> Option<&str> {
-        let indent = l.len() - l.trim_start_matches(' ').len();
-        (indent <= 3 && l.trim_start().starts_with("```")).then(|| l.trim())
-    }
     let mut open = false;
     for l in text.lines() {
-        match fence(l) {
-            Some(t) if open && t.chars().all(|c| c == '`') => return true,
-            Some(_) => open = true,
-            None => {}
+        if open && is_closing_fence(l) {
+            return true;
         }
+        open |= fence_indent_ok(l) && l.trim_start().starts_with("```");
     }
     false
 }

@@ -302,16 +302,12 @@ pub fn split_answer(lang: Language, answer: &str) -> (Option<String>, String) {
     }
 }
 
-/// Where a code block's closing fence starts in `body`: a line of only backticks (three or more)
-/// indented by at most three spaces, as CommonMark has it. A fence inside the code (a docstring's
-/// indented "```pycon" example) neither opens nor closes the block.
+/// Where a code block's closing fence starts in `body` ([`codeforge_model::is_closing_fence`]).
 fn closing_fence(body: &str) -> Option<usize> {
     let mut at = 0;
     for line in body.split_inclusive('\n') {
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        let t = line.trim();
-        if indent <= 3 && t.len() >= 3 && t.chars().all(|c| c == '`') {
-            return Some(at + indent);
+        if codeforge_model::is_closing_fence(line) {
+            return Some(at + line.len() - line.trim_start_matches(' ').len());
         }
         at += line.len();
     }

@@ -89,11 +89,48 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         .git_exclude(true)
         .require_git(false)
         .parents(false)
+        .filter_entry(|e| !is_dir_named(e, |n| SKIP_DIRS.contains(&n)))
+        .build();
+    collect(walker, root, max_files, &mut out, |_, _| true)?;
+    // Gitignored source files the build generates (`_version.py` from setuptools-scm/hatch-vcs,
+    // generated Rust/Java sources) and what an install builds in place (`.mo` catalogs, extension
+    // modules) are needed to import, compile or run the project: they come along, secret-named
+    // files and build-output directories never.
+    let listed: HashSet<String> = out.iter().cloned().collect();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
         .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir())
-                && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+            !is_dir_named(e, |n| {
+                SKIP_DIRS.contains(&n) || GENERATED_SKIP_DIRS.contains(&n) || n.ends_with(".egg-info")
+            })
         })
         .build();
+    collect(walker, root, max_files, &mut out, |entry, rel| {
+        let built = entry
+            .path()
+            .extension()
+            .is_some_and(|e| GENERATED_EXTS.contains(&e.to_string_lossy().as_ref()));
+        !listed.contains(rel)
+            && (built || codeforge_syntax::Language::from_path(entry.path()).is_some())
+            && !codeforge_syntax::secret_scan::is_secret_name(&entry.file_name().to_string_lossy())
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+fn is_dir_named(e: &ignore::DirEntry, skip: impl Fn(&str) -> bool) -> bool {
+    e.file_type().is_some_and(|t| t.is_dir()) && skip(&e.file_name().to_string_lossy())
+}
+
+/// Appends the walk's files (relative, `/`-separated, at most [`MAX_FILE`] bytes) that `keep`
+/// accepts; over `max_files` in all is an error.
+fn collect(
+    walker: ignore::Walk,
+    root: &Path,
+    max_files: usize,
+    out: &mut Vec<String>,
+    keep: impl Fn(&ignore::DirEntry, &str) -> bool,
+) -> Result<(), ScratchError> {
     for entry in walker.flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
@@ -101,50 +138,8 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         let Ok(rel) = entry.path().strip_prefix(root) else {
             continue;
         };
-        if entry.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
-            continue;
-        }
-        out.push(rel.to_string_lossy().replace('\\', "/"));
-        if out.len() > max_files {
-            return Err(ScratchError::TooBig(max_files));
-        }
-    }
-    // Gitignored source files the build generates (`_version.py` from setuptools-scm/hatch-vcs,
-    // generated Rust/Java sources) and what an install builds in place (`.mo` catalogs, extension
-    // modules) are needed to import, compile or run the project: they come along, secret-named
-    // files and build-output directories never.
-    let listed: HashSet<String> = out.iter().cloned().collect();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .git_ignore(false)
-        .git_global(false)
-        .git_exclude(false)
-        .ignore(false)
-        .parents(false)
-        .filter_entry(|e| {
-            let name = e.file_name().to_string_lossy();
-            !(e.file_type().is_some_and(|t| t.is_dir())
-                && (SKIP_DIRS.contains(&name.as_ref())
-                    || GENERATED_SKIP_DIRS.contains(&name.as_ref())
-                    || name.ends_with(".egg-info")))
-        })
-        .build();
-    for entry in walker.flatten() {
-        let built = entry
-            .path()
-            .extension()
-            .is_some_and(|e| GENERATED_EXTS.contains(&e.to_string_lossy().as_ref()));
-        if !entry.file_type().is_some_and(|t| t.is_file())
-            || (codeforge_syntax::Language::from_path(entry.path()).is_none() && !built)
-            || codeforge_syntax::secret_scan::is_secret_name(&entry.file_name().to_string_lossy())
-        {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(root) else {
-            continue;
-        };
         let rel = rel.to_string_lossy().replace('\\', "/");
-        if listed.contains(&rel) || entry.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
+        if !keep(&entry, &rel) || entry.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
             continue;
         }
         out.push(rel);
@@ -152,8 +147,7 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
             return Err(ScratchError::TooBig(max_files));
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(())
 }
 
 /// Gitignored files an install builds into the source tree that the code loads at run time:

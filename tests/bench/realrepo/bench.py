@@ -398,16 +398,22 @@ def _last_json(out: str) -> dict:
     return {}
 
 
-def embedded(a) -> None:
-    """The embedded Qwen model (nothing configured) on the Python functions; what it shows is
-    judged by the project's whole suite."""
+def chosen_tasks(a) -> list[dict]:
+    """The tasks of WORK/tasks.json that --only and --limit (per project) leave."""
     tasks = [t for t in json.load(open(os.path.join(a.work, "tasks.json")))["tasks"]
-             if t["language"] == "python" and (not a.only or t["project"] in a.only)]
+             if not a.only or t["project"] in a.only]
     if a.limit:
         by: dict[str, list] = {}
         for t in tasks:
             by.setdefault(t["project"], []).append(t)
         tasks = [t for ts in by.values() for t in ts[: a.limit]]
+    return tasks
+
+
+def embedded(a) -> None:
+    """The embedded Qwen model (nothing configured) on the Python functions; what it shows is
+    judged by the project's whole suite."""
+    tasks = [t for t in chosen_tasks(a) if t["language"] == "python"]
     env = dict(os.environ)
     for k in ("CODEFORGE_API_BASE", "CODEFORGE_MODEL", "CODEFORGE_API_KEY", "PYTHONPATH"):
         env.pop(k, None)
@@ -443,15 +449,7 @@ def embedded_table(rows: list[dict]) -> str:
 
 
 def run(a) -> None:
-    tasks = json.load(open(os.path.join(a.work, "tasks.json")))["tasks"]
-    if a.only:
-        tasks = [t for t in tasks if t["project"] in a.only]
-    if a.limit:
-        by: dict[str, list] = {}
-        for t in tasks:
-            by.setdefault(t["project"], []).append(t)
-        tasks = [t for ts in by.values() for t in ts[: a.limit]]
-    tasks = tasks[a.start:]
+    tasks = chosen_tasks(a)[a.start:]
     answers = {}
     for t in tasks:
         for v in ("original", "mutant"):
