@@ -88,6 +88,10 @@ pub struct VerifyLayer {
     pub test_timeout_s: Option<u64>,
     /// Most tests selected for one target.
     pub max_tests: Option<usize>,
+    /// A suite whose survey run (the whole suite once on the stub) took at most this many
+    /// seconds runs whole for every candidate; a slower one runs only the tests that reached
+    /// the target. 0: never the whole suite.
+    pub whole_suite_s: Option<u64>,
     /// Show candidates that failed (marked) when tests exist; by default only passing ones are shown.
     pub show_unverified: Option<bool>,
     /// When no test exists, ask the model to write some from the docstring.
@@ -257,6 +261,7 @@ pub struct VerifySettings {
     pub time_budget_s: u64,
     pub test_timeout_s: u64,
     pub max_tests: usize,
+    pub whole_suite_s: u64,
     pub show_unverified: bool,
     pub generate_tests: bool,
     pub python: Option<PathBuf>,
@@ -275,6 +280,7 @@ impl Default for VerifySettings {
             time_budget_s: 300,
             test_timeout_s: 120,
             max_tests: 20,
+            whole_suite_s: 10,
             show_unverified: false,
             generate_tests: true,
             python: None,
@@ -609,6 +615,7 @@ pub fn resolve<'a>(
             take!(time_budget_s);
             take!(test_timeout_s);
             take!(max_tests);
+            take!(whole_suite_s);
             take!(show_unverified);
             take!(generate_tests);
             take!(python);
@@ -780,6 +787,13 @@ pub fn resolve<'a>(
             "verify.max_tests must be between 1 and 1000".into(),
         ));
     }
+    let whole_suite_s = verify.whole_suite_s.unwrap_or(dv.whole_suite_s);
+    if whole_suite_s > 3600 {
+        return Err(invalid(
+            &verify_source,
+            "verify.whole_suite_s must be between 0 and 3600".into(),
+        ));
+    }
     let verify = VerifySettings {
         enabled: verify.enabled.unwrap_or(dv.enabled),
         trust: verify.trust.unwrap_or(dv.trust),
@@ -787,6 +801,7 @@ pub fn resolve<'a>(
         time_budget_s,
         test_timeout_s,
         max_tests,
+        whole_suite_s,
         show_unverified: verify.show_unverified.unwrap_or(dv.show_unverified),
         generate_tests: verify.generate_tests.unwrap_or(dv.generate_tests),
         python: verify.python,

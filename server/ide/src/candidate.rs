@@ -6,8 +6,8 @@
 
 use codeforge_prompt::{PlanMode, split_answer};
 use codeforge_syntax::{
-    BodyEdit, FunctionTarget, ParsedFile, answer_extras, body_from_generated, is_stub_body,
-    splice_body,
+    BodyEdit, FunctionTarget, Importable, ParsedFile, answer_extras, body_from_generated,
+    is_stub_body, missing_imports, splice_body,
 };
 
 /// One model sample after post-processing.
@@ -57,6 +57,7 @@ pub fn candidate_from_answer(
     plan: PlanMode,
     index: usize,
     answer: &str,
+    importable: &[Importable],
 ) -> Candidate {
     let lang = file.language();
     let mut c = Candidate {
@@ -95,7 +96,18 @@ pub fn candidate_from_answer(
         body = format!("{comments}{body}");
     }
     let edit = splice_body(target, &body);
-    let extra = file.extra_edits(target, &answer_extras(lang, &code, &target.symbol.name));
+    let mut extras = answer_extras(lang, &code, &target.symbol.name);
+    // Repository symbols the answer uses that nothing imports (the target's own text aside: its
+    // docstring may name them).
+    let source = file.source();
+    let outside = format!(
+        "{}{}",
+        source.get(..target.doc_start_byte).unwrap_or(""),
+        source.get(target.symbol.end_byte..).unwrap_or("")
+    );
+    let auto = missing_imports(lang, &outside, &code, &extras.imports, importable);
+    extras.imports.extend(auto);
+    let extra = file.extra_edits(target, &extras);
     let mut all = vec![edit.clone()];
     all.extend(extra.iter().cloned());
     if file.errors_after_edits(&all) > file.errors() {
@@ -206,9 +218,29 @@ mod tests {
         let file = ParsedFile::parse(Language::Python, "shapes.py", SRC);
         let target = file.function_at_line(6).unwrap();
         let echo = EchoMarkers::new(&file, &target, vec!["line 1 shapes.describe".into()]);
-        let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer);
+        let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer, &[]);
         assert!(c.usable(), "{:?}", c.rejected);
         echo.find(&c)
+    }
+
+    #[test]
+    fn a_repository_function_the_answer_calls_is_imported_in_the_same_edit() {
+        let file = ParsedFile::parse(Language::Python, "shapes.py", SRC);
+        let target = file.function_at_line(6).unwrap();
+        let importable = [Importable {
+            name: "square".into(),
+            import: "from geometry.util import square".into(),
+        }];
+        let answer = "```python\nimport math\n\ndef area(r):\n    return math.pi * square(r)\n```";
+        let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer, &importable);
+        assert!(c.usable(), "{:?}", c.rejected);
+        let text = c.file_text(&file).unwrap();
+        assert!(text.starts_with("import math\nfrom geometry.util import square\n"), "{text}");
+        assert!(text.contains("return math.pi * square(r)"), "{text}");
+        // Not used: nothing added.
+        let answer = "```python\ndef area(r):\n    return 3.14159 * r * r\n```";
+        let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer, &importable);
+        assert!(c.extra_edits.is_empty(), "{:?}", c.extra_edits);
     }
 
     #[test]

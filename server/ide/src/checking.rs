@@ -296,14 +296,28 @@ impl Check<'_, '_, '_> {
         let target_lines = t.doc_start_line + 1..=t.symbol.end_line + 1;
         progress("finding the tests that reach the function");
         let name = t.symbol.name.clone();
-        if let Some(r) = self
-            .wb
-            .select_by_reach(self.sampler.file().source(), target_lines.clone())
-            .await
-        {
+        let measured = match self.wb.survey_body() {
+            // Rust, Java: the suite runs once with a body that fails with a marker.
+            Some(body) => {
+                let survey = self
+                    .sampler
+                    .file()
+                    .with_edits(&[codeforge_syntax::splice_body(t, &body)]);
+                self.wb.select_by_survey(&survey).await
+            }
+            // Python: the suite runs once on the stub under a tracer.
+            None => {
+                self.wb
+                    .select_by_reach(self.sampler.file().source(), target_lines.clone())
+                    .await
+            }
+        };
+        if let Some(r) = measured {
             self.notes.push(format!(
-                "{} of {} collected tests reach `{name}` (measured on the stub)",
-                r.reaching, r.collected
+                "{} of {} collected tests reach `{name}` (measured on the stub; {})",
+                r.reaching,
+                r.collected,
+                r.strategy.as_str()
             ));
         }
         if !self.wb.has_direct_tests() {
@@ -501,7 +515,7 @@ impl Check<'_, '_, '_> {
             plan.generated,
             passing,
             self.rounds,
-            plan.reach.map(|x| (x.collected, self.sampler.target().symbol.name.as_str())),
+            plan.reach.map(|x| (x, self.sampler.target().symbol.name.as_str())),
         );
         let agreement = (!clusters.is_empty()).then_some((agreeing, passing));
         let show = matches!(
@@ -547,7 +561,7 @@ fn label(
     generated: bool,
     passing: usize,
     rounds: u32,
-    reach: Option<(usize, &str)>,
+    reach: Option<(codeforge_verify::Reach, &str)>,
 ) -> String {
     let total_tests = r.passed + r.failed;
     let rounds_text = if rounds > 0 {
@@ -556,11 +570,17 @@ fn label(
         String::new()
     };
     let written = if generated { "model-written " } else { "" };
-    if let (VerificationStatus::Passed, Some((collected, name)), false) = (status, reach, generated)
+    if let (VerificationStatus::Passed, Some((reach, name)), false) = (status, reach, generated)
     {
+        if reach.strategy == codeforge_verify::Strategy::WholeSuite {
+            return format!(
+                "✓ {}/{} tests passed, the whole suite ({} reach `{name}`){rounds_text}",
+                r.passed, total_tests, reach.reaching,
+            );
+        }
         return format!(
-            "✓ {}/{} tests passed that reach `{name}` (of {collected} collected){rounds_text}",
-            r.passed, total_tests,
+            "✓ {}/{} tests passed that reach `{name}` (of {} collected){rounds_text}",
+            r.passed, total_tests, reach.collected,
         );
     }
     match status {

@@ -4,7 +4,7 @@
 
 use codeforge_index::{SearchQuery, WorkspaceIndex};
 use codeforge_prompt::{Snippet, SnippetKind};
-use codeforge_syntax::{ExtractedFile, FunctionTarget, Language, SymbolKind};
+use codeforge_syntax::{ExtractedFile, FunctionTarget, Importable, Language, SymbolKind};
 use futures::future::BoxFuture;
 
 /// A related symbol found in the repository.
@@ -173,7 +173,8 @@ pub fn retrieval_query(target: &FunctionTarget) -> String {
 }
 
 /// Local context plus up to `k` repository hits (the target itself and same-file symbols
-/// excluded). A retriever error yields fewer snippets and a note, never a failure.
+/// excluded), and how to import each hit an answer may use (auto-import). A retriever error
+/// yields fewer snippets and a note, never a failure.
 pub async fn gather_context(
     lang: Language,
     rel_path: &str,
@@ -182,8 +183,9 @@ pub async fn gather_context(
     target: &FunctionTarget,
     retriever: Option<&dyn Retriever>,
     k: usize,
-) -> (Vec<Snippet>, Option<String>) {
+) -> (Vec<Snippet>, Vec<Importable>, Option<String>) {
     let mut out = local_context(lang, source, file, target);
+    let mut importable = Vec::new();
     let mut note = None;
     if let Some(r) = retriever
         && k > 0
@@ -208,6 +210,13 @@ pub async fn gather_context(
                         text.push_str(&comment_doc(lang, d, 3));
                     }
                     text.push_str(h.signature.trim_end());
+                    if h.language == lang
+                        && let Some(kind) = SymbolKind::from_name(&h.kind)
+                        && let Some(i) =
+                            codeforge_syntax::importable(lang, rel_path, &h.path, &h.qualified_name, kind)
+                    {
+                        importable.push(i);
+                    }
                     out.push(Snippet {
                         kind: SnippetKind::Retrieved,
                         label: format!(
@@ -223,5 +232,5 @@ pub async fn gather_context(
     } else if retriever.is_none() {
         note = Some("repository context unavailable: no index for this workspace".into());
     }
-    (out, note)
+    (out, importable, note)
 }

@@ -11,7 +11,7 @@ use codeforge_prompt::{
     BuiltPrompt, FunctionTask, Included, PlanMode, SnippetKind, function_prompt,
 };
 use codeforge_syntax::secret_scan::is_secret_path;
-use codeforge_syntax::{FunctionTarget, ParsedFile, StubKind};
+use codeforge_syntax::{FunctionTarget, Importable, ParsedFile, StubKind};
 
 use crate::candidate::by_confidence;
 use crate::checking::{AttemptInfo, VerificationStatus, VerifyContext, verify_candidates};
@@ -37,9 +37,9 @@ pub async fn build_prompt(
     file: &ParsedFile,
     target: &FunctionTarget,
     count: &(dyn Fn(&str) -> usize + Sync),
-) -> (BuiltPrompt, Option<String>) {
+) -> (BuiltPrompt, Option<String>, Vec<Importable>) {
     let lang = file.language();
-    let (context, note) = gather_context(
+    let (context, importable, note) = gather_context(
         lang,
         file.rel_path(),
         file.source(),
@@ -65,6 +65,7 @@ pub async fn build_prompt(
             count,
         ),
         note,
+        importable,
     )
 }
 
@@ -128,14 +129,15 @@ impl<'a> GenerationRun<'a> {
 
     /// Runs every phase.
     pub async fn run(mut self) -> Result<Outcome, GenerateError> {
-        let (built, note) = self.context().await;
+        let (built, note, importable) = self.context().await;
+        self.sampler.set_importable(importable);
         self.samples(&built).await?;
         let (verification, chosen, status) = self.verification(&built).await;
         Ok(self.outcome(built, note, verification, chosen, status))
     }
 
     /// Phase 1: context and prompt.
-    async fn context(&self) -> (BuiltPrompt, Option<String>) {
+    async fn context(&self) -> (BuiltPrompt, Option<String>, Vec<Importable>) {
         (self.progress)("retrieving context");
         let count = token_counter(self.sampler.backend());
         build_prompt(

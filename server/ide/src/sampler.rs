@@ -10,7 +10,7 @@ use std::sync::Arc;
 use codeforge_config::GenerationSettings;
 use codeforge_model::{Backend, Generation, ModelError, Prompt, Request, Usage};
 use codeforge_prompt::{PlanMode, refine_prompt, reask_prompt, split_answer, test_designer_prompt};
-use codeforge_syntax::{FunctionTarget, ParsedFile};
+use codeforge_syntax::{FunctionTarget, Importable, ParsedFile};
 
 use crate::candidate::{Candidate, EchoMarkers, candidate_from_answer, reject_repeat};
 
@@ -67,6 +67,8 @@ pub struct Sampler<'a> {
     /// The first prompt (re-ask and refinement continue its conversation).
     prompt: Option<Prompt>,
     echo: EchoMarkers,
+    /// Repository symbols retrieval found, with their imports (auto-import).
+    importable: Vec<Importable>,
     pub candidates: Vec<Candidate>,
     /// Of the first samples.
     pub usage: Usage,
@@ -88,9 +90,15 @@ impl<'a> Sampler<'a> {
             plan,
             prompt: None,
             echo: EchoMarkers::default(),
+            importable: Vec::new(),
             candidates: Vec::new(),
             usage: Usage::default(),
         }
+    }
+
+    /// The repository symbols answers may use without importing them: their imports are added.
+    pub fn set_importable(&mut self, importable: Vec<Importable>) {
+        self.importable = importable;
     }
 
     pub fn backend(&self) -> &'a dyn Backend {
@@ -119,7 +127,14 @@ impl<'a> Sampler<'a> {
         let mut added = Vec::new();
         for s in &g.samples {
             let index = self.candidates.len();
-            let mut c = candidate_from_answer(self.file, self.target, self.plan, index, &s.text);
+            let mut c = candidate_from_answer(
+                self.file,
+                self.target,
+                self.plan,
+                index,
+                &s.text,
+                &self.importable,
+            );
             c.mean_logprob = s.mean_logprob;
             if c.usable() {
                 c.rejected = self.echo.find(&c);

@@ -164,15 +164,25 @@ pub struct VerifySpec {
     /// function is checked by the tests of the members that use it). Empty: the project itself.
     #[serde(default)]
     pub workspace_root: Vec<String>,
-    /// What the runner prints before a test id it cannot collect (pytest: `ERROR: not found: `);
-    /// such ids are left out and the others run again. Empty: ids cannot sink a run.
+    /// What the runner prints before a test id it cannot collect (pytest: `ERROR: not found: `,
+    /// `ERROR: found no collectors for `); such ids are left out and the others run again.
+    /// Empty: ids cannot sink a run.
     #[serde(default)]
-    pub unknown_test_marker: String,
+    pub unknown_test_markers: Vec<String>,
     pub doctest_marker: String,
     /// Lines of the runner's output that start a compiler warning (a ranking objective: among
     /// candidates that pass as many tests, fewer warnings is better).
     #[serde(default)]
     pub warning_prefixes: Vec<String>,
+    /// The command that runs the whole suite once on the stubbed workspace to find the tests
+    /// that reach the target (those that fail with `reach_body`'s marker). Empty: none (the
+    /// runner measures reach another way, or not at all).
+    #[serde(default)]
+    pub survey: Vec<String>,
+    /// A body that fails loudly with `{marker}` in its message when a test reaches it (put in
+    /// place of the stub for the survey).
+    #[serde(default)]
+    pub reach_body: String,
 }
 
 /// `[generation]` in `language.toml`: what a generatable function and a stub body look like.
@@ -211,6 +221,14 @@ pub struct GenerationSpec {
     /// before the target's outermost definition (Python, Rust).
     #[serde(default)]
     pub helpers_beside_target: bool,
+    /// The line that imports `{name}` from `{module}` (auto-import of a repository symbol the
+    /// answer uses); empty: none.
+    #[serde(default)]
+    pub import_template: String,
+    /// Names the language provides without an import (Python builtins, Rust's prelude,
+    /// `java.lang`): never auto-imported from the repository.
+    #[serde(default)]
+    pub builtin_names: Vec<String>,
 }
 
 /// The raw data files of one language, compiled into the binary.

@@ -9,6 +9,7 @@ mod answer;
 mod cursor;
 mod docs;
 mod extract;
+mod imports;
 mod lang;
 mod language;
 mod module_path;
@@ -20,6 +21,7 @@ mod stub;
 pub use answer::{AnswerExtras, Helper, answer_extras};
 pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
 pub use extract::{ExtractedFile, extract};
+pub use imports::{Importable, importable, missing_imports};
 pub use language::{
     BodyStyle, DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, PromptSpec,
     ReportFormat, RunnerKind, TestMarkers, VerifySpec,

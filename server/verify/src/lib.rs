@@ -22,4 +22,4 @@ pub mod workbench;
 pub use report::{TestResult, Verdict};
 pub use select::{SelectedTest, TestReason};
 pub use trust::{TrustDecision, TrustStore};
-pub use workbench::{Reach, RunReport, TestPlan, VerifyError, VerifyRequest, Workbench};
+pub use workbench::{REACH_MARKER, Reach, RunReport, Strategy, TestPlan, VerifyError, VerifyRequest, Workbench};

@@ -60,6 +60,35 @@ pub struct Reach {
     pub collected: usize,
     /// Of those, the tests that entered the target.
     pub reaching: usize,
+    /// How reach was measured and which tests run for each candidate.
+    pub strategy: Strategy,
+}
+
+/// How the tests that decide were chosen (serialized as `traced`, `reaching`, `whole suite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Strategy {
+    /// The suite ran once on the stub under a tracer (Python); the tests that entered the
+    /// target's code run for each candidate.
+    #[serde(rename = "traced")]
+    Traced,
+    /// The suite ran once with a body that fails with a marker (Rust, Java); the tests that
+    /// failed with it run for each candidate (the suite was slower than `verify.whole_suite_s`).
+    #[serde(rename = "reaching")]
+    Reaching,
+    /// As `Reaching`, but the suite was fast enough to run whole for each candidate (less the
+    /// tests that failed on the stub for other reasons).
+    #[serde(rename = "whole suite")]
+    WholeSuite,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Traced => "traced",
+            Strategy::Reaching => "reaching",
+            Strategy::WholeSuite => "whole suite",
+        }
+    }
 }
 
 impl VerifyRequest {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// Why a test was selected (serialized as `reaches`, `references`, `through caller`, `test module`, `same file`,
-/// `generated`).
+/// `suite`, `generated`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum TestReason {
     /// Run once on the stubbed workspace, it entered the target's code (directly or through a
@@ -23,6 +23,9 @@ pub enum TestReason {
     /// It is in the target's own file.
     #[serde(rename = "same file")]
     SameFile,
+    /// The rest of a suite fast enough to run whole (it did not reach the stub, and passed).
+    #[serde(rename = "suite")]
+    Suite,
     /// The model wrote it (no workspace test calls the target).
     #[serde(rename = "generated")]
     Generated,
@@ -44,6 +47,7 @@ impl TestReason {
             TestReason::ThroughCaller => "through caller",
             TestReason::TestModule => "test module",
             TestReason::SameFile => "same file",
+            TestReason::Suite => "suite",
             TestReason::Generated => "generated",
         }
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::process::{Isolation, Job, run};
 use crate::report::{TestResult, Verdict, clip};
 use crate::runner::{ExpandCtx, Runner, read_results};
-pub use crate::request::{Reach, TestPlan, VerifyError, VerifyRequest};
+pub use crate::request::{Reach, Strategy, TestPlan, VerifyError, VerifyRequest};
 use crate::scratch::{Scratch, scratch_base, source_files};
 use crate::select::{SelectedTest, TestReason, has_doc_examples, select_tests};
 
@@ -97,7 +97,15 @@ pub struct Workbench {
     unrunnable: Vec<String>,
     /// A hash of the workspace's source files (what a measured selection depends on).
     files_key: String,
+    /// The next run is the survey: the runner's `survey` command, every result kept.
+    survey_mode: bool,
 }
+
+/// What a failure says when it passed through the survey's body (`reach_body`'s `{marker}`).
+pub const REACH_MARKER: &str = "codeforge: the stub was reached";
+
+/// Most output kept from a survey run (libtest prints a line per test).
+const SURVEY_OUTPUT: usize = 8 * 1024 * 1024;
 
 /// Finds the runner's project directory for `rel` (nearest detect file upwards, inside `root`).
 fn detect_project(root: &Path, rel: &str, lang: Language) -> Result<PathBuf, VerifyError> {
@@ -246,6 +254,7 @@ impl Workbench {
             generated_file: None,
             unrunnable: Vec::new(),
             files_key,
+            survey_mode: false,
         })
     }
 
@@ -508,8 +517,145 @@ impl Workbench {
         let reach = Reach {
             collected,
             reaching: tests.len(),
+            strategy: Strategy::Traced,
         };
         self.plan.tests = tests;
+        self.plan.reach = Some(reach);
+        Some(reach)
+    }
+
+    /// The body the survey puts in place of the stub (`reach_body` with the marker); `None` where
+    /// the runner surveys no suite (it traces, or has no survey command).
+    pub fn survey_body(&self) -> Option<String> {
+        let spec = &self.req.language.spec().verify;
+        (self.runner.reach_script().is_none() && !spec.survey.is_empty() && !spec.reach_body.is_empty())
+            .then(|| spec.reach_body.replace("{marker}", REACH_MARKER))
+    }
+
+    /// Runs the whole suite once with `survey_source` (the file with [`Self::survey_body`] in
+    /// place of the stub) and makes the tests whose failure carries the marker the selection:
+    /// measured, not guessed, and named by the runner itself. When that run took at most
+    /// `verify.whole_suite_s`, every test that passed on the stub runs too (the whole suite, less
+    /// what already fails without the function). Cached per content of the workspace's files.
+    /// `None` where nothing could be learnt (no survey command, it did not build, timed out or
+    /// collected nothing): the selection by name stays, with a note.
+    pub async fn select_by_survey(&mut self, survey_source: &str) -> Option<Reach> {
+        self.survey_body()?;
+        let key = blake3::hash(
+            format!(
+                "survey\0{}\0{}\0{}",
+                self.files_key,
+                self.req.name,
+                blake3::hash(survey_source.as_bytes())
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        let cache = self.base.join("reach").join(format!("{}.json", &key[..32]));
+        let cached: Option<SurveyRecord> = std::fs::read(&cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let record = match cached {
+            Some(r) => r,
+            None => {
+                let saved = (
+                    std::mem::take(&mut self.plan.tests),
+                    std::mem::replace(&mut self.plan.doctests, false),
+                );
+                self.survey_mode = true;
+                let report = Box::pin(self.run_once(survey_source)).await;
+                self.survey_mode = false;
+                (self.plan.tests, self.plan.doctests) = saved;
+                let why = if report.timed_out {
+                    Some("the suite did not finish within the test timeout")
+                } else if !report.compiled {
+                    Some("the suite did not build with a failing body in place of the stub")
+                } else if report.results.is_empty() {
+                    Some("the suite reported no tests")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    self.plan.notes.push(format!("{why}: tests chosen by name"));
+                    return None;
+                }
+                let record = SurveyRecord {
+                    elapsed_ms: report.elapsed_ms,
+                    tests: report
+                        .results
+                        .iter()
+                        .filter_map(|r| {
+                            let (id, name) = self.runner.selection_of(r)?;
+                            let outcome = match r.verdict {
+                                Verdict::Passed => SurveyOutcome::Passed,
+                                Verdict::Skipped => return None,
+                                _ if r.message.contains(REACH_MARKER) => SurveyOutcome::Reached,
+                                _ => SurveyOutcome::Failed,
+                            };
+                            Some((id, name, outcome))
+                        })
+                        .collect(),
+                };
+                if let Some(dir) = cache.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                    let _ = std::fs::write(&cache, serde_json::to_vec(&record).unwrap_or_default());
+                }
+                record
+            }
+        };
+        let whole = record.elapsed_ms <= self.req.settings.whole_suite_s * 1000;
+        let mut tests: Vec<SelectedTest> = Vec::new();
+        for (id, name, outcome) in &record.tests {
+            let reason = match outcome {
+                SurveyOutcome::Reached => TestReason::Reaches,
+                SurveyOutcome::Passed if whole => TestReason::Suite,
+                _ => continue,
+            };
+            if tests.iter().any(|t| &t.id == id) {
+                continue;
+            }
+            tests.push(SelectedTest {
+                id: id.clone(),
+                name: name.clone(),
+                file: String::new(),
+                reason,
+            });
+        }
+        let reaching = tests.iter().filter(|t| t.reason == TestReason::Reaches).count();
+        let broken = record
+            .tests
+            .iter()
+            .filter(|(_, _, o)| *o == SurveyOutcome::Failed)
+            .count();
+        let strategy = if whole {
+            Strategy::WholeSuite
+        } else {
+            Strategy::Reaching
+        };
+        let secs = record.elapsed_ms as f64 / 1000.0;
+        self.plan.notes.push(if whole {
+            format!(
+                "the whole suite took {secs:.1} s on the stub (within verify.whole_suite_s = {}): it runs for each candidate",
+                self.req.settings.whole_suite_s
+            )
+        } else {
+            format!(
+                "the whole suite took {secs:.1} s on the stub (over verify.whole_suite_s = {}): only the tests that reached the stub run",
+                self.req.settings.whole_suite_s
+            )
+        });
+        if broken > 0 {
+            self.plan.notes.push(format!(
+                "{broken} test(s) fail without reaching the stub: left out"
+            ));
+        }
+        let reach = Reach {
+            collected: record.tests.len(),
+            reaching,
+            strategy,
+        };
+        self.plan.tests = if reaching == 0 { Vec::new() } else { tests };
         self.plan.reach = Some(reach);
         Some(reach)
     }
@@ -586,6 +732,10 @@ impl Workbench {
         original: &str,
         target_lines: std::ops::RangeInclusive<usize>,
     ) -> Vec<String> {
+        // A measured selection already knows what fails without the function.
+        if self.plan.reach.is_some() {
+            return Vec::new();
+        }
         let others: Vec<SelectedTest> = self
             .plan
             .tests
@@ -655,15 +805,11 @@ impl Workbench {
 
     /// Drops the selected tests `report`'s output names as uncollectable; their names.
     fn drop_unknown_ids(&mut self, report: &RunReport) -> Vec<String> {
-        let marker = &self.req.language.spec().verify.unknown_test_marker;
-        if marker.is_empty() || !report.results.is_empty() || report.timed_out {
+        let markers = &self.req.language.spec().verify.unknown_test_markers;
+        if markers.is_empty() || !report.results.is_empty() || report.timed_out {
             return Vec::new();
         }
-        let missing: Vec<&str> = report
-            .output
-            .lines()
-            .filter_map(|l| l.split_once(marker.as_str()).map(|(_, id)| id.trim()))
-            .collect();
+        let missing = uncollectable_ids(markers, &report.output);
         let (gone, kept): (Vec<SelectedTest>, Vec<SelectedTest>) =
             self.plan.tests.drain(..).partition(|t| {
                 missing
@@ -722,7 +868,11 @@ impl Workbench {
             cwd: cwd.clone(),
             env: self.env(),
             timeout,
-            max_output: 64 * 1024,
+            max_output: if self.survey_mode {
+                SURVEY_OUTPUT
+            } else {
+                64 * 1024
+            },
             report_fd: spec.report.uses_report_pipe(),
         };
         if !spec.check.is_empty() {
@@ -738,7 +888,12 @@ impl Workbench {
                 }
             }
         }
-        let argv = self.expand(&spec.test, &file_abs, &report_path.to_string_lossy());
+        let template = if self.survey_mode {
+            &spec.survey
+        } else {
+            &spec.test
+        };
+        let argv = self.expand(template, &file_abs, &report_path.to_string_lossy());
         let out = match run(&job(argv.clone()), &iso).await {
             Ok(o) => o,
             Err(e) => {
@@ -754,7 +909,9 @@ impl Workbench {
             None => cwd.clone(),
         };
         let mut results = read_results(spec.report, &out, &project_out);
-        results.retain(|r| self.selected(r));
+        if !self.survey_mode {
+            results.retain(|r| self.selected(r));
+        }
         let passed = results
             .iter()
             .filter(|r| r.verdict == Verdict::Passed)
@@ -780,6 +937,35 @@ impl Workbench {
             sandbox: out.sandbox,
         }
     }
+}
+
+/// The ids a runner's `output` says it could not collect (after one of `markers`).
+fn uncollectable_ids<'a>(markers: &[String], output: &'a str) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|l| {
+            markers
+                .iter()
+                .find_map(|m| l.split_once(m.as_str()).map(|(_, id)| id.trim()))
+        })
+        .collect()
+}
+
+/// What one test did in the survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+enum SurveyOutcome {
+    Passed,
+    /// Failed with the marker: it reached the target.
+    Reached,
+    /// Failed without reaching it.
+    Failed,
+}
+
+/// A survey's findings, cached: the run's time and each test as `(id, name, outcome)`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct SurveyRecord {
+    elapsed_ms: u64,
+    tests: Vec<(String, String, SurveyOutcome)>,
 }
 
 /// Whether a failure's message passes through the target: a frame in its file at one of its
@@ -809,6 +995,16 @@ fn failure_reaches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pytests_both_ways_of_not_collecting_an_id_are_read() {
+        let markers = &Language::Python.spec().verify.unknown_test_markers;
+        let out = "no tests ran in 0.01s\nERROR: found no collectors for /w/tests/test_x.py::test_a::test\n\nERROR: not found: /w/tests/test_x.py::test_zzz\n(no match in any of [<Module test_x.py>])\n";
+        assert_eq!(
+            uncollectable_ids(markers, out),
+            ["/w/tests/test_x.py::test_a::test", "/w/tests/test_x.py::test_zzz"]
+        );
+    }
 
     #[test]
     fn a_failure_through_the_stub_reached_it() {

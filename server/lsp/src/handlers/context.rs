@@ -32,7 +32,7 @@ pub(crate) async fn context(session: &Session, params: ContextParams) -> RpcResu
         return Ok(empty("no function or method at the cursor"));
     };
     let count = |t: &str| t.len().div_ceil(3);
-    let (built, note) = codeforge_ide::build_prompt(
+    let (built, note, _) = codeforge_ide::build_prompt(
         retriever.as_deref(),
         &settings.generation,
         &file,

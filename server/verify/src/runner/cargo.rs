@@ -38,6 +38,15 @@ impl Runner for Cargo {
         r.name.contains(" - ") && r.name.contains(name)
     }
 
+    /// libtest's own name (`tests::adds`), shown as its last segment.
+    fn selection_of(&self, r: &TestResult) -> Option<(String, String)> {
+        if r.name.contains(" - ") || r.name.is_empty() {
+            return None;
+        }
+        let short = r.name.rsplit("::").next().unwrap_or(&r.name).to_string();
+        Some((r.name.clone(), short))
+    }
+
     fn generated_tests(
         &self,
         req: &VerifyRequest,

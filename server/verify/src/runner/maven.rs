@@ -81,6 +81,16 @@ impl Runner for Maven {
         base_name(r).ends_with(&format!("{c}.{m}"))
     }
 
+    /// Surefire's `pkg.Cls.method` as the filter `Cls#method`.
+    fn selection_of(&self, r: &TestResult) -> Option<(String, String)> {
+        let (class_path, method) = base_name(r).rsplit_once('.')?;
+        let class = class_path.rsplit('.').next().unwrap_or(class_path);
+        if class.is_empty() || method.is_empty() {
+            return None;
+        }
+        Some((format!("{class}#{method}"), method.to_string()))
+    }
+
     fn generated_tests(
         &self,
         req: &VerifyRequest,

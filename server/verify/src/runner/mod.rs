@@ -88,6 +88,13 @@ pub(crate) trait Runner: Sync {
     fn reach_script(&self) -> Option<&'static str> {
         None
     }
+
+    /// The selection entry that names the runner's result `r` (its own id, never synthesized);
+    /// `None` for results that cannot be selected on their own (doc-tests).
+    fn selection_of(&self, r: &TestResult) -> Option<(String, String)> {
+        let _ = r;
+        None
+    }
 }
 
 /// The runner of a language's tests.
