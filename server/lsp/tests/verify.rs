@@ -306,7 +306,7 @@ async fn rust_wrong_then_right_with_cargo() {
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.initialize(
         &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always"}}),
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "whole_suite_s": 3600}}),
     )
     .await;
     let before = codeforge_testkit::snapshot(&ws.root);
@@ -315,7 +315,12 @@ async fn rust_wrong_then_right_with_cargo() {
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
     assert_eq!(v["rounds"], 1);
+    // The survey found the two tests that reach `fib`; a suite this fast runs whole.
     assert_eq!(v["passed"], 3, "first_terms, tenth and doubles: {v}");
+    assert!(
+        v["label"].as_str().unwrap().contains("the whole suite (2 reach `fib`)"),
+        "{v}"
+    );
     assert!(r["code"].as_str().unwrap().contains("let t = a + b"), "{r}");
     assert!(
         !r.to_string().contains("n as u64"),
@@ -345,7 +350,7 @@ async fn java_wrong_then_right_with_maven() {
     let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
     c.initialize(
         &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "maven_settings": codeforge_testkit::maven_settings(), "test_timeout_s": 280}}),
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "maven_settings": codeforge_testkit::maven_settings(), "test_timeout_s": 280, "whole_suite_s": 0}}),
     )
     .await;
     let before = codeforge_testkit::snapshot(&ws.root);
@@ -358,7 +363,15 @@ async fn java_wrong_then_right_with_maven() {
     let r = generate(&mut c, &doc, 11).await;
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
-    assert_eq!(v["passed"], 3, "{v}");
+    // The survey: the two tests that reach `reverse` (not `twice`), named by Surefire.
+    assert_eq!(v["passed"], 2, "{v}");
+    assert!(
+        v["label"]
+            .as_str()
+            .unwrap()
+            .contains("2/2 tests passed that reach `reverse` (of 3 collected)"),
+        "{v}"
+    );
     assert!(r["code"].as_str().unwrap().contains("StringBuilder"), "{r}");
     let refine = last_user_message(&model.prompts()[1]);
     assert!(refine.contains("reversesAWord"), "{refine}");
@@ -492,4 +505,91 @@ async fn agreement_picks_the_majority_behaviour_and_a_lone_pass_among_disagreein
         r["edit"].is_object(),
         "it passed the tests, so it is shown, marked: {r}"
     );
+}
+
+/// A workspace's own virtualenv as `pip install -e .` leaves it: pytest and its dependencies in
+/// `.venv`'s site-packages (copied from CodeForge's venv), the package itself only through a
+/// `.pth` file that points at the user's `src/`.
+fn editable_venv(root: &std::path::Path) {
+    let base = codeforge_testkit::verify_python();
+    let ok = std::process::Command::new(&base)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(root.join(".venv"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "python -m venv");
+    let site_of = |python: &std::path::Path| {
+        let out = std::process::Command::new(python)
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .output()
+            .unwrap();
+        std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    };
+    let from = site_of(std::path::Path::new(&base));
+    let to = site_of(&root.join(".venv/bin/python"));
+    for e in std::fs::read_dir(&from).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let wanted = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py.py"];
+        if wanted.iter().any(|w| n == *w || n.starts_with(&format!("{w}-"))) {
+            let ok = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(e.path())
+                .arg(&to)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "copy {n}");
+        }
+    }
+    std::fs::write(
+        to.join("__editable__.calc-0.1.0.pth"),
+        format!("{}\n", root.join("src").display()),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_src_layout_with_an_editable_install_and_nested_test_helpers() {
+    let ws = codeforge_testkit::workspace("verify_src_layout");
+    editable_venv(&ws.root);
+    // Wrong: negative shares are not kept at 0. Only `test_percent` catches it, through
+    // `percent`; its `check` helper is nested in it (an id pytest cannot collect).
+    let wrong = "```python\ndef scale(x, factor):\n    return min(int(x * factor), 100)\n```";
+    // Right, and it needs an import the file does not have.
+    let right = "```python\nimport math\n\n\ndef scale(x, factor):\n    return max(0, min(math.floor(x * factor), 100))\n```";
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(wrong.into()),
+        ScriptedReply::Text(right.into()),
+    ]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    // No verify.python: the workspace's own `.venv` is the interpreter.
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "rounds": 2}}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let doc = open(&mut c, &ws.root.join("src/calc/__init__.py"), "python").await;
+    let r = generate(&mut c, &doc, 3).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "passed", "{r}");
+    assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
+    assert!(
+        v["label"]
+            .as_str()
+            .unwrap()
+            .contains("tests passed that reach `scale` (of 2 collected)"),
+        "measured through the editable install, in the scratch copy: {v}"
+    );
+    assert_eq!(v["selected_tests"], json!(["test_percent"]), "{v}");
+    let edit = r["edit"].to_string();
+    assert!(
+        edit.contains("import math") && edit.contains("math.floor"),
+        "the import travels in the same edit: {edit}"
+    );
+    assert!(!r.to_string().contains("min(int("), "the wrong body is never shown");
+    let refine = last_user_message(&model.prompts()[1]);
+    assert!(refine.contains("test_percent"), "{refine}");
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace changed");
 }

@@ -556,8 +556,27 @@ impl Workbench {
         let cached: Option<SurveyRecord> = std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        // A suite that outlasted the test timeout is not surveyed again for a week (unless the
+        // timeout grew): each attempt would cost the whole timeout.
+        let too_slow = self.base.join("reach").join("survey-timed-out");
+        let timeout_s = self.req.settings.test_timeout_s;
+        let recently_too_slow = std::fs::read_to_string(&too_slow)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .is_some_and(|t| t >= timeout_s)
+            && std::fs::metadata(&too_slow)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age < Duration::from_secs(7 * 24 * 3600));
         let record = match cached {
             Some(r) => r,
+            None if recently_too_slow => {
+                self.plan.notes.push(format!(
+                    "the suite did not finish within the test timeout ({timeout_s} s) when last surveyed: tests chosen by name"
+                ));
+                return None;
+            }
             None => {
                 let saved = (
                     std::mem::take(&mut self.plan.tests),
@@ -577,6 +596,10 @@ impl Workbench {
                     None
                 };
                 if let Some(why) = why {
+                    if report.timed_out {
+                        let _ = std::fs::create_dir_all(self.base.join("reach"));
+                        let _ = std::fs::write(&too_slow, timeout_s.to_string());
+                    }
                     self.plan.notes.push(format!("{why}: tests chosen by name"));
                     return None;
                 }
