@@ -48,7 +48,8 @@ pub enum VerificationStatus {
     Disputed,
     /// Tests ran and no candidate passed them all.
     Failed,
-    /// Nothing was run (not trusted, disabled, no tests, unsupported project); `reason` says why.
+    /// Nothing was run (not trusted, disabled, no tests, unsupported project), or only tests that
+    /// do not call it passed; `reason` says why.
     Unverified,
 }
 
@@ -296,6 +297,7 @@ impl Check<'_, '_, '_> {
         let target_lines = t.doc_start_line + 1..=t.symbol.end_line + 1;
         progress("finding the tests that reach the function");
         let name = t.symbol.name.clone();
+        let plan_notes = self.wb.plan().notes.len();
         let measured = match self.wb.survey_body() {
             // Rust, Java: the suite runs once with a body that fails with a marker.
             Some(body) => {
@@ -312,6 +314,9 @@ impl Check<'_, '_, '_> {
                     .await
             }
         };
+        // What the measurement found out on the way (its time, the strategy, why it fell back).
+        let new_notes = self.wb.plan().notes[plan_notes..].to_vec();
+        self.notes.extend(new_notes);
         if let Some(r) = measured {
             self.notes.push(format!(
                 "{} of {} collected tests reach `{name}` (measured on the stub; {})",
@@ -503,20 +508,33 @@ impl Check<'_, '_, '_> {
         let r = &best.report;
         let agreeing = cluster_of(&best);
         let disputed = r.all_passed() && passing > 1 && !clusters.is_empty() && agreeing < 2;
+        // Only tests of its module ran, none of which calls it (chosen by name, nothing
+        // measured, no model-written tests): passing them does not verify it.
+        let weak = !plan.generated && !self.wb.has_direct_tests();
         let status = match (r.all_passed(), disputed) {
+            (true, _) if weak => VerificationStatus::Unverified,
             (true, false) => VerificationStatus::Passed,
             (true, true) => VerificationStatus::Disputed,
             _ => VerificationStatus::Failed,
         };
-        let label = label(
-            status,
-            r,
-            &selected,
-            plan.generated,
-            passing,
-            self.rounds,
-            plan.reach.map(|x| (x, self.sampler.target().symbol.name.as_str())),
-        );
+        let name = self.sampler.target().symbol.name.as_str();
+        let label = if status == VerificationStatus::Unverified {
+            format!(
+                "⚠ {}/{} tests of its module passed, but none of them calls `{name}`",
+                r.passed,
+                r.passed + r.failed
+            )
+        } else {
+            label(
+                status,
+                r,
+                &selected,
+                plan.generated,
+                passing,
+                self.rounds,
+                plan.reach.map(|x| (x, name)),
+            )
+        };
         let agreement = (!clusters.is_empty()).then_some((agreeing, passing));
         let show = matches!(
             status,
@@ -532,9 +550,11 @@ impl Check<'_, '_, '_> {
             &selected,
             shown,
         );
+        let reason = (status == VerificationStatus::Unverified)
+            .then(|| format!("none of the tests that ran calls `{name}`"));
         let v = Verification {
             status,
-            reason: None,
+            reason,
             label,
             tests_from,
             selected_tests: selected,

@@ -593,3 +593,34 @@ async fn python_src_layout_with_an_editable_install_and_nested_test_helpers() {
     assert!(refine.contains("test_percent"), "{refine}");
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_tests_that_never_call_the_function_do_not_verify_it() {
+    // `-> impl Iterator` cannot take the survey's panicking body, so tests are chosen by name:
+    // only the module's `doubles`, which never calls `evens`. Passing it verifies nothing.
+    let ws = codeforge_testkit::workspace("verify_rust_weak");
+    let right = "```rust\npub fn evens(n: usize) -> impl Iterator<Item = u64> {\n    (0..n as u64).map(|i| 2 * i)\n}\n```";
+    let model = Arc::new(Scripted::new([ScriptedReply::Text(right.into())]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "rounds": 0, "generate_tests": false}}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let doc = open(&mut c, &ws.root.join("src/lib.rs"), "rust").await;
+    let r = generate(&mut c, &doc, 3).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "unverified", "{r}");
+    assert_eq!(v["passed"], 1, "{v}");
+    assert!(
+        v["label"].as_str().unwrap().contains("none of them calls `evens`"),
+        "{v}"
+    );
+    assert!(
+        v["notes"].to_string().contains("did not build"),
+        "the survey's fallback is reported: {v}"
+    );
+    assert!(r["edit"].is_null(), "not verified, so not shown: {r}");
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
+}

@@ -26,7 +26,7 @@ pub fn importable(
 ) -> Option<Importable> {
     let spec = lang.spec();
     let template = &spec.generation.import_template;
-    if template.is_empty() || path == rel_path {
+    if template.is_empty() {
         return None;
     }
     let member = spec.member_separator.as_str();
@@ -54,12 +54,9 @@ pub fn importable(
     if module.is_empty() || name.is_empty() || !is_identifier(name) {
         return None;
     }
-    match lang {
-        // `crate::` means the file's own crate: only within one.
-        Language::Rust if crate_root(path) != crate_root(rel_path) => return None,
-        // A class of the file's own package needs no import.
-        Language::Java if java_package_of(rel_path).as_deref() == Some(module) => return None,
-        _ => {}
+    // Same file, another Rust crate, Java's own package: `lang/<lang>.rs` says.
+    if !lang.support().import_needed(rel_path, path, module) {
+        return None;
     }
     Some(Importable {
         name: name.to_string(),
@@ -164,23 +161,6 @@ fn defines(code: &str, name: &str) -> bool {
             a.starts_with('=') && !a.starts_with("==")
         }
     })
-}
-
-/// The directory holding a Rust file's crate (`geometry/src/x.rs` → `geometry/`).
-fn crate_root(path: &str) -> &str {
-    match path.rfind("src/") {
-        Some(i) if i == 0 || path[..i].ends_with('/') => &path[..i],
-        _ => "",
-    }
-}
-
-/// A Java file's package from its path under `src/main/java/` or `src/test/java/`.
-fn java_package_of(rel_path: &str) -> Option<String> {
-    let (_, rest) = rel_path
-        .split_once("src/main/java/")
-        .or_else(|| rel_path.split_once("src/test/java/"))?;
-    let (dir, _) = rest.rsplit_once('/')?;
-    Some(dir.replace('/', "."))
 }
 
 #[cfg(test)]

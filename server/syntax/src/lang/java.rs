@@ -7,6 +7,11 @@ use crate::LanguageSpec;
 pub(crate) struct Java;
 
 impl LanguageSupport for Java {
+    /// A class of the file's own package needs no import.
+    fn import_needed(&self, rel_path: &str, path: &str, module: &str) -> bool {
+        rel_path != path && package_of(rel_path).as_deref() != Some(module)
+    }
+
     fn module_path(&self, _spec: &LanguageSpec, _dirs: &[&str], _stem: &str) -> Vec<String> {
         Vec::new()
     }
@@ -16,4 +21,13 @@ impl LanguageSupport for Java {
             .map(|p| p.split('.').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default()
     }
+}
+
+/// A Java file's package from its path under `src/main/java/` or `src/test/java/`.
+fn package_of(rel_path: &str) -> Option<String> {
+    let (_, rest) = rel_path
+        .split_once("src/main/java/")
+        .or_else(|| rel_path.split_once("src/test/java/"))?;
+    let (dir, _) = rest.rsplit_once('/')?;
+    Some(dir.replace('/', "."))
 }

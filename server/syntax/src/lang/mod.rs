@@ -21,4 +21,11 @@ pub(crate) trait LanguageSupport: Sync {
         let _ = package;
         from_path
     }
+
+    /// Whether a file `rel_path` can and must import a symbol of `module` defined in `path`
+    /// (both workspace-relative) to use it: by default whenever the files differ.
+    fn import_needed(&self, rel_path: &str, path: &str, module: &str) -> bool {
+        let _ = module;
+        rel_path != path
+    }
 }

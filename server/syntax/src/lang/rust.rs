@@ -7,6 +7,12 @@ use crate::LanguageSpec;
 pub(crate) struct Rust;
 
 impl LanguageSupport for Rust {
+    /// `crate::` means the file's own crate: a symbol of another crate of a Cargo workspace is
+    /// not imported that way.
+    fn import_needed(&self, rel_path: &str, path: &str, _module: &str) -> bool {
+        rel_path != path && crate_root(path) == crate_root(rel_path)
+    }
+
     fn module_path(&self, spec: &LanguageSpec, dirs: &[&str], stem: &str) -> Vec<String> {
         let src_at = dirs
             .iter()
@@ -25,5 +31,13 @@ impl LanguageSupport for Rust {
             // tests/, benches/, examples/: each file is its own crate.
             None => vec![stem.to_string()],
         }
+    }
+}
+
+/// The directory holding a Rust file's crate (`geometry/src/x.rs` → `geometry/`).
+fn crate_root(path: &str) -> &str {
+    match path.rfind("src/") {
+        Some(i) if i == 0 || path[..i].ends_with('/') => &path[..i],
+        _ => "",
     }
 }
