@@ -111,18 +111,19 @@ impl<'a> GenerationRun<'a> {
         target: &'a FunctionTarget,
         progress: &'a (dyn Fn(&str) + Sync),
     ) -> Self {
+        // Answers repeat the signature and docstring before the body: that text comes on top
+        // of `max_tokens` (a long docstring otherwise leaves no room for the body).
+        let mut template = RequestTemplate::from_settings(settings);
+        let repeated = token_counter(backend)(target.text(file.source()));
+        template.max_tokens = template
+            .max_tokens
+            .saturating_add(u32::try_from(repeated).unwrap_or(u32::MAX).min(4096));
         GenerationRun {
             settings,
             retriever,
             verify,
             progress,
-            sampler: Sampler::new(
-                backend,
-                file,
-                target,
-                RequestTemplate::from_settings(settings),
-                plan_mode(settings.plan),
-            ),
+            sampler: Sampler::new(backend, file, target, template, plan_mode(settings.plan)),
             start: Instant::now(),
         }
     }

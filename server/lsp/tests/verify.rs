@@ -624,3 +624,67 @@ async fn rust_tests_that_never_call_the_function_do_not_verify_it() {
     assert!(r["edit"].is_null(), "not verified, so not shown: {r}");
     assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cargo_workspace_members_function_is_checked_by_another_members_test() {
+    // `geometry::area` is reached only by `report`'s integration test, through
+    // `report::describe_floor`: the survey finds it at the workspace root.
+    let ws = codeforge_testkit::workspace("verify_cargo_workspace");
+    let wrong = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w + h\n}\n```";
+    let right = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w * h\n}\n```";
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(wrong.into()),
+        ScriptedReply::Text(right.into()),
+    ]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "whole_suite_s": 0, "generate_tests": false}}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let doc = open(&mut c, &ws.root.join("geometry/src/lib.rs"), "rust").await;
+    let r = generate(&mut c, &doc, 1).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "passed", "{r}");
+    assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
+    assert_eq!(v["selected_tests"], json!(["describes_a_floor"]), "{v}");
+    assert!(
+        v["label"].as_str().unwrap().contains("1/1 tests passed that reach `area`"),
+        "{v}"
+    );
+    assert!(r["code"].as_str().unwrap().contains("w * h"), "{r}");
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_a_maven_modules_method_is_checked_by_another_modules_test() {
+    // `Geometry.area` is reached only by `report`'s `FloorTest`, through `Report.describeFloor`.
+    let ws = codeforge_testkit::workspace("verify_maven_modules");
+    let wrong = "```java\npublic static int area(int w, int h) {\n    return w + h;\n}\n```";
+    let right = "```java\npublic static int area(int w, int h) {\n    return w * h;\n}\n```";
+    let model = Arc::new(Scripted::new([
+        ScriptedReply::Text(wrong.into()),
+        ScriptedReply::Text(right.into()),
+    ]));
+    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "maven_settings": codeforge_testkit::maven_settings(), "test_timeout_s": 280, "whole_suite_s": 0, "generate_tests": false}}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let doc = open(
+        &mut c,
+        &ws.root.join("geometry/src/main/java/com/acme/geometry/Geometry.java"),
+        "java",
+    )
+    .await;
+    let r = generate(&mut c, &doc, 4).await;
+    let v = &r["verification"];
+    assert_eq!(v["status"], "passed", "{r}");
+    assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
+    assert_eq!(v["selected_tests"], json!(["describesAFloor"]), "{v}");
+    assert!(r["code"].as_str().unwrap().contains("w * h"), "{r}");
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
+}

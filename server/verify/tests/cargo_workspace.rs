@@ -3,41 +3,20 @@
 //! function). The tests run at the workspace root for every member, so that test decides: a
 //! mutant it catches is rejected, the right body passes, and the workspace is untouched.
 
-use std::path::Path;
-
 use codeforge_config::VerifySettings;
 use codeforge_syntax::Language;
 use codeforge_verify::{TestReason, VerifyRequest, Workbench};
 
 const GEOMETRY: &str = "/// Area of a rectangle.\npub fn area(w: u32, h: u32) -> u32 {\n    todo!()\n}\n";
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
 #[tokio::test]
 async fn a_members_function_is_checked_by_the_tests_of_the_member_that_uses_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("ws");
-    write(&root, "Cargo.toml", "[workspace]\nmembers = [\"geometry\", \"report\"]\nresolver = \"2\"\n");
-    write(&root, "geometry/Cargo.toml", "[package]\nname = \"geometry\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
-    write(&root, "geometry/src/lib.rs", GEOMETRY);
-    write(
-        &root,
-        "report/Cargo.toml",
-        "[package]\nname = \"report\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ngeometry = { path = \"../geometry\" }\n",
-    );
-    write(
-        &root,
-        "report/src/lib.rs",
-        "/// One line about a floor plan.\npub fn describe_floor(w: u32, h: u32) -> String {\n    format!(\"{} square metres\", geometry::area(w, h))\n}\n",
-    );
-    write(
-        &root,
-        "report/tests/floor.rs",
-        "#[test]\nfn describes_a_floor() {\n    assert_eq!(report::describe_floor(3, 4), \"12 square metres\");\n}\n",
+    // tests/fixtures/workspaces/verify_cargo_workspace: members `geometry` and `report`.
+    let ws = codeforge_testkit::workspace("verify_cargo_workspace");
+    let root = ws.root.clone();
+    assert_eq!(
+        std::fs::read_to_string(root.join("geometry/src/lib.rs")).unwrap(),
+        GEOMETRY
     );
     let settings = VerifySettings {
         test_timeout_s: 300,
@@ -50,7 +29,7 @@ async fn a_members_function_is_checked_by_the_tests_of_the_member_that_uses_it()
         name: "area".into(),
         class: None,
         doc: Some("Area of a rectangle.".into()),
-        cache_dir: dir.path().join("cache"),
+        cache_dir: ws.cache.clone(),
         settings,
     };
     let before = codeforge_testkit::snapshot(&root);
