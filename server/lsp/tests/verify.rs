@@ -45,6 +45,35 @@ async fn generate(c: &mut TestClient, doc: &str, line: u32) -> Value {
         .unwrap_or_else(|e| panic!("codeforge/generate failed: {e}"))
 }
 
+/// A server with a scripted model that answers `replies` in order, on `ws` with `verify`
+/// settings (`trust = "always"` added), and the `codeforge/generate` result at `line` of
+/// `file`; the workspace must be byte-identical afterwards.
+async fn generate_scripted(
+    ws: &codeforge_testkit::TempWorkspace,
+    replies: &[&str],
+    verify: Value,
+    file: &str,
+    lang: &str,
+    line: u32,
+) -> Value {
+    let model = Arc::new(Scripted::new(
+        replies.iter().map(|r| ScriptedReply::Text((*r).into())),
+    ));
+    let mut c = TestClient::start_with(&ws.cache, Some(model));
+    let mut verify = verify;
+    verify["trust"] = json!("always");
+    c.initialize(
+        &[&ws.root],
+        json!({"embeddings": {"backend": "none"}, "verify": verify}),
+    )
+    .await;
+    let before = codeforge_testkit::snapshot(&ws.root);
+    let doc = open(&mut c, &ws.root.join(file), lang).await;
+    let r = generate(&mut c, &doc, line).await;
+    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace changed");
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_wrong_then_right_through_the_code_action_with_the_trust_question() {
     let ws = codeforge_testkit::workspace("verify_python");
@@ -600,16 +629,8 @@ async fn rust_tests_that_never_call_the_function_do_not_verify_it() {
     // only the module's `doubles`, which never calls `evens`. Passing it verifies nothing.
     let ws = codeforge_testkit::workspace("verify_rust_weak");
     let right = "```rust\npub fn evens(n: usize) -> impl Iterator<Item = u64> {\n    (0..n as u64).map(|i| 2 * i)\n}\n```";
-    let model = Arc::new(Scripted::new([ScriptedReply::Text(right.into())]));
-    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
-    c.initialize(
-        &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "rounds": 0, "generate_tests": false}}),
-    )
-    .await;
-    let before = codeforge_testkit::snapshot(&ws.root);
-    let doc = open(&mut c, &ws.root.join("src/lib.rs"), "rust").await;
-    let r = generate(&mut c, &doc, 3).await;
+    let settings = json!({"rounds": 0, "generate_tests": false});
+    let r = generate_scripted(&ws, &[right], settings, "src/lib.rs", "rust", 3).await;
     let v = &r["verification"];
     assert_eq!(v["status"], "unverified", "{r}");
     assert_eq!(v["passed"], 1, "{v}");
@@ -622,7 +643,6 @@ async fn rust_tests_that_never_call_the_function_do_not_verify_it() {
         "the survey's fallback is reported: {v}"
     );
     assert!(r["edit"].is_null(), "not verified, so not shown: {r}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,19 +652,8 @@ async fn a_cargo_workspace_members_function_is_checked_by_another_members_test()
     let ws = codeforge_testkit::workspace("verify_cargo_workspace");
     let wrong = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w + h\n}\n```";
     let right = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w * h\n}\n```";
-    let model = Arc::new(Scripted::new([
-        ScriptedReply::Text(wrong.into()),
-        ScriptedReply::Text(right.into()),
-    ]));
-    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
-    c.initialize(
-        &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "whole_suite_s": 0, "generate_tests": false}}),
-    )
-    .await;
-    let before = codeforge_testkit::snapshot(&ws.root);
-    let doc = open(&mut c, &ws.root.join("geometry/src/lib.rs"), "rust").await;
-    let r = generate(&mut c, &doc, 1).await;
+    let settings = json!({"whole_suite_s": 0, "generate_tests": false});
+    let r = generate_scripted(&ws, &[wrong, right], settings, "geometry/src/lib.rs", "rust", 1).await;
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
     assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
@@ -654,7 +663,6 @@ async fn a_cargo_workspace_members_function_is_checked_by_another_members_test()
         "{v}"
     );
     assert!(r["code"].as_str().unwrap().contains("w * h"), "{r}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -663,28 +671,12 @@ async fn java_a_maven_modules_method_is_checked_by_another_modules_test() {
     let ws = codeforge_testkit::workspace("verify_maven_modules");
     let wrong = "```java\npublic static int area(int w, int h) {\n    return w + h;\n}\n```";
     let right = "```java\npublic static int area(int w, int h) {\n    return w * h;\n}\n```";
-    let model = Arc::new(Scripted::new([
-        ScriptedReply::Text(wrong.into()),
-        ScriptedReply::Text(right.into()),
-    ]));
-    let mut c = TestClient::start_with(&ws.cache, Some(model.clone()));
-    c.initialize(
-        &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "verify": {"trust": "always", "maven_settings": codeforge_testkit::maven_settings(), "test_timeout_s": 280, "whole_suite_s": 0, "generate_tests": false}}),
-    )
-    .await;
-    let before = codeforge_testkit::snapshot(&ws.root);
-    let doc = open(
-        &mut c,
-        &ws.root.join("geometry/src/main/java/com/acme/geometry/Geometry.java"),
-        "java",
-    )
-    .await;
-    let r = generate(&mut c, &doc, 4).await;
+    let settings = json!({"maven_settings": codeforge_testkit::maven_settings(), "test_timeout_s": 280, "whole_suite_s": 0, "generate_tests": false});
+    let file = "geometry/src/main/java/com/acme/geometry/Geometry.java";
+    let r = generate_scripted(&ws, &[wrong, right], settings, file, "java", 4).await;
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
     assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
     assert_eq!(v["selected_tests"], json!(["describesAFloor"]), "{v}");
     assert!(r["code"].as_str().unwrap().contains("w * h"), "{r}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before);
 }
