@@ -309,7 +309,16 @@ fn lsp_on_stdio_speaks_only_protocol() {
         serde_json::json!({"jsonrpc":"2.0","method":"exit","params":null}),
     ];
     let mut stdin = child.stdin.take().unwrap();
-    for m in &msgs {
+    for (i, m) in msgs.iter().enumerate() {
+        if i == 3 {
+            // Shut down once the startup indexing is done (on a loaded machine it takes a while).
+            let waited = Instant::now();
+            while !std::fs::read_to_string(&log_path).unwrap_or_default().contains("indexed")
+                && waited.elapsed() < Duration::from_secs(60)
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let body = m.to_string();
         write!(stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
         stdin.flush().unwrap();

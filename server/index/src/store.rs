@@ -28,6 +28,8 @@ pub const SCHEMA_VERSION: u32 = 3;
 const SYMBOLS: &str = "symbols";
 const FILES: &str = "files";
 const META_FILE: &str = "meta.json";
+/// Held while an index is opened (created or rebuilt).
+const OPEN_LOCK_FILE: &str = "open.lock";
 /// Vector size used for the (empty) vector column when no embedder was ever configured.
 const DEFAULT_DIMS: usize = 384;
 
@@ -186,6 +188,23 @@ impl Store {
     ) -> anyhow::Result<(Store, OpenOutcome)> {
         let dir = index_dir(cache_dir, root);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // One open at a time per index, in this process and across processes (a client that
+        // sends the root twice, two editors on one workspace): otherwise both find no index,
+        // both create it, and the second fails with "Table 'symbols' already exists". Taken off
+        // the async workers (it blocks); released when the open returns.
+        let lock_path = dir.join(OPEN_LOCK_FILE);
+        let _open_lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| anyhow!("waiting for the index lock: {e}"))?
+        .with_context(|| format!("locking {}", dir.join(OPEN_LOCK_FILE).display()))?;
         let meta_path = dir.join(META_FILE);
         let old: Option<Meta> = std::fs::read_to_string(&meta_path)
             .ok()
