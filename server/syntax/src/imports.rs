@@ -34,12 +34,12 @@ pub fn importable(
     // A method is used through its class (struct, impl target).
     let unit = match kind {
         SymbolKind::Method | SymbolKind::Constructor => {
-            let cut = if !member.is_empty() && qualified_name.contains(member) {
-                qualified_name.rsplit_once(member)?.0
+            let sep = if !member.is_empty() && qualified_name.contains(member) {
+                member
             } else {
-                qualified_name.rsplit_once(scope)?.0
+                scope
             };
-            cut
+            qualified_name.rsplit_once(sep)?.0
         }
         SymbolKind::Function
         | SymbolKind::Class

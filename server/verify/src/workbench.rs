@@ -423,6 +423,23 @@ impl Workbench {
         Ok(())
     }
 
+    /// Where a measurement of the target (`kind`: what was measured, on `source`) is cached: it
+    /// depends on the workspace's files, the target and that source.
+    fn measurement_path(&self, kind: &str, source: &str) -> PathBuf {
+        let key = blake3::hash(
+            format!(
+                "{kind}\0{}\0{}\0{}",
+                self.files_key,
+                self.req.name,
+                blake3::hash(source.as_bytes())
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        self.base.join("reach").join(format!("{}.json", &key[..32]))
+    }
+
     /// Runs the workspace's collected tests once on `stub_source` (the file as it is, the stub in
     /// place) and makes the tests that entered the target (declared on `target_lines`, 1-based)
     /// the selection: those, and nothing else, decide. Cached per content of the workspace's
@@ -435,19 +452,7 @@ impl Workbench {
     ) -> Option<Reach> {
         let script = self.runner.reach_script()?;
         let python = self.python.clone()?;
-        let key = blake3::hash(
-            format!(
-                "{}\0{}\0{:?}\0{}",
-                self.files_key,
-                self.req.name,
-                target_lines,
-                blake3::hash(stub_source.as_bytes())
-            )
-            .as_bytes(),
-        )
-        .to_hex()
-        .to_string();
-        let cache = self.base.join("reach").join(format!("{}.json", &key[..32]));
+        let cache = self.measurement_path(&format!("{target_lines:?}"), stub_source);
         let parsed: serde_json::Value = match std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -481,10 +486,7 @@ impl Workbench {
                     return None;
                 }
                 let v: serde_json::Value = serde_json::from_slice(&out.report).ok()?;
-                if let Some(dir) = cache.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                    let _ = std::fs::write(&cache, serde_json::to_vec(&v).unwrap_or_default());
-                }
+                store_measurement(&cache, &v);
                 v
             }
         };
@@ -541,18 +543,7 @@ impl Workbench {
     /// collected nothing): the selection by name stays, with a note.
     pub async fn select_by_survey(&mut self, survey_source: &str) -> Option<Reach> {
         self.survey_body()?;
-        let key = blake3::hash(
-            format!(
-                "survey\0{}\0{}\0{}",
-                self.files_key,
-                self.req.name,
-                blake3::hash(survey_source.as_bytes())
-            )
-            .as_bytes(),
-        )
-        .to_hex()
-        .to_string();
-        let cache = self.base.join("reach").join(format!("{}.json", &key[..32]));
+        let cache = self.measurement_path("survey", survey_source);
         let cached: Option<SurveyRecord> = std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
@@ -620,10 +611,7 @@ impl Workbench {
                         })
                         .collect(),
                 };
-                if let Some(dir) = cache.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                    let _ = std::fs::write(&cache, serde_json::to_vec(&record).unwrap_or_default());
-                }
+                store_measurement(&cache, &record);
                 record
             }
         };
@@ -959,6 +947,14 @@ impl Workbench {
             elapsed_ms: start.elapsed().as_millis() as u64,
             sandbox: out.sandbox,
         }
+    }
+}
+
+/// Caches a measurement at `path` (best effort: a failed write only costs a later re-run).
+fn store_measurement(path: &Path, value: &impl Serialize) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::fs::write(path, serde_json::to_vec(value).unwrap_or_default());
     }
 }
 
