@@ -2,7 +2,7 @@
 //! input, a kill during indexing followed by a restart, and that workspaces stay byte-identical.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,46 +10,23 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codeforge");
 
-use codeforge_testkit::{copy_dir, fixtures, real_model_dir, snapshot};
+use codeforge_testkit::{
+    TempWorkspace, copy_dir, fixtures, snapshot, workspace, workspace_with_real_embeddings,
+};
 
-struct Ws {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    cache: PathBuf,
-}
-
-/// A copy of the mixed fixture, configured to use the real MiniLM model. Where the model lives
-/// is the user's setting (`<config>/codeforge/config.toml`, see [`run`]): a workspace's own
-/// `codeforge.toml` may not name a model directory until the user approves it.
-fn mixed(with_model: bool) -> Ws {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("mixed");
-    copy_dir(&fixtures("workspaces/mixed"), &root);
+/// A copy of the mixed fixture, configured to use the real MiniLM model (named in the user's
+/// config, see [`run`]) or no embeddings.
+fn mixed(with_model: bool) -> TempWorkspace {
     if with_model {
-        std::fs::write(
-            root.join("codeforge.toml"),
-            "[embeddings]\nbackend = \"local\"\n",
-        )
-        .unwrap();
-        let user = tmp.path().join("config/codeforge");
-        std::fs::create_dir_all(&user).unwrap();
-        std::fs::write(
-            user.join("config.toml"),
-            format!("[embeddings]\nmodel_dir = {:?}\n", real_model_dir()),
-        )
-        .unwrap();
+        workspace_with_real_embeddings("mixed")
     } else {
+        let ws = workspace("mixed");
         std::fs::write(
-            root.join("codeforge.toml"),
+            ws.root.join("codeforge.toml"),
             "[embeddings]\nbackend = \"none\"\n",
         )
         .unwrap();
-    }
-    let cache = tmp.path().join("cache");
-    Ws {
-        _tmp: tmp,
-        root,
-        cache,
+        ws
     }
 }
 

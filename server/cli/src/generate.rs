@@ -403,18 +403,23 @@ pub(crate) fn cmd_feedback_export(
     Ok(())
 }
 
-pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
+/// Loads (requantizing once) the embedded model from the cache dir.
+async fn load_embedded(cache_dir: &Path) -> anyhow::Result<codeforge_model::EmbeddedQwen> {
     let gguf = codeforge_config::default_generation_gguf(cache_dir);
     let dir = gguf.parent().map(Path::to_path_buf).unwrap_or_default();
-    let t0 = std::time::Instant::now();
-    let model = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         codeforge_model::EmbeddedQwen::load(&codeforge_model::EmbeddedConfig {
             gguf,
             cache_dir: dir,
             max_context: 4096,
         })
     })
-    .await??;
+    .await??)
+}
+
+pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    let model = load_embedded(cache_dir).await?;
     if json {
         println!("{}", serde_json::to_string(&model.report)?);
     } else {
@@ -426,6 +431,39 @@ pub(crate) async fn cmd_model_prepare(json: bool, cache_dir: &Path) -> anyhow::R
             model.report.load_ms,
             t0.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+pub(crate) async fn cmd_model_run(
+    prompt: &str,
+    max_tokens: u32,
+    json: bool,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
+    use codeforge_model::Backend;
+    let model = load_embedded(cache_dir).await?;
+    let mut req = codeforge_model::Request::new(codeforge_model::Prompt::Text(prompt.to_string()));
+    req.max_tokens = max_tokens;
+    req.temperature = 0.0;
+    let g = model.generate(req).await?;
+    let sample = g
+        .samples
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the model returned no sample"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "text": sample.text,
+                "finish": sample.finish,
+                "prompt_tokens": g.usage.prompt_tokens,
+                "completion_tokens": g.usage.completion_tokens,
+            })
+        );
+    } else {
+        println!("{}", sample.text);
     }
     Ok(())
 }

@@ -14,6 +14,8 @@ use codeforge_index::{
 use codeforge_syntax::Language;
 use serde::Serialize;
 
+// Checks the CPU before `main` (x86-64 Linux).
+mod cpu;
 mod generate;
 mod trust;
 
@@ -140,6 +142,17 @@ enum ModelAction {
         #[arg(long)]
         json: bool,
     },
+    /// Continue PROMPT (plain text, no chat template) greedily with the embedded model and print
+    /// the continuation: a check that the model runs on this machine and answers as elsewhere.
+    Run {
+        /// Tokens to generate at most.
+        #[arg(long, default_value_t = 16)]
+        max_tokens: u32,
+        /// Print `{"text", "finish", "prompt_tokens", "completion_tokens"}` as one JSON object.
+        #[arg(long)]
+        json: bool,
+        prompt: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -232,6 +245,14 @@ fn main() -> ExitCode {
             Command::Model {
                 action: ModelAction::Prepare { json },
             } => generate::cmd_model_prepare(json, &cache_dir).await,
+            Command::Model {
+                action:
+                    ModelAction::Run {
+                        max_tokens,
+                        json,
+                        prompt,
+                    },
+            } => generate::cmd_model_run(&prompt, max_tokens, json, &cache_dir).await,
             Command::Doctor { json } => cmd_doctor(json).await,
         }
     });

@@ -190,7 +190,8 @@ pub struct GenerationLayer {
     pub model: Option<String>,
     /// Name of the environment variable holding the API key.
     pub api_key_env: Option<String>,
-    /// Text prompts in Qwen2.5-Coder FIM format (base models).
+    /// Completion asks in Qwen2.5-Coder's FIM format (`<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`)
+    /// instead of a chat prompt: for base models behind `openai`, and for the embedded model.
     pub fim: Option<bool>,
     /// The server honours `n` (vLLM, SGLang: yes; Ollama, llama.cpp: no).
     pub supports_n: Option<bool>,
@@ -222,7 +223,13 @@ pub struct GenerationSettings {
     pub prompt_tokens: usize,
     pub context_hits: usize,
     pub plan: PlanSetting,
+    /// Completion prompts in the model's FIM format rather than as a chat (see the layer's `fim`).
+    pub fim: bool,
 }
+
+/// Whether completion uses FIM prompts when `fim` is not set: per backend, by the infilling
+/// benchmark (`tests/bench/infilling/`).
+pub const EMBEDDED_FIM_DEFAULT: bool = false;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenerationBackend {
@@ -340,6 +347,7 @@ impl Default for Settings {
                 prompt_tokens: 900,
                 context_hits: 6,
                 plan: PlanSetting::Drop,
+                fim: EMBEDDED_FIM_DEFAULT,
             },
             verify: VerifySettings::default(),
         }
@@ -855,7 +863,6 @@ fn resolve_generation(
                 (g.url.is_some(), "url"),
                 (g.model.is_some(), "model"),
                 (g.api_key_env.is_some(), "api_key_env"),
-                (g.fim.is_some(), "fim"),
             ] {
                 if set {
                     return Err(invalid(format!(
@@ -935,6 +942,10 @@ fn resolve_generation(
             "generation.prompt_tokens must be between 200 and 1000000".into(),
         ));
     }
+    let fim = match &backend {
+        GenerationBackend::Embedded { .. } => g.fim.unwrap_or(EMBEDDED_FIM_DEFAULT),
+        GenerationBackend::Openai { fim, .. } => *fim,
+    };
     Ok(GenerationSettings {
         backend,
         n,
@@ -943,6 +954,7 @@ fn resolve_generation(
         prompt_tokens,
         context_hits: g.context_hits.unwrap_or(d.context_hits).min(100),
         plan: g.plan.unwrap_or(d.plan),
+        fim,
     })
 }
 

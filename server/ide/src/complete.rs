@@ -55,6 +55,9 @@ pub struct Completions {
     pub verdicts: Vec<(Level, ItemVerdict)>,
     /// Multi-line items held back while their tests run.
     pub pending: bool,
+    /// Why there are no items, when there are none: every empty answer is a decision with a
+    /// reason (logged, and shown by `--explain`-style tools), never an accident.
+    pub reason: Option<String>,
 }
 
 /// What the tests said about one completion item.
@@ -90,7 +93,7 @@ pub async fn verify_items(
     mut c: Completions,
 ) -> Completions {
     let mut kept = Vec::new();
-    for (level, text) in std::mem::take(&mut c.items) {
+    for (level, text) in c.items.clone() {
         if level == Level::Line || !text.contains('\n') {
             kept.push((level, text));
             continue;
@@ -123,47 +126,145 @@ pub async fn verify_items(
             kept.push((level, text));
         }
     }
+    if kept.is_empty() && !c.items.is_empty() && c.reason.is_none() {
+        c.reason = Some("every item failed the tests of its function".to_string());
+    }
     c.items = kept;
     c.pending = false;
     c
 }
 
 /// Removes what the model repeated: lines already before the cursor, the typed part of the
-/// current line, and a tail that duplicates the text after the cursor.
+/// current line, and a tail that duplicates the text after the cursor. The most-stripped
+/// reading of [`readings`].
 pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
-    let mut text = answer.trim_end().to_string();
+    readings(prefix, suffix, answer)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// The ways an answer can be read, most likely first: with the lines it repeats from before the
+/// cursor and the typed part of the current line taken off (models restate what they continue),
+/// with only the repeated lines off, and as the exact continuation. Each has the tail that the
+/// text after the cursor already holds removed, and ends before a line that reopens a block
+/// the user already wrote. The caller keeps the one that parses best ([`complete`]): a `"`
+/// typed before an answer `""Doc."""` is the docstring's start, not a repetition.
+pub fn readings(prefix: &str, suffix: &str, answer: &str) -> Vec<String> {
+    let text = answer.trim_end();
     let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let typed = &prefix[line_start..];
-    // Repeated earlier lines (the model re-wrote the function header, say).
-    let before: Vec<&str> = prefix[..line_start]
+    let without_lines = strip_repeated_lines(&prefix[..line_start], text);
+    let mut out = Vec::new();
+    for t in [strip_typed(typed, without_lines), without_lines, text] {
+        let t = cut_reopened_blocks(&prefix[..line_start], t);
+        let t = strip_suffix_tail(suffix, &t);
+        if !t.trim().is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// `text` without its first lines where they restate the lines before the cursor: the lines
+/// just above it (the model re-wrote the loop it continues), or a run of them further up that is
+/// two lines or more, one long line or one that opens a block (the function's header). A lone
+/// `return` or `}` from further up is the answer's own.
+fn strip_repeated_lines<'a>(before_line: &str, text: &'a str) -> &'a str {
+    let before: Vec<&str> = before_line
         .lines()
         .rev()
         .take(30)
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
         .collect();
-    loop {
-        let first = text.lines().next().unwrap_or("").trim().to_string();
-        if first.is_empty() || !before.contains(&first.as_str()) || first == typed.trim() {
-            break;
+    let answer: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut best = 0;
+    for start in 0..before.len() {
+        let run = before[start..]
+            .iter()
+            .zip(&answer)
+            .take_while(|(b, a)| !a.is_empty() && b == a)
+            .count();
+        if run == 0 {
+            continue;
         }
-        text = text
-            .split_once('\n')
-            .map(|(_, r)| r.to_string())
-            .unwrap_or_default();
-    }
-    // The typed part of the current line.
-    if !typed.trim().is_empty() {
-        if let Some(rest) = text.strip_prefix(typed) {
-            text = rest.to_string();
-        } else if let Some(rest) = text.trim_start().strip_prefix(typed.trim_start()) {
-            text = rest.to_string();
+        let at_end = start + run == before.len();
+        let long = answer[0].len() >= 12 || answer[0].ends_with([':', '{']);
+        if (at_end || run >= 2 || long) && run > best {
+            best = run;
         }
-    } else if !typed.is_empty() {
-        // Cursor after indentation: the model's own indentation of the first line goes.
-        text = text.trim_start_matches([' ', '\t']).to_string();
     }
-    // A tail that the suffix already holds.
+    let mut rest = text;
+    for _ in 0..best {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest
+}
+
+/// `text` without the part of the current line the user already typed, where it repeats it: the
+/// whole typed line, or the identifier the cursor is in (`text.spl|` answered `split()`). After
+/// indentation alone, the answer's own indentation of its first line goes.
+fn strip_typed<'a>(typed: &str, text: &'a str) -> &'a str {
+    if typed.trim().is_empty() {
+        return if typed.is_empty() {
+            text
+        } else {
+            text.trim_start_matches([' ', '\t'])
+        };
+    }
+    // One character typed (`/` before `// doc`, `_` before `_init__`) is as likely the start of
+    // the answer as a repetition of it: the answer is taken as it is.
+    if typed.trim().chars().count() < 2 {
+        return text;
+    }
+    if let Some(rest) = text.strip_prefix(typed) {
+        return rest;
+    }
+    if let Some(rest) = text.trim_start().strip_prefix(typed.trim_start()) {
+        return rest;
+    }
+    let word_start = typed
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
+        .last()
+        .map_or(typed.len(), |(i, _)| i);
+    let word = &typed[word_start..];
+    if word.chars().count() >= 2
+        && let Some(rest) = text.trim_start().strip_prefix(word)
+        && rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    {
+        return rest;
+    }
+    text
+}
+
+/// `text` up to a later line that opens again a block already opened in the lines before the
+/// cursor (`for w in words:` inside that same loop): the model started over.
+fn cut_reopened_blocks(before_line: &str, text: &str) -> String {
+    let opened: Vec<&str> = before_line
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() > 3 && (l.ends_with(':') || l.ends_with('{')))
+        .collect();
+    let lines: Vec<&str> = text.split('\n').collect();
+    match lines
+        .iter()
+        .skip(1)
+        .position(|l| opened.contains(&l.trim()))
+    {
+        Some(i) => lines[..=i].join("\n"),
+        None => text.to_string(),
+    }
+}
+
+/// `text` without a tail that the text after the cursor already holds: its next lines, or the
+/// rest of the cursor's line.
+fn strip_suffix_tail(suffix: &str, text: &str) -> String {
+    let mut text = text.trim_end().to_string();
     let suffix_lines: Vec<&str> = suffix
         .lines()
         .map(str::trim)
@@ -285,11 +386,12 @@ pub async fn complete(
 ) -> Result<Completions, GenerateError> {
     let start = Instant::now();
     if is_secret_path(input.rel_path) {
-        tracing::info!(
-            "no completion in {}: a secrets file (by its name) is never sent to a model",
-            input.rel_path
-        );
-        return Ok(Completions::default());
+        let reason = "a secrets file (by its name) is never sent to a model".to_string();
+        tracing::info!("no completion in {}: {reason}", input.rel_path);
+        return Ok(Completions {
+            reason: Some(reason),
+            ..Completions::default()
+        });
     }
     let lang = input.language;
     let offset = input.offset.min(input.source.len());
@@ -311,7 +413,8 @@ pub async fn complete(
     };
     let budget = settings.prompt_tokens;
     let (mut context_ms, mut context_hits) = (0, 0);
-    let req = if backend.fim() {
+    let fim = settings.fim || backend.fim();
+    let req = if fim {
         // A FIM answer is raw code: no code block to wait for.
         let mut req = template.request(fim_prompt(prefix, suffix, budget, &count), 1);
         req.stop_when = None;
@@ -366,21 +469,60 @@ pub async fn complete(
         .first()
         .map(|s| s.text.clone())
         .unwrap_or_default();
-    let code = if backend.fim() {
+    let code = if fim {
         raw.clone()
     } else {
         split_answer(lang, &raw).1
     };
-    let cleaned = clean_completion(prefix, suffix, &code);
+    let readings = readings(prefix, suffix, &code);
+    let mut reason = None;
     let mut items = match &syntax {
         Some(s) => {
-            let levels = split_levels(&cleaned, s.unit_ends(input.source, offset, &cleaned));
-            keep_parsing(s, input.source, offset, levels)
+            // The reading whose first line fits the file best (fewest parse errors with it; the
+            // most stripped of equals), cut at its units.
+            let mut best: Option<(usize, Vec<(Level, String)>)> = None;
+            for r in &readings {
+                let levels = split_levels(r, s.unit_ends(input.source, offset, r));
+                let Some((_, line)) = levels.first() else {
+                    continue;
+                };
+                let errors = s.errors_with_insert(input.source, offset, line);
+                if best.as_ref().is_none_or(|(e, _)| errors < *e) {
+                    best = Some((errors, levels));
+                }
+            }
+            match best {
+                None => {
+                    reason = Some(if code.trim().is_empty() {
+                        "the model's answer holds no code".to_string()
+                    } else {
+                        "the model's answer only repeats the text around the cursor".to_string()
+                    });
+                    Vec::new()
+                }
+                Some((_, levels)) => {
+                    let kept = keep_parsing(s, input.source, offset, levels);
+                    if kept.is_empty() {
+                        reason = Some("every item would add syntax errors to the file".to_string());
+                    }
+                    kept
+                }
+            }
         }
-        None => Vec::new(),
+        None => {
+            reason = Some("the file could not be parsed".to_string());
+            Vec::new()
+        }
     };
     // The model echoed a mask: that text is not code to insert.
+    let n = items.len();
     items.retain(|(_, t)| !t.contains(REDACTED));
+    if n > 0 && items.is_empty() {
+        reason = Some("every item holds a masked secret".to_string());
+    }
+    if let Some(r) = &reason {
+        tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
+    }
     Ok(Completions {
         items,
         raw,
@@ -391,6 +533,7 @@ pub async fn complete(
         model_ms,
         verdicts: Vec::new(),
         pending: false,
+        reason,
     })
 }
 
@@ -407,6 +550,36 @@ mod tests {
         assert_eq!(clean_completion("x = ", "", "x = compute()"), "compute()");
         assert_eq!(clean_completion("    ", "", "    return 1"), "return 1");
         assert_eq!(clean_completion("print(", ")\n", "a, b)"), "a, b");
+        // Mid-identifier: the answer repeats the line, or only the word being typed.
+        let prefix = "def f(text):\n    words = text.spl";
+        assert_eq!(clean_completion(prefix, "\n", "split()"), "it()");
+        assert_eq!(clean_completion(prefix, "\n", "words = text.split()"), "it()");
+        assert_eq!(clean_completion(prefix, "\n", "it()"), "it()");
+        // After a keyword.
+        let prefix = "def f(text):\n    best = ''\n    for w in ";
+        assert_eq!(
+            clean_completion(prefix, "\n", "for w in text.split():\n        best = w"),
+            "text.split():\n        best = w"
+        );
+        // Inside the loop the user wrote, an answer that starts the loop over ends there.
+        let prefix = "def f(text):\n    best = ''\n    for w in text.split():\n        ";
+        let answer = "best = w\n    for w in text.split():\n        best = w\n    return best";
+        assert_eq!(clean_completion(prefix, "\n", answer), "best = w");
+        // Lines repeated from further up are kept unless they are a run or a long line.
+        let prefix = "def f(x):\n    if x:\n        return\n    y = 1\n    ";
+        assert_eq!(clean_completion(prefix, "\n", "return y"), "return y");
+        assert_eq!(
+            clean_completion(prefix, "\n", "def f(x):\n    return x"),
+            "return x"
+        );
+    }
+
+    #[test]
+    fn every_reading_of_an_answer_is_offered_to_the_parse() {
+        // `"` typed, answer `""Doc."""`: stripping the quote is one reading, the exact
+        // continuation another; the parse picks (in `complete`).
+        let r = readings("def f():\n    \"\"", "\n", "\"Doc.\"\"\"");
+        assert!(r.contains(&"\"Doc.\"\"\"".to_string()), "{r:?}");
     }
 
     /// The levels of `answer` completed at `|` in `doc`.

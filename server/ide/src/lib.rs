@@ -20,6 +20,7 @@ pub use checking::{
 };
 pub use complete::{
     CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level, clean_completion, complete,
+    readings,
     parsing_levels, split_levels, verify_items,
 };
 pub use context::{Related, Retriever, gather_context};

@@ -74,6 +74,27 @@ pub fn workspace(name: &str) -> TempWorkspace {
     }
 }
 
+/// A copy of `workspaces/<name>` whose `codeforge.toml` asks for local embeddings, with the real
+/// MiniLM model named in the user's config (`<cache>/../config/codeforge/config.toml`: run the
+/// binary with `XDG_CONFIG_HOME` there), since a workspace's own file may not name a model
+/// directory until the user approves it.
+pub fn workspace_with_real_embeddings(name: &str) -> TempWorkspace {
+    let ws = workspace(name);
+    std::fs::write(
+        ws.root.join("codeforge.toml"),
+        "[embeddings]\nbackend = \"local\"\n",
+    )
+    .unwrap();
+    let user = ws.cache.parent().unwrap().join("config/codeforge");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("config.toml"),
+        format!("[embeddings]\nmodel_dir = {:?}\n", real_model_dir()),
+    )
+    .unwrap();
+    ws
+}
+
 /// The real all-MiniLM-L6-v2 directory as installed by `.ci/setup`. Fails (never skips) when
 /// it is missing: these tests are meant to run against the real model.
 pub fn real_model_dir() -> PathBuf {

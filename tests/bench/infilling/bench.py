@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""HumanEval infilling through the real `codeforge lsp`, as an editor asks for completions.
+
+Each task (the FIM paper's single-line or multi-line infilling set, `../shared/eval/humaneval-
+infilling/`) becomes a document, `prompt + suffix`, opened in one empty workspace served by
+`codeforge lsp` on stdio (only that document: no other task can leak in through retrieval). At the
+hole (an empty line, where the user's cursor would be) the client asks `textDocument/completion` and, while the answer is `isIncomplete` with no
+items, asks again every 50 ms, as editors re-trigger. The first-ranked item (lowest `sortText`,
+then the server's order) is applied as its `textEdit` and the program `prompt + item + suffix`
+runs the task's `check(entry_point)` in a fresh interpreter with a timeout.
+
+`--mode plain` is the baseline without CodeForge: the same model asked directly with a plain FIM
+prompt (`codeforge model run "<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>"`), the middle cut at its
+first line for single-line tasks.
+
+Prints a markdown table row per set (answered, pass@1 of the first item, exact match, latency
+p50/p95) and writes every result as JSON. Standard-library Python 3.11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "humaneval"))
+import score  # noqa: E402  (run_python: a fresh interpreter, a temp dir, a timeout)
+
+DATA = os.environ.get(
+    "INFILLING_DATA", os.path.join(HERE, "..", "..", "..", "..", "shared", "eval", "humaneval-infilling")
+)
+TEST_TIMEOUT_S = 10.0
+
+
+def load(kind: str) -> list[dict]:
+    with gzip.open(os.path.join(DATA, f"{kind}.jsonl.gz"), "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def sample(kind: str, n: int, seed: int) -> list[dict]:
+    tasks = load(kind)
+    rng = random.Random(seed)
+    return sorted(rng.sample(tasks, min(n, len(tasks))), key=lambda t: t["task_id"])
+
+
+def passes(task: dict, middle: str) -> tuple[bool, str]:
+    program = task["prompt"] + middle + task["suffix"] + "\n" + task["test"] + f"\ncheck({task['entry_point']})\n"
+    return score.run_python(program, TEST_TIMEOUT_S)
+
+
+def exact(task: dict, middle: str) -> bool:
+    norm = lambda s: "\n".join(l.rstrip() for l in s.strip("\n").splitlines())  # noqa: E731
+    return norm(middle) == norm(task["canonical_solution"])
+
+
+# ----------------------------------------------------------------------------------- LSP --
+
+class Lsp:
+    """A minimal LSP client over the server's stdio."""
+
+    def __init__(self, binary: str, root: str, env: dict):
+        self.p = subprocess.Popen([binary, "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=open(os.path.join(root, "..", "server.log"), "wb"), env=env)
+        self.next_id = 0
+        self.replies: dict[int, dict] = {}
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        uri = "file://" + root
+        self.request("initialize", {
+            "processId": os.getpid(), "rootUri": uri,
+            "workspaceFolders": [{"uri": uri, "name": "bench"}],
+            "capabilities": {"textDocument": {"completion": {"completionItem": {"snippetSupport": False}}},
+                             "window": {"workDoneProgress": True}},
+        })
+        self.notify("initialized", {})
+
+    def _read(self):
+        out = self.p.stdout
+        while True:
+            headers = {}
+            while True:
+                line = out.readline()
+                if not line:
+                    return
+                line = line.decode().strip()
+                if not line:
+                    break
+                k, v = line.split(":", 1)
+                headers[k.lower()] = v.strip()
+            msg = json.loads(out.read(int(headers["content-length"])))
+            if "id" in msg and "method" in msg:  # a request from the server: answer null
+                self._send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+            elif "id" in msg:
+                with self.cv:
+                    self.replies[msg["id"]] = msg
+                    self.cv.notify_all()
+
+    def _send(self, msg: dict):
+        body = json.dumps(msg).encode()
+        self.p.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.p.stdin.flush()
+
+    def notify(self, method: str, params: dict):
+        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params: dict, timeout: float = 120.0) -> dict:
+        self.next_id += 1
+        i = self.next_id
+        self._send({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+        with self.cv:
+            if not self.cv.wait_for(lambda: i in self.replies, timeout):
+                raise TimeoutError(method)
+            msg = self.replies.pop(i)
+        if "error" in msg:
+            raise RuntimeError(f"{method}: {msg['error']}")
+        return msg.get("result")
+
+    def close(self):
+        try:
+            self.request("shutdown", {}, timeout=10)
+            self.notify("exit", {})
+            self.p.wait(timeout=10)
+        except Exception:
+            self.p.kill()
+
+
+def position_of(text: str, offset: int) -> dict:
+    before = text[:offset]
+    line = before.count("\n")
+    # LSP columns count UTF-16 code units.
+    return {"line": line, "character": len(before[before.rfind("\n") + 1:].encode("utf-16-le")) // 2}
+
+
+def offset_of(text: str, pos: dict) -> int:
+    lines = text.split("\n")
+    off = sum(len(l) + 1 for l in lines[: pos["line"]])
+    line = lines[pos["line"]] if pos["line"] < len(lines) else ""
+    units, i = 0, 0
+    while i < len(line) and units < pos["character"]:
+        units += len(line[i].encode("utf-16-le")) // 2
+        i += 1
+    return off + i
+
+
+def first_item(items: list[dict]) -> dict | None:
+    if not items:
+        return None
+    return sorted(enumerate(items), key=lambda e: (e[1].get("sortText") or e[1]["label"], e[0]))[0][1]
+
+
+def ask_lsp(lsp: Lsp, uri: str, text: str, offset: int, deadline_s: float) -> tuple[dict | None, float, int]:
+    pos = position_of(text, offset)
+    t0 = time.monotonic()
+    tries = 0
+    while True:
+        tries += 1
+        r = lsp.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": pos})
+        items = (r or {}).get("items", []) if isinstance(r, dict) else (r or [])
+        incomplete = isinstance(r, dict) and r.get("isIncomplete")
+        if items or not incomplete or time.monotonic() - t0 > deadline_s:
+            return first_item(items), time.monotonic() - t0, tries
+        time.sleep(0.05)
+
+
+def apply(text: str, offset: int, item: dict) -> str:
+    """The middle the item puts at the hole: the document with its edit applied, minus the rest."""
+    edit = item.get("textEdit")
+    if edit:
+        a, b = offset_of(text, edit["range"]["start"]), offset_of(text, edit["range"]["end"])
+        new = text[:a] + edit["newText"] + text[b:]
+    else:
+        new = text[:offset] + (item.get("insertText") or item["label"]) + text[offset:]
+    # prompt + middle + suffix == new; the prompt is text[:offset] and the suffix text[offset:].
+    return new[offset: len(new) - (len(text) - offset)] if new.startswith(text[:offset]) else new
+
+
+def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache: str | None) -> list[dict]:
+    work = tempfile.mkdtemp(prefix="cf-infill-")
+    root = os.path.join(work, "ws")
+    os.makedirs(root)
+    with open(os.path.join(root, "codeforge.toml"), "w") as f:
+        f.write('[embeddings]\nbackend = "none"\n')
+    env = dict(os.environ)
+    if cache:
+        env["CODEFORGE_CACHE_DIR"] = cache
+    lsp = Lsp(binary, root, env)
+    results = []
+    try:
+        for i, t in enumerate(tasks):
+            uri = f"file://{root}/task_{i}.py"
+            # The hole is a run of whole lines: the user's cursor is on an empty line there.
+            text = t["prompt"] + "\n" + t["suffix"]
+            offset = len(t["prompt"])
+            lsp.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python",
+                                                                  "version": 1, "text": text}})
+            item, secs, tries = ask_lsp(lsp, uri, text, offset, deadline_s)
+            lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+            res = {"task_id": t["task_id"], "kind": kind, "answered": item is not None,
+                   "latency_s": round(secs, 3), "requests": tries}
+            if item is not None:
+                middle = apply(text, offset, item) + "\n"  # the empty line's own newline
+                ok, why = passes(t, middle)
+                res.update(middle=middle, passed=ok, why=why, exact=exact(t, middle),
+                           label=item.get("labelDetails", {}).get("description"))
+            else:
+                res.update(passed=False, exact=False)
+            results.append(res)
+            print(f"[{kind} {i + 1}/{len(tasks)}] {t['task_id']}: "
+                  f"{'no item' if item is None else ('pass' if res['passed'] else 'fail')} {secs:.2f}s",
+                  file=sys.stderr, flush=True)
+    finally:
+        lsp.close()
+    return results
+
+
+def run_plain(binary: str, tasks: list[dict], kind: str, max_tokens: int, cache: str | None) -> list[dict]:
+    env = dict(os.environ)
+    if cache:
+        env["CODEFORGE_CACHE_DIR"] = cache
+    results = []
+    for i, t in enumerate(tasks):
+        prompt = f"<|fim_prefix|>{t['prompt']}<|fim_suffix|>{t['suffix']}<|fim_middle|>"
+        t0 = time.monotonic()
+        r = subprocess.run([binary, "model", "run", "--json", "--max-tokens", str(max_tokens), prompt],
+                           capture_output=True, env=env, timeout=600)
+        secs = time.monotonic() - t0
+        middle = json.loads(r.stdout)["text"] if r.returncode == 0 else ""
+        if kind == "single-line":
+            middle = middle.split("\n", 1)[0] + "\n"
+        ok, why = passes(t, middle)
+        results.append({"task_id": t["task_id"], "kind": kind, "answered": bool(middle.strip()),
+                        "latency_s": round(secs, 3), "middle": middle, "passed": ok, "why": why,
+                        "exact": exact(t, middle)})
+        print(f"[plain {kind} {i + 1}/{len(tasks)}] {t['task_id']}: {'pass' if ok else 'fail'} {secs:.2f}s",
+              file=sys.stderr, flush=True)
+    return results
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def summary(results: list[dict]) -> dict:
+    n = len(results)
+    lat = [r["latency_s"] for r in results if r["answered"]]
+    return {
+        "tasks": n,
+        "answered": sum(r["answered"] for r in results) / n if n else 0,
+        "pass@1": sum(r["passed"] for r in results) / n if n else 0,
+        "exact": sum(r["exact"] for r in results) / n if n else 0,
+        "p50_s": round(statistics.median(lat), 2) if lat else None,
+        "p95_s": round(pct(lat, 0.95), 2) if lat else None,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--codeforge", required=True, help="the codeforge binary")
+    ap.add_argument("--mode", choices=["lsp", "plain"], default="lsp")
+    ap.add_argument("--single", type=int, default=200, help="single-line tasks sampled")
+    ap.add_argument("--multi", type=int, default=200, help="multi-line tasks sampled")
+    ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--deadline", type=float, default=60.0, help="seconds a cursor may wait for items")
+    ap.add_argument("--max-tokens", type=int, default=128, help="plain mode: tokens per answer")
+    ap.add_argument("--cache-dir", help="CODEFORGE_CACHE_DIR for the server")
+    ap.add_argument("--label", default="", help="a name for this configuration in the table")
+    ap.add_argument("--out", help="write every result as JSON here")
+    args = ap.parse_args(argv)
+
+    rows, everything = [], []
+    for kind, n in [("single-line", args.single), ("multi-line", args.multi)]:
+        if n <= 0:
+            continue
+        tasks = sample(kind, n, args.seed)
+        if args.mode == "lsp":
+            res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir)
+        else:
+            res = run_plain(args.codeforge, tasks, kind, args.max_tokens, args.cache_dir)
+        everything += res
+        rows.append((kind, summary(res)))
+    label = args.label or args.mode
+    print("| configuration | set | tasks | answered | pass@1 | exact | p50 | p95 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind, s in rows:
+        print(f"| {label} | {kind} | {s['tasks']} | {s['answered']:.1%} | {s['pass@1']:.1%} | {s['exact']:.1%} "
+              f"| {s['p50_s']} s | {s['p95_s']} s |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"label": label, "args": vars(args), "summary": dict(rows), "results": everything}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
