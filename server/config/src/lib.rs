@@ -223,13 +223,11 @@ pub struct GenerationSettings {
     pub prompt_tokens: usize,
     pub context_hits: usize,
     pub plan: PlanSetting,
-    /// Completion prompts in the model's FIM format rather than as a chat (see the layer's `fim`).
-    pub fim: bool,
+    /// Completion prompts in the model's FIM format rather than as a chat (see the layer's `fim`);
+    /// `None`: the backend's own choice (`Backend::fim`, set per backend by the infilling
+    /// benchmark, `tests/bench/infilling/`).
+    pub fim: Option<bool>,
 }
-
-/// Whether completion uses FIM prompts when `fim` is not set: per backend, by the infilling
-/// benchmark (`tests/bench/infilling/`).
-pub const EMBEDDED_FIM_DEFAULT: bool = false;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenerationBackend {
@@ -347,7 +345,7 @@ impl Default for Settings {
                 prompt_tokens: 900,
                 context_hits: 6,
                 plan: PlanSetting::Drop,
-                fim: EMBEDDED_FIM_DEFAULT,
+                fim: None,
             },
             verify: VerifySettings::default(),
         }
@@ -943,8 +941,8 @@ fn resolve_generation(
         ));
     }
     let fim = match &backend {
-        GenerationBackend::Embedded { .. } => g.fim.unwrap_or(EMBEDDED_FIM_DEFAULT),
-        GenerationBackend::Openai { fim, .. } => *fim,
+        GenerationBackend::Embedded { .. } => g.fim,
+        GenerationBackend::Openai { fim, .. } => Some(*fim),
     };
     Ok(GenerationSettings {
         backend,

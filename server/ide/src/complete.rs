@@ -55,6 +55,9 @@ pub struct Completions {
     pub verdicts: Vec<(Level, ItemVerdict)>,
     /// Multi-line items held back while their tests run.
     pub pending: bool,
+    /// The item to show first, where it is not the line: a FIM answer that reached the text
+    /// after the cursor is the model's whole middle, so its largest item goes first.
+    pub preferred: Option<Level>,
     /// Why there are no items, when there are none: every empty answer is a decision with a
     /// reason (logged, and shown by `--explain`-style tools), never an accident.
     pub reason: Option<String>,
@@ -132,6 +135,47 @@ pub async fn verify_items(
     c.items = kept;
     c.pending = false;
     c
+}
+
+/// Where a FIM answer's middle ends (a byte offset at a line start), if its complete lines
+/// show it: the line that repeats the first line of code after the cursor, a line indented
+/// less than the cursor's own line inside an indented definition (the answer left it), or a
+/// markdown fence. `None` while the answer may still be the middle.
+pub fn fim_middle_end(prefix: &str, suffix: &str, text: &str) -> Option<usize> {
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let cursor_line = &prefix[line_start..];
+    // The indentation of the code the cursor is in: its line's, or the line above when the
+    // cursor's line holds nothing yet.
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    let context_indent = if cursor_line.trim().is_empty() {
+        prefix[..line_start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map_or(0, indent_of)
+    } else {
+        indent_of(cursor_line)
+    };
+    // The first line of code after the cursor's line.
+    let next_code = suffix.lines().skip(1).map(str::trim).find(|l| !l.is_empty());
+    let mut at = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.ends_with('\n') {
+            break;
+        }
+        let t = line.trim();
+        // The first line continues the cursor's own line: only later lines can end it.
+        if i > 0 || cursor_line.trim().is_empty() {
+            let repeats_suffix = next_code.is_some_and(|n| t == n);
+            let left = context_indent > 0 && !t.is_empty() && indent_of(line) == 0;
+            let fence = t.starts_with("```");
+            if repeats_suffix || left || fence {
+                return Some(at);
+            }
+        }
+        at += line.len();
+    }
+    None
 }
 
 /// Removes what the model repeated: lines already before the cursor, the typed part of the
@@ -413,11 +457,17 @@ pub async fn complete(
     };
     let budget = settings.prompt_tokens;
     let (mut context_ms, mut context_hits) = (0, 0);
-    let fim = settings.fim || backend.fim();
+    let fim = settings.fim.unwrap_or_else(|| backend.fim());
     let req = if fim {
         // A FIM answer is raw code: no code block to wait for.
         let mut req = template.request(fim_prompt(prefix, suffix, budget, &count), 1);
-        req.stop_when = None;
+        // Models (instruct ones above all) rarely end the middle themselves: they write on into
+        // the suffix and beyond. The middle ends where the answer reaches the text after the
+        // cursor, leaves the definition the cursor is in, or opens a markdown fence.
+        let (pre, suf) = (prefix.to_string(), suffix.to_string());
+        req.stop_when = Some(Arc::new(move |text: &str| {
+            fim_middle_end(&pre, &suf, text).is_some()
+        }));
         req
     } else {
         // Repository hits for what the enclosing function is about (stable while the user types
@@ -469,8 +519,13 @@ pub async fn complete(
         .first()
         .map(|s| s.text.clone())
         .unwrap_or_default();
+    let middle_end = if fim {
+        fim_middle_end(prefix, suffix, &raw)
+    } else {
+        None
+    };
     let code = if fim {
-        raw.clone()
+        raw[..middle_end.unwrap_or(raw.len())].to_string()
     } else {
         split_answer(lang, &raw).1
     };
@@ -523,6 +578,10 @@ pub async fn complete(
     if let Some(r) = &reason {
         tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
     }
+    let preferred = match items.last() {
+        Some((level, _)) if middle_end.is_some() && items.len() > 1 => Some(*level),
+        _ => None,
+    };
     Ok(Completions {
         items,
         raw,
@@ -533,6 +592,7 @@ pub async fn complete(
         model_ms,
         verdicts: Vec::new(),
         pending: false,
+        preferred,
         reason,
     })
 }
@@ -572,6 +632,26 @@ mod tests {
             clean_completion(prefix, "\n", "def f(x):\n    return x"),
             "return x"
         );
+    }
+
+    #[test]
+    fn a_fim_middle_ends_where_the_answer_reaches_the_suffix_or_leaves_the_definition() {
+        // The cursor on an empty line inside a function; the model writes the missing line,
+        // then the lines that follow it in the file.
+        let prefix = "def f(x):\n    total = 0\n";
+        let suffix = "\n        total += i\n    return total\n";
+        let text = "    for i in x:\n        total += i\n    return total\n";
+        assert_eq!(fim_middle_end(prefix, suffix, text), Some(16));
+        assert_eq!(fim_middle_end(prefix, suffix, "    for i in x:\n        tot"), None);
+        // Out of the function and into a test of its own.
+        let text = "    return total\n\n# Test\nprint(f([1]))\n";
+        assert_eq!(fim_middle_end(prefix, "\n", text), Some(18));
+        // Into markdown.
+        let text = "    return total\n```\n";
+        assert_eq!(fim_middle_end(prefix, "\n", text), Some(17));
+        // Mid-line, the first line continues the cursor's line, whatever it holds.
+        let prefix = "def f(x):\n    return ";
+        assert_eq!(fim_middle_end(prefix, "\n", "x\n"), None);
     }
 
     #[test]

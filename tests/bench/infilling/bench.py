@@ -183,12 +183,15 @@ def apply(text: str, offset: int, item: dict) -> str:
     return new[offset: len(new) - (len(text) - offset)] if new.startswith(text[:offset]) else new
 
 
-def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache: str | None) -> list[dict]:
+def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache: str | None,
+            fim: bool | None) -> list[dict]:
     work = tempfile.mkdtemp(prefix="cf-infill-")
     root = os.path.join(work, "ws")
     os.makedirs(root)
     with open(os.path.join(root, "codeforge.toml"), "w") as f:
         f.write('[embeddings]\nbackend = "none"\n')
+        if fim is not None:
+            f.write(f'[generation]\nfim = {str(fim).lower()}\n')
     env = dict(os.environ)
     if cache:
         env["CODEFORGE_CACHE_DIR"] = cache
@@ -275,6 +278,8 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds a cursor may wait for items")
     ap.add_argument("--max-tokens", type=int, default=128, help="plain mode: tokens per answer")
     ap.add_argument("--cache-dir", help="CODEFORGE_CACHE_DIR for the server")
+    ap.add_argument("--prompt", choices=["default", "fim", "chat"], default="default",
+                    help="lsp mode: the completion prompt (generation.fim), default: the server's choice")
     ap.add_argument("--label", default="", help="a name for this configuration in the table")
     ap.add_argument("--out", help="write every result as JSON here")
     args = ap.parse_args(argv)
@@ -285,12 +290,13 @@ def main(argv=None) -> int:
             continue
         tasks = sample(kind, n, args.seed)
         if args.mode == "lsp":
-            res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir)
+            fim = {"default": None, "fim": True, "chat": False}[args.prompt]
+            res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir, fim)
         else:
             res = run_plain(args.codeforge, tasks, kind, args.max_tokens, args.cache_dir)
         everything += res
         rows.append((kind, summary(res)))
-    label = args.label or args.mode
+    label = args.label or (args.mode if args.mode == "plain" else f"lsp ({args.prompt} prompt)")
     print("| configuration | set | tasks | answered | pass@1 | exact | p50 | p95 |")
     print("|---|---|---|---|---|---|---|---|")
     for kind, s in rows:

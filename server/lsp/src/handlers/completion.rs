@@ -232,7 +232,14 @@ pub(crate) async fn completion(
                     value: format!("```{}\n{typed}{t}\n```", "text"),
                 })),
                 // After everything else the server or other servers offer.
-                sort_text: Some(format!("~~~codeforge{}", level_rank(*level))),
+                sort_text: Some(format!(
+                    "~~~codeforge{}",
+                    if c.preferred == Some(*level) {
+                        0
+                    } else {
+                        1 + level_rank(*level)
+                    }
+                )),
                 filter_text: Some(format!("{typed}{first}")),
                 text_edit: Some(CompletionTextEdit::Edit(TextEdit {
                     range: Range {
