@@ -102,7 +102,10 @@ fn every_module_opens_with_what_it_owns() {
             }
         }
     }
-    assert!(missing.is_empty(), "modules without a `//!` line: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "modules without a `//!` line: {missing:#?}"
+    );
 }
 
 /// The top-level module a source file belongs to (`handlers/x.rs` → `handlers`); `None` for the
@@ -238,8 +241,7 @@ fn only_lsp_knows_lsp_types() {
         &["tower_lsp_server", "ls_types", "lsp_types"],
     );
     for k in except(&all, &["lsp"]) {
-        let manifest =
-            std::fs::read_to_string(server_dir().join(&k).join("Cargo.toml")).unwrap();
+        let manifest = std::fs::read_to_string(server_dir().join(&k).join("Cargo.toml")).unwrap();
         if manifest.contains("tower-lsp") || manifest.contains("lsp-types") {
             bad.push(format!("server/{k}/Cargo.toml depends on an LSP crate"));
         }
@@ -268,9 +270,17 @@ fn syntax_and_prompt_do_no_io() {
 fn only_verify_spawns_processes() {
     let bad = find_uses(
         &except(&crates(), &["verify"]),
-        &["Command::new", "process::Command", "tokio::process", "libc::fork"],
+        &[
+            "Command::new",
+            "process::Command",
+            "tokio::process",
+            "libc::fork",
+        ],
     );
-    assert!(bad.is_empty(), "processes spawned outside `verify`: {bad:#?}");
+    assert!(
+        bad.is_empty(),
+        "processes spawned outside `verify`: {bad:#?}"
+    );
 }
 
 #[test]

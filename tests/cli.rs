@@ -290,7 +290,9 @@ fn lsp_on_stdio_speaks_only_protocol() {
         if i == 3 {
             // Shut down once the startup indexing is done (on a loaded machine it takes a while).
             let waited = Instant::now();
-            while !std::fs::read_to_string(&log_path).unwrap_or_default().contains("indexed")
+            while !std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("indexed")
                 && waited.elapsed() < Duration::from_secs(60)
             {
                 std::thread::sleep(Duration::from_millis(100));

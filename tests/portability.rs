@@ -72,7 +72,19 @@ fn index_and_search(cpu: Option<&str>, ws: &TempWorkspace, cache: &Path) -> (Val
         summary.as_object_mut().unwrap().remove(volatile);
     }
     let out = ok(
-        run(cpu, &["search", "--json", "-w", root, "-k", "3", "parse the config file"], cache),
+        run(
+            cpu,
+            &[
+                "search",
+                "--json",
+                "-w",
+                root,
+                "-k",
+                "3",
+                "parse the config file",
+            ],
+            cache,
+        ),
         "search",
     );
     let r: Value = serde_json::from_str(out.trim()).unwrap();
@@ -86,7 +98,10 @@ fn on_a_haswell_cpu_it_answers_as_natively() {
 
     let native = ok(run(None, &["--version"], nowhere), "--version");
     assert!(native.starts_with("codeforge "), "{native}");
-    assert_eq!(ok(run(CPU, &["--version"], nowhere), "--version (Haswell)"), native);
+    assert_eq!(
+        ok(run(CPU, &["--version"], nowhere), "--version (Haswell)"),
+        native
+    );
 
     for file in ["symbols/python/src/shop/cart.py", JAVA, RUST] {
         let file = fixtures(file);
@@ -103,22 +118,19 @@ fn on_a_haswell_cpu_it_answers_as_natively() {
     let (native_summary, native_hits) = index_and_search(None, &ws, &native_cache);
     assert_eq!(native_summary["embedded"], 3, "{native_summary}");
     assert_eq!(native_hits["lexical_only"], false, "{native_hits}");
-    assert_eq!(native_hits["hits"][0]["name"], "read_options", "{native_hits}");
+    assert_eq!(
+        native_hits["hits"][0]["name"], "read_options",
+        "{native_hits}"
+    );
     let (summary, hits) = index_and_search(CPU, &ws, &ws.cache.with_file_name("cache-haswell"));
     assert_eq!(summary, native_summary);
     assert_eq!(hits, native_hits);
 
     // The embedded model: loaded (and requantized once, natively) from the real cache.
     real_qwen_gguf();
-    let cache = &codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
-    let args = [
-        "model",
-        "run",
-        "--json",
-        "--max-tokens",
-        "4",
-        "def fib(n):",
-    ];
+    let cache =
+        &codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
+    let args = ["model", "run", "--json", "--max-tokens", "4", "def fib(n):"];
     let native = ok(run(None, &args, cache), "model run");
     let v: Value = serde_json::from_str(native.trim()).unwrap();
     assert_eq!(v["completion_tokens"], 4, "{v}");
@@ -128,7 +140,11 @@ fn on_a_haswell_cpu_it_answers_as_natively() {
 
 #[test]
 fn below_the_baseline_it_says_what_the_cpu_lacks() {
-    let o = run(Some("Nehalem"), &["--version"], Path::new("/nonexistent/cache"));
+    let o = run(
+        Some("Nehalem"),
+        &["--version"],
+        Path::new("/nonexistent/cache"),
+    );
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stdout.is_empty(), "{}", o.stdout);
     assert!(

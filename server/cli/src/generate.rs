@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use codeforge_config::TrustSetting;
 use codeforge_ide::{
-    GenerateInput, Outcome, GenerateStatus, Retriever, VerifyContext, generate_function,
+    GenerateInput, GenerateStatus, Outcome, Retriever, VerifyContext, generate_function,
     load_backend,
 };
 use codeforge_index::UpdateRequest;
@@ -233,8 +233,11 @@ pub(crate) async fn cmd_generate(
         });
         if explain {
             v["explain"] = serde_json::to_value(proto::Explain::from(&outcome.explain))?;
-            let candidates: Vec<proto::Candidate> =
-                outcome.candidates.iter().map(proto::Candidate::from).collect();
+            let candidates: Vec<proto::Candidate> = outcome
+                .candidates
+                .iter()
+                .map(proto::Candidate::from)
+                .collect();
             v["candidates"] = serde_json::to_value(candidates)?;
         }
         println!("{}", serde_json::to_string(&v)?);

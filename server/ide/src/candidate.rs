@@ -144,7 +144,10 @@ pub(crate) struct EchoMarkers {
 
 /// A definition line compared without its indentation and the `:`/`{` that opens its body.
 fn signature_key(line: &str) -> String {
-    line.trim().trim_end_matches(['{', ':']).trim_end().to_string()
+    line.trim()
+        .trim_end_matches(['{', ':'])
+        .trim_end()
+        .to_string()
 }
 
 /// Headings of the function prompt's context sections.
@@ -235,7 +238,10 @@ mod tests {
         let c = candidate_from_answer(&file, &target, PlanMode::Off, 0, answer, &importable);
         assert!(c.usable(), "{:?}", c.rejected);
         let text = c.file_text(&file).unwrap();
-        assert!(text.starts_with("import math\nfrom geometry.util import square\n"), "{text}");
+        assert!(
+            text.starts_with("import math\nfrom geometry.util import square\n"),
+            "{text}"
+        );
         assert!(text.contains("return math.pi * square(r)"), "{text}");
         // Not used: nothing added.
         let answer = "```python\ndef area(r):\n    return 3.14159 * r * r\n```";
@@ -245,12 +251,23 @@ mod tests {
 
     #[test]
     fn answers_that_echo_the_prompt_are_found() {
-        assert_eq!(check("```python\ndef area(r):\n    return 3.14159 * r * r\n```"), None);
-        let label = check("```python\ndef area(r):\n    # line 1 shapes.describe\n    return 3.14159 * r * r\n```");
+        assert_eq!(
+            check("```python\ndef area(r):\n    return 3.14159 * r * r\n```"),
+            None
+        );
+        let label = check(
+            "```python\ndef area(r):\n    # line 1 shapes.describe\n    return 3.14159 * r * r\n```",
+        );
         assert!(label.is_some_and(|w| w.contains("context label")));
-        let copy = check("```python\ndef area(r):\n    def describe(shape):\n        return str(shape)\n    return 3.14159 * r * r\n```");
-        assert!(copy.is_some_and(|w| w.contains("shapes.describe")), "a nested copy of a neighbour");
-        let heading = check("```python\ndef area(r):\n    # Context from the repository\n    return r\n```");
+        let copy = check(
+            "```python\ndef area(r):\n    def describe(shape):\n        return str(shape)\n    return 3.14159 * r * r\n```",
+        );
+        assert!(
+            copy.is_some_and(|w| w.contains("shapes.describe")),
+            "a nested copy of a neighbour"
+        );
+        let heading =
+            check("```python\ndef area(r):\n    # Context from the repository\n    return r\n```");
         assert!(heading.is_some());
     }
 }

@@ -137,7 +137,10 @@ impl Verification {
             candidates: 0,
             elapsed_ms: 0,
             // What a run would have got here (`none` where the machine gives no sandbox).
-            sandbox: codeforge_verify::sandbox::support().level.as_str().to_string(),
+            sandbox: codeforge_verify::sandbox::support()
+                .level
+                .as_str()
+                .to_string(),
             agreement: None,
             runs: Vec::new(),
             notes: Vec::new(),
@@ -252,7 +255,10 @@ async fn may_run(
         ));
     }
     progress("waiting for the workspace trust answer");
-    ctx.trusted.clone().await.map_err(Verification::unverified)?;
+    ctx.trusted
+        .clone()
+        .await
+        .map_err(Verification::unverified)?;
     if !candidates.iter().any(Candidate::usable) {
         return Err(Verification::unverified("no usable candidate to test"));
     }
@@ -333,7 +339,9 @@ impl Check<'_, '_, '_> {
                         Ok(n) => self.notes.push(format!(
                             "no workspace test calls it: checked against {n} model-written tests"
                         )),
-                        Err(e) => self.notes.push(format!("model-written tests unusable: {e}")),
+                        Err(e) => self
+                            .notes
+                            .push(format!("model-written tests unusable: {e}")),
                     },
                     Err(e) => self.notes.push(format!("asking for tests failed: {e}")),
                 }
@@ -573,6 +581,27 @@ impl Check<'_, '_, '_> {
     }
 }
 
+/// A prompt as the feedback store keeps it: its messages with their roles.
+pub(crate) fn stored_prompt(p: &Prompt) -> Vec<codeforge_verify::feedback::StoredMessage> {
+    use codeforge_verify::feedback::StoredMessage;
+    match p {
+        Prompt::Chat(m) => m
+            .iter()
+            .map(|m| StoredMessage {
+                role: serde_json::to_value(m.role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                content: m.content.clone(),
+            })
+            .collect(),
+        Prompt::Text(t) => vec![StoredMessage {
+            role: "user".into(),
+            content: t.clone(),
+        }],
+    }
+}
+
 /// One line for the user about the best run.
 fn label(
     status: VerificationStatus,
@@ -590,8 +619,7 @@ fn label(
         String::new()
     };
     let written = if generated { "model-written " } else { "" };
-    if let (VerificationStatus::Passed, Some((reach, name)), false) = (status, reach, generated)
-    {
+    if let (VerificationStatus::Passed, Some((reach, name)), false) = (status, reach, generated) {
         if reach.strategy == codeforge_verify::Strategy::WholeSuite {
             return format!(
                 "✓ {}/{} tests passed, the whole suite ({} reach `{name}`){rounds_text}",
@@ -730,7 +758,7 @@ fn record_attempt(
     selected: &[String],
     shown: Option<usize>,
 ) -> Option<String> {
-    use codeforge_verify::feedback::{Attempt, CandidateRecord, StoredMessage, record};
+    use codeforge_verify::feedback::{Attempt, CandidateRecord, record};
     let file = sampler.file();
     let target = sampler.target();
     let lang = file.language();
@@ -748,23 +776,7 @@ fn record_attempt(
     )
     .to_hex()[..16]
         .to_string();
-    let prompt = match sampler.prompt() {
-        Some(Prompt::Chat(m)) => m
-            .iter()
-            .map(|m| StoredMessage {
-                role: serde_json::to_value(m.role)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                content: m.content.clone(),
-            })
-            .collect(),
-        Some(Prompt::Text(t)) => vec![StoredMessage {
-            role: "user".into(),
-            content: t.clone(),
-        }],
-        None => Vec::new(),
-    };
+    let prompt = sampler.prompt().map(stored_prompt).unwrap_or_default();
     let attempt = Attempt {
         id: id.clone(),
         unix_ms: now,

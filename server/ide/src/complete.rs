@@ -14,8 +14,8 @@ use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_an
 use codeforge_syntax::secret_scan::{REDACTED, is_secret_path, redact, redact_split};
 use codeforge_syntax::{CursorSyntax, Language, UnitEnds};
 
-use crate::context::Retriever;
 use crate::checking::{VerificationStatus, VerifyContext, verify_insertion};
+use crate::context::Retriever;
 use crate::generate::GenerateError;
 use crate::sampler::{RequestTemplate, token_counter};
 
@@ -43,6 +43,8 @@ pub struct Completions {
     pub items: Vec<(Level, String)>,
     /// Model answer before cutting (for `--explain`-style debugging).
     pub raw: String,
+    /// What the model was asked (kept for the feedback store when the user takes an item).
+    pub prompt: Option<codeforge_model::Prompt>,
     pub elapsed_ms: u64,
     /// Time spent outside the model (syntax, retrieval, prompt, post-processing), of which
     /// `context_ms` waiting for repository context.
@@ -157,7 +159,11 @@ pub fn fim_middle_end(prefix: &str, suffix: &str, text: &str) -> Option<usize> {
         indent_of(cursor_line)
     };
     // The first line of code after the cursor's line.
-    let next_code = suffix.lines().skip(1).map(str::trim).find(|l| !l.is_empty());
+    let next_code = suffix
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .find(|l| !l.is_empty());
     let mut at = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if !line.ends_with('\n') {
@@ -190,7 +196,8 @@ pub fn clean_completion(prefix: &str, suffix: &str, answer: &str) -> String {
 
 /// The ways an answer can be read, most likely first: with the lines it repeats from before the
 /// cursor and the typed part of the current line taken off (models restate what they continue),
-/// with only the repeated lines off, and as the exact continuation. Each has the tail that the
+/// with only the repeated lines off, and as the exact continuation (first when a single
+/// character is typed). Each has the tail that the
 /// text after the cursor already holds removed, and ends before a line that reopens a block
 /// the user already wrote. The caller keeps the one that parses best ([`complete`]): a `"`
 /// typed before an answer `""Doc."""` is the docstring's start, not a repetition.
@@ -199,8 +206,17 @@ pub fn readings(prefix: &str, suffix: &str, answer: &str) -> Vec<String> {
     let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let typed = &prefix[line_start..];
     let without_lines = strip_repeated_lines(&prefix[..line_start], text);
+    let stripped = strip_typed(typed, without_lines);
+    // One character typed (`/` before `// doc`, `_` before `_init__`, `r` before `return x`) is
+    // as likely the start of the answer as a repetition of it: the exact reading goes first and
+    // the parse has the last word.
+    let order = if typed.trim().chars().count() == 1 {
+        [without_lines, text, stripped]
+    } else {
+        [stripped, without_lines, text]
+    };
     let mut out = Vec::new();
-    for t in [strip_typed(typed, without_lines), without_lines, text] {
+    for t in order {
         let t = cut_reopened_blocks(&prefix[..line_start], t);
         let t = strip_suffix_tail(suffix, &t);
         if !t.trim().is_empty() && !out.contains(&t) {
@@ -258,11 +274,6 @@ fn strip_typed<'a>(typed: &str, text: &'a str) -> &'a str {
         } else {
             text.trim_start_matches([' ', '\t'])
         };
-    }
-    // One character typed (`/` before `// doc`, `_` before `_init__`) is as likely the start of
-    // the answer as a repetition of it: the answer is taken as it is.
-    if typed.trim().chars().count() < 2 {
-        return text;
     }
     if let Some(rest) = text.strip_prefix(typed) {
         return rest;
@@ -404,6 +415,68 @@ fn keep_parsing(
         .collect()
 }
 
+/// An accepted completion item, for the feedback store.
+pub struct AcceptedItem<'a> {
+    pub root: &'a std::path::Path,
+    pub rel_path: &'a str,
+    pub language: Language,
+    pub level: Level,
+    pub text: &'a str,
+}
+
+/// Records in the feedback store (`<cache>/feedback/attempts.jsonl`) that the user took a
+/// completion item: what the model was asked, the item and how its tests went, as an attempt
+/// already accepted (target `completion: rest of line`, say). Returns the attempt's id.
+pub fn record_accepted_completion(
+    cache_dir: &std::path::Path,
+    c: &Completions,
+    item: AcceptedItem<'_>,
+) -> std::io::Result<String> {
+    use codeforge_verify::feedback::{Attempt, CandidateRecord, record};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let id = blake3::hash(format!("{now}:{}:{}", item.rel_path, item.text).as_bytes()).to_hex()
+        [..16]
+        .to_string();
+    let verdict = c.verdict(item.level);
+    let verified = verdict.is_some_and(|v| v.status == VerificationStatus::Passed);
+    let attempt = Attempt {
+        id: id.clone(),
+        unix_ms: now,
+        workspace: item.root.display().to_string(),
+        file: item.rel_path.to_string(),
+        target: format!("completion: {}", item.level.label()),
+        language: item.language.name().to_string(),
+        fence: item.language.spec().generation.fence.clone(),
+        prompt: c
+            .prompt
+            .as_ref()
+            .map(crate::checking::stored_prompt)
+            .unwrap_or_default(),
+        context: Vec::new(),
+        tests_from: if verdict.is_some() {
+            "workspace"
+        } else {
+            "none"
+        }
+        .into(),
+        selected_tests: Vec::new(),
+        candidates: vec![CandidateRecord {
+            code: item.text.to_string(),
+            passed: usize::from(verified),
+            failed: 0,
+            compiled: verified,
+            verified,
+            round: 0,
+            shown: true,
+        }],
+        accepted: Some(true),
+    };
+    record(cache_dir, &attempt)?;
+    Ok(id)
+}
+
 /// How long a completion waits for repository context. A cached answer takes well under 1 ms; a
 /// search that takes longer keeps going and the index caches its answer, so the next completion
 /// in the same function has it.
@@ -510,6 +583,7 @@ pub async fn complete(
         )
     };
     let prepared_ms = start.elapsed().as_millis() as u64;
+    let prompt = Some(req.prompt.clone());
     let model_start = Instant::now();
     let g = backend.generate(req).await?;
     let model_ms = model_start.elapsed().as_millis() as u64;
@@ -585,6 +659,7 @@ pub async fn complete(
     Ok(Completions {
         items,
         raw,
+        prompt,
         elapsed_ms: start.elapsed().as_millis() as u64,
         overhead_ms: prepared_ms + post.elapsed().as_millis() as u64,
         context_ms,
@@ -613,7 +688,10 @@ mod tests {
         // Mid-identifier: the answer repeats the line, or only the word being typed.
         let prefix = "def f(text):\n    words = text.spl";
         assert_eq!(clean_completion(prefix, "\n", "split()"), "it()");
-        assert_eq!(clean_completion(prefix, "\n", "words = text.split()"), "it()");
+        assert_eq!(
+            clean_completion(prefix, "\n", "words = text.split()"),
+            "it()"
+        );
         assert_eq!(clean_completion(prefix, "\n", "it()"), "it()");
         // After a keyword.
         let prefix = "def f(text):\n    best = ''\n    for w in ";
@@ -642,7 +720,10 @@ mod tests {
         let suffix = "\n        total += i\n    return total\n";
         let text = "    for i in x:\n        total += i\n    return total\n";
         assert_eq!(fim_middle_end(prefix, suffix, text), Some(16));
-        assert_eq!(fim_middle_end(prefix, suffix, "    for i in x:\n        tot"), None);
+        assert_eq!(
+            fim_middle_end(prefix, suffix, "    for i in x:\n        tot"),
+            None
+        );
         // Out of the function and into a test of its own.
         let text = "    return total\n\n# Test\nprint(f([1]))\n";
         assert_eq!(fim_middle_end(prefix, "\n", text), Some(18));

@@ -212,8 +212,13 @@ pub async fn gather_context(
                     text.push_str(h.signature.trim_end());
                     if h.language == lang
                         && let Some(kind) = SymbolKind::from_name(&h.kind)
-                        && let Some(i) =
-                            codeforge_syntax::importable(lang, rel_path, &h.path, &h.qualified_name, kind)
+                        && let Some(i) = codeforge_syntax::importable(
+                            lang,
+                            rel_path,
+                            &h.path,
+                            &h.qualified_name,
+                            kind,
+                        )
                     {
                         importable.push(i);
                     }

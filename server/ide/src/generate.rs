@@ -121,4 +121,3 @@ impl Outcome {
         self.verification.as_ref().map(|v| v.status)
     }
 }
-

@@ -19,9 +19,9 @@ pub use checking::{
     trust_known, verify_insertion,
 };
 pub use complete::{
-    CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level, clean_completion, complete,
-    readings,
-    parsing_levels, split_levels, verify_items,
+    AcceptedItem, CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level,
+    clean_completion, complete, parsing_levels, readings, record_accepted_completion, split_levels,
+    verify_items,
 };
 pub use context::{Related, Retriever, gather_context};
 pub use generate::{

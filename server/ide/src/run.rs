@@ -16,9 +16,7 @@ use codeforge_syntax::{FunctionTarget, Importable, ParsedFile, StubKind};
 use crate::candidate::by_confidence;
 use crate::checking::{AttemptInfo, VerificationStatus, VerifyContext, verify_candidates};
 use crate::context::{Retriever, gather_context};
-use crate::generate::{
-    Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo,
-};
+use crate::generate::{Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo};
 use crate::sampler::{RequestTemplate, Sampler, token_counter};
 
 pub(crate) fn plan_mode(p: PlanSetting) -> PlanMode {
@@ -205,8 +203,13 @@ impl<'a> GenerationRun<'a> {
                 .map(|c| c.label.clone())
                 .collect(),
         };
-        let (v, pick) =
-            Box::pin(verify_candidates(ctx, &mut self.sampler, attempt, self.progress)).await;
+        let (v, pick) = Box::pin(verify_candidates(
+            ctx,
+            &mut self.sampler,
+            attempt,
+            self.progress,
+        ))
+        .await;
         let status = if pick.is_none() && v.status == VerificationStatus::Failed {
             GenerateStatus::NoPassingCandidate
         } else {
@@ -274,6 +277,11 @@ pub async fn generate_function(
     }
     let file = ParsedFile::parse(input.language, input.rel_path, input.source);
     let target = target_at(&file, input.line, input.allow_implemented)?;
-    Box::pin(GenerationRun::new(backend, retriever, settings, verify, &file, &target, progress).run())
-        .await
+    Box::pin(
+        GenerationRun::new(
+            backend, retriever, settings, verify, &file, &target, progress,
+        )
+        .run(),
+    )
+    .await
 }

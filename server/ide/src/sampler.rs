@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use codeforge_config::GenerationSettings;
 use codeforge_model::{Backend, Generation, ModelError, Prompt, Request, Usage};
-use codeforge_prompt::{PlanMode, refine_prompt, reask_prompt, split_answer, test_designer_prompt};
+use codeforge_prompt::{PlanMode, reask_prompt, refine_prompt, split_answer, test_designer_prompt};
 use codeforge_syntax::{FunctionTarget, Importable, ParsedFile};
 
 use crate::candidate::{Candidate, EchoMarkers, candidate_from_answer, reject_repeat};

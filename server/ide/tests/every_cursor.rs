@@ -13,7 +13,10 @@ use codeforge_testkit::fixtures;
 const FILES: [(&str, Language); 3] = [
     ("symbols/python/src/shop/cart.py", Language::Python),
     ("symbols/rust/src/lib.rs", Language::Rust),
-    ("symbols/java/src/main/java/com/acme/Util.java", Language::Java),
+    (
+        "symbols/java/src/main/java/com/acme/Util.java",
+        Language::Java,
+    ),
 ];
 
 fn settings() -> GenerationSettings {
@@ -40,7 +43,13 @@ fn cut_end(source: &str, at: usize, cut: Cut) -> usize {
 }
 
 /// What went wrong at one cursor, or `None`.
-async fn check_cursor(lang: Language, fence: &str, source: &str, at: usize, cut: Cut) -> Option<String> {
+async fn check_cursor(
+    lang: Language,
+    fence: &str,
+    source: &str,
+    at: usize,
+    cut: Cut,
+) -> Option<String> {
     let end = cut_end(source, at, cut);
     let removed = &source[at..end];
     if removed.trim().is_empty() {
@@ -77,7 +86,11 @@ async fn check_cursor(lang: Language, fence: &str, source: &str, at: usize, cut:
         offset: at,
     };
     let c = complete(&model, None, &settings(), input).await.ok()?;
-    let line = c.items.iter().find(|(l, _)| *l == Level::Line).map(|(_, t)| t.as_str());
+    let line = c
+        .items
+        .iter()
+        .find(|(l, _)| *l == Level::Line)
+        .map(|(_, t)| t.as_str());
     if line == Some(removed.trim_end()) {
         return None;
     }
@@ -109,6 +122,48 @@ async fn every_cursor_gets_the_right_item() {
         failures.is_empty(),
         "{} of {checked} cursors did not get the right line item:\n{}",
         failures.len(),
-        failures.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
+}
+
+/// The cases the walk cannot make: a model that restates what was typed. One letter typed is
+/// read both ways and the parse decides (`r` + `return x` is `eturn x`; `_` + `_init__` stays).
+#[tokio::test]
+async fn a_restated_start_is_taken_off_when_the_parse_says_so() {
+    for (doc, answer, want) in [
+        ("def f(x):\n    r|\n", "return x", "eturn x"),
+        ("def f(x):\n    ret|\n", "return x", "urn x"),
+        ("def f(x):\n    words = x.spl|\n", "split()", "it()"),
+        (
+            "def f(x):\n    words = x.spl|\n",
+            "words = x.split()",
+            "it()",
+        ),
+        (
+            "class A:\n    def _|\n",
+            "_init__(self):\n        pass",
+            "_init__(self):",
+        ),
+    ] {
+        let offset = doc.find('|').unwrap();
+        let source = doc.replacen('|', "", 1);
+        let model = Scripted::new([ScriptedReply::Text(format!("```python\n{answer}\n```"))]);
+        let input = CompletionInput {
+            language: Language::Python,
+            rel_path: "a.py",
+            source: &source,
+            offset,
+        };
+        let c = complete(&model, None, &settings(), input).await.unwrap();
+        assert_eq!(
+            c.items.first().map(|(_, t)| t.as_str()),
+            Some(want),
+            "{doc:?} answered {answer:?}: {c:?}"
+        );
+    }
 }

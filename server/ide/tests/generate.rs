@@ -414,7 +414,8 @@ async fn a_key_next_to_the_cursor_or_in_the_stub_is_masked_in_every_prompt() {
 /// with the candidate in place, and listing the targets parses once.
 #[tokio::test]
 async fn one_parse_per_file_version_plus_one_per_candidate() {
-    let source = "def double(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n\n\ndef other():\n    return 1\n";
+    let source =
+        "def double(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n\n\ndef other():\n    return 1\n";
     let before = codeforge_syntax::file_parses();
     let targets = generate_targets(Language::Python, "m.py", source);
     assert_eq!(targets.len(), 1);

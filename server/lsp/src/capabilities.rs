@@ -6,7 +6,8 @@ use codeforge_syntax::Language;
 use tower_lsp_server::ls_types::*;
 
 use crate::proto::{
-    GENERATE_COMMAND, GENERATE_KIND, REINDEX_COMMAND, TRUST_COMMAND, UNTRUST_COMMAND,
+    COMPLETION_ACCEPTED_COMMAND, GENERATE_COMMAND, GENERATE_KIND, REINDEX_COMMAND, TRUST_COMMAND,
+    UNTRUST_COMMAND,
 };
 
 /// What the server uses of the client's capabilities.
@@ -77,6 +78,7 @@ pub(crate) fn server_capabilities() -> ServerCapabilities {
                 REINDEX_COMMAND,
                 TRUST_COMMAND,
                 UNTRUST_COMMAND,
+                COMPLETION_ACCEPTED_COMMAND,
             ]
             .map(String::from)
             .to_vec(),

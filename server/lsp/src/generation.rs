@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use codeforge_ide::{
-    GenerateError, GenerateInput, Outcome, GenerateStatus, generate_function,
-};
+use codeforge_ide::{GenerateError, GenerateInput, GenerateStatus, Outcome, generate_function};
 use codeforge_syntax::{Language, splice_body};
 use tower_lsp_server::jsonrpc::{Error as RpcError, ErrorCode, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
@@ -145,7 +143,9 @@ pub(crate) async fn run_generation(
                     crate::proto::VerificationParams {
                         uri: uri.clone(),
                         target: o.target.qualified_name.clone(),
-                        verification: crate::proto::VerificationSummary::of(o.verification.as_ref()),
+                        verification: crate::proto::VerificationSummary::of(
+                            o.verification.as_ref(),
+                        ),
                     },
                 )
                 .await;

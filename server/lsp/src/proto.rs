@@ -12,6 +12,9 @@ pub const GENERATE_KIND: &str = "refactor.rewrite.codeforge";
 pub const REINDEX_COMMAND: &str = "codeforge.reindex";
 pub const TRUST_COMMAND: &str = "codeforge.trustWorkspace";
 pub const UNTRUST_COMMAND: &str = "codeforge.untrustWorkspace";
+/// Sent by the client when the user takes a completion item (the item's own `command`):
+/// `[{uri, key, level}]`; records the acceptance in the feedback store.
+pub const COMPLETION_ACCEPTED_COMMAND: &str = "codeforge.completionAccepted";
 
 /// What a listed action carries to its resolve (or command): the document and the function's
 /// 0-based line. (Clients treat it as opaque and send it back unchanged.)

@@ -1,7 +1,8 @@
 //! AI completion through the real server with a scripted model: three labelled granularities
 //! ranked after everything else, `isIncomplete` while the model is still working, the same
 //! prefix/suffix answered from the cache without a second model call, inline completion from the
-//! same engine, and `$/cancelRequest` stopping the model work.
+//! same engine, `$/cancelRequest` stopping the model work, and a taken item recorded in the
+//! feedback store.
 
 mod common;
 
@@ -40,7 +41,7 @@ fn at(doc: &str) -> Value {
 #[tokio::test]
 async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
     let model = Arc::new(Scripted::new([ScriptedReply::Text(ANSWER.into())]));
-    let (mut c, _ws, doc) = setup(model.clone()).await;
+    let (mut c, ws, doc) = setup(model.clone()).await;
     let init_caps = c.request("textDocument/completion", at(&doc)).await;
     assert_eq!(init_caps["isIncomplete"], false, "{init_caps}");
     let items = init_caps["items"].as_array().unwrap().clone();
@@ -77,7 +78,7 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
     let t = Instant::now();
     let again = c.request("textDocument/completion", at(&doc)).await;
     let cached_ms = t.elapsed().as_millis();
-    assert_eq!(again["items"], Value::Array(items));
+    assert_eq!(again["items"], Value::Array(items.clone()));
     assert_eq!(
         model.calls(),
         1,
@@ -95,6 +96,33 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
     );
     assert_eq!(inline_items[1]["insertText"], "al += len(w)");
     assert_eq!(model.calls(), 1);
+
+    // Taking an item runs its command, which keeps the item and its prompt for fine-tuning.
+    let cmd = &items[0]["command"];
+    assert_eq!(cmd["command"], "codeforge.completionAccepted", "{cmd}");
+    let r = c
+        .request(
+            "workspace/executeCommand",
+            json!({"command": cmd["command"], "arguments": cmd["arguments"]}),
+        )
+        .await;
+    let id = r["recorded"].as_str().expect("recorded").to_string();
+    let attempts = codeforge_verify::feedback::load(&ws.cache);
+    let a = attempts
+        .iter()
+        .find(|a| a.id == id)
+        .expect("the attempt is stored");
+    assert_eq!(a.accepted, Some(true));
+    assert_eq!(a.target, "completion: rest of line");
+    assert_eq!(a.file, "shapes/lengths.py");
+    assert_eq!(a.candidates[0].code, "al += len(w)");
+    assert!(
+        a.prompt
+            .iter()
+            .any(|m| m.content.contains("for w in words:")),
+        "{:?}",
+        a.prompt
+    );
 }
 
 #[tokio::test]

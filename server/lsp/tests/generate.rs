@@ -342,12 +342,28 @@ async fn an_answer_that_needs_an_import_and_a_helper_brings_them_in_the_same_cha
         new.starts_with("from shapes.stats import mean\nimport statistics\n"),
         "the new import joins the import block, the one the file has is not repeated: {new}"
     );
-    assert_eq!(new.matches("from shapes.stats import mean").count(), 1, "{new}");
+    assert_eq!(
+        new.matches("from shapes.stats import mean").count(),
+        1,
+        "{new}"
+    );
     assert!(
         new.contains("def _lengths(text):\n    return [len(w) for w in text.split()]\n\n\ndef average_word_length(text):"),
         "the helper is placed before the function: {new}"
     );
-    assert!(new.ends_with("    words = _lengths(text)\n    return statistics.fmean(words) if words else 0.0\n"), "{new}");
-    assert_eq!(codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new), 0);
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the server wrote into the workspace");
+    assert!(
+        new.ends_with(
+            "    words = _lengths(text)\n    return statistics.fmean(words) if words else 0.0\n"
+        ),
+        "{new}"
+    );
+    assert_eq!(
+        codeforge_syntax::count_syntax_errors(codeforge_syntax::Language::Python, &new),
+        0
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&ws.root),
+        before,
+        "the server wrote into the workspace"
+    );
 }

@@ -70,7 +70,11 @@ async fn generate_scripted(
     let before = codeforge_testkit::snapshot(&ws.root);
     let doc = open(&mut c, &ws.root.join(file), lang).await;
     let r = generate(&mut c, &doc, line).await;
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace changed");
+    assert_eq!(
+        codeforge_testkit::snapshot(&ws.root),
+        before,
+        "the workspace changed"
+    );
     r
 }
 
@@ -127,7 +131,10 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
         "measured: the 3 tests that reach it (test_shout from its module does not) + the doctest: {title}"
     );
     // The typed verdict editors read: in the resolved action's data and in a notification.
-    assert_eq!(resolved["data"]["verification"]["status"], "passed", "{resolved}");
+    assert_eq!(
+        resolved["data"]["verification"]["status"], "passed",
+        "{resolved}"
+    );
     assert_eq!(resolved["data"]["verification"]["testsFrom"], "workspace");
     let note = c
         .wait_for("codeforge/verification", 10, |n| {
@@ -135,7 +142,10 @@ async fn python_wrong_then_right_through_the_code_action_with_the_trust_question
         })
         .await;
     assert_eq!(note["params"]["verification"]["status"], "passed", "{note}");
-    assert_eq!(note["params"]["target"], "textstat.words.count_vowels", "{note}");
+    assert_eq!(
+        note["params"]["target"], "textstat.words.count_vowels",
+        "{note}"
+    );
 
     // The refinement prompt carried the failing test's output.
     assert_eq!(model.calls(), 2);
@@ -303,9 +313,20 @@ async fn hostile_candidates_leave_no_trace_and_no_process() {
     let r = generate(&mut c, &doc, 4).await;
     assert_eq!(r["verification"]["status"], "passed", "{r}");
     assert!(r["code"].as_str().unwrap().contains("text.lower()"), "{r}");
-    assert!(!home_abs.exists(), "home written by absolute path: {}", home_abs.display());
-    assert_eq!(std::fs::read(&trust_file).ok(), trust_before, "the trust file was written");
-    assert!(listener.accept().is_err(), "a candidate reached a local listener");
+    assert!(
+        !home_abs.exists(),
+        "home written by absolute path: {}",
+        home_abs.display()
+    );
+    assert_eq!(
+        std::fs::read(&trust_file).ok(),
+        trust_before,
+        "the trust file was written"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "a candidate reached a local listener"
+    );
     assert_eq!(
         codeforge_testkit::snapshot(&ws.root),
         before,
@@ -347,7 +368,10 @@ async fn rust_wrong_then_right_with_cargo() {
     // The survey found the two tests that reach `fib`; a suite this fast runs whole.
     assert_eq!(v["passed"], 3, "first_terms, tenth and doubles: {v}");
     assert!(
-        v["label"].as_str().unwrap().contains("the whole suite (2 reach `fib`)"),
+        v["label"]
+            .as_str()
+            .unwrap()
+            .contains("the whole suite (2 reach `fib`)"),
         "{v}"
     );
     assert!(r["code"].as_str().unwrap().contains("let t = a + b"), "{r}");
@@ -550,7 +574,10 @@ fn editable_venv(root: &std::path::Path) {
     assert!(ok, "python -m venv");
     let site_of = |python: &std::path::Path| {
         let out = std::process::Command::new(python)
-            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ])
             .output()
             .unwrap();
         std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
@@ -559,8 +586,18 @@ fn editable_venv(root: &std::path::Path) {
     let to = site_of(&root.join(".venv/bin/python"));
     for e in std::fs::read_dir(&from).unwrap().flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        let wanted = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py.py"];
-        if wanted.iter().any(|w| n == *w || n.starts_with(&format!("{w}-"))) {
+        let wanted = [
+            "pytest",
+            "_pytest",
+            "pluggy",
+            "iniconfig",
+            "packaging",
+            "py.py",
+        ];
+        if wanted
+            .iter()
+            .any(|w| n == *w || n.starts_with(&format!("{w}-")))
+        {
             let ok = std::process::Command::new("cp")
                 .arg("-a")
                 .arg(e.path())
@@ -617,10 +654,17 @@ async fn python_src_layout_with_an_editable_install_and_nested_test_helpers() {
         edit.contains("import math") && edit.contains("math.floor"),
         "the import travels in the same edit: {edit}"
     );
-    assert!(!r.to_string().contains("min(int("), "the wrong body is never shown");
+    assert!(
+        !r.to_string().contains("min(int("),
+        "the wrong body is never shown"
+    );
     let refine = last_user_message(&model.prompts()[1]);
     assert!(refine.contains("test_percent"), "{refine}");
-    assert_eq!(codeforge_testkit::snapshot(&ws.root), before, "the workspace changed");
+    assert_eq!(
+        codeforge_testkit::snapshot(&ws.root),
+        before,
+        "the workspace changed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -635,7 +679,10 @@ async fn rust_tests_that_never_call_the_function_do_not_verify_it() {
     assert_eq!(v["status"], "unverified", "{r}");
     assert_eq!(v["passed"], 1, "{v}");
     assert!(
-        v["label"].as_str().unwrap().contains("none of them calls `evens`"),
+        v["label"]
+            .as_str()
+            .unwrap()
+            .contains("none of them calls `evens`"),
         "{v}"
     );
     assert!(
@@ -653,13 +700,24 @@ async fn a_cargo_workspace_members_function_is_checked_by_another_members_test()
     let wrong = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w + h\n}\n```";
     let right = "```rust\npub fn area(w: u32, h: u32) -> u32 {\n    w * h\n}\n```";
     let settings = json!({"whole_suite_s": 0, "generate_tests": false});
-    let r = generate_scripted(&ws, &[wrong, right], settings, "geometry/src/lib.rs", "rust", 1).await;
+    let r = generate_scripted(
+        &ws,
+        &[wrong, right],
+        settings,
+        "geometry/src/lib.rs",
+        "rust",
+        1,
+    )
+    .await;
     let v = &r["verification"];
     assert_eq!(v["status"], "passed", "{r}");
     assert_eq!(v["rounds"], 1, "the wrong body was rejected first: {v}");
     assert_eq!(v["selected_tests"], json!(["describes_a_floor"]), "{v}");
     assert!(
-        v["label"].as_str().unwrap().contains("1/1 tests passed that reach `area`"),
+        v["label"]
+            .as_str()
+            .unwrap()
+            .contains("1/1 tests passed that reach `area`"),
         "{v}"
     );
     assert!(r["code"].as_str().unwrap().contains("w * h"), "{r}");

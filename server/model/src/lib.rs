@@ -290,7 +290,9 @@ mod tests {
 
     #[test]
     fn a_code_block_closes_on_a_closing_fence_line_only() {
-        assert!(has_closed_code_block("Plan.\n```python\ndef f():\n    return 1\n```"));
+        assert!(has_closed_code_block(
+            "Plan.\n```python\ndef f():\n    return 1\n```"
+        ));
         assert!(!has_closed_code_block("```python\ndef f():\n    return 1"));
         // humanize's docstrings hold fenced examples: the sample goes on past them.
         let doc = "```python\ndef f():\n    \"\"\"One.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n";

@@ -466,7 +466,10 @@ mod tests {
         // A docstring with its own fenced example (humanize's docstrings have them).
         let doc = "def f():\n    \"\"\"One.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n    return 1";
         let (_, code) = split_answer(Language::Python, &format!("```python\n{doc}\n```\nDone."));
-        assert_eq!(code, doc, "a fence inside the code neither closes nor opens");
+        assert_eq!(
+            code, doc,
+            "a fence inside the code neither closes nor opens"
+        );
         let (_, code) = split_answer(Language::Python, "```python\nreturn 1```");
         assert_eq!(code, "return 1", "a closing fence at a line's end");
     }

@@ -97,7 +97,12 @@ pub fn answer_extras(lang: Language, code: &str, name: &str) -> AnswerExtras {
             target = Some(n);
             break;
         }
-        stack.extend(n.named_children(&mut cursor).collect::<Vec<_>>().into_iter().rev());
+        stack.extend(
+            n.named_children(&mut cursor)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev(),
+        );
     }
     let Some(target) = target else {
         return AnswerExtras::default();
@@ -177,9 +182,9 @@ impl ParsedFile {
                 && (t.is_empty()
                     || t.starts_with(comment)
                     || t.starts_with("/*")
-                || t.starts_with('*')
-                || t.starts_with("#!")
-                || t.starts_with("package "));
+                    || t.starts_with('*')
+                    || t.starts_with("#!")
+                    || t.starts_with("package "));
             if !leading {
                 break;
             }
@@ -239,7 +244,9 @@ impl ParsedFile {
             } else {
                 // Before the outermost definition holding the target, at the top level.
                 let mut outermost = &target.symbol;
-                while let Some(p) = outermost.parent.and_then(|i| self.extracted().symbols.get(i))
+                while let Some(p) = outermost
+                    .parent
+                    .and_then(|i| self.extracted().symbols.get(i))
                 {
                     if p.kind == crate::SymbolKind::Module {
                         break;
@@ -298,9 +305,16 @@ mod tests {
         let extras = answer_extras(Language::Python, answer, "top");
         assert_eq!(
             extras.imports,
-            ["import heapq as hq", "import os", "from itertools import (\n    groupby,\n)"]
+            [
+                "import heapq as hq",
+                "import os",
+                "from itertools import (\n    groupby,\n)"
+            ]
         );
-        assert!(extras.helpers.is_empty(), "`_key` is beside the class, not the method");
+        assert!(
+            extras.helpers.is_empty(),
+            "`_key` is beside the class, not the method"
+        );
         let flat = "import heapq as hq\n\ndef _key(x):\n    return -x\n\ndef top(self, xs, k):\n    return hq.nlargest(k, xs, key=_key)\n";
         let extras = answer_extras(Language::Python, flat, "top");
         assert_eq!(extras.helpers.len(), 1);
@@ -326,8 +340,14 @@ mod tests {
         let extras = answer_extras(Language::Rust, answer, "total");
         let main = crate::splice_body(&t, "xs.iter().fold(0, |a, b| add(a, *b))");
         let out = apply(&p, &main, &p.extra_edits(&t, &extras));
-        assert!(out.starts_with("//! Lib.\n\nuse std::iter::Sum;\n\n"), "{out}");
-        assert!(out.contains("fn add(a: i64, b: i64) -> i64 { a + b }\n\n/// Sum.\npub fn total"), "{out}");
+        assert!(
+            out.starts_with("//! Lib.\n\nuse std::iter::Sum;\n\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn add(a: i64, b: i64) -> i64 { a + b }\n\n/// Sum.\npub fn total"),
+            "{out}"
+        );
         assert_eq!(crate::count_syntax_errors(Language::Rust, &out), 0);
 
         let src = "package a;\n\nimport java.util.List;\n\nclass S {\n    /** Max. */\n    int max(List<Integer> xs) {\n        throw new UnsupportedOperationException();\n    }\n}\n";
@@ -338,19 +358,30 @@ mod tests {
         assert_eq!(extras.helpers.len(), 1);
         let main = crate::splice_body(&t, "return id(Collections.max(xs));");
         let out = apply(&p, &main, &p.extra_edits(&t, &extras));
-        assert!(out.contains("import java.util.List;\nimport java.util.Collections;\n"), "{out}");
-        assert!(out.contains("    private static int id(int x) { return x; }\n\n    /** Max. */"), "{out}");
+        assert!(
+            out.contains("import java.util.List;\nimport java.util.Collections;\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("    private static int id(int x) { return x; }\n\n    /** Max. */"),
+            "{out}"
+        );
         assert_eq!(crate::count_syntax_errors(Language::Java, &out), 0);
     }
 
     #[test]
     fn nothing_is_added_twice_or_for_a_bare_body() {
-        let src = "import math\n\ndef f(x):\n    \"\"\"Root.\"\"\"\n    pass\n\ndef g():\n    return 1\n";
+        let src =
+            "import math\n\ndef f(x):\n    \"\"\"Root.\"\"\"\n    pass\n\ndef g():\n    return 1\n";
         let p = ParsedFile::parse(Language::Python, "m.py", src);
         let t = p.function_at_line(2).unwrap();
-        let answer = "import math\n\ndef g():\n    return 2\n\ndef f(x):\n    return math.sqrt(x) + g()\n";
+        let answer =
+            "import math\n\ndef g():\n    return 2\n\ndef f(x):\n    return math.sqrt(x) + g()\n";
         let extras = answer_extras(Language::Python, answer, "f");
-        assert!(p.extra_edits(&t, &extras).is_empty(), "math is imported and g defined");
+        assert!(
+            p.extra_edits(&t, &extras).is_empty(),
+            "math is imported and g defined"
+        );
         assert!(answer_extras(Language::Python, "return x", "f").is_empty());
     }
 }

@@ -49,7 +49,12 @@ pub fn extract(lang: Language, rel_path: &str, source: &str) -> ExtractedFile {
 }
 
 /// [`extract`] from a tree already parsed from `source` (no second parse).
-pub(crate) fn extract_tree(lang: Language, rel_path: &str, source: &str, tree: &Tree) -> ExtractedFile {
+pub(crate) fn extract_tree(
+    lang: Language,
+    rel_path: &str,
+    source: &str,
+    tree: &Tree,
+) -> ExtractedFile {
     extract_from(lang, rel_path, source, tree, 0)
 }
 

@@ -60,9 +60,7 @@ pub fn importable(
     }
     Some(Importable {
         name: name.to_string(),
-        import: template
-            .replace("{module}", module)
-            .replace("{name}", name),
+        import: template.replace("{module}", module).replace("{name}", name),
     })
 }
 
@@ -104,7 +102,10 @@ fn is_ident_char(c: char) -> bool {
 }
 
 fn is_identifier(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && s.chars().all(is_ident_char)
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars().all(is_ident_char)
 }
 
 /// Each whole-word occurrence of `name` in `text`: the text after it.
@@ -148,14 +149,21 @@ fn uses(code: &str, name: &str) -> bool {
 fn defines(code: &str, name: &str) -> bool {
     occurrences(code, name).any(|(before, after)| {
         let b = before.trim_end();
-        let word_before = b
-            .rsplit(|c: char| !is_ident_char(c))
-            .next()
-            .unwrap_or("");
+        let word_before = b.rsplit(|c: char| !is_ident_char(c)).next().unwrap_or("");
         matches!(
             word_before,
-            "def" | "class" | "fn" | "struct" | "enum" | "trait" | "interface" | "let" | "mut"
-                | "for" | "as" | "import"
+            "def"
+                | "class"
+                | "fn"
+                | "struct"
+                | "enum"
+                | "trait"
+                | "interface"
+                | "let"
+                | "mut"
+                | "for"
+                | "as"
+                | "import"
         ) || {
             let a = after.trim_start();
             a.starts_with('=') && !a.starts_with("==")
@@ -174,23 +182,53 @@ mod tests {
     #[test]
     fn each_language_imports_its_way() {
         assert_eq!(
-            imp(Language::Python, "src/pkg/core.py", "src/pkg/util.py", "pkg.util.helper", SymbolKind::Function),
+            imp(
+                Language::Python,
+                "src/pkg/core.py",
+                "src/pkg/util.py",
+                "pkg.util.helper",
+                SymbolKind::Function
+            ),
             Some("from pkg.util import helper".into())
         );
         assert_eq!(
-            imp(Language::Python, "src/pkg/core.py", "src/pkg/shapes.py", "pkg.shapes.Circle.area", SymbolKind::Method),
+            imp(
+                Language::Python,
+                "src/pkg/core.py",
+                "src/pkg/shapes.py",
+                "pkg.shapes.Circle.area",
+                SymbolKind::Method
+            ),
             Some("from pkg.shapes import Circle".into())
         );
         assert_eq!(
-            imp(Language::Rust, "src/core.rs", "src/util.rs", "crate::util::helper", SymbolKind::Function),
+            imp(
+                Language::Rust,
+                "src/core.rs",
+                "src/util.rs",
+                "crate::util::helper",
+                SymbolKind::Function
+            ),
             Some("use crate::util::helper;".into())
         );
         assert_eq!(
-            imp(Language::Rust, "src/core.rs", "src/word.rs", "crate::word::Word::len", SymbolKind::Method),
+            imp(
+                Language::Rust,
+                "src/core.rs",
+                "src/word.rs",
+                "crate::word::Word::len",
+                SymbolKind::Method
+            ),
             Some("use crate::word::Word;".into())
         );
         assert_eq!(
-            imp(Language::Java, "src/main/java/com/acme/a/A.java", "src/main/java/com/acme/b/Geometry.java", "com.acme.b.Geometry#area", SymbolKind::Method),
+            imp(
+                Language::Java,
+                "src/main/java/com/acme/a/A.java",
+                "src/main/java/com/acme/b/Geometry.java",
+                "com.acme.b.Geometry#area",
+                SymbolKind::Method
+            ),
             Some("import com.acme.b.Geometry;".into())
         );
     }
@@ -198,19 +236,43 @@ mod tests {
     #[test]
     fn no_import_where_none_is_needed_or_possible() {
         // Same file; Java's own package; another crate of a Cargo workspace.
-        assert_eq!(imp(Language::Python, "pkg/a.py", "pkg/a.py", "pkg.a.f", SymbolKind::Function), None);
         assert_eq!(
-            imp(Language::Java, "src/main/java/com/acme/A.java", "src/main/java/com/acme/B.java", "com.acme.B#f", SymbolKind::Method),
+            imp(
+                Language::Python,
+                "pkg/a.py",
+                "pkg/a.py",
+                "pkg.a.f",
+                SymbolKind::Function
+            ),
             None
         );
         assert_eq!(
-            imp(Language::Rust, "report/src/lib.rs", "geometry/src/lib.rs", "crate::area", SymbolKind::Function),
+            imp(
+                Language::Java,
+                "src/main/java/com/acme/A.java",
+                "src/main/java/com/acme/B.java",
+                "com.acme.B#f",
+                SymbolKind::Method
+            ),
+            None
+        );
+        assert_eq!(
+            imp(
+                Language::Rust,
+                "report/src/lib.rs",
+                "geometry/src/lib.rs",
+                "crate::area",
+                SymbolKind::Function
+            ),
             None
         );
     }
 
     fn py(name: &str, import: &str) -> Importable {
-        Importable { name: name.into(), import: import.into() }
+        Importable {
+            name: name.into(),
+            import: import.into(),
+        }
     }
 
     #[test]
@@ -229,11 +291,20 @@ mod tests {
         let code = "def target(xs):\n    local = 2\n    c = Circle(1)\n    ys = filter(None, xs)\n    return helper(xs) + dup(1) + known(2) + local + xs.unused()\n";
         assert_eq!(
             missing_imports(Language::Python, file, code, &[], &importable),
-            ["from pkg.util import helper", "from pkg.shapes import Circle"]
+            [
+                "from pkg.util import helper",
+                "from pkg.shapes import Circle"
+            ]
         );
         // The answer imported it itself.
         assert_eq!(
-            missing_imports(Language::Python, file, code, &["from pkg.util import helper".into()], &importable),
+            missing_imports(
+                Language::Python,
+                file,
+                code,
+                &["from pkg.util import helper".into()],
+                &importable
+            ),
             ["from pkg.shapes import Circle"]
         );
     }
@@ -241,12 +312,24 @@ mod tests {
     #[test]
     fn a_rust_path_or_struct_literal_is_a_use() {
         let importable = [
-            Importable { name: "Word".into(), import: "use crate::word::Word;".into() },
-            Importable { name: "Vec".into(), import: "use crate::vec::Vec;".into() },
+            Importable {
+                name: "Word".into(),
+                import: "use crate::word::Word;".into(),
+            },
+            Importable {
+                name: "Vec".into(),
+                import: "use crate::vec::Vec;".into(),
+            },
         ];
         let code = "fn f() -> usize {\n    let w = Word::new(\"a\");\n    let v = Vec::new();\n    w.len()\n}\n";
         assert_eq!(
-            missing_imports(Language::Rust, "fn f() -> usize {\n    todo!()\n}\n", code, &[], &importable),
+            missing_imports(
+                Language::Rust,
+                "fn f() -> usize {\n    todo!()\n}\n",
+                code,
+                &[],
+                &importable
+            ),
             ["use crate::word::Word;"]
         );
     }

@@ -252,7 +252,9 @@ mod tests {
                     "references.scm" => data.references_query,
                     // The behaviour probe is compiled into codeforge-verify (checked there); its
                     // pytest suite runs from codeforge-verify's tests.
-                    "probe.py" | "test_probe.py" | "reach.py" if lang == Language::Python => continue,
+                    "probe.py" | "test_probe.py" | "reach.py" if lang == Language::Python => {
+                        continue;
+                    }
                     other => panic!("grammars/{lang}/{other} is not used by the server"),
                 };
                 assert_eq!(text, compiled, "grammars/{lang}/{name}");

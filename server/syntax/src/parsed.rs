@@ -130,8 +130,7 @@ impl ParsedFile {
             .symbols
             .iter()
             .filter(|s| {
-                s.kind.is_callable()
-                    && s.docstring.as_deref().is_some_and(|d| !d.trim().is_empty())
+                s.kind.is_callable() && s.docstring.as_deref().is_some_and(|d| !d.trim().is_empty())
             })
             .filter_map(|s| target_for(self.language, &self.source, tree.root_node(), s))
             .filter(|t| t.stub != StubKind::Implemented)
@@ -244,7 +243,11 @@ mod tests {
     fn errors_after_an_edit_match_a_fresh_parse() {
         let p = ParsedFile::parse(Language::Python, "m.py", SRC);
         let t = p.function_at_line(0).unwrap();
-        for body in ["return x * 2", "return (x *", "if x:\n    return 1\nreturn 0"] {
+        for body in [
+            "return x * 2",
+            "return (x *",
+            "if x:\n    return 1\nreturn 0",
+        ] {
             let edit = crate::splice_body(&t, body);
             let whole = p.with_edit(&edit);
             assert_eq!(

@@ -36,21 +36,42 @@ fn plain_cmd(argv: &[String], cwd: &Path, env: &[(String, String)]) -> std::proc
     c
 }
 
-async fn measure(name: &str, argv: &[String], cwd: &Path, env: &[(String, String)], runs: usize, dir: &Path) {
+async fn measure(
+    name: &str,
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    runs: usize,
+    dir: &Path,
+) {
     let mut plain = Vec::new();
     let mut boxed = Vec::new();
     let ws = dir.join("ws");
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::create_dir_all(dir.join("mnt")).unwrap();
-    let mut iso = Isolation::for_scratch(dir.join("mnt"), ws, cwd.to_path_buf(), vec![dir.join("target")], vec![], false);
-    iso.policy.read_only.push(PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
-    iso.policy.read_only.push(PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".rustup"));
+    let mut iso = Isolation::for_scratch(
+        dir.join("mnt"),
+        ws,
+        cwd.to_path_buf(),
+        vec![dir.join("target")],
+        vec![],
+        false,
+    );
+    iso.policy
+        .read_only
+        .push(PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    iso.policy
+        .read_only
+        .push(PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".rustup"));
     if let Some(py) = std::env::var_os("CODEFORGE_VERIFY_PYTHON") {
         let py = PathBuf::from(py);
         if let Some(venv) = py.parent().and_then(Path::parent) {
             iso.policy.read_only.push(venv.to_path_buf());
         }
-        if let Some(prefix) = std::fs::canonicalize(&py).ok().and_then(|p| p.parent()?.parent().map(Path::to_path_buf)) {
+        if let Some(prefix) = std::fs::canonicalize(&py)
+            .ok()
+            .and_then(|p| p.parent()?.parent().map(Path::to_path_buf))
+        {
             iso.policy.read_only.push(prefix);
         }
     }
@@ -89,8 +110,14 @@ async fn measure(name: &str, argv: &[String], cwd: &Path, env: &[(String, String
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
-    println!("sandbox: {}", codeforge_verify::process::isolation_summary());
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
+    println!(
+        "sandbox: {}",
+        codeforge_verify::process::isolation_summary()
+    );
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/workspaces");
     let tmp = tempfile::tempdir().unwrap();
     let sh = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
@@ -101,13 +128,41 @@ async fn main() {
     if let Ok(py) = std::env::var("CODEFORGE_VERIFY_PYTHON") {
         let d = tmp.path().join("py");
         copy_dir(&root.join("verify_python"), &d.join("scratch"));
-        let argv = vec![py, "-m".into(), "pytest".into(), "-q".into(), "-p".into(), "no:cacheprovider".into()];
-        measure("pytest (verify_python)", &argv, &d.join("scratch"), &[], runs, &d).await;
+        let argv = vec![
+            py,
+            "-m".into(),
+            "pytest".into(),
+            "-q".into(),
+            "-p".into(),
+            "no:cacheprovider".into(),
+        ];
+        measure(
+            "pytest (verify_python)",
+            &argv,
+            &d.join("scratch"),
+            &[],
+            runs,
+            &d,
+        )
+        .await;
     }
     let d = tmp.path().join("rs");
     copy_dir(&root.join("verify_rust"), &d.join("scratch"));
-    let env = vec![("CARGO_TARGET_DIR".to_string(), d.join("target").display().to_string())];
+    let env = vec![(
+        "CARGO_TARGET_DIR".to_string(),
+        d.join("target").display().to_string(),
+    )];
     std::fs::create_dir_all(d.join("target")).unwrap();
-    let argv: Vec<String> = ["cargo", "test", "--offline", "-q"].map(String::from).to_vec();
-    measure("cargo test (verify_rust)", &argv, &d.join("scratch"), &env, runs, &d).await;
+    let argv: Vec<String> = ["cargo", "test", "--offline", "-q"]
+        .map(String::from)
+        .to_vec();
+    measure(
+        "cargo test (verify_rust)",
+        &argv,
+        &d.join("scratch"),
+        &env,
+        runs,
+        &d,
+    )
+    .await;
 }

@@ -10,10 +10,10 @@
 pub mod feedback;
 pub mod process;
 pub mod report;
+mod request;
 mod runner;
 pub mod sandbox;
 pub mod scratch;
-mod request;
 pub mod select;
 mod selected;
 pub mod trust;
@@ -22,4 +22,6 @@ pub mod workbench;
 pub use report::{TestResult, Verdict};
 pub use select::{SelectedTest, TestReason};
 pub use trust::{TrustDecision, TrustStore};
-pub use workbench::{REACH_MARKER, Reach, RunReport, Strategy, TestPlan, VerifyError, VerifyRequest, Workbench};
+pub use workbench::{
+    REACH_MARKER, Reach, RunReport, Strategy, TestPlan, VerifyError, VerifyRequest, Workbench,
+};

@@ -175,11 +175,15 @@ pub async fn health() -> Health {
         for d in [&mnt, &ws, &scratch] {
             std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         }
-        let mut iso = Isolation::for_scratch(mnt, ws.clone(), scratch.clone(), vec![], vec![], false);
+        let mut iso =
+            Isolation::for_scratch(mnt, ws.clone(), scratch.clone(), vec![], vec![], false);
         iso.minimum = Level::None;
         let job = Job {
             program: "sh".into(),
-            args: vec!["-c".into(), format!("echo ok > made; echo x > {}/escaped; true", ws.display())],
+            args: vec![
+                "-c".into(),
+                format!("echo ok > made; echo x > {}/escaped; true", ws.display()),
+            ],
             cwd: scratch.clone(),
             env: vec![],
             timeout: Duration::from_secs(20),
@@ -189,13 +193,21 @@ pub async fn health() -> Health {
         let out = run(&job, &iso).await.map_err(|e| e.to_string());
         let escaped = ws.join("escaped").exists();
         let made = match &out {
-            Ok(o) => o.writes_in.as_ref().unwrap_or(&scratch).join("made").exists(),
+            Ok(o) => o
+                .writes_in
+                .as_ref()
+                .unwrap_or(&scratch)
+                .join("made")
+                .exists(),
             Err(_) => false,
         };
         let _ = std::fs::remove_dir_all(&dir);
         let out = out?;
         if !made {
-            return Err(format!("the run could not write its scratch dir: {}", out.output.trim()));
+            return Err(format!(
+                "the run could not write its scratch dir: {}",
+                out.output.trim()
+            ));
         }
         if escaped && support.level != Level::None {
             return Err("the run wrote into the hidden workspace".into());
@@ -242,7 +254,11 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
     // The overlay's layers are emptied first; without clean ones, plain binds (writes stay in
     // the scratch copy, as before).
     let overlay_ready = level == Level::Full
-        && iso.policy.overlay.as_ref().is_some_and(|o| o.reset().is_ok());
+        && iso
+            .policy
+            .overlay
+            .as_ref()
+            .is_some_and(|o| o.reset().is_ok());
     let plan = if overlay_ready {
         ChildPlan::new(&iso.policy, &job.cwd, level)
     } else {
@@ -272,7 +288,10 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
             let _ = std::fs::create_dir_all(t);
             cmd.env("TMPDIR", t);
             // The JVM takes /tmp unless told.
-            cmd.env("JAVA_TOOL_OPTIONS", format!("-Djava.io.tmpdir={}", t.display()));
+            cmd.env(
+                "JAVA_TOOL_OPTIONS",
+                format!("-Djava.io.tmpdir={}", t.display()),
+            );
         }
     }
     // The report pipe: the read end stays here, the write end becomes the run's fd 3.
@@ -355,7 +374,9 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
             Ok(())
         });
     }
-    let spawned = tokio::process::Command::from(cmd).kill_on_drop(true).spawn();
+    let spawned = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn();
     // Only the run holds the write end now.
     let report_r = report_pipe.map(|(r, _w)| r);
     let mut child = spawned?;
@@ -395,12 +416,21 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
         }
         Err(_) => {
             guard.kill();
-            (None, true, Vec::new(), b"(killed: timeout)".to_vec(), Vec::new())
+            (
+                None,
+                true,
+                Vec::new(),
+                b"(killed: timeout)".to_vec(),
+                Vec::new(),
+            )
         }
     };
     let err_text = String::from_utf8_lossy(&err);
     if exit_code == Some(sandbox::SETUP_EXIT) {
-        if let Some(line) = err_text.lines().find(|l| l.starts_with(sandbox::SETUP_MARKER)) {
+        if let Some(line) = err_text
+            .lines()
+            .find(|l| l.starts_with(sandbox::SETUP_MARKER))
+        {
             return Err(std::io::Error::other(line.to_string()));
         }
     }
@@ -470,7 +500,11 @@ mod tests {
             for d in ["scratch", "home/.ssh", "workspace", "mnt"] {
                 std::fs::create_dir_all(dir.path().join(d)).unwrap();
             }
-            std::fs::write(dir.path().join("home/.ssh/id_ed25519"), "PRIVATE KEY MATERIAL").unwrap();
+            std::fs::write(
+                dir.path().join("home/.ssh/id_ed25519"),
+                "PRIVATE KEY MATERIAL",
+            )
+            .unwrap();
             std::fs::write(dir.path().join("workspace/app.py"), "x = 1\n").unwrap();
             Fixture { dir }
         }
@@ -511,9 +545,12 @@ mod tests {
     #[tokio::test]
     async fn exit_code_and_output() {
         let f = Fixture::new();
-        let o = run(&job("echo hi; echo err >&2; exit 3", &f.p("scratch"), 5000), &f.iso())
-            .await
-            .unwrap();
+        let o = run(
+            &job("echo hi; echo err >&2; exit 3", &f.p("scratch"), 5000),
+            &f.iso(),
+        )
+        .await
+        .unwrap();
         assert_eq!(o.exit_code, Some(3), "{o:?}");
         assert!(!o.timed_out);
         assert_eq!(o.output, "hi\nerr\n");
@@ -544,7 +581,9 @@ mod tests {
     async fn background_children_do_not_outlive_a_finished_run() {
         let f = Fixture::new();
         let script = "(sleep 33.1 >/dev/null 2>&1 &) ; sleep 33.2 >/dev/null 2>&1 &";
-        let o = run(&job(script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        let o = run(&job(script, &f.p("scratch"), 5000), &f.iso())
+            .await
+            .unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
         std::thread::sleep(Duration::from_millis(100));
         assert!(survivors("sleep 33.").is_empty());
@@ -554,9 +593,15 @@ mod tests {
     async fn an_endless_run_times_out() {
         let f = Fixture::new();
         let t = std::time::Instant::now();
-        let o = run(&job("while :; do :; done", &f.p("scratch"), 500), &f.iso()).await.unwrap();
+        let o = run(&job("while :; do :; done", &f.p("scratch"), 500), &f.iso())
+            .await
+            .unwrap();
         assert!(o.timed_out, "{o:?}");
-        assert!(t.elapsed() < Duration::from_secs(5), "spawn or the wait blocked: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "spawn or the wait blocked: {:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -564,7 +609,10 @@ mod tests {
         let f = Fixture::new();
         // `setsid` leaves the process group; only the pid namespace catches it.
         let script = "setsid sh -c 'sleep 34.56' >/dev/null 2>&1 & sleep 0.3";
-        let o = run(&job(script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        // A generous limit: once, in a loaded CI run, this 0.3 s job took 14 s and timed out at 5.
+        let o = run(&job(script, &f.p("scratch"), 30_000), &f.iso())
+            .await
+            .unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
         if !full() {
             return;
@@ -576,7 +624,11 @@ mod tests {
     #[tokio::test]
     async fn the_report_pipe_is_fd_3_and_a_file_cannot_stand_in_for_it() {
         let f = Fixture::new();
-        let mut j = job("echo forged > report.xml; echo '<testsuite/>' > /dev/fd/3", &f.p("scratch"), 5000);
+        let mut j = job(
+            "echo forged > report.xml; echo '<testsuite/>' > /dev/fd/3",
+            &f.p("scratch"),
+            5000,
+        );
         j.report_fd = true;
         let o = run(&j, &f.iso()).await.unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
@@ -588,7 +640,9 @@ mod tests {
         let f = Fixture::new();
         // SAFETY: set before any run of this test reads the environment; the name is unique.
         unsafe { std::env::set_var("CODEFORGE_TEST_GITHUB_TOKEN", "ghp_sandbox_test") };
-        let o = run(&job("env", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        let o = run(&job("env", &f.p("scratch"), 5000), &f.iso())
+            .await
+            .unwrap();
         assert!(!o.output.contains("ghp_sandbox_test"), "{}", o.output);
         assert!(o.output.contains("PATH="), "{}", o.output);
         // Unless the user passes it by name.
@@ -615,16 +669,28 @@ mod tests {
             h = home.display(),
             w = ws.display(),
         );
-        let o = run(&job(&script, &f.p("scratch"), 20_000), &f.iso()).await.unwrap();
+        let o = run(&job(&script, &f.p("scratch"), 20_000), &f.iso())
+            .await
+            .unwrap();
         assert!(o.output.contains("done"), "{o:?}");
         let level = sandbox::support().level;
         if level == Level::None {
             return;
         }
         assert!(!home.join("owned").exists(), "wrote into home: {o:?}");
-        assert!(!home.join("owned2").exists(), "wrote into home through /proc/self/root: {o:?}");
-        assert_eq!(std::fs::read_to_string(ws.join("app.py")).unwrap(), "x = 1\n", "{o:?}");
-        assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "read the key: {o:?}");
+        assert!(
+            !home.join("owned2").exists(),
+            "wrote into home through /proc/self/root: {o:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.join("app.py")).unwrap(),
+            "x = 1\n",
+            "{o:?}"
+        );
+        assert!(
+            !o.output.contains("PRIVATE KEY MATERIAL"),
+            "read the key: {o:?}"
+        );
         assert!(listener.accept().is_err(), "connected to the host: {o:?}");
     }
 
@@ -650,12 +716,27 @@ mod tests {
             h = home.display(),
             w = ws.display(),
         );
-        let o = run(&job(&script, &f.p("scratch"), 20_000), &iso).await.unwrap();
+        let o = run(&job(&script, &f.p("scratch"), 20_000), &iso)
+            .await
+            .unwrap();
         assert_eq!(o.sandbox, "reduced", "{o:?}");
-        assert!(o.output.contains("done") && o.output.contains("tmp-ok"), "{o:?}");
-        assert!(f.p("scratch/made").exists(), "the scratch copy is writable: {o:?}");
-        assert!(!home.join("owned").exists() && !home.join("owned2").exists(), "{o:?}");
-        assert_eq!(std::fs::read_to_string(ws.join("app.py")).unwrap(), "x = 1\n", "{o:?}");
+        assert!(
+            o.output.contains("done") && o.output.contains("tmp-ok"),
+            "{o:?}"
+        );
+        assert!(
+            f.p("scratch/made").exists(),
+            "the scratch copy is writable: {o:?}"
+        );
+        assert!(
+            !home.join("owned").exists() && !home.join("owned2").exists(),
+            "{o:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.join("app.py")).unwrap(),
+            "x = 1\n",
+            "{o:?}"
+        );
         assert!(!o.output.contains("PRIVATE KEY MATERIAL"), "{o:?}");
         assert!(listener.accept().is_err(), "{o:?}");
     }
@@ -664,9 +745,16 @@ mod tests {
     async fn symlinks_planted_in_the_scratch_copy_lead_nowhere() {
         let f = Fixture::new();
         std::os::unix::fs::symlink(f.p("home"), f.p("scratch/h")).unwrap();
-        let o = run(&job("echo pwned > h/owned; cat h/.ssh/id_ed25519; true", &f.p("scratch"), 5000), &f.iso())
-            .await
-            .unwrap();
+        let o = run(
+            &job(
+                "echo pwned > h/owned; cat h/.ssh/id_ed25519; true",
+                &f.p("scratch"),
+                5000,
+            ),
+            &f.iso(),
+        )
+        .await
+        .unwrap();
         if sandbox::support().level == Level::None {
             return;
         }
@@ -679,7 +767,9 @@ mod tests {
         let f = Fixture::new();
         let ws = f.p("workspace");
         let script = format!("echo ok > made && cat {}/made", ws.display());
-        let o = run(&job(&script, &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        let o = run(&job(&script, &f.p("scratch"), 5000), &f.iso())
+            .await
+            .unwrap();
         assert_eq!(o.exit_code, Some(0), "{o:?}");
         if full() {
             assert_eq!(o.output, "ok\n", "{o:?}");
@@ -689,10 +779,15 @@ mod tests {
             assert_eq!(std::fs::read_to_string(upper.join("made")).unwrap(), "ok\n");
             assert!(!f.p("scratch/made").exists(), "{o:?}");
             // And the next run starts from the scratch copy again.
-            let o2 = run(&job("cat made 2>&1; true", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+            let o2 = run(&job("cat made 2>&1; true", &f.p("scratch"), 5000), &f.iso())
+                .await
+                .unwrap();
             assert!(!o2.output.starts_with("ok"), "{o2:?}");
         } else {
-            assert_eq!(std::fs::read_to_string(f.p("scratch/made")).unwrap(), "ok\n");
+            assert_eq!(
+                std::fs::read_to_string(f.p("scratch/made")).unwrap(),
+                "ok\n"
+            );
         }
     }
 
@@ -703,10 +798,14 @@ mod tests {
             return;
         }
         let f = Fixture::new();
-        let o = run(&job("b() { b | b & }; b", &f.p("scratch"), 3000), &f.iso()).await.unwrap();
+        let o = run(&job("b() { b | b & }; b", &f.p("scratch"), 3000), &f.iso())
+            .await
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         // The machine is still usable and nothing of the run is left.
-        let check = run(&job("echo alive", &f.p("scratch"), 5000), &f.iso()).await.unwrap();
+        let check = run(&job("echo alive", &f.p("scratch"), 5000), &f.iso())
+            .await
+            .unwrap();
         assert_eq!(check.output, "alive\n", "{o:?}");
     }
 
@@ -715,12 +814,24 @@ mod tests {
         let f = Fixture::new();
         let mut iso = f.iso();
         iso.policy.limits.file_size = 1 << 20;
-        let o = run(&job("head -c 5000000 /dev/zero > big; true", &f.p("scratch"), 10_000), &iso)
-            .await
-            .unwrap();
+        let o = run(
+            &job(
+                "head -c 5000000 /dev/zero > big; true",
+                &f.p("scratch"),
+                10_000,
+            ),
+            &iso,
+        )
+        .await
+        .unwrap();
         let dir = o.writes_in.clone().unwrap_or(f.p("scratch"));
-        assert!(o.output.is_empty() || !o.output.contains("No such file"), "{o:?}");
-        let len = std::fs::metadata(dir.join("big")).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            o.output.is_empty() || !o.output.contains("No such file"),
+            "{o:?}"
+        );
+        let len = std::fs::metadata(dir.join("big"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 0, "nothing was written at all: {o:?}");
         assert!(len <= 1 << 20, "wrote {len} bytes: {o:?}");
     }

@@ -233,12 +233,29 @@ impl Default for Limits {
 /// The places every run hides, beside the caller's: home directories, runtime dirs, mounts of
 /// removable media; `/tmp`, `/var/tmp` and `/dev/shm` become a private tmp.
 pub fn default_hidden() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = ["/home", "/root", "/run/user", "/media", "/mnt", "/srv", "/var/mail"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    for var in ["HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"] {
-        if let Some(p) = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute()) {
+    let mut v: Vec<PathBuf> = [
+        "/home",
+        "/root",
+        "/run/user",
+        "/media",
+        "/mnt",
+        "/srv",
+        "/var/mail",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    for var in [
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_RUNTIME_DIR",
+    ] {
+        if let Some(p) = std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+        {
             v.push(p);
         }
     }
@@ -252,8 +269,20 @@ pub const PRIVATE_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 /// CARGO_*, MAVEN_OPTS, …) are set by the caller on top.
 pub fn env_allowed(name: &str) -> bool {
     const EXACT: [&str; 14] = [
-        "PATH", "LANG", "LANGUAGE", "TZ", "TERM", "JAVA_HOME", "JDK_HOME", "M2_HOME",
-        "MAVEN_HOME", "RUSTUP_TOOLCHAIN", "PYTHONPATH", "VIRTUAL_ENV", "RUSTFLAGS", "USER",
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TERM",
+        "JAVA_HOME",
+        "JDK_HOME",
+        "M2_HOME",
+        "MAVEN_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "RUSTFLAGS",
+        "USER",
     ];
     if !env_secret_name(name) && (EXACT.contains(&name) || name.starts_with("LC_")) {
         return true;
@@ -315,7 +344,9 @@ fn read_allowlist(hidden: &[PathBuf], extra: &[PathBuf]) -> Vec<PathBuf> {
         // Files directly in a directory that holds hidden ones cannot be allowed by a directory
         // rule without allowing the hidden ones too; they are left out (rarely needed: `/`'s
         // own files, a home directory's dotfiles).
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -385,7 +416,12 @@ impl ChildPlan {
             h.dedup();
             h
         };
-        let writable: Vec<PathBuf> = policy.writable.iter().filter(|p| p.is_dir()).map(|p| canon(p)).collect();
+        let writable: Vec<PathBuf> = policy
+            .writable
+            .iter()
+            .filter(|p| p.is_dir())
+            .map(|p| canon(p))
+            .collect();
         let mapped: Vec<(PathBuf, PathBuf)> = policy
             .mapped
             .iter()
@@ -401,7 +437,8 @@ impl ChildPlan {
 
         // tmpfs: hidden directories (read-only once their mount points exist) and the private
         // tmp (writable); shallow first, nothing under another one.
-        let mut tmpfs_paths: Vec<(PathBuf, bool)> = hidden.iter().map(|h| (h.clone(), false)).collect();
+        let mut tmpfs_paths: Vec<(PathBuf, bool)> =
+            hidden.iter().map(|h| (h.clone(), false)).collect();
         for t in PRIVATE_TMP {
             let p = canon(Path::new(t));
             if p.is_dir() {
@@ -428,9 +465,20 @@ impl ChildPlan {
         // elsewhere maps the overlay's view (under the new root) instead.
         let overlay = policy.overlay.as_ref().and_then(|o| {
             let (lower, upper, work) = (canon(&o.lower), canon(&o.upper), canon(&o.work));
-            let plain = |p: &Path| !p.as_os_str().as_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\'));
-            (level == Level::Full && lower.is_dir() && upper.is_dir() && work.is_dir() && plain(&lower) && plain(&upper) && plain(&work))
-                .then_some((lower, upper, work))
+            let plain = |p: &Path| {
+                !p.as_os_str()
+                    .as_bytes()
+                    .iter()
+                    .any(|b| matches!(b, b',' | b':' | b'\\'))
+            };
+            (level == Level::Full
+                && lower.is_dir()
+                && upper.is_dir()
+                && work.is_dir()
+                && plain(&lower)
+                && plain(&upper)
+                && plain(&work))
+            .then_some((lower, upper, work))
         });
         let overlay_lower = overlay.as_ref().map(|(l, _, _)| l.clone());
         // Binds, by destination depth so nested ones land on top.
@@ -441,7 +489,11 @@ impl ChildPlan {
             }
         }
         for (s, d) in &mapped {
-            let src = if Some(s) == overlay_lower.as_ref() { under(&root, s) } else { s.clone() };
+            let src = if Some(s) == overlay_lower.as_ref() {
+                under(&root, s)
+            } else {
+                s.clone()
+            };
             binds.push((src, d.clone(), false));
         }
         for r in &read_only {
@@ -474,7 +526,10 @@ impl ChildPlan {
         }
         let mut ro_extra = read_only.clone();
         ro_extra.extend(rw.iter().cloned());
-        let ll_read = read_allowlist(&hidden, &ro_extra).iter().map(|p| cpath(p)).collect();
+        let ll_read = read_allowlist(&hidden, &ro_extra)
+            .iter()
+            .map(|p| cpath(p))
+            .collect();
         let ll_write = rw.iter().map(|p| cpath(p)).collect();
 
         let l = policy.limits;
@@ -601,7 +656,10 @@ pub(crate) mod linux {
     }
 
     fn fail(step: &'static str) -> Failure {
-        Failure { step, errno: errno() }
+        Failure {
+            step,
+            errno: errno(),
+        }
     }
 
     const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
@@ -698,7 +756,12 @@ pub(crate) mod linux {
     }
 
     const fn stmt(code: u16, k: u32) -> SockFilter {
-        SockFilter { code, jt: 0, jf: 0, k }
+        SockFilter {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
     const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
         SockFilter { code, jt, jf, k }
@@ -759,7 +822,11 @@ pub(crate) mod linux {
         p
     }
 
-    unsafe fn write_file(path: &std::ffi::CStr, data: &[u8], step: &'static str) -> Result<(), Failure> {
+    unsafe fn write_file(
+        path: &std::ffi::CStr,
+        data: &[u8],
+        step: &'static str,
+    ) -> Result<(), Failure> {
         unsafe {
             let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if fd < 0 {
@@ -823,26 +890,58 @@ pub(crate) mod linux {
                 std::mem::size_of::<MountAttr>(),
             )
         };
-        if r != 0 { Err(fail("mount_setattr read-only")) } else { Ok(()) }
+        if r != 0 {
+            Err(fail("mount_setattr read-only"))
+        } else {
+            Ok(())
+        }
     }
 
     unsafe fn mounts(plan: &ChildPlan) -> Result<(), Failure> {
         unsafe {
             let null = std::ptr::null::<libc::c_char>();
-            if libc::mount(null, c"/".as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            if libc::mount(
+                null,
+                c"/".as_ptr(),
+                null,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(fail("make / private"));
             }
             let r = plan.new_root.as_ptr();
-            if libc::mount(c"/".as_ptr(), r, null, libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+            if libc::mount(
+                c"/".as_ptr(),
+                r,
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(fail("bind / at the sandbox root"));
             }
             set_read_only(&plan.new_root, true)?;
             // Devices stay usable (/dev/null, /dev/tty); the bind is again writable.
-            if libc::mount(c"/dev".as_ptr(), plan.new_dev.as_ptr(), null, libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+            if libc::mount(
+                c"/dev".as_ptr(),
+                plan.new_dev.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(fail("bind /dev"));
             }
             for (dst, opts, _) in &plan.tmpfs {
-                if libc::mount(c"tmpfs".as_ptr(), dst.as_ptr(), c"tmpfs".as_ptr(), libc::MS_NOSUID | libc::MS_NODEV, opts.as_ptr().cast()) != 0 {
+                if libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    opts.as_ptr().cast(),
+                ) != 0
+                {
                     return Err(fail("tmpfs over a hidden directory"));
                 }
             }
@@ -850,7 +949,14 @@ pub(crate) mod linux {
                 for d in mkdirs {
                     libc::mkdir(d.as_ptr(), 0o755);
                 }
-                if libc::mount(c"overlay".as_ptr(), dst.as_ptr(), c"overlay".as_ptr(), libc::MS_NOSUID, opts.as_ptr().cast()) != 0 {
+                if libc::mount(
+                    c"overlay".as_ptr(),
+                    dst.as_ptr(),
+                    c"overlay".as_ptr(),
+                    libc::MS_NOSUID,
+                    opts.as_ptr().cast(),
+                ) != 0
+                {
                     return Err(fail("overlay over the scratch copy"));
                 }
             }
@@ -858,8 +964,19 @@ pub(crate) mod linux {
                 for d in &b.mkdirs {
                     libc::mkdir(d.as_ptr(), 0o755);
                 }
-                if libc::mount(b.src.as_ptr(), b.dst.as_ptr(), null, libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
-                    return Err(fail(if b.read_only { "bind a read-only directory" } else { "bind a writable directory" }));
+                if libc::mount(
+                    b.src.as_ptr(),
+                    b.dst.as_ptr(),
+                    null,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    return Err(fail(if b.read_only {
+                        "bind a read-only directory"
+                    } else {
+                        "bind a writable directory"
+                    }));
                 }
                 if b.read_only {
                     set_read_only(&b.dst, true)?;
@@ -870,7 +987,14 @@ pub(crate) mod linux {
                     set_read_only(dst, false)?;
                 }
             }
-            if libc::mount(c"proc".as_ptr(), plan.new_proc.as_ptr(), c"proc".as_ptr(), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, std::ptr::null()) != 0 {
+            if libc::mount(
+                c"proc".as_ptr(),
+                plan.new_proc.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(fail("mount /proc"));
             }
             if libc::chdir(r) != 0 {
@@ -909,13 +1033,21 @@ pub(crate) mod linux {
             _ => 24,
         };
         unsafe {
-            let ruleset = libc::syscall(libc::SYS_landlock_create_ruleset, &attr as *const RulesetAttr, size as usize, 0u32);
+            let ruleset = libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                &attr as *const RulesetAttr,
+                size as usize,
+                0u32,
+            );
             if ruleset < 0 {
                 return Err(fail("landlock_create_ruleset"));
             }
             let ruleset = ruleset as i32;
             let read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR;
-            let dev = read | FS_WRITE_FILE | if abi >= 3 { FS_TRUNCATE } else { 0 } | if abi >= 5 { FS_IOCTL_DEV } else { 0 };
+            let dev = read
+                | FS_WRITE_FILE
+                | if abi >= 3 { FS_TRUNCATE } else { 0 }
+                | if abi >= 5 { FS_IOCTL_DEV } else { 0 };
             let rules = plan
                 .ll_read
                 .iter()
@@ -928,26 +1060,40 @@ pub(crate) mod linux {
                     continue;
                 }
                 let mut st: libc::stat = std::mem::zeroed();
-                let is_dir = libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
+                let is_dir =
+                    libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
                 // A file rule may carry only file rights.
-                let file_rights = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV;
+                let file_rights =
+                    FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV;
                 let rule = PathBeneath {
                     allowed_access: if is_dir { access } else { access & file_rights },
                     parent_fd: fd,
                 };
-                let r = libc::syscall(libc::SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule as *const PathBeneath, 0u32);
+                let r = libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    ruleset,
+                    LANDLOCK_RULE_PATH_BENEATH,
+                    &rule as *const PathBeneath,
+                    0u32,
+                );
                 let e = errno();
                 libc::close(fd);
                 if r != 0 {
                     libc::close(ruleset);
-                    return Err(Failure { step: "landlock_add_rule", errno: e });
+                    return Err(Failure {
+                        step: "landlock_add_rule",
+                        errno: e,
+                    });
                 }
             }
             let r = libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32);
             let e = errno();
             libc::close(ruleset);
             if r != 0 {
-                return Err(Failure { step: "landlock_restrict_self", errno: e });
+                return Err(Failure {
+                    step: "landlock_restrict_self",
+                    errno: e,
+                });
             }
         }
         Ok(())
@@ -972,12 +1118,32 @@ pub(crate) mod linux {
             if libc::prctl(libc::PR_SET_SECUREBITS, 0xEFu64, 0, 0, 0) != 0 && libc::getuid() == 0 {
                 return Err(fail("securebits"));
             }
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as u64, 0, 0, 0);
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as u64,
+                0,
+                0,
+                0,
+            );
             for cap in 0..64u64 {
                 libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
             }
-            let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
-            let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }, CapData { effective: 0, permitted: 0, inheritable: 0 }];
+            let hdr = CapHeader {
+                version: 0x2008_0522,
+                pid: 0,
+            };
+            let data = [
+                CapData {
+                    effective: 0,
+                    permitted: 0,
+                    inheritable: 0,
+                },
+                CapData {
+                    effective: 0,
+                    permitted: 0,
+                    inheritable: 0,
+                },
+            ];
             if libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) != 0 {
                 return Err(fail("capset"));
             }
@@ -991,7 +1157,10 @@ pub(crate) mod linux {
                 mounts(plan)?;
             }
             for &(res, value) in &plan.rlimits {
-                let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
+                let lim = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
                 if libc::setrlimit(res as _, &lim) != 0 {
                     return Err(fail("setrlimit"));
                 }
@@ -1004,8 +1173,18 @@ pub(crate) mod linux {
             }
             if plan.level != Level::None {
                 landlock(plan)?;
-                let prog = SockFprog { len: plan.seccomp.len() as u16, filter: plan.seccomp.as_ptr() };
-                if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER as u64, &prog as *const SockFprog as u64, 0, 0) != 0 {
+                let prog = SockFprog {
+                    len: plan.seccomp.len() as u16,
+                    filter: plan.seccomp.as_ptr(),
+                };
+                if libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER as u64,
+                    &prog as *const SockFprog as u64,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(fail("seccomp"));
                 }
             }
@@ -1039,14 +1218,24 @@ mod tests {
 
     #[test]
     fn secret_looking_variables_are_never_allowed() {
-        for n in ["GITHUB_TOKEN", "OPENAI_API_KEY", "AWS_PROFILE", "DB_PASSWORD", "MY_SECRET", "SSH_AUTH_SOCK"] {
+        for n in [
+            "GITHUB_TOKEN",
+            "OPENAI_API_KEY",
+            "AWS_PROFILE",
+            "DB_PASSWORD",
+            "MY_SECRET",
+            "SSH_AUTH_SOCK",
+        ] {
             assert!(env_secret_name(n), "{n}");
             assert!(!env_allowed(n), "{n}");
         }
         for n in ["PATH", "LANG", "LC_ALL", "JAVA_HOME"] {
             assert!(env_allowed(n), "{n}");
         }
-        assert!(!env_allowed("HOME"), "HOME is set by the caller, never inherited");
+        assert!(
+            !env_allowed("HOME"),
+            "HOME is set by the caller, never inherited"
+        );
     }
 
     #[test]
@@ -1060,6 +1249,9 @@ mod tests {
         let list = read_allowlist(&hidden, &[]);
         assert!(list.contains(&root.join("a/keep")), "{list:?}");
         assert!(list.contains(&root.join("b")), "{list:?}");
-        assert!(!list.iter().any(|p| root.join("a/hide").starts_with(p)), "{list:?}");
+        assert!(
+            !list.iter().any(|p| root.join("a/hide").starts_with(p)),
+            "{list:?}"
+        );
     }
 }

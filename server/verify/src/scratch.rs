@@ -101,7 +101,9 @@ pub fn source_files(root: &Path, max_files: usize) -> Result<Vec<String>, Scratc
         .standard_filters(false)
         .filter_entry(|e| {
             !is_dir_named(e, |n| {
-                SKIP_DIRS.contains(&n) || GENERATED_SKIP_DIRS.contains(&n) || n.ends_with(".egg-info")
+                SKIP_DIRS.contains(&n)
+                    || GENERATED_SKIP_DIRS.contains(&n)
+                    || n.ends_with(".egg-info")
             })
         })
         .build();
@@ -323,14 +325,21 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("id_ed25519"), "KEY").unwrap();
         std::fs::write(ws.path().join("a.py"), "x = 1\n").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("id_ed25519"), ws.path().join("key")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_ed25519"), ws.path().join("key"))
+            .unwrap();
         std::os::unix::fs::symlink(outside.path(), ws.path().join("dir")).unwrap();
         let cache = tempfile::tempdir().unwrap();
         let base = cache.path().join("b");
         let s = Scratch::sync(ws.path(), &base, 1000).unwrap();
         assert!(s.tree.join("a.py").is_file());
-        assert!(std::fs::symlink_metadata(s.tree.join("key")).is_err(), "the linked file came along");
-        assert!(std::fs::symlink_metadata(s.tree.join("dir")).is_err(), "the linked dir came along");
+        assert!(
+            std::fs::symlink_metadata(s.tree.join("key")).is_err(),
+            "the linked file came along"
+        );
+        assert!(
+            std::fs::symlink_metadata(s.tree.join("dir")).is_err(),
+            "the linked dir came along"
+        );
     }
 
     #[test]
@@ -339,7 +348,11 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         fs::create_dir_all(ws.path().join("pkg")).unwrap();
         fs::write(ws.path().join("pkg/a.py"), "a = 1\n").unwrap();
-        fs::write(ws.path().join(".gitignore"), "secret.txt\n_version.py\nbuild/\n*.mo\n").unwrap();
+        fs::write(
+            ws.path().join(".gitignore"),
+            "secret.txt\n_version.py\nbuild/\n*.mo\n",
+        )
+        .unwrap();
         fs::write(ws.path().join("fr.mo"), "catalog").unwrap();
         fs::write(ws.path().join("secret.txt"), "key").unwrap();
         fs::write(ws.path().join("_version.py"), "__version__ = '1.0'\n").unwrap();
@@ -361,7 +374,10 @@ mod tests {
             s.tree.join("_version.py").is_file(),
             "a gitignored generated module the package imports comes along"
         );
-        assert!(s.tree.join("fr.mo").is_file(), "a compiled message catalog comes along");
+        assert!(
+            s.tree.join("fr.mo").is_file(),
+            "a compiled message catalog comes along"
+        );
         assert!(!s.tree.join("build").exists(), "build output stays home");
         assert!(!s.tree.join(".git").exists());
         // A candidate vandalises the scratch copy.

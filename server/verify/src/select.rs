@@ -4,8 +4,8 @@
 //! examples run as doctests. Pure over the file texts it is handed. How a test is named for its
 //! runner is the runner's (`runner/<runner>.rs`).
 
-use codeforge_syntax::{Language, Symbol, SymbolKind, extract};
 pub use crate::selected::{SelectedTest, TestReason};
+use codeforge_syntax::{Language, Symbol, SymbolKind, extract};
 
 /// The chain of enclosing symbol names of `sym` inside its file (outermost first).
 fn parents(symbols: &[Symbol], sym: &Symbol) -> Vec<String> {
@@ -227,13 +227,29 @@ mod tests {
     #[test]
     fn tests_that_reach_the_target_through_callers_come_after_direct_ones() {
         let files = vec![
-            f("src/lib.rs", "pub fn area(r: f64) -> f64 { todo!() }\npub fn volume(r: f64, h: f64) -> f64 { area(r) * h }\npub fn report(r: f64) -> String { format!(\"{}\", volume(r, 1.0)) }\n"),
-            f("tests/shapes.rs", "use shapes::*;\n#[test]\nfn direct() { assert_eq!(area(1.0), 3.14); }\n#[test]\nfn via_report() { assert!(!report(2.0).is_empty()); }\n#[test]\nfn unrelated() { assert_eq!(1, 1); }\n"),
+            f(
+                "src/lib.rs",
+                "pub fn area(r: f64) -> f64 { todo!() }\npub fn volume(r: f64, h: f64) -> f64 { area(r) * h }\npub fn report(r: f64) -> String { format!(\"{}\", volume(r, 1.0)) }\n",
+            ),
+            f(
+                "tests/shapes.rs",
+                "use shapes::*;\n#[test]\nfn direct() { assert_eq!(area(1.0), 3.14); }\n#[test]\nfn via_report() { assert!(!report(2.0).is_empty()); }\n#[test]\nfn unrelated() { assert_eq!(1, 1); }\n",
+            ),
         ];
         let s = select_tests(Language::Rust, "src/lib.rs", "area", None, &files, 10);
-        let got: Vec<(&str, &str)> = s.iter().map(|t| (t.name.as_str(), t.reason.as_str())).collect();
-        assert_eq!(got, [("direct", "references"), ("via_report", "through caller")], "{s:?}");
-        assert_eq!(callers_of(Language::Rust, "area", &files), ["volume", "report"]);
+        let got: Vec<(&str, &str)> = s
+            .iter()
+            .map(|t| (t.name.as_str(), t.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("direct", "references"), ("via_report", "through caller")],
+            "{s:?}"
+        );
+        assert_eq!(
+            callers_of(Language::Rust, "area", &files),
+            ["volume", "report"]
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::process::{Isolation, Job, run};
 use crate::report::{TestResult, Verdict, clip};
-use crate::runner::{ExpandCtx, Runner, read_results};
 pub use crate::request::{Reach, Strategy, TestPlan, VerifyError, VerifyRequest};
+use crate::runner::{ExpandCtx, Runner, read_results};
 use crate::scratch::{Scratch, scratch_base, source_files};
 use crate::select::{SelectedTest, TestReason, has_doc_examples, select_tests};
 
@@ -270,19 +270,12 @@ impl Workbench {
     /// Whether some selected test exercises the target itself (by name, or its doc examples);
     /// module tests that never call it are weak evidence.
     pub fn has_direct_tests(&self) -> bool {
-        self.plan.doctests
-            || self
-                .plan
-                .tests
-                .iter()
-                .any(|t| t.reason.is_direct())
+        self.plan.doctests || self.plan.tests.iter().any(|t| t.reason.is_direct())
     }
 
     /// Leaves only the tests that call the target (and its doc examples) selected.
     pub fn keep_only_direct_tests(&mut self) {
-        self.plan
-            .tests
-            .retain(|t| t.reason.is_direct());
+        self.plan.tests.retain(|t| t.reason.is_direct());
     }
 
     /// Adds model-written tests (a code block's content) when no workspace test calls the target.
@@ -294,9 +287,7 @@ impl Workbench {
             .runner
             .generated_tests(&self.req, &self.plan.project_dir, code)?;
         // No workspace test calls the target: its module's other tests say nothing about it.
-        self.plan
-            .tests
-            .retain(|t| t.reason.is_direct());
+        self.plan.tests.retain(|t| t.reason.is_direct());
         let n = generated.tests.len();
         self.appended_tests = generated.appended;
         self.generated_file = generated.file;
@@ -500,7 +491,12 @@ impl Workbench {
             format!("{}/", self.plan.project_dir)
         };
         let mut tests: Vec<SelectedTest> = Vec::new();
-        for id in parsed.get("hits")?.as_array()?.iter().filter_map(|h| h.as_str()) {
+        for id in parsed
+            .get("hits")?
+            .as_array()?
+            .iter()
+            .filter_map(|h| h.as_str())
+        {
             // Parameters run together: `test_x[1]` and `test_x[2]` are `test_x`.
             let id = id.split('[').next().unwrap_or(id);
             let full = format!("{prefix}{id}");
@@ -530,8 +526,10 @@ impl Workbench {
     /// the runner surveys no suite (it traces, or has no survey command).
     pub fn survey_body(&self) -> Option<String> {
         let spec = &self.req.language.spec().verify;
-        (self.runner.reach_script().is_none() && !spec.survey.is_empty() && !spec.reach_body.is_empty())
-            .then(|| spec.reach_body.replace("{marker}", REACH_MARKER))
+        (self.runner.reach_script().is_none()
+            && !spec.survey.is_empty()
+            && !spec.reach_body.is_empty())
+        .then(|| spec.reach_body.replace("{marker}", REACH_MARKER))
     }
 
     /// Runs the whole suite once with `survey_source` (the file with [`Self::survey_body`] in
@@ -633,7 +631,10 @@ impl Workbench {
                 reason,
             });
         }
-        let reaching = tests.iter().filter(|t| t.reason == TestReason::Reaches).count();
+        let reaching = tests
+            .iter()
+            .filter(|t| t.reason == TestReason::Reaches)
+            .count();
         let broken = record
             .tests
             .iter()
@@ -782,8 +783,11 @@ impl Workbench {
         let failing: Vec<SelectedTest> = others
             .into_iter()
             .filter(|t| {
-                let mine: Vec<&TestResult> =
-                    report.results.iter().filter(|r| self.matches(t, r)).collect();
+                let mine: Vec<&TestResult> = report
+                    .results
+                    .iter()
+                    .filter(|r| self.matches(t, r))
+                    .collect();
                 let passed = mine.iter().any(|r| r.verdict == Verdict::Passed);
                 let reached = mine.iter().any(|r| {
                     failure_reaches(&r.message, &file_name, &self.req.name, &target_lines)
@@ -1021,7 +1025,10 @@ mod tests {
         let out = "no tests ran in 0.01s\nERROR: found no collectors for /w/tests/test_x.py::test_a::test\n\nERROR: not found: /w/tests/test_x.py::test_zzz\n(no match in any of [<Module test_x.py>])\n";
         assert_eq!(
             uncollectable_ids(markers, out),
-            ["/w/tests/test_x.py::test_a::test", "/w/tests/test_x.py::test_zzz"]
+            [
+                "/w/tests/test_x.py::test_a::test",
+                "/w/tests/test_x.py::test_zzz"
+            ]
         );
     }
 
@@ -1030,11 +1037,25 @@ mod tests {
         let lines = 10..=14;
         let reach = |m: &str| failure_reaches(m, "mod.py", "wrap", &lines);
         // pytest's long repr, a Python traceback frame, libtest's panic, a Java stack frame.
-        assert!(reach("    raise NotImplementedError\nsrc/pkg/mod.py:12: NotImplementedError"));
+        assert!(reach(
+            "    raise NotImplementedError\nsrc/pkg/mod.py:12: NotImplementedError"
+        ));
         assert!(reach("  File \"/w/src/pkg/mod.py\", line 11, in wrap"));
-        assert!(failure_reaches("panicked at src/lib.rs:13:5:\nnot yet implemented", "lib.rs", "wrap", &lines));
-        assert!(failure_reaches("at a.Shapes.area(Shapes.java:10)", "Shapes.java", "area", &lines));
-        assert!(reach("AssertionError: assert None == 'a b'\n +  where None = wrap('a b', 3)"));
+        assert!(failure_reaches(
+            "panicked at src/lib.rs:13:5:\nnot yet implemented",
+            "lib.rs",
+            "wrap",
+            &lines
+        ));
+        assert!(failure_reaches(
+            "at a.Shapes.area(Shapes.java:10)",
+            "Shapes.java",
+            "area",
+            &lines
+        ));
+        assert!(reach(
+            "AssertionError: assert None == 'a b'\n +  where None = wrap('a b', 3)"
+        ));
         // Another line of the same file, another file, or no frame at all: not through the stub.
         assert!(!reach("src/pkg/mod.py:40: KeyError"));
         assert!(!reach("tests/test_x.py:12: AssertionError"));

@@ -7,7 +7,8 @@ use codeforge_config::VerifySettings;
 use codeforge_syntax::Language;
 use codeforge_verify::{TestReason, VerifyRequest, Workbench};
 
-const GEOMETRY: &str = "/// Area of a rectangle.\npub fn area(w: u32, h: u32) -> u32 {\n    todo!()\n}\n";
+const GEOMETRY: &str =
+    "/// Area of a rectangle.\npub fn area(w: u32, h: u32) -> u32 {\n    todo!()\n}\n";
 
 #[tokio::test]
 async fn a_members_function_is_checked_by_the_tests_of_the_member_that_uses_it() {
@@ -45,9 +46,19 @@ async fn a_members_function_is_checked_by_the_tests_of_the_member_that_uses_it()
 
     let mutant = GEOMETRY.replace("todo!()", "w + h");
     let report = wb.run(&mutant).await;
-    assert!(report.compiled && !report.all_passed(), "the mutant: {report:?}");
+    assert!(
+        report.compiled && !report.all_passed(),
+        "the mutant: {report:?}"
+    );
     let right = GEOMETRY.replace("todo!()", "w * h");
     let report = wb.run(&right).await;
-    assert!(report.all_passed() && report.passed == 1, "the right body: {report:?}");
-    assert_eq!(codeforge_testkit::snapshot(&root), before, "the workspace changed");
+    assert!(
+        report.all_passed() && report.passed == 1,
+        "the right body: {report:?}"
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&root),
+        before,
+        "the workspace changed"
+    );
 }

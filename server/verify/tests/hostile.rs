@@ -35,22 +35,44 @@ impl Trap {
         }
     }
 
-    fn assert_no_trace(&self, root: &Path, before: &std::collections::BTreeMap<String, Vec<u8>>, out: &str) {
-        assert!(!self.home.join(&self.marker).exists(), "home written by absolute path: {out}");
+    fn assert_no_trace(
+        &self,
+        root: &Path,
+        before: &std::collections::BTreeMap<String, Vec<u8>>,
+        out: &str,
+    ) {
+        assert!(
+            !self.home.join(&self.marker).exists(),
+            "home written by absolute path: {out}"
+        );
         assert_eq!(
             std::fs::read(self.home.join(".config/codeforge/trust.json")).ok(),
             self.trust_before,
             "the trust file was written: {out}"
         );
-        assert!(self.listener.accept().is_err(), "a run reached a local listener: {out}");
-        assert_eq!(&codeforge_testkit::snapshot(root), before, "the workspace changed: {out}");
+        assert!(
+            self.listener.accept().is_err(),
+            "a run reached a local listener: {out}"
+        );
+        assert_eq!(
+            &codeforge_testkit::snapshot(root),
+            before,
+            "the workspace changed: {out}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
         let left = codeforge_testkit::processes_with(&self.marker);
         assert!(left.is_empty(), "processes left behind: {left:?}");
     }
 }
 
-fn request(root: &Path, cache: &Path, rel: &str, lang: Language, name: &str, class: Option<&str>) -> VerifyRequest {
+fn request(
+    root: &Path,
+    cache: &Path,
+    rel: &str,
+    lang: Language,
+    name: &str,
+    class: Option<&str>,
+) -> VerifyRequest {
     let settings = VerifySettings {
         maven_settings: std::env::var_os("CODEFORGE_MAVEN_SETTINGS").map(PathBuf::from),
         test_timeout_s: 120,
@@ -117,7 +139,15 @@ async fn rust_build_script_and_candidate_cannot_escape() {
     std::fs::write(ws.root.join("build.rs"), build_rs).unwrap();
     let before = codeforge_testkit::snapshot(&ws.root);
     let original = std::fs::read_to_string(ws.root.join("src/lib.rs")).unwrap();
-    let mut wb = prepare(request(&ws.root, &ws.cache, "src/lib.rs", Language::Rust, "fib", None)).await;
+    let mut wb = prepare(request(
+        &ws.root,
+        &ws.cache,
+        "src/lib.rs",
+        Language::Rust,
+        "fib",
+        None,
+    ))
+    .await;
     let hostile_body = format!(
         r#"pub fn fib(n: u32) -> u64 {{
     let _ = std::fs::write("{h}/{m}", "x");
@@ -154,7 +184,15 @@ async fn java_candidate_cannot_escape() {
     let before = codeforge_testkit::snapshot(&ws.root);
     let rel = "src/main/java/com/acme/Strings.java";
     let original = std::fs::read_to_string(ws.root.join(rel)).unwrap();
-    let mut wb = prepare(request(&ws.root, &ws.cache, rel, Language::Java, "reverse", Some("Strings"))).await;
+    let mut wb = prepare(request(
+        &ws.root,
+        &ws.cache,
+        rel,
+        Language::Java,
+        "reverse",
+        Some("Strings"),
+    ))
+    .await;
     let stub = "    public static String reverse(String s) {\n        throw new UnsupportedOperationException(\"not yet\");\n    }";
     assert!(original.contains(stub));
     let hostile_body = format!(

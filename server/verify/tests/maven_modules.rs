@@ -16,7 +16,10 @@ async fn a_modules_method_is_checked_by_the_tests_of_the_module_that_uses_it() {
     let ws = codeforge_testkit::workspace("verify_maven_modules");
     let root = ws.root.clone();
     assert_eq!(
-        std::fs::read_to_string(root.join("geometry/src/main/java/com/acme/geometry/Geometry.java")).unwrap(),
+        std::fs::read_to_string(
+            root.join("geometry/src/main/java/com/acme/geometry/Geometry.java")
+        )
+        .unwrap(),
         GEOMETRY
     );
     let settings = VerifySettings {
@@ -40,7 +43,11 @@ async fn a_modules_method_is_checked_by_the_tests_of_the_module_that_uses_it() {
         .await
         .unwrap()
         .expect("prepare");
-    assert_eq!(wb.plan().project_dir, "", "tests run at the aggregator's root");
+    assert_eq!(
+        wb.plan().project_dir,
+        "",
+        "tests run at the aggregator's root"
+    );
     let tests = &wb.plan().tests;
     assert_eq!(tests.len(), 1, "{tests:?}");
     assert_eq!(tests[0].name, "describesAFloor");
@@ -58,11 +65,27 @@ async fn a_modules_method_is_checked_by_the_tests_of_the_module_that_uses_it() {
     assert_eq!(tests[0].id, "FloorTest#describesAFloor");
     assert_eq!(tests[0].reason, TestReason::Reaches);
 
-    let mutant = GEOMETRY.replace("throw new UnsupportedOperationException();", "return w + h;");
+    let mutant = GEOMETRY.replace(
+        "throw new UnsupportedOperationException();",
+        "return w + h;",
+    );
     let report = wb.run(&mutant).await;
-    assert!(report.compiled && !report.all_passed(), "the mutant: {report:?}");
-    let right = GEOMETRY.replace("throw new UnsupportedOperationException();", "return w * h;");
+    assert!(
+        report.compiled && !report.all_passed(),
+        "the mutant: {report:?}"
+    );
+    let right = GEOMETRY.replace(
+        "throw new UnsupportedOperationException();",
+        "return w * h;",
+    );
     let report = wb.run(&right).await;
-    assert!(report.all_passed() && report.passed == 1, "the right body: {report:?}");
-    assert_eq!(codeforge_testkit::snapshot(&root), before, "the workspace changed");
+    assert!(
+        report.all_passed() && report.passed == 1,
+        "the right body: {report:?}"
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&root),
+        before,
+        "the workspace changed"
+    );
 }

@@ -16,7 +16,11 @@ async fn the_tests_that_reach_the_stub_decide() {
     let root = dir.path().join("ws");
     std::fs::create_dir_all(root.join("src/calc")).unwrap();
     std::fs::create_dir_all(root.join("tests")).unwrap();
-    std::fs::write(root.join("pyproject.toml"), "[tool.pytest.ini_options]\npythonpath = [\"src\"]\n").unwrap();
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[tool.pytest.ini_options]\npythonpath = [\"src\"]\n",
+    )
+    .unwrap();
     std::fs::write(root.join("src/calc/__init__.py"), STUB).unwrap();
     std::fs::write(
         root.join("tests/test_calc.py"),
@@ -54,9 +58,19 @@ async fn the_tests_that_reach_the_stub_decide() {
 
     let mutant = STUB.replace("raise NotImplementedError", "return x + x if x > 1 else x");
     let report = wb.run(&mutant).await;
-    assert!(report.compiled && !report.all_passed(), "the mutant: {report:?}");
+    assert!(
+        report.compiled && !report.all_passed(),
+        "the mutant: {report:?}"
+    );
     let right = STUB.replace("raise NotImplementedError", "return 2 * x");
     let report = wb.run(&right).await;
-    assert!(report.all_passed() && report.passed >= 1, "the right body: {report:?}");
-    assert_eq!(codeforge_testkit::snapshot(&root), before, "the workspace changed");
+    assert!(
+        report.all_passed() && report.passed >= 1,
+        "the right body: {report:?}"
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&root),
+        before,
+        "the workspace changed"
+    );
 }

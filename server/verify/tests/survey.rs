@@ -47,7 +47,11 @@ async fn the_tests_that_fail_with_the_marker_decide() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
     let cache = dir.path().join("cache");
-    write(&root, "Cargo.toml", "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    write(
+        &root,
+        "Cargo.toml",
+        "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
     write(&root, "src/lib.rs", LIB);
     write(&root, "tests/calc.rs", TESTS);
     let before = codeforge_testkit::snapshot(&root);
@@ -71,15 +75,23 @@ async fn the_tests_that_fail_with_the_marker_decide() {
     assert_eq!(tests[0].reason, TestReason::Reaches);
     assert!(wb.has_direct_tests());
     assert!(
-        wb.drop_tests_failing_without_it(LIB, 1..=4).await.is_empty(),
+        wb.drop_tests_failing_without_it(LIB, 1..=4)
+            .await
+            .is_empty(),
         "the survey already knows"
     );
     let mutant = LIB.replace("todo!()", "x + 2");
     let report = wb.run(&mutant).await;
-    assert!(report.compiled && !report.all_passed(), "the mutant: {report:?}");
+    assert!(
+        report.compiled && !report.all_passed(),
+        "the mutant: {report:?}"
+    );
     let right = LIB.replace("todo!()", "2 * x");
     let report = wb.run(&right).await;
-    assert!(report.all_passed() && report.passed == 1, "the right body: {report:?}");
+    assert!(
+        report.all_passed() && report.passed == 1,
+        "the right body: {report:?}"
+    );
     drop(wb);
 
     // Fast enough: the whole suite runs, less the test that fails without the function. The
@@ -92,8 +104,18 @@ async fn the_tests_that_fail_with_the_marker_decide() {
     names.sort();
     assert_eq!(names, ["named", "sixteen_times"]);
     let report = wb.run(&mutant).await;
-    assert!(report.compiled && !report.all_passed(), "the mutant: {report:?}");
+    assert!(
+        report.compiled && !report.all_passed(),
+        "the mutant: {report:?}"
+    );
     let report = wb.run(&right).await;
-    assert!(report.all_passed() && report.passed == 2, "the right body: {report:?}");
-    assert_eq!(codeforge_testkit::snapshot(&root), before, "the workspace changed");
+    assert!(
+        report.all_passed() && report.passed == 2,
+        "the right body: {report:?}"
+    );
+    assert_eq!(
+        codeforge_testkit::snapshot(&root),
+        before,
+        "the workspace changed"
+    );
 }

@@ -14,14 +14,26 @@ async fn an_uncollectable_test_id_is_left_out_and_the_rest_run() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
     std::fs::create_dir_all(root.join("tests")).unwrap();
-    std::fs::write(root.join("pytest.ini"), "[pytest]\npython_classes = Check*\n").unwrap();
-    std::fs::write(root.join("calc.py"), "def double(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n").unwrap();
+    std::fs::write(
+        root.join("pytest.ini"),
+        "[pytest]\npython_classes = Check*\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("calc.py"),
+        "def double(x):\n    \"\"\"Twice x.\"\"\"\n    pass\n",
+    )
+    .unwrap();
     std::fs::write(
         root.join("tests/test_calc.py"),
         "from calc import double\n\n\ndef test_double():\n    assert double(2) == 4\n\n\nclass TestDouble:\n    def test_negative(self):\n        assert double(-1) == -2\n",
     )
     .unwrap();
-    std::fs::write(root.join("conftest.py"), "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n").unwrap();
+    std::fs::write(
+        root.join("conftest.py"),
+        "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n",
+    )
+    .unwrap();
     let settings = VerifySettings {
         python: std::env::var_os("CODEFORGE_VERIFY_PYTHON").map(PathBuf::from),
         ..VerifySettings::default()

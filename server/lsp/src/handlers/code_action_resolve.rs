@@ -30,7 +30,9 @@ pub(crate) async fn code_action_resolve(
             action.edit = Some(edit);
             action.title = format!("{} — {}", action.title, verification_label(&o));
             let mut data = data;
-            data.verification = Some(crate::proto::VerificationSummary::of(o.verification.as_ref()));
+            data.verification = Some(crate::proto::VerificationSummary::of(
+                o.verification.as_ref(),
+            ));
             action.data = serde_json::to_value(&data).ok();
             Ok(action)
         }

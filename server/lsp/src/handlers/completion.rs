@@ -16,6 +16,7 @@ use tower_lsp_server::ls_types::*;
 
 use crate::completion_engine::{DEBOUNCE, WAIT, key_of};
 use crate::line_index::LineIndex;
+use crate::proto::COMPLETION_ACCEPTED_COMMAND;
 use crate::session::{Session, uri_path};
 
 /// Aborts the model task if the request is dropped (cancelled) while still armed.
@@ -41,7 +42,7 @@ pub(crate) async fn completions_at(
     session: &Session,
     uri: &Uri,
     position: Position,
-) -> RpcResult<Option<(Arc<Completions>, String, usize)>> {
+) -> RpcResult<Option<(Arc<Completions>, String, usize, u64)>> {
     let Some(path) = uri_path(uri) else {
         return Ok(Some(empty()));
     };
@@ -62,7 +63,7 @@ pub(crate) async fn completions_at(
     );
     let engine = session.completion_engine();
     if let Some(hit) = engine.cached(key) {
-        return Ok(Some((hit, text, offset)));
+        return Ok(Some((hit, text, offset, key)));
     }
     let existing = {
         let inflight = engine.inflight.lock().unwrap();
@@ -148,7 +149,7 @@ pub(crate) async fn completions_at(
     guard.0 = None; // answered or timed out: let the model finish for the next request
     match waited {
         Ok(Ok(v)) => match v {
-            Some(Ok(c)) => Ok(Some((c, text, offset))),
+            Some(Ok(c)) => Ok(Some((c, text, offset, key))),
             Some(Err(e)) => {
                 tracing::warn!("completion failed: {e}");
                 Ok(Some(empty()))
@@ -165,7 +166,7 @@ pub(crate) async fn completion(
     params: CompletionParams,
 ) -> RpcResult<Option<CompletionResponse>> {
     let pos = params.text_document_position;
-    let Some((c, text, offset)) =
+    let Some((c, text, offset, key)) =
         completions_at(session, &pos.text_document.uri, pos.position).await?
     else {
         return Ok(Some(CompletionResponse::List(CompletionList {
@@ -249,6 +250,8 @@ pub(crate) async fn completion(
                     new_text: format!("{typed}{t}"),
                 })),
                 insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                // Taking the item tells the server, which keeps it for fine-tuning.
+                command: Some(accepted_command(&pos.text_document.uri, key, *level)),
                 // The typed verdict (editors read `data.verification.status`, not the label).
                 data: c.verdict(*level).map(|v| {
                     serde_json::json!({
@@ -266,6 +269,26 @@ pub(crate) async fn completion(
     })))
 }
 
-pub(crate) fn empty() -> (Arc<Completions>, String, usize) {
-    (Arc::new(Completions::default()), String::new(), 0)
+pub(crate) fn empty() -> (Arc<Completions>, String, usize, u64) {
+    (Arc::new(Completions::default()), String::new(), 0, 0)
+}
+
+/// The command an item carries: the client runs it when the user takes the item.
+pub(crate) fn accepted_command(uri: &Uri, key: u64, level: Level) -> Command {
+    Command {
+        title: "CodeForge: completion accepted".into(),
+        command: COMPLETION_ACCEPTED_COMMAND.into(),
+        arguments: Some(vec![serde_json::json!({
+            "uri": uri,
+            "key": key.to_string(),
+            "level": level_rank(level),
+        })]),
+    }
+}
+
+/// The level of a rank as `level_rank` gives it.
+pub(crate) fn level_of_rank(rank: u64) -> Option<Level> {
+    [Level::Line, Level::Block, Level::Function]
+        .into_iter()
+        .find(|l| u64::from(level_rank(*l)) == rank)
 }

@@ -1,6 +1,7 @@
 //! `workspace/executeCommand`: `codeforge.generateFunction` (generation, then
 //! `workspace/applyEdit`, for clients without resolve), `codeforge.reindex`,
-//! `codeforge.trustWorkspace` and `codeforge.untrustWorkspace`. Must not import the
+//! `codeforge.trustWorkspace`, `codeforge.untrustWorkspace` and `codeforge.completionAccepted`
+//! (a completion item taken: kept in the feedback store). Must not import the
 //! `LanguageServer` impl.
 
 use std::path::PathBuf;
@@ -11,8 +12,8 @@ use tower_lsp_server::ls_types::*;
 
 use crate::generation::{edit_for, record_accepted, rpc_error, run_generation, summary};
 use crate::proto::{
-    ActionData, GENERATE_COMMAND, GenerateCommandResult, REINDEX_COMMAND, ReindexResult,
-    TRUST_COMMAND, TrustCommandResult, UNTRUST_COMMAND,
+    ActionData, COMPLETION_ACCEPTED_COMMAND, GENERATE_COMMAND, GenerateCommandResult,
+    REINDEX_COMMAND, ReindexResult, TRUST_COMMAND, TrustCommandResult, UNTRUST_COMMAND,
 };
 use crate::session::{Session, uri_path};
 use crate::workspace::Job;
@@ -26,6 +27,7 @@ pub(crate) async fn execute_command(
         REINDEX_COMMAND => to_json(reindex(session)),
         TRUST_COMMAND => to_json(trust(session, &params.arguments, true).await),
         UNTRUST_COMMAND => to_json(trust(session, &params.arguments, false).await),
+        COMPLETION_ACCEPTED_COMMAND => completion_accepted(session, &params.arguments)?,
         _ => {
             return Err(RpcError::invalid_params(format!(
                 "unknown command `{}`",
@@ -34,6 +36,50 @@ pub(crate) async fn execute_command(
         }
     };
     Ok(Some(result))
+}
+
+/// The user took a completion item: its answer (still in the engine's cache) goes to the
+/// feedback store as an accepted attempt. `{"recorded": id}`, or `{"recorded": null}` when the
+/// answer has left the cache.
+fn completion_accepted(session: &Session, args: &[serde_json::Value]) -> RpcResult<LSPAny> {
+    let bad = || rpc_error("codeforge.completionAccepted expects {uri, key, level}");
+    let a = args.first().ok_or_else(bad)?;
+    let uri: Uri = serde_json::from_value(a["uri"].clone()).map_err(|_| bad())?;
+    let key: u64 = a["key"]
+        .as_str()
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(bad)?;
+    let level = a["level"]
+        .as_u64()
+        .and_then(crate::handlers::completion::level_of_rank)
+        .ok_or_else(bad)?;
+    let path = uri_path(&uri).ok_or_else(bad)?;
+    let lang = codeforge_syntax::Language::from_path(&path).ok_or_else(bad)?;
+    let Some(c) = session.completion_engine().cached(key) else {
+        return Ok(serde_json::json!({"recorded": null}));
+    };
+    let Some((_, text)) = c.items.iter().find(|(l, _)| *l == level) else {
+        return Ok(serde_json::json!({"recorded": null}));
+    };
+    let (rel, _, _) = session.rel_and_settings(&path);
+    let root = session
+        .workspace_for(&path)
+        .map(|w| w.root.clone())
+        .unwrap_or_default();
+    let item = codeforge_ide::AcceptedItem {
+        root: &root,
+        rel_path: &rel,
+        language: lang,
+        level,
+        text,
+    };
+    match codeforge_ide::record_accepted_completion(&session.options().cache_dir, &c, item) {
+        Ok(id) => Ok(serde_json::json!({"recorded": id})),
+        Err(e) => {
+            tracing::warn!("could not record an accepted completion: {e}");
+            Ok(serde_json::json!({"recorded": null}))
+        }
+    }
 }
 
 fn to_json(v: impl serde::Serialize) -> LSPAny {

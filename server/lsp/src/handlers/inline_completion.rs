@@ -4,7 +4,7 @@
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
-use crate::handlers::completion::completions_at;
+use crate::handlers::completion::{accepted_command, completions_at};
 use crate::session::Session;
 
 pub(crate) async fn inline_completion(
@@ -12,7 +12,8 @@ pub(crate) async fn inline_completion(
     params: InlineCompletionParams,
 ) -> RpcResult<Option<InlineCompletionResponse>> {
     let pos = params.text_document_position;
-    let Some((c, _, _)) = completions_at(session, &pos.text_document.uri, pos.position).await?
+    let Some((c, _, _, key)) =
+        completions_at(session, &pos.text_document.uri, pos.position).await?
     else {
         return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items: Vec::new(),
@@ -26,11 +27,11 @@ pub(crate) async fn inline_completion(
     let mut items: Vec<InlineCompletionItem> = c
         .items
         .iter()
-        .map(|(_, t)| InlineCompletionItem {
+        .map(|(level, t)| InlineCompletionItem {
             insert_text: t.clone(),
             filter_text: None,
             range: Some(at),
-            command: None,
+            command: Some(accepted_command(&pos.text_document.uri, key, *level)),
             insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
         })
         .collect();

@@ -6,8 +6,8 @@ use super::{
     ExpandCtx, GeneratedTests, Runner, base_name, generated_selection, generated_test_names,
 };
 use crate::report::TestResult;
-use crate::selected::SelectedTest;
 use crate::request::VerifyRequest;
+use crate::selected::SelectedTest;
 
 pub(crate) struct Maven;
 

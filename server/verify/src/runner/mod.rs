@@ -11,8 +11,8 @@ use codeforge_syntax::{Language, ReportFormat, RunnerKind, SymbolKind, extract};
 
 use crate::process::JobOutput;
 use crate::report::{TestResult, parse_junit, parse_libtest};
-use crate::selected::{SelectedTest, TestReason};
 use crate::request::{TestPlan, VerifyError, VerifyRequest};
+use crate::selected::{SelectedTest, TestReason};
 
 mod cargo;
 mod maven;
