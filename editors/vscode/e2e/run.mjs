@@ -321,11 +321,18 @@ async function main() {
 
     // Restricted Mode: the same user settings (verify.trust = "always"), but VS Code does not
     // trust the folder, so the extension sends verify.trust = "never" and no test runs.
+    // The first code-server (same user-data dir) is gone before the settings change and the
+    // second starts: once, the second one's extension saw no `codeforge.server.path` at all.
+    const exited = new Promise((resolve) => {
+      if (server1.proc.exitCode !== null || server1.proc.signalCode !== null) resolve();
+      else server1.proc.once('exit', resolve);
+    });
     try {
       process.kill(-server1.proc.pid, 'SIGTERM');
     } catch {
       // gone
     }
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15000))]);
     fs.symlinkSync(bin, binLink);
     const ws2 = path.join(tmp, 'untrusted');
     fs.cpSync(path.join(testkit, 'fixture'), ws2, { recursive: true });
