@@ -484,3 +484,45 @@ fn generate_prints_json_with_an_edit_through_the_http_backend_from_env_overrides
     );
     assert_eq!(code, 2, "line 1 is an import, not a function: {err}");
 }
+
+#[test]
+fn doctor_reports_the_binary_cpu_models_runners_and_sandbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let (code, out, err) = run(&["doctor", "--json"], &cache);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["binary"].as_str().unwrap().ends_with("codeforge"), "{v}");
+    assert!(v["cpu"]["vnni_kernels"].is_boolean(), "{v}");
+    assert!(
+        v["cpu"]["features"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("x86-64-v3"),
+        "{v}"
+    );
+    // An empty cache dir: both models missing, said so with where they belong.
+    for m in ["embeddings", "embedded"] {
+        assert_eq!(v["models"][m]["present"], false, "{v}");
+        assert!(
+            v["models"][m]["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(cache.to_str().unwrap()),
+            "{v}"
+        );
+    }
+    assert!(
+        v["runners"]["cargo"].as_str().is_some(),
+        "cargo runs this test: {v}"
+    );
+    assert!(
+        ["full", "reduced", "none"].contains(&v["sandbox"]["level"].as_str().unwrap()),
+        "{v}"
+    );
+    let (code, out, _) = run(&["doctor"], &cache);
+    assert_eq!(code, 0);
+    assert!(out.contains("model embedded: missing at"), "{out}");
+    assert!(out.contains("sandbox:"), "{out}");
+}

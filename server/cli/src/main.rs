@@ -123,7 +123,8 @@ enum Command {
         #[command(subcommand)]
         action: FeedbackAction,
     },
-    /// What this machine gives CodeForge: the sandbox test runs get (and a contained test run).
+    /// What this machine gives CodeForge: the binary and its CPU features, the models in the cache
+    /// dir, the test runners on PATH, and the sandbox test runs get (with a contained test run).
     Doctor {
         #[arg(long)]
         json: bool,
@@ -253,7 +254,7 @@ fn main() -> ExitCode {
                         prompt,
                     },
             } => generate::cmd_model_run(&prompt, max_tokens, json, &cache_dir).await,
-            Command::Doctor { json } => cmd_doctor(json).await,
+            Command::Doctor { json } => cmd_doctor(json, &cache_dir).await,
         }
     });
     // Don't wait for lingering blocking tasks (a cancelled embedding batch) at exit.
@@ -595,12 +596,91 @@ fn project_root_of(file: &Path, lang: Language) -> Option<PathBuf> {
     None
 }
 
-async fn cmd_doctor(json: bool) -> anyhow::Result<()> {
+/// The machine facts `doctor` reports besides the sandbox, as JSON.
+fn doctor_facts(cache_dir: &Path) -> serde_json::Value {
+    let file = |p: PathBuf| {
+        let size = std::fs::metadata(&p).ok().map(|m| m.len());
+        serde_json::json!({"path": p, "present": size.is_some(), "bytes": size})
+    };
+    let on_path = |name: &str| -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    };
+    let venv_python = cache_dir.join("venv/bin/python");
+    #[cfg(target_arch = "x86_64")]
+    let features: Vec<&str> = {
+        let mut f = vec!["x86-64-v3 (AVX2, FMA, BMI2): the build's baseline"];
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            f.push("AVX-512 (gemm, at run time)");
+        }
+        f
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let features: Vec<&str> = Vec::new();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "binary": std::env::current_exe().ok(),
+        "cpu": {
+            "features": features,
+            "vnni_kernels": codeforge_model::vnni_kernels_available(),
+        },
+        "cache_dir": cache_dir,
+        "models": {
+            "embeddings": file(codeforge_config::default_embedding_model_dir(cache_dir).join("model.safetensors")),
+            "embedded": file(codeforge_config::default_generation_gguf(cache_dir)),
+        },
+        "runners": {
+            "pytest": venv_python.is_file().then_some(&venv_python).cloned().or_else(|| on_path("pytest")),
+            "cargo": on_path("cargo"),
+            "mvn": on_path("mvn"),
+        },
+    })
+}
+
+async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
+    let facts = doctor_facts(cache_dir);
     let h = codeforge_verify::process::health().await;
     if json {
-        let v = serde_json::json!({ "sandbox": h.to_json() });
+        let mut v = facts;
+        v["sandbox"] = h.to_json();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        println!(
+            "codeforge {} ({})",
+            facts["version"].as_str().unwrap_or(""),
+            facts["binary"].as_str().unwrap_or("?")
+        );
+        let cpu = &facts["cpu"];
+        let features: Vec<&str> = cpu["features"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "cpu: {}; embedded model kernels: {}",
+            features.join(", "),
+            if cpu["vnni_kernels"] == true {
+                "AVX-512 VNNI"
+            } else {
+                "candle's (no AVX-512 VNNI)"
+            }
+        );
+        for (name, m) in facts["models"].as_object().into_iter().flatten() {
+            match m["bytes"].as_u64() {
+                Some(b) => println!(
+                    "model {name}: {} ({:.0} MB)",
+                    m["path"].as_str().unwrap_or(""),
+                    b as f64 / 1e6
+                ),
+                None => println!(
+                    "model {name}: missing at {} (bash .ci/setup fetches it)",
+                    m["path"].as_str().unwrap_or("")
+                ),
+            }
+        }
+        for (name, r) in facts["runners"].as_object().into_iter().flatten() {
+            println!("runner {name}: {}", r.as_str().unwrap_or("not found"));
+        }
         println!("sandbox: {}", h.summary);
         match &h.self_test {
             Ok(()) => {
