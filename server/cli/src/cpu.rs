@@ -8,9 +8,15 @@
 //! its message written by the `write` system call.
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-static MESSAGE: [u8; MESSAGE_LEN] = *b"codeforge: this CPU lacks AVX2, FMA or BMI2: this build needs an x86-64-v3 CPU (Intel Haswell, AMD Excavator or newer)\n";
+const TEXT: &[u8] = b"codeforge: this CPU lacks AVX2, FMA or BMI2: this build needs an x86-64-v3 CPU (Intel Haswell, AMD Excavator or newer)\n";
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-const MESSAGE_LEN: usize = 119;
+const MESSAGE_LEN: usize = TEXT.len();
+/// The message as bytes in the binary, for the assembly to hand to `write`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+static MESSAGE: [u8; MESSAGE_LEN] = match TEXT.first_chunk::<MESSAGE_LEN>() {
+    Some(m) => *m,
+    None => unreachable!(),
+};
 
 // cpuid leaf 1, ecx: fma (12), movbe (22), popcnt (23), avx (28), f16c (29);
 // leaf 7, ebx: bmi1 (3), avx2 (5), bmi2 (8).
