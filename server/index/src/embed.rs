@@ -282,7 +282,7 @@ pub async fn load_embedder(settings: &EmbeddingSettings, cache_dir: &Path) -> Em
                 Ok(Ok(m)) => EmbedderChoice::Ready(Arc::new(m)),
                 Ok(Err(e)) => EmbedderChoice::Unavailable(format!(
                     "embedding model not available ({e:#}); search is lexical only. \
-                     Fetch it with `bash .ci/setup` (it installs all-MiniLM-L6-v2 into {}) \
+                     Install it with `codeforge model pull embeddings` (all-MiniLM-L6-v2, 91 MB, into {}) \
                      or configure [embeddings] in codeforge.toml",
                     dir.display()
                 )),

@@ -338,7 +338,7 @@ async fn missing_embedding_model_means_lexical_search_with_a_reason() {
     let i = open(&e, settings).await;
     let reason = i.lexical_only_reason().expect("a reason").to_string();
     assert!(
-        reason.contains("lexical only") && reason.contains(".ci/setup"),
+        reason.contains("lexical only") && reason.contains("codeforge model pull embeddings"),
         "{reason}"
     );
     let s = update(&i).await;

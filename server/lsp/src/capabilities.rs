@@ -6,8 +6,8 @@ use codeforge_syntax::Language;
 use tower_lsp_server::ls_types::*;
 
 use crate::proto::{
-    COMPLETION_ACCEPTED_COMMAND, GENERATE_COMMAND, GENERATE_KIND, REINDEX_COMMAND, TRUST_COMMAND,
-    UNTRUST_COMMAND,
+    COMPLETION_ACCEPTED_COMMAND, GENERATE_COMMAND, GENERATE_KIND, PULL_MODELS_COMMAND,
+    REINDEX_COMMAND, TRUST_COMMAND, UNTRUST_COMMAND,
 };
 
 /// What the server uses of the client's capabilities.
@@ -79,6 +79,7 @@ pub(crate) fn server_capabilities() -> ServerCapabilities {
                 TRUST_COMMAND,
                 UNTRUST_COMMAND,
                 COMPLETION_ACCEPTED_COMMAND,
+                PULL_MODELS_COMMAND,
             ]
             .map(String::from)
             .to_vec(),

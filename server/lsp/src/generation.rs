@@ -108,12 +108,14 @@ pub(crate) async fn run_generation(
     // The trust question (if any) is asked now and answered while the model works.
     let verify = session.verify_context(&path, &settings);
     progress.report("loading the model", None);
-    let model = match session.model_for(&settings).await {
+    let model = match session.model_for(&settings, true).await {
         Ok(m) => m,
         Err(e) => {
             progress.end(format!("failed: {e}"));
-            session.show_error(format!("CodeForge: {e}")).await;
-            return Err(rpc_error(e));
+            if !e.offered {
+                session.show_error(format!("CodeForge: {e}")).await;
+            }
+            return Err(rpc_error(e.to_string()));
         }
     };
     let p2 = progress.clone();

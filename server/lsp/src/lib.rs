@@ -13,6 +13,7 @@ mod generation;
 mod handlers;
 mod layers;
 pub mod line_index;
+mod model_offer;
 mod models;
 mod options;
 mod progress;

@@ -15,6 +15,9 @@ pub const UNTRUST_COMMAND: &str = "codeforge.untrustWorkspace";
 /// Sent by the client when the user takes a completion item (the item's own `command`):
 /// `[{uri, key, level}]`; records the acceptance in the feedback store.
 pub const COMPLETION_ACCEPTED_COMMAND: &str = "codeforge.completionAccepted";
+/// Installs the missing models (`codeforge model pull`) with progress: `{"installed": n}` (the
+/// number of models downloaded) or an error saying why.
+pub const PULL_MODELS_COMMAND: &str = "codeforge.pullModels";
 
 /// What a listed action carries to its resolve (or command): the document and the function's
 /// 0-based line. (Clients treat it as opaque and send it back unchanged.)

@@ -48,9 +48,24 @@ pub(crate) struct Session {
     /// question).
     layers: Arc<SharedLayers>,
     models: Models,
+    model_offer: Arc<crate::model_offer::ModelOffer>,
     completion: Arc<CompletionEngine>,
     /// Workspaces answered "Not now" in this session, and the trust question's own lock.
     trust: Arc<SessionTrust>,
+}
+
+/// Why no model could be had; `offered`: the user was asked (or is being asked) about the
+/// download, so another error message would only repeat it.
+#[derive(Debug)]
+pub struct ModelUnavailable {
+    pub message: String,
+    pub offered: bool,
+}
+
+impl std::fmt::Display for ModelUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl Session {
@@ -65,6 +80,7 @@ impl Session {
             pending_errors: Mutex::new(Vec::new()),
             layers: Default::default(),
             models: Default::default(),
+            model_offer: Default::default(),
             completion: Default::default(),
             trust: Default::default(),
         }
@@ -203,18 +219,71 @@ impl Session {
     }
 
     /// The generation backend for these settings (the fixed test backend when there is one).
+    /// When it is the embedded model and that is not installed, the user is offered the
+    /// download (once per session): `wait` awaits the answer and the download (generation),
+    /// otherwise the offer goes on in the background and this call fails at once (completion).
     pub async fn model_for(
         &self,
         settings: &Settings,
-    ) -> Result<codeforge_ide::BackendHandle, String> {
-        self.models
-            .get(
+        wait: bool,
+    ) -> Result<codeforge_ide::BackendHandle, ModelUnavailable> {
+        let get = || {
+            self.models.get(
                 settings,
                 &self.options.cache_dir,
                 self.options.backend.as_ref(),
                 &self.options.env,
             )
-            .await
+        };
+        let e = match get().await {
+            Ok(m) => return Ok(m),
+            Err(e) => e,
+        };
+        if self.options.backend.is_some()
+            || !crate::model_offer::embedded_missing(settings, &self.options.cache_dir)
+        {
+            return Err(ModelUnavailable {
+                message: e,
+                offered: false,
+            });
+        }
+        let offer = self.model_offer.clone();
+        let (client, cache, env) = (
+            self.client.clone(),
+            self.options.cache_dir.clone(),
+            self.options.env.clone(),
+        );
+        let progress = self.caps().work_done_progress;
+        if !wait {
+            tokio::spawn(async move {
+                let _ = offer.offer(&client, &cache, &env, progress).await;
+            });
+            return Err(ModelUnavailable {
+                message: e,
+                offered: true,
+            });
+        }
+        match offer.offer(&client, &cache, &env, progress).await {
+            Ok(()) => get().await.map_err(|message| ModelUnavailable {
+                message,
+                offered: false,
+            }),
+            Err(why) => Err(ModelUnavailable {
+                message: format!("{e} ({why})"),
+                offered: true,
+            }),
+        }
+    }
+
+    /// `codeforge.pullModels`: installs the missing models with progress, unasked.
+    pub async fn pull_models(&self) -> Result<usize, String> {
+        crate::model_offer::pull_missing(
+            &self.client,
+            &self.options.cache_dir,
+            &self.options.env,
+            self.caps().work_done_progress,
+        )
+        .await
     }
 
     /// What workspace actors report with: progress if the client takes it, messages, logs.

@@ -93,7 +93,7 @@ fn prepare(
 ) -> Result<(PathBuf, bool, Option<gguf_file::Content>), ModelError> {
     let missing = || {
         ModelError::ModelMissing(format!(
-            "the embedded model is missing at {}; run `bash .ci/setup` to fetch Qwen2.5-Coder-0.5B-Instruct, \
+            "the embedded model is missing at {}; run `codeforge model pull embedded` to install Qwen2.5-Coder-0.5B-Instruct (491 MB), \
              or set generation.gguf to a local Qwen2 GGUF, or configure an OpenAI-compatible endpoint",
             src.display()
         ))

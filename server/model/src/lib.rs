@@ -8,6 +8,7 @@
 
 mod embedded;
 mod openai;
+pub mod pull;
 mod qwen2;
 mod scripted;
 mod vnni;

@@ -1,4 +1,4 @@
-//! The real embedded Qwen model (installed by `.ci/setup`): a prompt is prefilled once for all its
+//! The real embedded Qwen model (installed by `codeforge model pull`): a prompt is prefilled once for all its
 //! samples, and the next request reuses the cached keys and values of the prefix it shares.
 
 use codeforge_model::{Backend, EmbeddedConfig, EmbeddedQwen, Prompt, Request};

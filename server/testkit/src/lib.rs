@@ -1,6 +1,8 @@
 //! Shared helpers for CodeForge's tests (dev-dependency only): fixture paths, temp copies of
 //! fixture workspaces with a separate cache dir, byte snapshots of a tree, and the location of
-//! the real MiniLM model installed by `.ci/setup`.
+//! the real MiniLM model installed by `codeforge model pull`.
+
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ pub fn workspace_with_real_embeddings(name: &str) -> TempWorkspace {
     ws
 }
 
-/// The real all-MiniLM-L6-v2 directory as installed by `.ci/setup`. Fails (never skips) when
+/// The real all-MiniLM-L6-v2 directory as installed by `codeforge model pull`. Fails (never skips) when
 /// it is missing: these tests are meant to run against the real model.
 pub fn real_model_dir() -> PathBuf {
     let cache =
@@ -103,7 +105,7 @@ pub fn real_model_dir() -> PathBuf {
     let dir = codeforge_config::default_embedding_model_dir(&cache);
     assert!(
         dir.join("model.safetensors").is_file(),
-        "the MiniLM model is not installed at {}; run `bash .ci/setup`",
+        "the MiniLM model is not installed at {}; run `codeforge model pull embeddings` (`bash .ci/test` does)",
         dir.display()
     );
     dir
@@ -140,7 +142,7 @@ pub fn check_snapshot(path: &Path, actual: &str) -> Option<String> {
     }
 }
 
-/// The real Qwen2.5-Coder-0.5B-Instruct GGUF as installed by `.ci/setup`. Fails (never skips)
+/// The real Qwen2.5-Coder-0.5B-Instruct GGUF as installed by `codeforge model pull`. Fails (never skips)
 /// when it is missing.
 pub fn real_qwen_gguf() -> PathBuf {
     let cache =
@@ -148,7 +150,7 @@ pub fn real_qwen_gguf() -> PathBuf {
     let path = codeforge_config::default_generation_gguf(&cache);
     assert!(
         path.is_file(),
-        "the Qwen model is not installed at {}; run `bash .ci/setup`",
+        "the Qwen model is not installed at {}; run `codeforge model pull embedded` (`bash .ci/test` does)",
         path.display()
     );
     path

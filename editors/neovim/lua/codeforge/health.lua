@@ -112,6 +112,9 @@ function M.sandbox_health(bin, timeout_ms)
       client = client or vim.lsp.get_client_by_id(id)
     end
   end
+  if not client and not cf.state.setup and vim.lsp.get_clients then
+    client = vim.lsp.get_clients({ name = cf.name })[1] -- started by vim.lsp.enable alone
+  end
   local why
   if client then
     local done, err, result = false, nil, nil
@@ -179,21 +182,57 @@ end
 
 M.QWEN_REL = "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf"
 
+--- Without require("codeforge").setup{}, on 0.11+: the resolved `vim.lsp.config.codeforge`
+--- (lsp/codeforge.lua and the user's vim.lsp.config calls), else nil.
+function M.lsp_config()
+  if require("codeforge").state.setup or type(vim.lsp.config) ~= "table" then
+    return nil
+  end
+  local ok, c = pcall(function()
+    return vim.lsp.config.codeforge
+  end)
+  return ok and type(c) == "table" and c or nil
+end
+
+--- The settings layer (codeforge.toml shape) a vim.lsp.config sends: init_options, then
+--- settings.codeforge over it (both may wrap it in a `codeforge` key, as the server accepts).
+function M.config_settings(c)
+  local function unwrap(t)
+    if type(t) ~= "table" then
+      return {}
+    end
+    return type(t.codeforge) == "table" and t.codeforge or t
+  end
+  return vim.tbl_deep_extend("force", unwrap(c.init_options), type(c.settings) == "table" and unwrap(c.settings.codeforge) or {})
+end
+
 function M.check()
   local r = reporter()
   local cf = require("codeforge")
   local cfg = cf.config
+  local lsp_cfg = M.lsp_config()
+  local settings = lsp_cfg and M.config_settings(lsp_cfg) or cfg.settings or {}
   r.start("CodeForge: server binary")
   local bin
   if cfg.cmd then
     bin = cfg.cmd[1]
     r.info("using the configured cmd: " .. table.concat(cfg.cmd, " "))
+  elseif lsp_cfg and type(lsp_cfg.cmd) == "table" and lsp_cfg.cmd[1] then
+    r.info("using vim.lsp.config.codeforge.cmd: " .. table.concat(lsp_cfg.cmd, " "))
+    bin = vim.fn.exepath(vim.fn.expand(lsp_cfg.cmd[1]))
+    if bin == "" then
+      r.error("`" .. lsp_cfg.cmd[1] .. "` was not found (not on PATH, or not executable)", {
+        "Install it: cargo install --locked --path server/cli in a CodeForge checkout (puts it in ~/.cargo/bin; keep that on PATH)",
+        "or give its full path: vim.lsp.config('codeforge', { cmd = { '/path/to/codeforge', 'lsp' } })",
+      })
+      return
+    end
   else
     local tried
     bin, tried = cf.find_binary(cfg)
     if not bin then
       r.error("the `codeforge` binary was not found (looked at: " .. table.concat(tried, ", ") .. ")", {
-        "Build it from the CodeForge repository: cargo install --path server/cli",
+        "Install it: cargo install --locked --path server/cli in a CodeForge checkout (puts it in ~/.cargo/bin)",
         "or pass bin = '/path/to/codeforge' to require('codeforge').setup{}",
       })
       return
@@ -213,12 +252,17 @@ function M.check()
 
   r.start("CodeForge: language server")
   local client = cf.client(0)
+  local running = #cf.state.client_ids > 0
+  if not running and vim.lsp.get_clients then
+    running = #vim.lsp.get_clients({ name = cf.name }) > 0
+  end
   if client then
     r.ok(("attached to this buffer (client %d, root %s)"):format(client.id, client.config.root_dir or "?"))
-  elseif #cf.state.client_ids > 0 then
+  elseif running then
     r.info("running, not attached to this buffer (CodeForge serves python, rust and java buffers)")
   else
-    r.warn("not running: call require('codeforge').setup{} and open a Python, Rust or Java file")
+    r.warn("not running: call vim.lsp.enable('codeforge') (Neovim 0.11+) or require('codeforge').setup{},"
+      .. " and open a Python, Rust or Java file in a project (codeforge.toml, .git, pyproject.toml, Cargo.toml, pom.xml, …)")
   end
   r.info("status: " .. (cf.status() ~= "" and cf.status() or "(none)"))
 
@@ -231,7 +275,7 @@ function M.check()
   end
 
   r.start("CodeForge: generation backend")
-  local gen = (cfg.settings or {}).generation or {}
+  local gen = settings.generation or {}
   local backend = gen.backend or (gen.url and "openai") or "embedded"
   if backend == "openai" then
     local url = gen.url
@@ -261,12 +305,20 @@ function M.check()
       end
     end
   else
-    local gguf = gen.gguf and vim.fn.expand(gen.gguf) or (cache_dir(cfg) .. "/" .. M.QWEN_REL)
+    local dir_cfg = cfg
+    if lsp_cfg and type(lsp_cfg.cmd) == "table" then
+      for i, a in ipairs(lsp_cfg.cmd) do
+        if a == "--cache-dir" and lsp_cfg.cmd[i + 1] then
+          dir_cfg = { cache_dir = lsp_cfg.cmd[i + 1] }
+        end
+      end
+    end
+    local gguf = gen.gguf and vim.fn.expand(gen.gguf) or (cache_dir(dir_cfg) .. "/" .. M.QWEN_REL)
     if vim.fn.filereadable(gguf) == 1 then
       r.ok("embedded model present: " .. gguf)
     else
       r.error("embedded model missing: " .. gguf, {
-        "Run `bash .ci/setup` in the CodeForge repository (fetches Qwen2.5-Coder-0.5B-Instruct, 491 MB)",
+        "Run `codeforge model pull embedded` (installs Qwen2.5-Coder-0.5B-Instruct, 491 MB, sha256 verified)",
         "or set generation.gguf, or use an OpenAI-compatible backend (generation.backend = \"openai\")",
       })
     end

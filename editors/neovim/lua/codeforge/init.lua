@@ -7,7 +7,8 @@
 --
 -- `settings` has the shape of codeforge.toml (index, embeddings, generation, verify) and is sent
 -- as initializationOptions; `update_settings()` sends workspace/didChangeConfiguration.
--- Starting: vim.lsp.config/vim.lsp.enable on 0.11+, vim.lsp.start on 0.8-0.10, and
+-- Starting: vim.lsp.config/vim.lsp.enable on 0.11+ (layered over lsp/codeforge.lua, which also
+-- works alone: vim.lsp.enable("codeforge")), vim.lsp.start on 0.8-0.10, and
 -- vim.lsp.start_client + buf_attach_client on 0.7, each from a FileType autocmd (no lspconfig).
 
 local M = {}
@@ -91,8 +92,9 @@ end
 function M.missing_binary_message(tried)
   return "CodeForge: the `codeforge` binary was not found (looked at: "
     .. table.concat(tried, ", ")
-    .. "). Fix: build it from the CodeForge repository with `cargo install --path server/cli`"
-    .. " (installs ~/.cargo/bin/codeforge), or pass `bin = '/path/to/codeforge'` to require('codeforge').setup{}."
+    .. "), so the server is not started. Fix: run `cargo install --locked --path server/cli` in a"
+    .. " CodeForge checkout (installs ~/.cargo/bin/codeforge), or pass `bin = '/path/to/codeforge'`"
+    .. " to require('codeforge').setup{}; then restart Neovim. See :help codeforge-install"
 end
 
 --- The settings layer to send: known sections only, empty sections dropped; nil when empty.
@@ -315,14 +317,16 @@ local function start_legacy(bufnr, cmd)
 end
 
 function M.setup(opts)
+  M.state.setup = true
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(defaults), opts or {})
   if opts and opts.settings then
     M.config.settings = opts.settings -- lists (index.exclude) replace, never merge
   end
   local cmd, tried = M.cmd()
   if not cmd then
+    -- One warning with the fix; no error, so a config that calls setup{} still loads.
     M.state.missing = M.missing_binary_message(tried)
-    notify(M.state.missing, vim.log.levels.ERROR)
+    notify(M.state.missing, vim.log.levels.WARN)
     return false
   end
   M.state.missing = nil
@@ -533,13 +537,21 @@ function M.context(cb)
   end, bufnr)
 end
 
---- Sends new settings (workspace/didChangeConfiguration) to every CodeForge server.
+--- Sends new settings (workspace/didChangeConfiguration) to every CodeForge server: those
+--- setup() started and (0.10+) any client named codeforge, e.g. from vim.lsp.enable alone.
 function M.update_settings(settings)
   M.config.settings = settings or {}
   local layer = M.layer(M.config.settings) or vim.empty_dict()
+  local clients, seen = {}, {}
   for _, id in ipairs(M.state.client_ids) do
-    local c = vim.lsp.get_client_by_id(id)
-    if c then
+    table.insert(clients, vim.lsp.get_client_by_id(id))
+  end
+  if vim.lsp.get_clients then
+    vim.list_extend(clients, vim.lsp.get_clients({ name = M.name }))
+  end
+  for _, c in ipairs(clients) do
+    if c and not seen[c.id] then
+      seen[c.id] = true
       M.notify_server(c, "workspace/didChangeConfiguration", { settings = { codeforge = layer } })
     end
   end

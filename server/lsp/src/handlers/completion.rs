@@ -75,10 +75,12 @@ pub(crate) async fn completions_at(
     let (mut rx, handle) = match existing {
         Some(x) => x,
         None => {
-            let model = match session.model_for(&settings).await {
+            let model = match session.model_for(&settings, false).await {
                 Ok(m) => m,
                 Err(e) => {
-                    session.show_error(format!("CodeForge: {e}")).await;
+                    if !e.offered {
+                        session.show_error(format!("CodeForge: {e}")).await;
+                    }
                     return Ok(Some(empty()));
                 }
             };

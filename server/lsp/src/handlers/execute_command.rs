@@ -1,7 +1,7 @@
 //! `workspace/executeCommand`: `codeforge.generateFunction` (generation, then
 //! `workspace/applyEdit`, for clients without resolve), `codeforge.reindex`,
-//! `codeforge.trustWorkspace`, `codeforge.untrustWorkspace` and `codeforge.completionAccepted`
-//! (a completion item taken: kept in the feedback store). Must not import the
+//! `codeforge.trustWorkspace`, `codeforge.untrustWorkspace`, `codeforge.completionAccepted`
+//! (a completion item taken: kept in the feedback store) and `codeforge.pullModels`. Must not import the
 //! `LanguageServer` impl.
 
 use std::path::PathBuf;
@@ -13,7 +13,8 @@ use tower_lsp_server::ls_types::*;
 use crate::generation::{edit_for, record_accepted, rpc_error, run_generation, summary};
 use crate::proto::{
     ActionData, COMPLETION_ACCEPTED_COMMAND, GENERATE_COMMAND, GenerateCommandResult,
-    REINDEX_COMMAND, ReindexResult, TRUST_COMMAND, TrustCommandResult, UNTRUST_COMMAND,
+    PULL_MODELS_COMMAND, REINDEX_COMMAND, ReindexResult, TRUST_COMMAND, TrustCommandResult,
+    UNTRUST_COMMAND,
 };
 use crate::session::{Session, uri_path};
 use crate::workspace::Job;
@@ -28,6 +29,10 @@ pub(crate) async fn execute_command(
         TRUST_COMMAND => to_json(trust(session, &params.arguments, true).await),
         UNTRUST_COMMAND => to_json(trust(session, &params.arguments, false).await),
         COMPLETION_ACCEPTED_COMMAND => completion_accepted(session, &params.arguments)?,
+        PULL_MODELS_COMMAND => match session.pull_models().await {
+            Ok(n) => serde_json::json!({ "installed": n }),
+            Err(e) => return Err(rpc_error(e)),
+        },
         _ => {
             return Err(RpcError::invalid_params(format!(
                 "unknown command `{}`",
