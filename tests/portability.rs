@@ -6,6 +6,7 @@
 //! (`-cpu Nehalem`: SSE4.2, no AVX) it says what the CPU lacks and exits 1 instead of dying of an
 //! illegal instruction. Needs `qemu-user` (`bash .ci/test` installs it); fails, never skips,
 //! without it.
+#![cfg(target_os = "linux")]
 #![cfg(target_arch = "x86_64")]
 
 use std::path::Path;

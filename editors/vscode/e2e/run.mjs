@@ -1,18 +1,23 @@
 // End-to-end test of the CodeForge extension in real VS Code (code-server 4.100.3, VS Code 1.100)
-// driven by Debian's chromium through playwright-core. The .vsix is installed with code-server's
-// CLI, the real `codeforge lsp` runs against a scripted OpenAI-compatible model server, and the
-// docstring action is run the way a user does: Ctrl+. on the stub, pick the CodeForge action.
+// driven by Debian's chromium through playwright-core. The platform-specific .vsix (the server
+// inside, as server/codeforge) is installed with code-server's CLI; `codeforge` is not on PATH, not
+// in ~/.cargo/bin and `codeforge.server.path` is not set, so the server that runs is the bundled
+// one, against a scripted OpenAI-compatible model server; the docstring action is run the way a
+// user does: Ctrl+. on the stub, pick the CodeForge action.
 //
-//   node e2e/run.mjs --vsix codeforge.vsix --bin /path/to/codeforge --python /venv/bin/python \
-//        [--artifacts DIR]
+//   node e2e/run.mjs --vsix codeforge-linux-x64.vsix --python /venv/bin/python [--artifacts DIR]
 //
-// Checks (each fails the run): the .vsix installs; the status bar shows indexing finished;
+// Checks (each fails the run): the .vsix installs, its server/codeforge still executable (the
+// test then removes the bit: the extension restores it at activation); the running server is
+// the bundled one; the status bar shows indexing finished;
 // Ctrl+. offers "Generate `rectangle_area` from its docstring (CodeForge)"; choosing it puts the
 // body in the editor; Ctrl+S writes it to disk; the status bar shows the verification result (the
 // fixture's pytest test passed); the model server got the model named in the settings; "CodeForge:
 // Show what was retrieved" opens the context view; typing shows inline-completion ghost text that
-// Tab accepts; with the binary gone, "CodeForge: Restart the language server" shows "server not
-// found" and a notification with the fix; then a second code-server with workspace trust on opens
+// Tab accepts; "CodeForge: Download models" (model sources pointed at a closed port, so nothing
+// is downloaded) shows the server's error; with the bundled binary gone, "CodeForge: Restart the
+// language server" shows "server not found" and a notification with the fix naming the setting,
+// the bundled server and PATH; then a second code-server with workspace trust on opens
 // a copy in Restricted Mode, where the same action gives "⚠ unverified: running tests is off …
 // (verify.trust = "never")" although the user settings say "always". Screenshots and the
 // extension's logs go to --artifacts (default editors/vscode/test-artifacts/e2e).
@@ -32,7 +37,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const testkit = path.resolve(here, '..', '..', 'testkit');
 
 const vsix = path.resolve(arg('vsix'));
-const bin = path.resolve(arg('bin'));
 const python = arg('python');
 const artifacts = path.resolve(arg('artifacts', path.resolve(here, '..', 'test-artifacts', 'e2e')));
 const chromiumPath = arg('chromium', '/usr/bin/chromium');
@@ -104,6 +108,43 @@ async function generateWithCtrlDot(page, editor, tag) {
   return true;
 }
 
+/** Runs a command from the command palette (F1), by its title. */
+async function runCommand(page, title, rowText) {
+  await page.keyboard.press('F1');
+  await waitFor(() => page.locator('.quick-input-widget input').isVisible(), 10000, 'the command palette appears');
+  await page.keyboard.type(title);
+  await waitFor(() => page.locator('.quick-input-list .monaco-list-row', { hasText: rowText }).first().isVisible(), 10000, `the palette lists "${title}"`);
+  await page.keyboard.press('Enter');
+}
+
+/** argv[0] of every `codeforge … lsp` process below `root` (this run's code-server, not others'). */
+function serverProcesses(root) {
+  const parent = new Map();
+  const pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const below = (pid) => {
+    for (let p = parent.get(pid), n = 0; p && n < 64; p = parent.get(p), n++) if (p === root) return true;
+    return false;
+  };
+  const found = [];
+  for (const pid of pids.filter(below)) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (argv.length >= 2 && path.basename(argv[0]).startsWith('codeforge') && argv[argv.length - 1] === 'lsp') found.push(argv[0]);
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
 async function main() {
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
@@ -114,11 +155,25 @@ async function main() {
   const dirs = ['user-data', 'extensions', 'cache', 'config', 'data'].map((d) => path.join(tmp, d));
   for (const d of dirs) fs.mkdirSync(d, { recursive: true });
   const [userData, extensions, cache, config, data] = dirs;
-  // The extension runs the server through a link the test removes at the end (missing binary).
-  fs.mkdirSync(path.join(tmp, 'bin'));
-  const binLink = path.join(tmp, 'bin', 'codeforge');
-  fs.symlinkSync(bin, binLink);
-  const env = { ...process.env, XDG_CONFIG_HOME: config, XDG_DATA_HOME: data, CODEFORGE_LOG: 'warn' };
+  // No other `codeforge` to find: PATH without any directory that has one, a HOME without
+  // ~/.cargo/bin. "CodeForge: Download models" must not download anything: every model source is
+  // a closed port.
+  const home = path.join(tmp, 'home');
+  fs.mkdirSync(home);
+  const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d && !fs.existsSync(path.join(d, 'codeforge')));
+  const closed = 'http://127.0.0.1:9';
+  const env = {
+    ...process.env,
+    HOME: home,
+    PATH: pathDirs.join(path.delimiter),
+    XDG_CONFIG_HOME: config,
+    XDG_DATA_HOME: data,
+    CODEFORGE_LOG: 'warn',
+    HF_ENDPOINT: closed,
+    CODEFORGE_MODEL_MIRROR: closed,
+    CODEFORGE_PYPI_INDEX_URL: closed,
+    PIP_INDEX_URL: closed,
+  };
   delete env.VSCODE_IPC_HOOK_CLI;
 
   // The scripted model server.
@@ -137,11 +192,20 @@ async function main() {
   fs.writeFileSync(path.join(artifacts, 'install.log'), `${inst.stdout}\n${inst.stderr}`);
   const installed = fs.readdirSync(extensions).find((d) => d.startsWith('codeforge.codeforge-'));
   if (!check(inst.status === 0 && installed, 'code-server installs the .vsix', `${inst.status} ${inst.stderr}`)) return;
+  // The package's manifest, kept by VS Code in the extension's directory, names its platform.
+  const manifest = path.join(extensions, installed, '.vsixmanifest');
+  const identity = fs.existsSync(manifest) ? /<Identity [^>]*>/.exec(fs.readFileSync(manifest, 'utf8'))?.[0] : undefined;
+  check(/TargetPlatform="linux-x64"/.test(identity ?? ''), 'the installed package is the linux-x64 one', identity ?? 'no .vsixmanifest');
+  // The bundled server, installed executable; the test then drops the bit, as an installer that
+  // loses file modes would, and the extension must restore it when it activates.
+  const bundled = path.join(extensions, installed, 'server', 'codeforge');
+  const mode = fs.existsSync(bundled) ? fs.statSync(bundled).mode & 0o777 : undefined;
+  if (!check(mode !== undefined && (mode & 0o111) === 0o111, `the installed extension (${installed}) has server/codeforge, executable`, mode?.toString(8))) return;
+  fs.chmodSync(bundled, 0o644);
 
   // User settings: the extension's settings point at the stub; VS Code chrome kept quiet.
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   const settings = {
-    'codeforge.server.path': binLink,
     'codeforge.server.cacheDir': cache,
     'codeforge.generation.backend': 'openai',
     'codeforge.generation.url': `http://127.0.0.1:${modelPort}/v1`,
@@ -230,6 +294,11 @@ async function main() {
     }
     check(true, 'the status bar shows indexing finished ("CodeForge: indexed")');
 
+    // The server that runs is the bundled one, made executable again by the extension.
+    check((fs.statSync(bundled).mode & 0o111) !== 0, 'the extension made the bundled server executable again', (fs.statSync(bundled).mode & 0o777).toString(8));
+    const running = serverProcesses(server1.proc.pid);
+    check(running.length >= 1 && running.every((argv0) => argv0 === bundled), `the running server is the bundled one (${bundled})`, JSON.stringify(running));
+
     // Ctrl+. on the stub's line → the CodeForge action → the body in the editor.
     if (!(await generateWithCtrlDot(page, editor))) return;
 
@@ -302,8 +371,27 @@ async function main() {
     }
     await page.keyboard.press('Escape');
 
-    // Without the binary, "CodeForge: Restart the language server" says so, with the fix.
-    fs.unlinkSync(binLink);
+    // "CodeForge: Download models": the server's answer in a notification (here its error: every
+    // model source is a closed port, and the cache dir has no models).
+    await runCommand(page, 'CodeForge: Download models', 'Download models');
+    const pullToast = await waitFor(async () => {
+      const texts = await page.locator('.notifications-toasts .notification-toast').allInnerTexts();
+      return texts.find((t) => t.includes('CodeForge: downloading the models failed:'));
+    }, 30000, '"CodeForge: Download models" shows the server\'s error');
+    await screenshot(page, 'download-models');
+    if (pullToast) {
+      check(true, '"CodeForge: Download models" shows the server\'s error', pullToast.replace(/\s+/g, ' ').slice(0, 300));
+      check(/127\.0\.0\.1:9/.test(pullToast), 'the error names the model source that was tried', pullToast.replace(/\s+/g, ' ').slice(0, 300));
+    }
+    const downloaded = fs.existsSync(path.join(cache, 'models'))
+      ? fs.readdirSync(path.join(cache, 'models'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+      : [];
+    check(downloaded.length === 0, 'nothing was downloaded into the cache dir', downloaded.map((e) => e.name).join(', '));
+    await page.keyboard.press('Escape');
+
+    // Without the bundled binary (nothing on PATH, no setting), "CodeForge: Restart the language
+    // server" says so, with the fix.
+    fs.renameSync(bundled, `${bundled}.away`);
     await page.keyboard.press('F1');
     await waitFor(() => page.locator('.quick-input-widget input').isVisible(), 10000, 'the command palette appears');
     await page.keyboard.type('CodeForge: Restart the language server');
@@ -316,13 +404,19 @@ async function main() {
     }, 15000, 'the missing-binary notification gives the fix');
     await screenshot(page, 'missing-binary');
     if (missing) check(true, 'a missing binary shows "server not found" in the status bar after a restart');
-    if (toast) check(true, 'the missing-binary notification gives the fix');
+    if (toast) {
+      check(true, 'the missing-binary notification gives the fix');
+      const t = toast.replace(/\s+/g, ' ');
+      check(/codeforge\.server\.path. is not set/.test(t) && /no server is bundled/.test(t) && /not on PATH/.test(t) && /platform-specific CodeForge \.vsix/.test(t),
+        'the notification names the setting, the bundled server and PATH', t.slice(0, 600));
+    }
     await page.close();
 
     // Restricted Mode: the same user settings (verify.trust = "always"), but VS Code does not
     // trust the folder, so the extension sends verify.trust = "never" and no test runs.
     // The first code-server (same user-data dir) is gone before the settings change and the
-    // second starts: once, the second one's extension saw no `codeforge.server.path` at all.
+    // second starts (two extension hosts on one user-data dir raced once). The second one runs
+    // the bundled server too (user settings still apply in Restricted Mode).
     const exited = new Promise((resolve) => {
       if (server1.proc.exitCode !== null || server1.proc.signalCode !== null) resolve();
       else server1.proc.once('exit', resolve);
@@ -333,7 +427,7 @@ async function main() {
       // gone
     }
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15000))]);
-    fs.symlinkSync(bin, binLink);
+    fs.renameSync(`${bundled}.away`, bundled);
     const ws2 = path.join(tmp, 'untrusted');
     fs.cpSync(path.join(testkit, 'fixture'), ws2, { recursive: true });
     settings['security.workspace.trust.startupPrompt'] = 'never';

@@ -22,7 +22,8 @@ import {
   WorkspaceEdit,
 } from 'vscode-languageclient/node';
 
-import { findBinary, formatContext, missingBinaryMessage, removedKeys, serverArgs, ContextResult } from './binary';
+import { ensureExecutable, findBinary, formatContext, missingBinaryMessage, removedKeys, serverArgs, ContextResult } from './binary';
+import { PULL_MODELS_COMMAND, pullModelsNotice } from './models';
 import { affectsServer, backendLabel, changeConfigurationParams, effectiveValue, needsRestart, ServerLayer, toServerLayer } from './settings';
 import { isolationMessage, parseHealth, StatusModel } from './status';
 
@@ -114,9 +115,22 @@ class StatusProgressFeature implements StaticFeature {
   }
 }
 
+/**
+ * The server inside a platform-specific .vsix (`server/codeforge`), made executable when the
+ * installed copy lost its executable bit; undefined when this extension carries none.
+ */
+function bundledServer(context: vscode.ExtensionContext): string | undefined {
+  const p = context.asAbsolutePath('server/codeforge');
+  const r = ensureExecutable(p);
+  if (r === 'absent') return undefined;
+  if (r === 'fixed') output.appendLine(`made the bundled server executable: ${p}`);
+  else if (r !== 'ok') output.appendLine(r);
+  return p;
+}
+
 async function startClient(context: vscode.ExtensionContext): Promise<void> {
   const setting = config().get<string>('server.path') ?? '';
-  const lookup = findBinary(setting, process.env.PATH, os.homedir(), isExecutable);
+  const lookup = findBinary(setting, bundledServer(context), process.env.PATH, os.homedir(), isExecutable);
   status.backend = backendLabel(currentLayer());
   status.trusted = vscode.workspace.isTrusted;
   if (!lookup.found) {
@@ -130,6 +144,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     }
     return;
   }
+  output.appendLine(`server: ${lookup.found} (${lookup.source === 'setting' ? 'codeforge.server.path' : lookup.source === 'bundled' ? 'bundled with the extension' : 'PATH'})`);
   const serverOptions: ServerOptions = {
     command: lookup.found,
     // No `transport`: TransportKind.stdio would append `--stdio`, which `codeforge lsp` refuses.
@@ -312,6 +327,26 @@ async function setTrust(trust: boolean): Promise<void> {
   );
 }
 
+/** "CodeForge: Download models": the server installs the missing models (progress in the status bar). */
+async function downloadModels(): Promise<void> {
+  const lc = running();
+  if (!lc) return;
+  let outcome: { result: unknown } | { error: unknown };
+  try {
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'CodeForge: downloading models (progress in the status bar)…' },
+      () => lc.sendRequest(ExecuteCommandRequest.type, { command: PULL_MODELS_COMMAND, arguments: [] }),
+    );
+    outcome = { result };
+  } catch (error) {
+    outcome = { error };
+  }
+  const notice = pullModelsNotice(outcome);
+  output.appendLine(notice.text);
+  if (notice.kind === 'error') void vscode.window.showErrorMessage(notice.text);
+  else void vscode.window.showInformationMessage(notice.text);
+}
+
 async function reindex(): Promise<void> {
   const lc = running();
   if (!lc) return;
@@ -358,6 +393,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('codeforge.trust', () => setTrust(true)),
     vscode.commands.registerCommand('codeforge.untrust', () => setTrust(false)),
     vscode.commands.registerCommand('codeforge.restart', () => restart(context)),
+    vscode.commands.registerCommand('codeforge.downloadModels', downloadModels),
     vscode.workspace.onDidChangeConfiguration((e) => onConfigurationChanged(context, e)),
     vscode.workspace.onDidGrantWorkspaceTrust(() => pushSettings(context)),
   );

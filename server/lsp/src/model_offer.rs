@@ -84,7 +84,7 @@ impl ModelOffer {
             .show_message_request(MessageType::INFO, question, Some(actions.to_vec()))
             .await;
         let r = if answer.ok().flatten().map(|a| a.title).as_deref() == Some(DOWNLOAD) {
-            install(client, cache_dir, env, progress, &missing).await
+            install(client, cache_dir, env, progress, &missing, true).await
         } else {
             Err(
                 "the download was declined (“Not now”); `codeforge model pull` installs the models"
@@ -96,13 +96,15 @@ impl ModelOffer {
     }
 }
 
-/// Pulls `models` with `$/progress` (percent per file) and says how it ended.
+/// Pulls `models` with `$/progress` (percent per file); `announce`: says how it ended in a
+/// message (the offer does; a command's caller shows its own).
 pub(crate) async fn install(
     client: &Client,
     cache_dir: &Path,
     env: &Env,
     progress: bool,
     models: &[ModelSpec],
+    announce: bool,
 ) -> Result<(), String> {
     let work = if progress {
         WorkDone::begin(
@@ -152,11 +154,16 @@ pub(crate) async fn install(
             let msg = format!("CodeForge could not install {}: {e}", m.title);
             work.end(format!("failed: {e}"));
             tracing::error!("{msg}");
-            client.show_message(MessageType::ERROR, msg.clone()).await;
+            if announce {
+                client.show_message(MessageType::ERROR, msg.clone()).await;
+            }
             return Err(msg);
         }
     }
     work.end("models installed".into());
+    if !announce {
+        return Ok(());
+    }
     let semantic = models.iter().any(|m| m.id == "embeddings");
     client
         .show_message(
@@ -175,7 +182,8 @@ pub(crate) async fn install(
     Ok(())
 }
 
-/// The `codeforge.pullModels` command: installs whatever is missing, without asking.
+/// The `codeforge.pullModels` command: installs whatever is missing, without asking; the
+/// caller shows the outcome.
 pub(crate) async fn pull_missing(
     client: &Client,
     cache_dir: &Path,
@@ -188,17 +196,8 @@ pub(crate) async fn pull_missing(
         .await
         .unwrap_or_default();
     if missing.is_empty() {
-        client
-            .show_message(
-                MessageType::INFO,
-                format!(
-                    "CodeForge: the models are installed and verified in {}",
-                    cache_dir.join("models").display()
-                ),
-            )
-            .await;
         return Ok(0);
     }
-    install(client, cache_dir, env, progress, &missing).await?;
+    install(client, cache_dir, env, progress, &missing, false).await?;
     Ok(missing.len())
 }

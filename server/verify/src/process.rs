@@ -5,14 +5,19 @@
 //! drop (cancellation) and when the server dies. The runner may write its report to fd 3, a pipe
 //! only this process reads. Nothing here decides what to run.
 
+#[cfg(target_os = "linux")]
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+#[cfg(target_os = "linux")]
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use tokio::io::AsyncReadExt;
 
-use crate::sandbox::{self, ChildPlan, Level, Policy};
+#[cfg(target_os = "linux")]
+use crate::sandbox::ChildPlan;
+use crate::sandbox::{self, Level, Policy};
 
 /// What a run is allowed to touch, and the least isolation it accepts.
 #[derive(Debug, Clone)]
@@ -104,11 +109,13 @@ pub struct JobOutput {
 }
 
 /// Kills a whole process group when dropped, until none of it is left.
+#[cfg(target_os = "linux")]
 struct GroupGuard {
     pgid: i32,
     armed: bool,
 }
 
+#[cfg(target_os = "linux")]
 impl GroupGuard {
     fn kill(&mut self) {
         if self.pgid <= 0 {
@@ -127,6 +134,7 @@ impl GroupGuard {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
@@ -251,6 +259,29 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
             ),
         ));
     }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (start, job);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!(
+                "not run: running tests needs Linux (process groups that die with the server, namespaces, Landlock, seccomp); on {} CodeForge generates without running tests",
+                std::env::consts::OS
+            ),
+        ))
+    }
+    #[cfg(target_os = "linux")]
+    run_contained(job, iso, level, start).await
+}
+
+/// The run itself, contained at `level` (Linux).
+#[cfg(target_os = "linux")]
+async fn run_contained(
+    job: &Job,
+    iso: &Isolation,
+    level: Level,
+    start: Instant,
+) -> std::io::Result<JobOutput> {
     // The overlay's layers are emptied first; without clean ones, plain binds (writes stay in
     // the scratch copy, as before).
     let overlay_ready = level == Level::Full
@@ -453,6 +484,7 @@ pub async fn run(job: &Job, iso: &Isolation) -> std::io::Result<JobOutput> {
 }
 
 /// Reads to the end, keeping only the last `max` bytes.
+#[cfg(target_os = "linux")]
 async fn read_tail<R: tokio::io::AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
@@ -472,7 +504,7 @@ async fn read_tail<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::path::Path;

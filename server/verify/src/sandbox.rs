@@ -8,7 +8,9 @@
 //! the caller decides whether to run at all. Everything is planned in the parent ([`Plan`]);
 //! the child only replays raw syscalls (no allocation between fork and exec).
 
+#[cfg(target_os = "linux")]
 use std::ffi::CString;
+#[cfg(target_os = "linux")]
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -182,8 +184,11 @@ impl Overlay {
 }
 
 fn make_removable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -210,6 +215,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        #[cfg(unix)]
         let ram = {
             // SAFETY: sysconf has no preconditions.
             let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
@@ -217,9 +223,11 @@ impl Default for Limits {
             if pages > 0 && size > 0 {
                 pages as u64 * size as u64
             } else {
-                8 << 30
+                8u64 << 30
             }
         };
+        #[cfg(not(unix))]
+        let ram = 8u64 << 30;
         Limits {
             processes: 512,
             memory: (ram / 2).clamp(1 << 30, 16 << 30),
@@ -304,15 +312,18 @@ pub fn env_secret_name(name: &str) -> bool {
         || n == "SSH_AUTH_SOCK"
 }
 
+#[cfg(target_os = "linux")]
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_else(|_| c"/nonexistent".to_owned())
 }
 
+#[cfg(target_os = "linux")]
 /// `/a/b` under `root` (`root/a/b`).
 fn under(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
+#[cfg(target_os = "linux")]
 /// The directories to create (outermost first) so that `dst` exists below `root`.
 fn prefixes(root: &Path, dst: &Path) -> Vec<CString> {
     let mut out = Vec::new();
@@ -324,11 +335,13 @@ fn prefixes(root: &Path, dst: &Path) -> Vec<CString> {
     out
 }
 
+#[cfg(target_os = "linux")]
 /// Canonical form where the path exists (symlinks resolved), else as given.
 fn canon(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+#[cfg(target_os = "linux")]
 /// Directories that may be read: everything under `/` except the hidden ones (their siblings
 /// along the way are allowed one by one), plus the read-only exceptions. Landlock's read rules.
 fn read_allowlist(hidden: &[PathBuf], extra: &[PathBuf]) -> Vec<PathBuf> {
@@ -360,6 +373,7 @@ fn read_allowlist(hidden: &[PathBuf], extra: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+#[cfg(target_os = "linux")]
 /// A bind mount the child makes: `src` (host path) at `dst` (under the new root).
 #[derive(Debug)]
 struct Bind {
@@ -369,6 +383,7 @@ struct Bind {
     read_only: bool,
 }
 
+#[cfg(target_os = "linux")]
 /// Everything the child needs, as C strings and numbers built before the fork.
 #[derive(Debug)]
 pub(crate) struct ChildPlan {
@@ -392,6 +407,7 @@ pub(crate) struct ChildPlan {
     seccomp: Vec<linux::SockFilter>,
 }
 
+#[cfg(target_os = "linux")]
 impl ChildPlan {
     /// Whether the run's writes to the overlay's lower directory land in its upper one.
     pub fn uses_overlay(&self) -> bool {
@@ -593,6 +609,7 @@ impl ChildPlan {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Which step of the setup failed, and the errno.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Failure {
@@ -604,6 +621,7 @@ pub(crate) struct Failure {
 pub const SETUP_MARKER: &str = "codeforge sandbox setup failed: ";
 pub const SETUP_EXIT: i32 = 125;
 
+#[cfg(target_os = "linux")]
 impl Failure {
     /// Writes the failure to stderr without allocating and exits.
     ///
@@ -1193,16 +1211,7 @@ pub(crate) mod linux {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) mod linux {
-    #[derive(Debug, Clone, Copy)]
-    pub struct SockFilter;
-    pub fn seccomp_program(_network: bool) -> Vec<SockFilter> {
-        Vec::new()
-    }
-}
-
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -176,9 +175,9 @@ impl Scratch {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        // SAFETY: flock on a file we own; blocks until another verification of this workspace ends.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(ScratchError::Io(lock_path, std::io::Error::last_os_error()));
+        // Blocks until another verification of this workspace ends (flock on Unix).
+        if let Err(e) = lock.lock() {
+            return Err(ScratchError::Io(lock_path, e));
         }
         let tree = base.join("tree");
         let mut s = Scratch {
@@ -320,6 +319,7 @@ mod tests {
     /// A cloned repository's symlinks to the user's files (`key -> ~/.ssh/id_ed25519`) must not
     /// bring those files into the copy that candidates and the repository's tests can read.
     #[test]
+    #[cfg(unix)]
     fn symlinks_out_of_the_workspace_are_not_followed() {
         let ws = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
