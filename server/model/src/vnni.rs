@@ -5,6 +5,8 @@
 //! weight once per matmul instead of once per token. Work is split over candle's own thread pool,
 //! so no second pool competes for the cores. Other CPUs and other tensor types keep candle's
 //! kernels (`QMatMul`); see [`Linear`].
+// Off x86-64 only the fallback check runs; the kernels and their data types are unused there.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};

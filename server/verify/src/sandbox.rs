@@ -786,6 +786,7 @@ pub(crate) mod linux {
     }
     const LD_W_ABS: u16 = 0x20;
     const JEQ_K: u16 = 0x15;
+    #[cfg(target_arch = "x86_64")]
     const JGE_K: u16 = 0x35;
     const RET_K: u16 = 0x06;
     const RET_ALLOW: u32 = 0x7fff_0000;
