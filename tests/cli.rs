@@ -540,6 +540,7 @@ fn doctor_reports_the_binary_cpu_models_runners_and_sandbox() {
         out.contains("`codeforge model pull embedded` installs it"),
         "{out}"
     );
+    assert!(out.contains("generation: the embedded model ("), "{out}");
     assert!(out.contains("sandbox:"), "{out}");
 }
 
@@ -632,5 +633,57 @@ fn model_pull_from_a_mirror_resumes_and_verifies() {
         !cache2
             .join("models/all-MiniLM-L6-v2/model.safetensors.part")
             .exists()
+    );
+}
+
+/// `doctor` asks the configured OpenAI-compatible backend for its models: reachable with the
+/// model listed (a local server), and not reachable (a port nobody listens on) with the error.
+#[test]
+fn doctor_says_whether_the_configured_backend_answers() {
+    use codeforge_testkit::http::FileServer;
+    let server = FileServer::start();
+    server.route(
+        "/v1/models",
+        r#"{"object":"list","data":[{"id":"qwen-test","object":"model"}]}"#,
+    );
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port())
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let doctor = |base: &str| -> Value {
+        let out = Command::new(BIN)
+            .args(["doctor", "--json"])
+            .current_dir(tmp.path())
+            .env("CODEFORGE_CACHE_DIR", tmp.path().join("cache"))
+            .env("XDG_CONFIG_HOME", tmp.path().join("config"))
+            .env("CODEFORGE_API_BASE", base)
+            .env("CODEFORGE_MODEL", "qwen-test")
+            .env("CODEFORGE_API_KEY", "sk-doctor-secret")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !text.contains("sk-doctor-secret"),
+            "the key is never shown: {text}"
+        );
+        serde_json::from_str(text.trim()).unwrap()
+    };
+    let v = doctor(&format!("{}/v1", server.url()));
+    let g = &v["generation"];
+    assert_eq!(g["kind"], "openai", "{v}");
+    assert_eq!(g["reachable"], true, "{v}");
+    assert_eq!(g["status"], 200, "{v}");
+    assert_eq!(g["model_listed"], true, "{v}");
+    assert_eq!(g["key"], "set", "{v}");
+    assert!(server.log().contains(&"GET /v1/models".to_string()));
+    let v = doctor(&down);
+    assert_eq!(v["generation"]["reachable"], false, "{v}");
+    assert!(
+        v["generation"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/models"),
+        "{v}"
     );
 }

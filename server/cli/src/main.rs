@@ -670,8 +670,59 @@ fn doctor_facts(cache_dir: &Path) -> serde_json::Value {
     })
 }
 
+/// The generation backend the settings of the current directory choose, and whether it answers.
+async fn doctor_backend(cache_dir: &Path) -> serde_json::Value {
+    use codeforge_config::GenerationBackend;
+    let root = std::env::current_dir().unwrap_or_default();
+    let settings = match settings_for(&root) {
+        Ok(s) => s,
+        Err(e) => return serde_json::json!({"error": format!("{e:#}")}),
+    };
+    match &settings.generation.backend {
+        GenerationBackend::Embedded { gguf } => {
+            let path = gguf
+                .clone()
+                .unwrap_or_else(|| codeforge_config::default_generation_gguf(cache_dir));
+            serde_json::json!({"kind": "embedded", "gguf": path, "present": path.is_file()})
+        }
+        GenerationBackend::Openai {
+            url,
+            model,
+            api_key_env,
+            ..
+        } => {
+            let key = std::env::var("CODEFORGE_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .or_else(|| {
+                    api_key_env
+                        .as_deref()
+                        .and_then(|v| std::env::var(v).ok())
+                        .filter(|k| !k.is_empty())
+                });
+            let p = codeforge_model::probe(url, key.as_deref(), Duration::from_secs(5)).await;
+            let mut v = serde_json::json!({"kind": "openai", "url": url, "model": model,
+                "key": if key.is_some() { "set" } else { "none" }});
+            match p {
+                Ok(p) => {
+                    v["reachable"] = true.into();
+                    v["status"] = p.status.into();
+                    v["model_listed"] = p.models.iter().any(|m| m == model).into();
+                    v["models"] = p.models.into();
+                }
+                Err(e) => {
+                    v["reachable"] = false.into();
+                    v["error"] = e.into();
+                }
+            }
+            v
+        }
+    }
+}
+
 async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
-    let facts = doctor_facts(cache_dir);
+    let mut facts = doctor_facts(cache_dir);
+    facts["generation"] = doctor_backend(cache_dir).await;
     let h = codeforge_verify::process::health().await;
     if json {
         let mut v = facts;
@@ -702,10 +753,15 @@ async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
             for f in m["files"].as_array().into_iter().flatten() {
                 let path = f["path"].as_str().unwrap_or("");
                 match f["state"].as_str().unwrap_or("") {
-                    "verified" => println!(
-                        "model {id}: {path} ({:.0} MB, sha256 verified)",
-                        f["bytes"].as_f64().unwrap_or(0.0) / 1e6
-                    ),
+                    "verified" => {
+                        let b = f["bytes"].as_f64().unwrap_or(0.0);
+                        let size = if b >= 1e6 {
+                            format!("{:.0} MB", b / 1e6)
+                        } else {
+                            format!("{:.0} kB", b / 1e3)
+                        };
+                        println!("model {id}: {path} ({size}, sha256 verified)")
+                    }
                     "corrupt" => println!(
                         "model {id}: {path} is not the pinned file (`codeforge model pull {id}` replaces it)"
                     ),
@@ -714,6 +770,40 @@ async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
                     ),
                 }
             }
+        }
+        let g = &facts["generation"];
+        match g["kind"].as_str() {
+            Some("embedded") => println!(
+                "generation: the embedded model ({}{})",
+                g["gguf"].as_str().unwrap_or(""),
+                if g["present"] == true {
+                    ""
+                } else {
+                    ", missing"
+                }
+            ),
+            Some(_) if g["reachable"] == true => println!(
+                "generation: {} model {}: reachable (HTTP {}; {}; key {})",
+                g["url"].as_str().unwrap_or(""),
+                g["model"].as_str().unwrap_or(""),
+                g["status"],
+                if g["model_listed"] == true {
+                    "the model is listed"
+                } else {
+                    "the model is NOT among those it lists"
+                },
+                g["key"].as_str().unwrap_or("")
+            ),
+            Some(_) => println!(
+                "generation: {} model {}: NOT reachable: {}",
+                g["url"].as_str().unwrap_or(""),
+                g["model"].as_str().unwrap_or(""),
+                g["error"].as_str().unwrap_or("")
+            ),
+            None => println!(
+                "generation: the settings are invalid: {}",
+                g["error"].as_str().unwrap_or("")
+            ),
         }
         for (name, r) in facts["runners"].as_object().into_iter().flatten() {
             println!("runner {name}: {}", r.as_str().unwrap_or("not found"));

@@ -656,6 +656,14 @@ pub async fn complete(
         Some((level, _)) if middle_end.is_some() && items.len() > 1 => Some(*level),
         _ => None,
     };
+    tracing::info!(
+        "completion: {} ms in all: prepare {prepared_ms} ms, model {model_ms} ms ({} prompt tokens, {} generated), after {} ms; {} items",
+        start.elapsed().as_millis(),
+        g.usage.prompt_tokens,
+        g.usage.completion_tokens,
+        post.elapsed().as_millis(),
+        items.len()
+    );
     Ok(Completions {
         items,
         raw,

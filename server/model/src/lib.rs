@@ -16,7 +16,7 @@ mod vnni;
 use std::sync::Arc;
 
 pub use embedded::{EmbeddedConfig, EmbeddedQwen, LoadReport, prepare_gguf};
-pub use openai::{OpenAiBackend, OpenAiConfig};
+pub use openai::{OpenAiBackend, OpenAiConfig, Probe, probe};
 pub use scripted::{Scripted, ScriptedReply};
 /// Whether this CPU runs the embedded model's AVX-512 VNNI kernels (else candle's).
 pub use vnni::available as vnni_kernels_available;

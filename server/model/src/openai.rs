@@ -60,6 +60,50 @@ impl OpenAiConfig {
     }
 }
 
+/// What `GET {base_url}/models` said: the HTTP status and the model ids listed.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub status: u16,
+    pub models: Vec<String>,
+}
+
+/// Asks an OpenAI-compatible server for its models (`codeforge doctor`): whether it answers at
+/// all within `limit`, with what status, and which models it lists. The key is sent, never shown.
+pub async fn probe(
+    base_url: &str,
+    api_key: Option<&str>,
+    limit: Duration,
+) -> Result<Probe, String> {
+    let url = format!("{}/models", base_url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .connect_timeout(limit)
+        .timeout(limit)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut req = client.get(&url);
+    if let Some(k) = api_key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.map_err(|e| {
+        let mut s = format!("{url}: {e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(c) = src {
+            s.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        s
+    })?;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let models = body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(String::from))
+        .collect();
+    Ok(Probe { status, models })
+}
+
 pub struct OpenAiBackend {
     cfg: OpenAiConfig,
     client: reqwest::Client,
