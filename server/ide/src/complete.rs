@@ -81,6 +81,25 @@ impl Completions {
         c
     }
 
+    /// The items' levels in the order a user most likely takes them: those whose tests passed
+    /// (smallest unit first), then a FIM answer that finished the hole ([`Self::preferred`]),
+    /// then the rest smallest first (the line completes the statement being typed).
+    pub fn ranked(&self) -> Vec<Level> {
+        let order = |l: Level| match l {
+            Level::Line => 0,
+            Level::Block => 1,
+            Level::Function => 2,
+        };
+        let mut levels: Vec<Level> = self.items.iter().map(|(l, _)| *l).collect();
+        levels.sort_by_key(|l| {
+            let passed = self
+                .verdict(*l)
+                .is_some_and(|v| v.status == VerificationStatus::Passed);
+            (!passed, self.preferred != Some(*l), order(*l))
+        });
+        levels
+    }
+
     pub fn verdict(&self, level: Level) -> Option<&ItemVerdict> {
         self.verdicts
             .iter()
@@ -683,6 +702,30 @@ pub async fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_rank_passed_first_then_a_finished_middle_then_the_smallest() {
+        let mut c = Completions {
+            items: vec![
+                (Level::Line, "a".into()),
+                (Level::Block, "a\nb".into()),
+                (Level::Function, "a\nb\nc".into()),
+            ],
+            ..Completions::default()
+        };
+        assert_eq!(c.ranked(), [Level::Line, Level::Block, Level::Function]);
+        c.preferred = Some(Level::Function);
+        assert_eq!(c.ranked(), [Level::Function, Level::Line, Level::Block]);
+        let verdict = |status| ItemVerdict {
+            status,
+            label: String::new(),
+        };
+        c.verdicts = vec![
+            (Level::Block, verdict(VerificationStatus::Passed)),
+            (Level::Function, verdict(VerificationStatus::Failed)),
+        ];
+        assert_eq!(c.ranked(), [Level::Block, Level::Function, Level::Line]);
+    }
 
     #[test]
     fn repeated_text_is_removed() {

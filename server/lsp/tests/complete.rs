@@ -90,11 +90,12 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
         "textDocument": {"uri": doc}, "position": {"line": 4, "character": 11}, "context": {"triggerKind": 2}
     })).await;
     let inline_items = inline["items"].as_array().unwrap();
+    // Nothing tested, no finished FIM middle: the line, which completes the statement, first.
+    assert_eq!(inline_items[0]["insertText"], "al += len(w)");
     assert_eq!(
-        inline_items[0]["insertText"], "al += len(w)\n        if total > 100:\n            break",
-        "largest first"
+        inline_items[1]["insertText"],
+        "al += len(w)\n        if total > 100:\n            break"
     );
-    assert_eq!(inline_items[1]["insertText"], "al += len(w)");
     assert_eq!(model.calls(), 1);
 
     // Taking an item runs its command, which keeps the item and its prompt for fine-tuning.

@@ -187,6 +187,7 @@ pub(crate) async fn completion(
     let typed = &text[word_start..offset];
     let (sl, sc) = index.position(&text, word_start);
     let (el, ec) = index.position(&text, offset);
+    let ranked = c.ranked();
     let items = c
         .items
         .iter()
@@ -235,13 +236,13 @@ pub(crate) async fn completion(
                     value: format!("```{}\n{typed}{t}\n```", "text"),
                 })),
                 // After everything else the server or other servers offer.
+                // Among them, the one the user most likely takes first (`Completions::ranked`).
                 sort_text: Some(format!(
                     "~~~codeforge{}",
-                    if c.preferred == Some(*level) {
-                        0
-                    } else {
-                        1 + level_rank(*level)
-                    }
+                    ranked
+                        .iter()
+                        .position(|l| l == level)
+                        .unwrap_or(ranked.len())
                 )),
                 filter_text: Some(format!("{typed}{first}")),
                 text_edit: Some(CompletionTextEdit::Edit(TextEdit {

@@ -1,5 +1,5 @@
 //! `textDocument/inlineCompletion` (LSP 3.18): the completion engine's items as inline
-//! suggestions, largest first. Must not import the `LanguageServer` impl.
+//! suggestions, in the order the user most likely takes them. Must not import the `LanguageServer` impl.
 
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
@@ -23,10 +23,12 @@ pub(crate) async fn inline_completion(
         start: pos.position,
         end: pos.position,
     };
-    // Largest first: inline UIs show the first item and let the user cycle.
-    let mut items: Vec<InlineCompletionItem> = c
-        .items
-        .iter()
+    // The one the user most likely takes first (inline UIs show it and let the user cycle):
+    // tested and passed, then a finished FIM middle, then the smallest unit.
+    let items: Vec<InlineCompletionItem> = c
+        .ranked()
+        .into_iter()
+        .filter_map(|level| c.items.iter().find(|(l, _)| *l == level))
         .map(|(level, t)| InlineCompletionItem {
             insert_text: t.clone(),
             filter_text: None,
@@ -35,7 +37,6 @@ pub(crate) async fn inline_completion(
             insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
         })
         .collect();
-    items.reverse();
     Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
         items,
     })))
