@@ -691,15 +691,7 @@ async fn doctor_backend(cache_dir: &Path) -> serde_json::Value {
             api_key_env,
             ..
         } => {
-            let key = std::env::var("CODEFORGE_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())
-                .or_else(|| {
-                    api_key_env
-                        .as_deref()
-                        .and_then(|v| std::env::var(v).ok())
-                        .filter(|k| !k.is_empty())
-                });
+            let key = codeforge_ide::api_key(api_key_env.as_deref(), &|k| std::env::var(k).ok());
             let p = codeforge_model::probe(url, key.as_deref(), Duration::from_secs(5)).await;
             let mut v = serde_json::json!({"kind": "openai", "url": url, "model": model,
                 "key": if key.is_some() { "set" } else { "none" }});

@@ -13,6 +13,14 @@ use codeforge_model::{
 
 pub type BackendHandle = Arc<dyn Backend>;
 
+/// The key sent to an OpenAI-compatible server: `CODEFORGE_API_KEY`, else the variable
+/// `api_key_env` names; empty values count as unset.
+pub fn api_key(api_key_env: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    env("CODEFORGE_API_KEY")
+        .filter(|k| !k.is_empty())
+        .or_else(|| api_key_env.and_then(env).filter(|k| !k.is_empty()))
+}
+
 /// Builds the configured backend. `env` reads environment variables (`CODEFORGE_API_KEY`, or the
 /// variable `api_key_env` names). Blocking for the embedded model: call from a blocking thread.
 pub fn load_backend(
@@ -54,14 +62,7 @@ pub fn load_backend(
             timeout_s,
             retries,
         } => {
-            let api_key = env("CODEFORGE_API_KEY")
-                .filter(|k| !k.is_empty())
-                .or_else(|| {
-                    api_key_env
-                        .as_deref()
-                        .and_then(env)
-                        .filter(|k| !k.is_empty())
-                });
+            let api_key = api_key(api_key_env.as_deref(), env);
             if api_key.is_none()
                 && let Some(var) = api_key_env
             {

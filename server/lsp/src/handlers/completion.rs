@@ -29,14 +29,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn level_rank(l: Level) -> u8 {
-    match l {
-        Level::Line => 0,
-        Level::Block => 1,
-        Level::Function => 2,
-    }
-}
-
 /// The engine's answer for a cursor: `None` while the model is still working.
 pub(crate) async fn completions_at(
     session: &Session,
@@ -284,7 +276,7 @@ pub(crate) fn accepted_command(uri: &Uri, key: u64, level: Level) -> Command {
         arguments: Some(vec![serde_json::json!({
             "uri": uri,
             "key": key.to_string(),
-            "level": level_rank(level),
+            "level": level.rank(),
         })]),
     }
 }
@@ -293,5 +285,5 @@ pub(crate) fn accepted_command(uri: &Uri, key: u64, level: Level) -> Command {
 pub(crate) fn level_of_rank(rank: u64) -> Option<Level> {
     [Level::Line, Level::Block, Level::Function]
         .into_iter()
-        .find(|l| u64::from(level_rank(*l)) == rank)
+        .find(|l| u64::from(l.rank()) == rank)
 }
