@@ -8,7 +8,7 @@
 #   bash scripts/package.sh --target linux-x64 [OUT.vsix]   platform-specific, like rust-analyzer's:
 #                                                           the server inside, as server/codeforge
 #
-# With --target the server is $CODEFORGE_BIN, default $CARGO_TARGET_DIR/debug/codeforge
+# With --target the server is $CODEFORGE_BIN, default $CARGO_TARGET_DIR/dist/codeforge
 # (CARGO_TARGET_DIR default ~/.cache/codeforge/target); it is never built here. Its symbols are
 # stripped on the way in (strip, else objcopy --strip-debug) and its executable bit kept (vsce
 # stores the file's mode; the extension also restores the bit at activation if an installer drops it).
@@ -42,7 +42,7 @@ rm -rf server
 trap 'rm -rf server' EXIT
 if [ -n "$target" ]; then
   out="${out:-codeforge-$target-$version.vsix}"
-  bin="${CODEFORGE_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/codeforge/target}/debug/codeforge}"
+  bin="${CODEFORGE_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/codeforge/target}/dist/codeforge}"
   if [ ! -x "$bin" ]; then
     echo "package.sh: the codeforge binary $bin does not exist or is not executable (build it with cargo build, or set CODEFORGE_BIN)" >&2
     exit 1

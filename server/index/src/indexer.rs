@@ -358,7 +358,12 @@ impl WorkspaceIndex {
         let Some(embedder) = &self.embedder else {
             return Ok(0);
         };
-        let batch_size = self.embed_batch_size();
+        // An HTTP endpoint gets `batch_size` texts per request; the local model takes the whole
+        // chunk in one call and batches it by token count itself (MiniLmOptions::bucket).
+        let batch_size = match &self.settings.embeddings {
+            codeforge_config::EmbeddingSettings::Local { .. } => rows.len().max(1),
+            _ => self.embed_batch_size(),
+        };
         for chunk in rows.chunks_mut(batch_size) {
             let texts: Vec<String> = chunk
                 .iter()

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use codeforge_config::Settings;
 
-pub use embed::{Embedder, EmbedderChoice, MiniLm, load_embedder};
+pub use embed::{Embedder, EmbedderChoice, MiniLm, MiniLmOptions, load_embedder};
 pub use indexer::{Progress, UpdateRequest, UpdateSummary};
 pub use search::{Hit, SearchQuery};
 pub use store::{OpenOutcome, Store, index_dir};

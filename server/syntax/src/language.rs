@@ -283,19 +283,19 @@ impl Language {
     pub fn data(self) -> LanguageData {
         match self {
             Language::Python => LanguageData {
-                spec_toml: include_str!("../../../grammars/python/language.toml"),
-                symbols_query: include_str!("../../../grammars/python/symbols.scm"),
-                references_query: include_str!("../../../grammars/python/references.scm"),
+                spec_toml: include_str!("../grammars/python/language.toml"),
+                symbols_query: include_str!("../grammars/python/symbols.scm"),
+                references_query: include_str!("../grammars/python/references.scm"),
             },
             Language::Rust => LanguageData {
-                spec_toml: include_str!("../../../grammars/rust/language.toml"),
-                symbols_query: include_str!("../../../grammars/rust/symbols.scm"),
-                references_query: include_str!("../../../grammars/rust/references.scm"),
+                spec_toml: include_str!("../grammars/rust/language.toml"),
+                symbols_query: include_str!("../grammars/rust/symbols.scm"),
+                references_query: include_str!("../grammars/rust/references.scm"),
             },
             Language::Java => LanguageData {
-                spec_toml: include_str!("../../../grammars/java/language.toml"),
-                symbols_query: include_str!("../../../grammars/java/symbols.scm"),
-                references_query: include_str!("../../../grammars/java/references.scm"),
+                spec_toml: include_str!("../grammars/java/language.toml"),
+                symbols_query: include_str!("../grammars/java/symbols.scm"),
+                references_query: include_str!("../grammars/java/references.scm"),
             },
         }
     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub const REDACTED: &str = "«redacted»";
 
 /// The rules, as compiled into the binary.
-pub const RULES_TOML: &str = include_str!("../../../grammars/secret-rules.toml");
+pub const RULES_TOML: &str = include_str!("../grammars/secret-rules.toml");
 
 /// One secret found in a text: which rule, and the byte range that is secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

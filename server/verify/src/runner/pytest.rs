@@ -19,10 +19,10 @@ use crate::selected::SelectedTest;
 pub(crate) struct Pytest;
 
 /// The behaviour probe run on Python candidates that pass every selected test.
-const PROBE: &str = include_str!("../../../../grammars/python/probe.py");
+const PROBE: &str = include_str!("../../grammars/python/probe.py");
 
 /// Records which collected tests enter the target (coverage of one code object).
-const REACH: &str = include_str!("../../../../grammars/python/reach.py");
+const REACH: &str = include_str!("../../grammars/python/reach.py");
 
 /// The test module that holds model-written tests, at the workspace root.
 const GENERATED_FILE: &str = "test_codeforge_generated.py";
