@@ -82,46 +82,26 @@ fn main() -> anyhow::Result<()> {
         root.display()
     );
 
-    let run = |name: &str, options: MiniLmOptions, call: usize| -> anyhow::Result<Vec<Vec<f32>>> {
+    // One variant: (symbols/s, vectors), after a warm-up call.
+    let run = |options: MiniLmOptions, call: usize| -> anyhow::Result<(f64, Vec<Vec<f32>>)> {
         let m = MiniLm::load_with(&model, options)?;
-        m.embed_blocking(&sample[..call.min(sample.len())])?; // warm-up
+        m.embed_blocking(&sample[..call.min(sample.len())])?;
         let started = Instant::now();
         let mut out = Vec::with_capacity(sample.len());
         for chunk in sample.chunks(call) {
             out.extend(m.embed_blocking(chunk)?);
         }
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!("bench_embed: {name}: {secs:.1} s");
-        RESULTS.with(|r| r.borrow_mut().push((name.to_string(), options, call, secs)));
-        Ok(out)
+        Ok((sample.len() as f64 / started.elapsed().as_secs_f64(), out))
     };
-    let base = run(
-        "old: batches of 32 padded to the longest, exact GELU",
-        old,
-        32,
-    )?;
+    let (old_rate, base) = run(old, 32)?;
+    let bucketed = |bucket| MiniLmOptions {
+        bucket: Some(bucket),
+        ..old
+    };
     let variants = [
-        (
-            "buckets of 16 by token count",
-            MiniLmOptions {
-                bucket: Some(16),
-                ..old
-            },
-        ),
-        (
-            "buckets of 8 by token count",
-            MiniLmOptions {
-                bucket: Some(8),
-                ..old
-            },
-        ),
-        (
-            "buckets of 32 by token count",
-            MiniLmOptions {
-                bucket: Some(32),
-                ..old
-            },
-        ),
+        ("buckets of 16 by token count", bucketed(16)),
+        ("buckets of 8 by token count", bucketed(8)),
+        ("buckets of 32 by token count", bucketed(32)),
         (
             "tanh GELU",
             MiniLmOptions {
@@ -144,15 +124,15 @@ fn main() -> anyhow::Result<()> {
             },
         ),
     ];
-    let mut rows = vec![(
-        "old: batches of 32 padded to the longest, exact GELU".to_string(),
-        1.0f32,
-        1.0f32,
-    )];
+    println!("| variant | symbols/s | × old | cosine to old: min / mean |");
+    println!("|---|---|---|---|");
+    println!(
+        "| old: batches of 32 padded to the longest, exact GELU | {old_rate:.0} | 1.00 | 1.0000 / 1.0000 |"
+    );
     for (name, options) in variants {
-        // Bucketing needs a call larger than a batch: the indexer passes 128 rows per call.
+        // Bucketing needs a call larger than a batch: the indexer passes a whole round per call.
         let call = if options.bucket.is_some() { 128 } else { 32 };
-        let got = run(name, options, call)?;
+        let (rate, got) = run(options, call)?;
         let cos: Vec<f32> = got
             .iter()
             .zip(&base)
@@ -160,26 +140,10 @@ fn main() -> anyhow::Result<()> {
             .collect();
         let min = cos.iter().cloned().fold(f32::MAX, f32::min);
         let mean = cos.iter().sum::<f32>() / cos.len().max(1) as f32;
-        rows.push((name.to_string(), min, mean));
+        println!(
+            "| {name} | {rate:.0} | {:.2} | {min:.4} / {mean:.4} |",
+            rate / old_rate
+        );
     }
-
-    println!("| variant | symbols/s | × old | cosine to old: min / mean |");
-    println!("|---|---|---|---|");
-    RESULTS.with(|r| {
-        let r = r.borrow();
-        let old_secs = r[0].3;
-        for ((name, _, _, secs), (_, min, mean)) in r.iter().zip(&rows) {
-            println!(
-                "| {name} | {:.0} | {:.2} | {min:.4} / {mean:.4} |",
-                sample.len() as f64 / secs,
-                old_secs / secs
-            );
-        }
-    });
     Ok(())
-}
-
-thread_local! {
-    static RESULTS: std::cell::RefCell<Vec<(String, MiniLmOptions, usize, f64)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -358,13 +358,8 @@ impl WorkspaceIndex {
         let Some(embedder) = &self.embedder else {
             return Ok(0);
         };
-        // An HTTP endpoint gets `batch_size` texts per request; the local model takes the whole
-        // chunk in one call and batches it by token count itself (MiniLmOptions::bucket).
-        let batch_size = match &self.settings.embeddings {
-            codeforge_config::EmbeddingSettings::Local { .. } => rows.len().max(1),
-            _ => self.embed_batch_size(),
-        };
-        for chunk in rows.chunks_mut(batch_size) {
+        let per_call = self.texts_per_call(rows.len());
+        for chunk in rows.chunks_mut(per_call) {
             let texts: Vec<String> = chunk
                 .iter()
                 .map(|r| {
@@ -384,11 +379,12 @@ impl WorkspaceIndex {
         Ok(rows.len())
     }
 
-    fn embed_batch_size(&self) -> usize {
+    /// Texts per embedder call: an HTTP endpoint gets `batch_size` per request; the local model
+    /// takes all `n` in one call and batches them by token count itself (MiniLmOptions::bucket).
+    fn texts_per_call(&self, n: usize) -> usize {
         match &self.settings.embeddings {
-            codeforge_config::EmbeddingSettings::Local { batch_size, .. }
-            | codeforge_config::EmbeddingSettings::Openai { batch_size, .. } => *batch_size,
-            codeforge_config::EmbeddingSettings::None => 32,
+            codeforge_config::EmbeddingSettings::Openai { batch_size, .. } => (*batch_size).max(1),
+            _ => n.max(1),
         }
     }
 
