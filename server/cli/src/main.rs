@@ -436,7 +436,7 @@ pub(crate) async fn run_update(
             b2.set_position(done as u64);
             b2.set_message("files");
         }
-        Progress::Embedding { done, total } => {
+        Progress::Embedding { done, total, .. } => {
             b2.set_prefix("embedding");
             b2.set_length(total as u64);
             b2.set_position(done as u64);

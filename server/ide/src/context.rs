@@ -7,24 +7,24 @@ use codeforge_prompt::{Snippet, SnippetKind};
 use codeforge_syntax::{ExtractedFile, FunctionTarget, Importable, Language, SymbolKind};
 use futures::future::BoxFuture;
 
-/// A related symbol found in the repository.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Related {
-    pub qualified_name: String,
-    pub kind: String,
-    pub language: Language,
-    pub path: String,
-    pub line: u32,
-    pub signature: String,
-    pub doc: Option<String>,
-    pub score: f32,
-    /// A test function or class: its signature says nothing about what code should do.
-    pub is_test: bool,
-}
+use crate::related::Related;
+use crate::structure::{Around, Weights, rank_structural};
 
 /// Finds symbols related to a query.
 pub trait Retriever: Send + Sync {
     fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>>;
+
+    /// Re-ranks `hybrid` (the hits of [`Retriever::related`]) with the repository's structure
+    /// around `target` (see [`crate::structure`]); `None` where this retriever knows no
+    /// structure, and the hits are used as they are.
+    fn structural<'a>(
+        &'a self,
+        _at: Around<'a>,
+        _hybrid: Vec<Related>,
+        _k: usize,
+    ) -> BoxFuture<'a, Option<Vec<Related>>> {
+        Box::pin(async { None })
+    }
 }
 
 impl Retriever for WorkspaceIndex {
@@ -36,24 +36,22 @@ impl Retriever for WorkspaceIndex {
                 .map_err(|e| e.to_string())?;
             // The index stores the language by name; a row in a language this build does not
             // know is skipped here, once, at the boundary.
-            Ok(hits
-                .into_iter()
-                .filter_map(|h| {
-                    let language = Language::from_name(&h.language)?;
-                    Some((h, language))
-                })
-                .map(|(h, language)| Related {
-                    qualified_name: h.qualified_name,
-                    kind: h.kind,
-                    language,
-                    path: h.path,
-                    line: h.line,
-                    signature: h.signature,
-                    doc: h.doc,
-                    score: h.score,
-                    is_test: h.is_test,
-                })
-                .collect())
+            Ok(hits.into_iter().filter_map(Related::from_hit).collect())
+        })
+    }
+
+    fn structural<'a>(
+        &'a self,
+        at: Around<'a>,
+        hybrid: Vec<Related>,
+        k: usize,
+    ) -> BoxFuture<'a, Option<Vec<Related>>> {
+        Box::pin(async move {
+            if let Err(e) = self.load_names().await {
+                tracing::warn!("name layer unavailable, hybrid hits only: {e:#}");
+                return None;
+            }
+            self.with_names(|names| rank_structural(&at, names, &hybrid, k, &Weights::default()))
         })
     }
 }
@@ -160,8 +158,7 @@ pub fn local_context(
 
 /// The query used to find related code: the target's words, signature and doc summary, secrets
 /// masked (an embedding backend may be remote).
-pub fn retrieval_query(target: &FunctionTarget) -> String {
-    let s = &target.symbol;
+pub fn retrieval_query(s: &codeforge_syntax::Symbol) -> String {
     let mut q = codeforge_syntax::split_identifier_words(&s.name).join(" ");
     if let Some(d) = s.doc_summary() {
         q.push(' ');
@@ -190,8 +187,27 @@ pub async fn gather_context(
     if let Some(r) = retriever
         && k > 0
     {
-        match r.related(retrieval_query(target), k + 8).await {
+        match r.related(retrieval_query(&target.symbol), k + 8).await {
             Ok(hits) => {
+                // Structure first (imports, siblings' and callers' calls, signature types),
+                // fused with the hits; same-file symbols are in the local context already.
+                let hits = match r
+                    .structural(
+                        Around {
+                            lang,
+                            rel_path,
+                            source,
+                            file,
+                            target: &target.symbol,
+                        },
+                        hits.clone(),
+                        k + 40,
+                    )
+                    .await
+                {
+                    Some(ranked) => ranked,
+                    None => hits,
+                };
                 for h in hits
                     .into_iter()
                     .filter(|h| h.path != rel_path && !h.is_test)

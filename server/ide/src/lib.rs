@@ -9,8 +9,10 @@ mod checking;
 mod complete;
 mod context;
 mod generate;
+mod related;
 mod run;
 mod sampler;
+pub mod structure;
 
 pub use backend::{BackendHandle, api_key, load_backend};
 pub use candidate::{Candidate, candidate_from_answer};
@@ -23,9 +25,10 @@ pub use complete::{
     clean_completion, complete, parsing_levels, readings, record_accepted_completion, split_levels,
     verify_items,
 };
-pub use context::{Related, Retriever, gather_context};
+pub use context::{Retriever, gather_context, retrieval_query};
 pub use generate::{
     Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo, generate_targets,
 };
+pub use related::Related;
 pub use run::{GenerationRun, build_prompt, generate_function, target_at};
 pub use sampler::{RequestTemplate, Sampler, token_counter};

@@ -35,8 +35,16 @@ pub struct UpdateRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     Scanning,
-    Parsing { done: usize, total: usize },
-    Embedding { done: usize, total: usize },
+    Parsing {
+        done: usize,
+        total: usize,
+    },
+    /// `eta_s`: seconds left at the rate so far (`None` before the first batch is done).
+    Embedding {
+        done: usize,
+        total: usize,
+        eta_s: Option<u64>,
+    },
     Finishing,
 }
 
@@ -274,7 +282,11 @@ impl WorkspaceIndex {
             for st in states.iter().chain(touched.iter()) {
                 states_after.insert(st.path.clone(), st.clone());
             }
+            let names_rows = self.names_loaded().then(|| rows.clone());
             self.store.replace_files(&paths, rows, states).await?;
+            if let Some(r) = names_rows {
+                self.names_replace(&paths, &r);
+            }
             self.store.upsert_states(touched).await?;
             done += n;
             progress(Progress::Parsing { done, total });
@@ -282,6 +294,7 @@ impl WorkspaceIndex {
         removed.sort();
         removed.dedup();
         self.store.remove_files(&removed).await?;
+        self.names_replace(&removed, &[]);
         for p in &removed {
             states_after.remove(p);
         }
@@ -403,7 +416,12 @@ impl WorkspaceIndex {
         }
         let mut done = 0usize;
         let mut attempted: HashSet<String> = HashSet::new();
-        progress(Progress::Embedding { done, total });
+        progress(Progress::Embedding {
+            done,
+            total,
+            eta_s: None,
+        });
+        let started = std::time::Instant::now();
         loop {
             if cancel.is_cancelled() {
                 return Err(IndexError::Cancelled);
@@ -430,11 +448,21 @@ impl WorkspaceIndex {
             progress(Progress::Embedding {
                 done: done.min(total),
                 total,
+                eta_s: eta_s(done, total, started.elapsed()),
             });
         }
         self.store.maintain(false).await?;
         Ok(done)
     }
+}
+
+/// Seconds left for `total` items after `done` took `elapsed`, at the same rate.
+fn eta_s(done: usize, total: usize, elapsed: std::time::Duration) -> Option<u64> {
+    if done == 0 {
+        return None;
+    }
+    let left = total.saturating_sub(done) as f64;
+    Some((elapsed.as_secs_f64() / done as f64 * left).round() as u64)
 }
 
 fn process_batch(
@@ -509,34 +537,7 @@ fn process_file(
         .symbols
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let words = split_identifier_words(&s.qualified_name).join(" ");
-            let doc = s.docstring.as_deref().unwrap_or("");
-            let doc_cut = crate::search::cut_chars(doc, 1000);
-            SymbolRow {
-                id: format!("{}:{}#{}", &hash[..16], c.rel_path, i),
-                path: c.rel_path.clone(),
-                language: language.clone(),
-                kind: s.kind.name().to_string(),
-                name: s.name.clone(),
-                qualified_name: s.qualified_name.clone(),
-                scope: s.scope.clone(),
-                signature: s.signature.clone(),
-                docstring: s.docstring.clone(),
-                start_line: s.start_line as u32,
-                end_line: s.end_line as u32,
-                start_byte: s.start_byte as u64,
-                end_byte: s.end_byte as u64,
-                references: s.references.join(" "),
-                is_test: s.is_test,
-                file_hash: hash.clone(),
-                text: format!(
-                    "{} {} {} {} {}",
-                    s.name, s.qualified_name, words, s.signature, doc_cut
-                ),
-                vector: None,
-            }
-        })
+        .map(|(i, s)| symbol_row(s, i, &c.rel_path, &language, &hash))
         .collect();
     FileOutcome::Parsed {
         state: FileState {
@@ -549,5 +550,55 @@ fn process_file(
         },
         rows,
         had_errors: extracted.has_errors,
+    }
+}
+
+/// The stored row of symbol number `i` of a file at `rel_path` whose content hashes to `hash`
+/// (at least 16 hex digits): its search text is its names, their words, signature and docstring.
+pub fn symbol_row(
+    s: &codeforge_syntax::Symbol,
+    i: usize,
+    rel_path: &str,
+    language: &str,
+    hash: &str,
+) -> SymbolRow {
+    let words = split_identifier_words(&s.qualified_name).join(" ");
+    let doc = s.docstring.as_deref().unwrap_or("");
+    let doc_cut = crate::search::cut_chars(doc, 1000);
+    SymbolRow {
+        id: format!("{}:{}#{}", &hash[..16.min(hash.len())], rel_path, i),
+        path: rel_path.to_string(),
+        language: language.to_string(),
+        kind: s.kind.name().to_string(),
+        name: s.name.clone(),
+        qualified_name: s.qualified_name.clone(),
+        scope: s.scope.clone(),
+        signature: s.signature.clone(),
+        docstring: s.docstring.clone(),
+        start_line: s.start_line as u32,
+        end_line: s.end_line as u32,
+        start_byte: s.start_byte as u64,
+        end_byte: s.end_byte as u64,
+        references: s.references.join(" "),
+        is_test: s.is_test,
+        file_hash: hash.to_string(),
+        text: format!(
+            "{} {} {} {} {}",
+            s.name, s.qualified_name, words, s.signature, doc_cut
+        ),
+        vector: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eta_s;
+    use std::time::Duration;
+
+    #[test]
+    fn eta_follows_the_rate_so_far() {
+        assert_eq!(eta_s(0, 100, Duration::from_secs(5)), None);
+        assert_eq!(eta_s(50, 150, Duration::from_secs(10)), Some(20));
+        assert_eq!(eta_s(150, 150, Duration::from_secs(10)), Some(0));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod embed;
 mod indexer;
+pub mod names;
 mod search;
 pub mod store;
 pub mod walk;
@@ -15,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use codeforge_config::Settings;
 
 pub use embed::{Embedder, EmbedderChoice, MiniLm, MiniLmOptions, load_embedder};
-pub use indexer::{Progress, UpdateRequest, UpdateSummary};
+pub use indexer::{Progress, UpdateRequest, UpdateSummary, symbol_row};
+pub use names::{NameEntry, NameTable};
 pub use search::{Hit, SearchQuery};
 pub use store::{OpenOutcome, Store, index_dir};
 
@@ -65,6 +67,9 @@ pub struct WorkspaceIndex {
     update_lock: tokio::sync::Mutex<Option<std::collections::HashMap<String, store::FileState>>>,
     /// Recent search results (see [`search::SearchCache`]).
     search_cache: search::SearchCache,
+    /// The name layer ([`NameTable`]): `None` until first asked for, then kept in step with
+    /// every write (under `update_lock`).
+    names: std::sync::RwLock<Option<NameTable>>,
 }
 
 impl WorkspaceIndex {
@@ -125,7 +130,52 @@ impl WorkspaceIndex {
             open_outcome,
             update_lock: tokio::sync::Mutex::new(None),
             search_cache: Default::default(),
+            names: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Answers `f` from the name layer, or `None` while it is not loaded ([`Self::load_names`]).
+    /// Holds a read lock for the call: keep `f` short and synchronous.
+    pub fn with_names<R>(&self, f: impl FnOnce(&NameTable) -> R) -> Option<R> {
+        let g = self.names.read().unwrap_or_else(|p| p.into_inner());
+        g.as_ref().map(f)
+    }
+
+    /// Loads the name layer from the store if it is not loaded yet. Waits for a running update
+    /// (the layer must match what is written).
+    pub async fn load_names(&self) -> anyhow::Result<()> {
+        if self.names_loaded() {
+            return Ok(());
+        }
+        let _order = self.update_lock.lock().await;
+        if self.names_loaded() {
+            return Ok(());
+        }
+        let rows = self.store.all_rows().await?;
+        let table = tokio::task::spawn_blocking(move || NameTable::from_rows(&rows)).await?;
+        *self.names.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
+        Ok(())
+    }
+
+    pub fn names_loaded(&self) -> bool {
+        self.names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Keeps a loaded name layer in step with a write (called under `update_lock`).
+    fn names_replace(&self, paths: &[String], rows: &[store::SymbolRow]) {
+        let mut g = self.names.write().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = g.as_mut() else { return };
+        let mut by_path: std::collections::HashMap<&str, Vec<&store::SymbolRow>> =
+            paths.iter().map(|p| (p.as_str(), Vec::new())).collect();
+        for r in rows {
+            by_path.entry(r.path.as_str()).or_default().push(r);
+        }
+        for (p, rows) in by_path {
+            t.replace_file(p, rows);
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -466,11 +466,7 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            out.extend(rows_from_batch(b)?);
-        }
-        Ok(out)
+        rows_of(&batches)
     }
 
     /// Writes vectors for rows that still exist unchanged (ids carry the file hash, so rows of
@@ -564,6 +560,19 @@ impl Store {
         scored_rows(&batches, "_distance", 1.0)
     }
 
+    /// Every symbol, without its search text and vector (what the name layer keeps).
+    pub async fn all_rows(&self) -> anyhow::Result<Vec<SymbolRow>> {
+        let batches: Vec<RecordBatch> = self
+            .symbols
+            .query()
+            .select(Select::columns(HIT_COLUMNS))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        rows_of(&batches)
+    }
+
     /// All symbols of one file, in source order.
     pub async fn file_symbols(&self, path: &str) -> anyhow::Result<Vec<SymbolRow>> {
         let batches: Vec<RecordBatch> = self
@@ -574,13 +583,19 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            out.extend(rows_from_batch(b)?);
-        }
+        let mut out = rows_of(&batches)?;
         out.sort_by_key(|r| r.start_byte);
         Ok(out)
     }
+}
+
+/// The rows of `batches`, in order.
+fn rows_of(batches: &[RecordBatch]) -> anyhow::Result<Vec<SymbolRow>> {
+    let mut out = Vec::new();
+    for b in batches {
+        out.extend(rows_from_batch(b)?);
+    }
+    Ok(out)
 }
 
 /// Rows with the value of a score column (`_score`, `_distance`), `missing` where absent.

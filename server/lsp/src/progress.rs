@@ -76,6 +76,15 @@ impl WorkDone {
     }
 }
 
+/// `42 s`, `7 min`, `1 h 05 min`.
+fn duration_text(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", (secs + 30) / 60),
+        _ => format!("{} h {:02} min", secs / 3600, (secs % 3600 + 30) / 60),
+    }
+}
+
 /// Indexing progress: scanning, then parsing up to 60 %, embedding up to 99 %.
 impl ProgressSink for WorkDone {
     fn report(&self, p: &Progress) {
@@ -85,8 +94,13 @@ impl ProgressSink for WorkDone {
                 format!("parsing {done}/{total} files"),
                 (*done * 60 / (*total).max(1)) as u32,
             ),
-            Progress::Embedding { done, total } => (
-                format!("embedding {done}/{total} symbols"),
+            Progress::Embedding { done, total, eta_s } => (
+                format!(
+                    "embedding {done}/{total} symbols{} (search works meanwhile)",
+                    eta_s
+                        .map(|s| format!(", about {} left", duration_text(s)))
+                        .unwrap_or_default()
+                ),
                 60 + (*done * 39 / (*total).max(1)) as u32,
             ),
             Progress::Finishing => ("writing the index".to_string(), 60),
@@ -152,4 +166,17 @@ fn progress_token(kind: &str) -> NumberOrString {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_text;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_text(42), "42 s");
+        assert_eq!(duration_text(60), "1 min");
+        assert_eq!(duration_text(7 * 60 + 40), "8 min");
+        assert_eq!(duration_text(3600 + 5 * 60), "1 h 05 min");
+    }
 }

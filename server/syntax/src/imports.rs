@@ -171,6 +171,45 @@ fn defines(code: &str, name: &str) -> bool {
     })
 }
 
+/// The names a file's imports bring in (`from m import a` gives `a`, `use a::{B, C}` gives `B`
+/// and `C`, `import a.b.C;` gives `C`), each once, in order; module imports give nothing. A
+/// statement runs on over lines while its brackets are open or its line ends with `\\`.
+pub fn imported_names(lang: Language, source: &str) -> Vec<String> {
+    let spec = lang.spec();
+    let prefixes = &spec.generation.import_prefixes;
+    let mut out: Vec<String> = Vec::new();
+    let mut lines = source.lines();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if !prefixes.iter().any(|p| t.starts_with(p.as_str())) {
+            continue;
+        }
+        let mut stmt = t.to_string();
+        let open =
+            |s: &str| s.matches(['(', '{']).count() as i64 - s.matches([')', '}']).count() as i64;
+        for _ in 0..200 {
+            if open(&stmt) <= 0 && !stmt.trim_end().ends_with('\\') {
+                break;
+            }
+            let Some(next) = lines.next() else { break };
+            stmt.push(' ');
+            stmt.push_str(next.trim());
+        }
+        let stmt = stmt.split("//").next().unwrap_or("");
+        for name in lang.support().imported_names(stmt) {
+            if !name.is_empty()
+                && name != "*"
+                && name != "self"
+                && is_identifier(&name)
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +371,16 @@ mod tests {
             ),
             ["use crate::word::Word;"]
         );
+    }
+
+    #[test]
+    fn imported_names_are_the_names_imports_bring() {
+        let py =
+            "import os\nfrom a.b import c, d as e\nfrom .x import (\n    F,\n    g,  # note\n)\n";
+        assert_eq!(imported_names(Language::Python, py), ["c", "d", "F", "g"]);
+        let rs = "use std::io;\npub use crate::a::{B, c::D as E,\n    self};\nuse x::*;\nextern crate z;\n";
+        assert_eq!(imported_names(Language::Rust, rs), ["io", "B", "D"]);
+        let java = "package a.b;\nimport java.util.List;\nimport static a.B.max;\nimport a.b.*;\n";
+        assert_eq!(imported_names(Language::Java, java), ["List", "max"]);
     }
 }

@@ -21,7 +21,7 @@ mod stub;
 pub use answer::{AnswerExtras, Helper, answer_extras};
 pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
 pub use extract::{ExtractedFile, extract};
-pub use imports::{Importable, importable, missing_imports};
+pub use imports::{Importable, importable, imported_names, missing_imports};
 pub use language::{
     BodyStyle, DocStyle, GenerationSpec, Language, LanguageData, LanguageSpec, PromptSpec,
     ReportFormat, RunnerKind, TestMarkers, VerifySpec,

@@ -7,6 +7,17 @@ use crate::LanguageSpec;
 pub(crate) struct Java;
 
 impl LanguageSupport for Java {
+    /// `import a.b.C;` gives `C`, `import static a.B.max;` gives `max`; `package` nothing.
+    fn imported_names(&self, statement: &str) -> Vec<String> {
+        let Some(body) = statement.strip_prefix("import ") else {
+            return Vec::new();
+        };
+        let body = body.trim_start();
+        let body = body.strip_prefix("static ").unwrap_or(body);
+        let path = body.split(';').next().unwrap_or("").trim();
+        vec![path.rsplit('.').next().unwrap_or("").trim().to_string()]
+    }
+
     /// A class of the file's own package needs no import.
     fn import_needed(&self, rel_path: &str, path: &str, module: &str) -> bool {
         rel_path != path && package_of(rel_path).as_deref() != Some(module)

@@ -28,4 +28,8 @@ pub(crate) trait LanguageSupport: Sync {
         let _ = module;
         rel_path != path
     }
+
+    /// The names one import statement (`[generation] import_prefixes`, joined onto one line)
+    /// brings into a file, as the file's code uses them; nothing for a module import.
+    fn imported_names(&self, statement: &str) -> Vec<String>;
 }

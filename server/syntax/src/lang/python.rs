@@ -7,6 +7,21 @@ use crate::LanguageSpec;
 pub(crate) struct Python;
 
 impl LanguageSupport for Python {
+    /// `from m import a, b as c` gives `a`, `b` (the names as defined); `import m` nothing.
+    fn imported_names(&self, statement: &str) -> Vec<String> {
+        let Some((_, items)) = statement
+            .strip_prefix("from ")
+            .and_then(|s| s.split_once(" import "))
+        else {
+            return Vec::new();
+        };
+        items
+            .split([',', '(', ')', '\\'])
+            .map(|item| item.split('#').next().unwrap_or(""))
+            .map(|item| item.split(" as ").next().unwrap_or("").trim().to_string())
+            .collect()
+    }
+
     fn module_path(&self, spec: &LanguageSpec, dirs: &[&str], stem: &str) -> Vec<String> {
         let dirs = match dirs.first() {
             Some(first) if spec.source_roots.iter().any(|r| r == first) => &dirs[1..],

@@ -7,6 +7,18 @@ use crate::LanguageSpec;
 pub(crate) struct Rust;
 
 impl LanguageSupport for Rust {
+    /// `use a::{B, c::D as E};` gives `B`, `D`; `extern crate` nothing.
+    fn imported_names(&self, statement: &str) -> Vec<String> {
+        let Some((_, body)) = statement.split_once("use ") else {
+            return Vec::new();
+        };
+        body.split(['{', '}', ',', ';'])
+            .map(|piece| piece.split(" as ").next().unwrap_or("").trim())
+            .filter(|path| !path.is_empty())
+            .map(|path| path.rsplit("::").next().unwrap_or("").trim().to_string())
+            .collect()
+    }
+
     /// `crate::` means the file's own crate: a symbol of another crate of a Cargo workspace is
     /// not imported that way.
     fn import_needed(&self, rel_path: &str, path: &str, _module: &str) -> bool {

@@ -1,0 +1,268 @@
+//! The name layer: every indexed symbol's name, place, signature and references, in memory beside
+//! the LanceDB table and updated with each write, so structural questions (where is `name`
+//! defined, what do the symbols of this file or package call, what are a type's members) are
+//! answered without a query. Loaded on first use; plain data, no I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::store::SymbolRow;
+
+/// One symbol as the name layer keeps it. `line` is 1-based.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameEntry {
+    pub name: String,
+    pub qualified_name: String,
+    pub kind: String,
+    pub language: String,
+    pub path: Arc<str>,
+    pub scope: String,
+    pub line: u32,
+    pub signature: String,
+    /// The docstring's first non-empty line, at most 200 characters.
+    pub doc: Option<String>,
+    pub is_test: bool,
+    /// Space-separated names the symbol calls or references (`references.scm`).
+    pub references: String,
+    /// First and last byte of the definition in its file.
+    pub start_byte: u64,
+    pub end_byte: u64,
+}
+
+impl NameEntry {
+    pub fn from_row(row: &SymbolRow, path: Arc<str>) -> NameEntry {
+        NameEntry {
+            name: row.name.clone(),
+            qualified_name: row.qualified_name.clone(),
+            kind: row.kind.clone(),
+            language: row.language.clone(),
+            path,
+            scope: row.scope.clone(),
+            line: row.start_line + 1,
+            signature: crate::search::cut_chars(&row.signature, 400).to_string(),
+            doc: row
+                .docstring
+                .as_deref()
+                .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+                .map(|l| crate::search::cut_chars(l, 200).to_string()),
+            is_test: row.is_test,
+            references: row.references.clone(),
+            start_byte: row.start_byte,
+            end_byte: row.end_byte,
+        }
+    }
+
+    pub fn references(&self) -> impl Iterator<Item = &str> {
+        self.references.split_whitespace()
+    }
+}
+
+/// All symbols by file, and the files that define each name.
+#[derive(Debug, Default)]
+pub struct NameTable {
+    files: HashMap<Arc<str>, Vec<NameEntry>>,
+    /// name → the files defining a symbol of that name (each once).
+    defined_in: HashMap<String, Vec<Arc<str>>>,
+    /// directory → its files that hold symbols.
+    dirs: HashMap<String, Vec<Arc<str>>>,
+    symbols: usize,
+}
+
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+impl NameTable {
+    /// A table of `rows` (any order).
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = &'a SymbolRow>) -> NameTable {
+        let mut by_path: HashMap<&str, Vec<&SymbolRow>> = HashMap::new();
+        for r in rows {
+            by_path.entry(r.path.as_str()).or_default().push(r);
+        }
+        let mut t = NameTable::default();
+        for (path, rows) in by_path {
+            t.replace_file(path, rows);
+        }
+        t
+    }
+
+    /// Replaces what the table holds of `path` by `rows` (all of that file's symbols; none
+    /// removes the file).
+    pub fn replace_file<'a>(&mut self, path: &str, rows: impl IntoIterator<Item = &'a SymbolRow>) {
+        self.remove_file(path);
+        let key: Arc<str> = Arc::from(path);
+        let mut entries: Vec<NameEntry> = rows
+            .into_iter()
+            .map(|r| NameEntry::from_row(r, key.clone()))
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        entries.sort_by_key(|e| e.start_byte);
+        for e in &entries {
+            let files = self.defined_in.entry(e.name.clone()).or_default();
+            if !files.iter().any(|f| **f == *path) {
+                files.push(key.clone());
+            }
+        }
+        self.symbols += entries.len();
+        self.dirs
+            .entry(parent_dir(path).to_string())
+            .or_default()
+            .push(key.clone());
+        self.files.insert(key, entries);
+    }
+
+    pub fn remove_file(&mut self, path: &str) {
+        let Some(old) = self.files.remove(path) else {
+            return;
+        };
+        self.symbols -= old.len();
+        let dir = parent_dir(path);
+        if let Some(files) = self.dirs.get_mut(dir) {
+            files.retain(|f| **f != *path);
+            if files.is_empty() {
+                self.dirs.remove(dir);
+            }
+        }
+        for e in &old {
+            if let Some(files) = self.defined_in.get_mut(&e.name) {
+                files.retain(|f| **f != *path);
+                if files.is_empty() {
+                    self.defined_in.remove(&e.name);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.symbols
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.symbols == 0
+    }
+
+    /// Every file's path.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(|p| &**p)
+    }
+
+    /// The symbols of one file, in source order.
+    pub fn file(&self, path: &str) -> &[NameEntry] {
+        self.files.get(path).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Is some symbol called `name`?
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.defined_in.contains_key(name)
+    }
+
+    /// Every symbol called `name`.
+    pub fn defined(&self, name: &str) -> impl Iterator<Item = &NameEntry> {
+        self.defined_in
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(move |p| self.file(p).iter().filter(move |e| e.name == name))
+    }
+
+    /// The symbols of each file directly in directory `dir` ("" for the root).
+    pub fn files_in_dir<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a [NameEntry]> + 'a {
+        self.dirs
+            .get(dir)
+            .into_iter()
+            .flatten()
+            .map(|p| self.file(p))
+    }
+
+    /// The members of the type `qualified_name` defined in `path` (methods, nested types).
+    pub fn members<'a>(
+        &'a self,
+        path: &str,
+        qualified_name: &'a str,
+    ) -> impl Iterator<Item = &'a NameEntry> + 'a {
+        self.file(path)
+            .iter()
+            .filter(move |e| e.scope == qualified_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &str, name: &str, scope: &str, refs: &str, start: u64) -> SymbolRow {
+        SymbolRow {
+            id: format!("{path}#{name}"),
+            path: path.into(),
+            language: "python".into(),
+            kind: "function".into(),
+            name: name.into(),
+            qualified_name: if scope.is_empty() {
+                name.into()
+            } else {
+                format!("{scope}.{name}")
+            },
+            scope: scope.into(),
+            signature: format!("def {name}():"),
+            docstring: Some("\n  Does it.\nMore.".into()),
+            start_line: start as u32,
+            end_line: start as u32 + 1,
+            start_byte: start,
+            end_byte: start + 10,
+            references: refs.into(),
+            is_test: false,
+            file_hash: "h".into(),
+            text: String::new(),
+            vector: None,
+        }
+    }
+
+    #[test]
+    fn replace_and_remove_keep_the_name_map_true() {
+        let rows = vec![
+            row("a/x.py", "helper", "", "", 0),
+            row("a/x.py", "main", "", "helper parse", 20),
+            row("a/y.py", "parse", "", "", 0),
+            row("b/z.py", "helper", "", "", 0),
+        ];
+        let mut t = NameTable::from_rows(&rows);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.defined("helper").count(), 2);
+        assert_eq!(
+            t.file("a/x.py")[1].references().collect::<Vec<_>>(),
+            ["helper", "parse"]
+        );
+        assert_eq!(t.file("a/x.py")[0].doc.as_deref(), Some("Does it."));
+        assert_eq!(t.files_in_dir("a").count(), 2);
+        assert_eq!(t.files_in_dir("b").count(), 1);
+        assert_eq!(t.files_in_dir("").count(), 0);
+        // The file changes: `helper` leaves it, `render` arrives.
+        t.replace_file("a/x.py", &[row("a/x.py", "render", "", "", 0)]);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.defined("helper").count(), 1);
+        assert!(t.is_defined("render"));
+        assert!(!t.is_defined("main"));
+        t.remove_file("b/z.py");
+        assert!(!t.is_defined("helper"));
+        t.replace_file("a/y.py", &[]);
+        assert!(!t.is_defined("parse"));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.files_in_dir("a").count(), 1);
+        assert_eq!(t.files_in_dir("b").count(), 0);
+    }
+
+    #[test]
+    fn members_are_found_by_scope() {
+        let rows = vec![
+            row("m.py", "Cart", "", "", 0),
+            row("m.py", "total", "Cart", "", 10),
+            row("m.py", "add", "Cart", "", 30),
+            row("m.py", "free", "", "", 50),
+        ];
+        let t = NameTable::from_rows(&rows);
+        let names: Vec<&str> = t.members("m.py", "Cart").map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["total", "add"]);
+    }
+}
