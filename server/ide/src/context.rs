@@ -47,9 +47,18 @@ impl Retriever for WorkspaceIndex {
         k: usize,
     ) -> BoxFuture<'a, Option<Vec<Related>>> {
         Box::pin(async move {
-            if let Err(e) = self.load_names().await {
-                tracing::warn!("name layer unavailable, hybrid hits only: {e:#}");
-                return None;
+            // Never wait for a running update (a cold index takes minutes): the hits serve
+            // until the name layer can load.
+            match self.try_load_names().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!("index update running: repository context from search only");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!("name layer unavailable, search hits only: {e:#}");
+                    return None;
+                }
             }
             self.with_names(|names| rank_structural(&at, names, &hybrid, k, &Weights::default()))
         })

@@ -148,6 +148,24 @@ impl WorkspaceIndex {
             return Ok(());
         }
         let _order = self.update_lock.lock().await;
+        self.load_names_locked().await
+    }
+
+    /// Like [`Self::load_names`], but answers `false` at once while an update runs (a cold
+    /// index can take minutes) instead of waiting for it.
+    pub async fn try_load_names(&self) -> anyhow::Result<bool> {
+        if self.names_loaded() {
+            return Ok(true);
+        }
+        let Ok(_order) = self.update_lock.try_lock() else {
+            return Ok(false);
+        };
+        self.load_names_locked().await?;
+        Ok(true)
+    }
+
+    /// Called under `update_lock`.
+    async fn load_names_locked(&self) -> anyhow::Result<()> {
         if self.names_loaded() {
             return Ok(());
         }

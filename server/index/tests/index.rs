@@ -411,3 +411,59 @@ async fn real_minilm_embeddings_are_unit_length_and_meaningful() {
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     assert!(dot(&v[0], &v[1]) > dot(&v[0], &v[2]) + 0.1);
 }
+
+#[tokio::test]
+async fn the_name_layer_follows_every_write_and_never_waits_for_an_update() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    // While an update runs (its progress callback runs under the update lock), the layer does not
+    // load and does not wait.
+    let during = std::sync::Mutex::new(Vec::new());
+    i.update(
+        UpdateRequest::default(),
+        &|_| {
+            let r = futures::executor::block_on(i.try_load_names()).unwrap();
+            during.lock().unwrap().push(r);
+        },
+        &CancelFlag::new(),
+    )
+    .await
+    .unwrap();
+    let during = during.into_inner().unwrap();
+    assert!(
+        !during.is_empty() && during.iter().all(|r| !r),
+        "{during:?}"
+    );
+    assert!(!i.names_loaded());
+    assert!(i.try_load_names().await.unwrap());
+    let stored = i.store().count_symbols(None).await.unwrap();
+    assert_eq!(i.with_names(|t| t.len()), Some(stored));
+
+    // A new file, an edited one, a deleted one: the layer matches the store after each update.
+    std::fs::write(
+        e.root.join("added_here.py"),
+        "def zzlayer_added():\n    return 1\n",
+    )
+    .unwrap();
+    update(&i).await;
+    assert_eq!(i.with_names(|t| t.is_defined("zzlayer_added")), Some(true));
+    std::fs::write(
+        e.root.join("added_here.py"),
+        "def zzlayer_renamed():\n    return 2\n",
+    )
+    .unwrap();
+    update(&i).await;
+    assert_eq!(i.with_names(|t| t.is_defined("zzlayer_added")), Some(false));
+    assert_eq!(
+        i.with_names(|t| t.is_defined("zzlayer_renamed")),
+        Some(true)
+    );
+    std::fs::remove_file(e.root.join("added_here.py")).unwrap();
+    update(&i).await;
+    assert_eq!(
+        i.with_names(|t| t.is_defined("zzlayer_renamed")),
+        Some(false)
+    );
+    let stored = i.store().count_symbols(None).await.unwrap();
+    assert_eq!(i.with_names(|t| t.len()), Some(stored));
+}
