@@ -54,15 +54,20 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
     v[i].as_secs_f64() * 1000.0
 }
 
-fn peak_rss_mb() -> f64 {
+/// A `/proc/self/status` figure in MB (`VmHWM:` the peak, `VmRSS:` now).
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
 }
 
 /// Walk + read + extract, on `threads` threads. Returns (files, bytes, symbols, elapsed).
@@ -246,6 +251,20 @@ async fn main() -> anyhow::Result<()> {
         "a restart must not re-parse or re-embed"
     );
 
+    // The name layer (what the language server loads after its first update): lexical search
+    // and structural context from memory.
+    let rss_before = status_mb("VmRSS:");
+    let t = Instant::now();
+    index.load_names().await?;
+    report.insert(
+        "names_load_s".into(),
+        format!("{:.2}", t.elapsed().as_secs_f64()).into(),
+    );
+    report.insert(
+        "names_rss_mb".into(),
+        format!("{:.0}", status_mb("VmRSS:") - rss_before).into(),
+    );
+
     // 4. One-file edits (as unsaved buffers, like the LSP sends them) until searchable.
     let py_or_any = walk::walk(
         &root,
@@ -319,7 +338,10 @@ async fn main() -> anyhow::Result<()> {
             idents.push(s.name.clone());
         }
     }
-    let mut q_times = Vec::new();
+    // Each query twice: lexical search from the name layer (what search does), and from
+    // LanceDB's full-text index (what it did before the name layer).
+    let (mut q_times, mut store_times) = (Vec::new(), Vec::new());
+    let mut same_top = 0;
     for i in 0..a.queries {
         let q = if i % 2 == 0 && !idents.is_empty() {
             idents[(i / 2) % idents.len()].clone()
@@ -327,16 +349,35 @@ async fn main() -> anyhow::Result<()> {
             phrases[i % phrases.len()].to_string()
         };
         let t = Instant::now();
-        let _ = index.search_uncached(&SearchQuery::new(q, 10)).await?;
+        let mem = index
+            .search_uncached(&SearchQuery::new(q.clone(), 10))
+            .await?;
         q_times.push(t.elapsed());
+        let t = Instant::now();
+        let store = index.search_store_only(&SearchQuery::new(q, 10)).await?;
+        store_times.push(t.elapsed());
+        let top = |h: &[codeforge_index::Hit]| h.first().map(|h| (h.path.clone(), h.line));
+        same_top += usize::from(top(&mem) == top(&store));
     }
     report.insert(
         "query_p50_ms".into(),
-        format!("{:.1}", percentile(&mut q_times, 0.5)).into(),
+        format!("{:.2}", percentile(&mut q_times, 0.5)).into(),
     );
     report.insert(
         "query_p95_ms".into(),
-        format!("{:.1}", percentile(&mut q_times, 0.95)).into(),
+        format!("{:.2}", percentile(&mut q_times, 0.95)).into(),
+    );
+    report.insert(
+        "lancedb_query_p50_ms".into(),
+        format!("{:.1}", percentile(&mut store_times, 0.5)).into(),
+    );
+    report.insert(
+        "lancedb_query_p95_ms".into(),
+        format!("{:.1}", percentile(&mut store_times, 0.95)).into(),
+    );
+    report.insert(
+        "same_first_hit".into(),
+        format!("{same_top}/{}", a.queries).into(),
     );
     report.insert("semantic_queries".into(), index.embedder().is_some().into());
     report.insert("peak_rss_mb".into(), format!("{:.0}", peak_rss_mb()).into());

@@ -190,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
             let mut out = Vec::new();
             for p in paths {
                 for e in t.file(p) {
-                    let callable = SymbolKind::from_name(&e.kind).is_some_and(|k| k.is_callable());
+                    let callable = SymbolKind::from_name(e.kind).is_some_and(|k| k.is_callable());
                     if !callable || e.is_test || e.doc.is_none() {
                         continue;
                     }

@@ -151,7 +151,7 @@ pub fn rank_structural(
             continue;
         }
         if let Some(e) = nearest(names.defined(word), rel_path)
-            && SymbolKind::from_name(&e.kind).is_some_and(|k| k.is_type_like())
+            && SymbolKind::from_name(e.kind).is_some_and(|k| k.is_type_like())
         {
             add(word, w.signature_type);
             types.push(e);
@@ -241,8 +241,8 @@ fn nearest<'a>(defs: impl Iterator<Item = &'a NameEntry>, rel_path: &str) -> Opt
 fn related(e: &NameEntry, score: f32) -> Option<Related> {
     Some(Related {
         qualified_name: e.qualified_name.clone(),
-        kind: e.kind.clone(),
-        language: Language::from_name(&e.language)?,
+        kind: e.kind.to_string(),
+        language: Language::from_name(e.language)?,
         path: e.path.to_string(),
         line: e.line,
         signature: e.signature.clone(),

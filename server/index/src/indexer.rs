@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use codeforge_syntax::{Language, extract, split_identifier_words};
+use codeforge_syntax::{Language, extract};
 use serde::Serialize;
 
 use crate::embed::embedding_text;
@@ -562,9 +562,6 @@ pub fn symbol_row(
     language: &str,
     hash: &str,
 ) -> SymbolRow {
-    let words = split_identifier_words(&s.qualified_name).join(" ");
-    let doc = s.docstring.as_deref().unwrap_or("");
-    let doc_cut = crate::search::cut_chars(doc, 1000);
     SymbolRow {
         id: format!("{}:{}#{}", &hash[..16.min(hash.len())], rel_path, i),
         path: rel_path.to_string(),
@@ -582,9 +579,11 @@ pub fn symbol_row(
         references: s.references.join(" "),
         is_test: s.is_test,
         file_hash: hash.to_string(),
-        text: format!(
-            "{} {} {} {} {}",
-            s.name, s.qualified_name, words, s.signature, doc_cut
+        text: crate::text::search_text(
+            &s.name,
+            &s.qualified_name,
+            &s.signature,
+            s.docstring.as_deref(),
         ),
         vector: None,
     }

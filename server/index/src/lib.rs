@@ -4,9 +4,11 @@
 
 pub mod embed;
 mod indexer;
+pub mod lexical;
 pub mod names;
 mod search;
 pub mod store;
+mod text;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -169,8 +171,28 @@ impl WorkspaceIndex {
         if self.names_loaded() {
             return Ok(());
         }
-        let rows = self.store.all_rows().await?;
-        let table = tokio::task::spawn_blocking(move || NameTable::from_rows(&rows)).await?;
+        // Batches stream to a blocking thread that builds the table as they come.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<store::SymbolRow>>(4);
+        let build = tokio::task::spawn_blocking(move || {
+            let mut b = names::NameTableBuilder::default();
+            while let Some(rows) = rx.blocking_recv() {
+                rows.iter().for_each(|r| b.add(r));
+            }
+            b.finish()
+        });
+        let scanned: anyhow::Result<()> = async {
+            let mut rows = std::pin::pin!(self.store.scan_rows().await?);
+            while let Some(batch) = futures::TryStreamExt::try_next(&mut rows).await? {
+                if tx.send(batch).await.is_err() {
+                    anyhow::bail!("the name layer's builder stopped");
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let table = build.await?;
+        scanned?;
         *self.names.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
         Ok(())
     }

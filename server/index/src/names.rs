@@ -1,11 +1,15 @@
 //! The name layer: every indexed symbol's name, place, signature and references, in memory beside
 //! the LanceDB table and updated with each write, so structural questions (where is `name`
 //! defined, what do the symbols of this file or package call, what are a type's members) are
-//! answered without a query. Loaded on first use; plain data, no I/O.
+//! answered without a query, and lexical search runs from memory ([`crate::lexical`]). Loaded on
+//! first use; plain data, no I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use codeforge_syntax::{Language, SymbolKind};
+
+use crate::lexical::Lexicon;
 use crate::store::SymbolRow;
 
 /// One symbol as the name layer keeps it. `line` is 1-based.
@@ -13,11 +17,12 @@ use crate::store::SymbolRow;
 pub struct NameEntry {
     pub name: String,
     pub qualified_name: String,
-    pub kind: String,
-    pub language: String,
+    pub kind: &'static str,
+    pub language: &'static str,
     pub path: Arc<str>,
     pub scope: String,
     pub line: u32,
+    pub end_line: u32,
     pub signature: String,
     /// The docstring's first non-empty line, at most 200 characters.
     pub doc: Option<String>,
@@ -27,6 +32,8 @@ pub struct NameEntry {
     /// First and last byte of the definition in its file.
     pub start_byte: u64,
     pub end_byte: u64,
+    /// Its document in the table's [`Lexicon`].
+    slot: u32,
 }
 
 impl NameEntry {
@@ -34,26 +41,51 @@ impl NameEntry {
         NameEntry {
             name: row.name.clone(),
             qualified_name: row.qualified_name.clone(),
-            kind: row.kind.clone(),
-            language: row.language.clone(),
+            kind: SymbolKind::from_name(&row.kind).map_or("unknown", |k| k.name()),
+            language: Language::from_name(&row.language).map_or("unknown", |l| l.name()),
             path,
             scope: row.scope.clone(),
             line: row.start_line + 1,
-            signature: crate::search::cut_chars(&row.signature, 400).to_string(),
-            doc: row
-                .docstring
-                .as_deref()
-                .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
-                .map(|l| crate::search::cut_chars(l, 200).to_string()),
+            end_line: row.end_line + 1,
+            signature: crate::text::cut_chars(&row.signature, 400).to_string(),
+            doc: crate::text::doc_summary(row.docstring.as_deref()),
             is_test: row.is_test,
             references: row.references.clone(),
             start_byte: row.start_byte,
             end_byte: row.end_byte,
+            slot: u32::MAX,
         }
     }
 
     pub fn references(&self) -> impl Iterator<Item = &str> {
         self.references.split_whitespace()
+    }
+}
+
+/// Builds a table from rows that arrive in batches, in any order (a file's rows may span
+/// batches), keeping only what the table keeps: the load never holds every full row at once.
+#[derive(Default)]
+pub struct NameTableBuilder {
+    table: NameTable,
+    pending: HashMap<Arc<str>, Vec<NameEntry>>,
+}
+
+impl NameTableBuilder {
+    pub fn add(&mut self, row: &SymbolRow) {
+        let key = match self.pending.get_key_value(row.path.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(row.path.as_str()),
+        };
+        let e = self.table.entry_of(row, key.clone());
+        self.pending.entry(key).or_default().push(e);
+    }
+
+    pub fn finish(mut self) -> NameTable {
+        for (key, entries) in std::mem::take(&mut self.pending) {
+            self.table.insert_file(key, entries);
+        }
+        self.table.lexicon.shrink_to_fit();
+        self.table
     }
 }
 
@@ -66,6 +98,10 @@ pub struct NameTable {
     /// directory → its files that hold symbols.
     dirs: HashMap<String, Vec<Arc<str>>>,
     symbols: usize,
+    /// BM25 over each symbol's search text.
+    lexicon: Lexicon,
+    /// Lexicon slot → (file, index in the file's entries).
+    owners: Vec<(Arc<str>, u32)>,
 }
 
 fn parent_dir(path: &str) -> &str {
@@ -75,15 +111,50 @@ fn parent_dir(path: &str) -> &str {
 impl NameTable {
     /// A table of `rows` (any order).
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = &'a SymbolRow>) -> NameTable {
-        let mut by_path: HashMap<&str, Vec<&SymbolRow>> = HashMap::new();
+        let mut b = NameTableBuilder::default();
         for r in rows {
-            by_path.entry(r.path.as_str()).or_default().push(r);
+            b.add(r);
         }
-        let mut t = NameTable::default();
-        for (path, rows) in by_path {
-            t.replace_file(path, rows);
+        b.finish()
+    }
+
+    /// `row` as an entry of file `key`, its search text in the lexicon.
+    fn entry_of(&mut self, row: &SymbolRow, key: Arc<str>) -> NameEntry {
+        let mut e = NameEntry::from_row(row, key);
+        e.slot = self.lexicon.add(&crate::text::search_text(
+            &row.name,
+            &row.qualified_name,
+            &row.signature,
+            row.docstring.as_deref(),
+        ));
+        e
+    }
+
+    /// Adds file `key` (not in the table) with `entries` (its symbols, any order, already in
+    /// the lexicon).
+    fn insert_file(&mut self, key: Arc<str>, mut entries: Vec<NameEntry>) {
+        if entries.is_empty() {
+            return;
         }
-        t
+        entries.sort_by_key(|e| e.start_byte);
+        for (i, e) in entries.iter().enumerate() {
+            let slot = e.slot as usize;
+            if self.owners.len() <= slot {
+                self.owners.resize(slot + 1, (key.clone(), 0));
+            }
+            self.owners[slot] = (key.clone(), i as u32);
+            let files = self.defined_in.entry(e.name.clone()).or_default();
+            // A file's entries come together: a repeat can only be the last one.
+            if files.last().is_none_or(|f| *f != key) {
+                files.push(key.clone());
+            }
+        }
+        self.symbols += entries.len();
+        self.dirs
+            .entry(parent_dir(&key).to_string())
+            .or_default()
+            .push(key.clone());
+        self.files.insert(key, entries);
     }
 
     /// Replaces what the table holds of `path` by `rows` (all of that file's symbols; none
@@ -91,26 +162,11 @@ impl NameTable {
     pub fn replace_file<'a>(&mut self, path: &str, rows: impl IntoIterator<Item = &'a SymbolRow>) {
         self.remove_file(path);
         let key: Arc<str> = Arc::from(path);
-        let mut entries: Vec<NameEntry> = rows
+        let entries: Vec<NameEntry> = rows
             .into_iter()
-            .map(|r| NameEntry::from_row(r, key.clone()))
+            .map(|r| self.entry_of(r, key.clone()))
             .collect();
-        if entries.is_empty() {
-            return;
-        }
-        entries.sort_by_key(|e| e.start_byte);
-        for e in &entries {
-            let files = self.defined_in.entry(e.name.clone()).or_default();
-            if !files.iter().any(|f| **f == *path) {
-                files.push(key.clone());
-            }
-        }
-        self.symbols += entries.len();
-        self.dirs
-            .entry(parent_dir(path).to_string())
-            .or_default()
-            .push(key.clone());
-        self.files.insert(key, entries);
+        self.insert_file(key, entries);
     }
 
     pub fn remove_file(&mut self, path: &str) {
@@ -118,6 +174,9 @@ impl NameTable {
             return;
         };
         self.symbols -= old.len();
+        for e in &old {
+            self.lexicon.remove(e.slot);
+        }
         let dir = parent_dir(path);
         if let Some(files) = self.dirs.get_mut(dir) {
             files.retain(|f| **f != *path);
@@ -174,6 +233,25 @@ impl NameTable {
             .into_iter()
             .flatten()
             .map(|p| self.file(p))
+    }
+
+    /// BM25 search over the symbols' search text (names, their words, signature, docstring):
+    /// at most `limit` symbols that `keep` accepts, best first, with their scores.
+    pub fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        keep: impl Fn(&NameEntry) -> bool,
+    ) -> Vec<(&NameEntry, f32)> {
+        let entry = |slot: u32| {
+            let (path, i) = &self.owners[slot as usize];
+            &self.files[path][*i as usize]
+        };
+        self.lexicon
+            .search(query, limit, |s| keep(entry(s)))
+            .into_iter()
+            .map(|(s, score)| (entry(s), score))
+            .collect()
     }
 
     /// The members of the type `qualified_name` defined in `path` (methods, nested types).

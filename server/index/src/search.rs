@@ -7,7 +7,9 @@ use codeforge_syntax::{Language, SymbolKind, split_identifier_words};
 use serde::Serialize;
 
 use crate::WorkspaceIndex;
+use crate::names::NameEntry;
 use crate::store::{SymbolRow, sql_str};
+use crate::text::doc_summary;
 
 /// RRF constant (the usual 60).
 const RRF_K: f32 = 60.0;
@@ -53,13 +55,6 @@ pub struct Hit {
     pub start_byte: u64,
     #[serde(skip)]
     pub end_byte: u64,
-}
-
-pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((b, _)) => &s[..b],
-        None => s,
-    }
 }
 
 /// The last answers of [`WorkspaceIndex::search`], valid until the index is written again (or
@@ -114,42 +109,97 @@ impl WorkspaceIndex {
         Ok(hits)
     }
 
-    /// [`Self::search`] without the cache (what the benchmark times).
+    /// [`Self::search`] without the cache (what the benchmark times). Lexical search runs from
+    /// the name layer when it is loaded (or can be loaded now, no update running), else from
+    /// LanceDB's full-text index.
     pub async fn search_uncached(&self, q: &SearchQuery) -> anyhow::Result<Vec<Hit>> {
+        let in_memory = self.try_load_names().await.unwrap_or_else(|e| {
+            tracing::warn!("loading the name layer: {e:#}");
+            false
+        });
+        self.search_with(q, in_memory).await
+    }
+
+    /// [`Self::search_uncached`] with lexical search from LanceDB's full-text index even when the
+    /// name layer is loaded (the benchmark's comparison).
+    pub async fn search_store_only(&self, q: &SearchQuery) -> anyhow::Result<Vec<Hit>> {
+        self.search_with(q, false).await
+    }
+
+    async fn search_with(&self, q: &SearchQuery, in_memory: bool) -> anyhow::Result<Vec<Hit>> {
         let text = q.text.trim();
         if text.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
+        let language = match &q.language {
+            Some(l) => Some(
+                Language::from_name(l)
+                    .ok_or_else(|| anyhow::anyhow!("unknown language `{l}` (python, rust, java)"))?
+                    .name(),
+            ),
+            None => None,
+        };
+        let kind = match &q.kind {
+            Some(k) => Some(
+                SymbolKind::from_name(k)
+                    .ok_or_else(|| {
+                        let all: Vec<&str> = SymbolKind::ALL.iter().map(|k| k.name()).collect();
+                        anyhow::anyhow!("unknown kind `{k}` ({})", all.join(", "))
+                    })?
+                    .name(),
+            ),
+            None => None,
+        };
         let mut filters = Vec::new();
-        if let Some(l) = &q.language {
-            let lang = Language::from_name(l)
-                .ok_or_else(|| anyhow::anyhow!("unknown language `{l}` (python, rust, java)"))?;
-            filters.push(format!("language = {}", sql_str(lang.name())));
+        if let Some(l) = language {
+            filters.push(format!("language = {}", sql_str(l)));
         }
-        if let Some(k) = &q.kind {
-            let kind = SymbolKind::from_name(k).ok_or_else(|| {
-                let all: Vec<&str> = SymbolKind::ALL.iter().map(|k| k.name()).collect();
-                anyhow::anyhow!("unknown kind `{k}` ({})", all.join(", "))
-            })?;
-            filters.push(format!("kind = {}", sql_str(kind.name())));
+        if let Some(k) = kind {
+            filters.push(format!("kind = {}", sql_str(k)));
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let prefix = q.path_prefix.as_deref().map(|p| p.trim_start_matches("./"));
-        // Over-fetch: the path filter and fusion work on more than k candidates.
-        let fetch = (q.k * 4).max(40) + if prefix.is_some() { 200 } else { 0 };
+        // Over-fetch: fusion works on more than k candidates (and LanceDB's list on more than
+        // the path filter keeps).
+        let fetch = (q.k * 4).max(40);
+        let store_fetch = fetch + if prefix.is_some() { 200 } else { 0 };
+        let keep = |path: &str| prefix.is_none_or(|p| path.starts_with(p));
 
-        let lexical = self
-            .store()
-            .search_text(text, filter.as_deref(), fetch)
-            .await;
+        let from_names = if in_memory {
+            self.with_names(|t| {
+                t.search(text, fetch, |e| {
+                    language.is_none_or(|l| e.language == l)
+                        && kind.is_none_or(|k| e.kind == k)
+                        && keep(&e.path)
+                })
+                .into_iter()
+                .map(|(e, _)| hit_of_entry(e))
+                .collect::<Vec<Hit>>()
+            })
+        } else {
+            None
+        };
+        let lexical = match from_names {
+            Some(hits) => Ok(hits),
+            None => self
+                .store()
+                .search_text(text, filter.as_deref(), store_fetch)
+                .await
+                .map(|rows| rows.into_iter().map(|(r, _)| hit_of_row(r)).collect()),
+        };
         let semantic = match self.embedder() {
             Some(e) => {
                 let v = e.embed(vec![text.to_string()]).await?;
                 match v.first() {
                     Some(v) => Some(
                         self.store()
-                            .search_vector(v, filter.as_deref(), fetch)
-                            .await,
+                            .search_vector(v, filter.as_deref(), store_fetch)
+                            .await
+                            .map(|rows| {
+                                rows.into_iter()
+                                    .map(|(r, _)| hit_of_row(r))
+                                    .collect::<Vec<Hit>>()
+                            }),
                     ),
                     None => None,
                 }
@@ -183,51 +233,31 @@ impl WorkspaceIndex {
 
         let query_words = split_identifier_words(text);
         let query_lower = text.to_lowercase();
-        let mut fused: HashMap<String, (SymbolRow, f32, Vec<&'static str>)> = HashMap::new();
-        let keep = |r: &SymbolRow| prefix.is_none_or(|p| r.path.starts_with(p));
-        // Reciprocal rank fusion: each list contributes 1 / (k + rank) to the rows it holds.
+        let mut fused: HashMap<(String, u64), Hit> = HashMap::new();
+        // Reciprocal rank fusion: each list contributes 1 / (k + rank) to the symbols it holds.
         for (list, label) in [(lexical, "lexical"), (semantic, "semantic")] {
-            for (rank, (row, _)) in list.into_iter().filter(|(r, _)| keep(r)).enumerate() {
+            for (rank, hit) in list.into_iter().filter(|h| keep(&h.path)).enumerate() {
                 let e = fused
-                    .entry(row.id.clone())
-                    .or_insert_with(|| (row, 0.0, Vec::new()));
-                e.1 += 1.0 / (RRF_K + (rank + 1) as f32);
-                e.2.push(label);
+                    .entry((hit.path.clone(), hit.start_byte))
+                    .or_insert(hit);
+                e.score += 1.0 / (RRF_K + (rank + 1) as f32);
+                e.matched_by.push(label);
             }
         }
         let mut hits: Vec<Hit> = fused
             .into_values()
-            .map(|(row, mut score, matched_by)| {
+            .map(|mut hit| {
                 // Exact identifier matches go first; all query words in the name come next.
-                let name_lower = row.name.to_lowercase();
-                if name_lower == query_lower || row.qualified_name.to_lowercase() == query_lower {
-                    score += 0.05;
+                let name_lower = hit.name.to_lowercase();
+                if name_lower == query_lower || hit.qualified_name.to_lowercase() == query_lower {
+                    hit.score += 0.05;
                 } else if !query_words.is_empty() {
-                    let name_words = split_identifier_words(&row.name);
+                    let name_words = split_identifier_words(&hit.name);
                     if query_words.iter().all(|w| name_words.contains(w)) {
-                        score += 0.02;
+                        hit.score += 0.02;
                     }
                 }
-                Hit {
-                    doc: row
-                        .docstring
-                        .as_deref()
-                        .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
-                        .map(|l| cut_chars(l, 200).to_string()),
-                    name: row.name,
-                    qualified_name: row.qualified_name,
-                    kind: row.kind,
-                    language: row.language,
-                    path: row.path,
-                    line: row.start_line + 1,
-                    end_line: row.end_line + 1,
-                    signature: row.signature,
-                    score,
-                    is_test: row.is_test,
-                    matched_by,
-                    start_byte: row.start_byte,
-                    end_byte: row.end_byte,
-                }
+                hit
             })
             .collect();
         hits.sort_by(|a, b| {
@@ -238,5 +268,45 @@ impl WorkspaceIndex {
         });
         hits.truncate(q.k);
         Ok(hits)
+    }
+}
+
+/// A stored row as a hit, not yet scored.
+fn hit_of_row(row: SymbolRow) -> Hit {
+    Hit {
+        doc: doc_summary(row.docstring.as_deref()),
+        name: row.name,
+        qualified_name: row.qualified_name,
+        kind: row.kind,
+        language: row.language,
+        path: row.path,
+        line: row.start_line + 1,
+        end_line: row.end_line + 1,
+        signature: row.signature,
+        score: 0.0,
+        is_test: row.is_test,
+        matched_by: Vec::new(),
+        start_byte: row.start_byte,
+        end_byte: row.end_byte,
+    }
+}
+
+/// A name-layer entry as a hit, not yet scored.
+fn hit_of_entry(e: &NameEntry) -> Hit {
+    Hit {
+        name: e.name.clone(),
+        qualified_name: e.qualified_name.clone(),
+        kind: e.kind.to_string(),
+        language: e.language.to_string(),
+        path: e.path.to_string(),
+        line: e.line,
+        end_line: e.end_line,
+        signature: e.signature.clone(),
+        doc: e.doc.clone(),
+        score: 0.0,
+        is_test: e.is_test,
+        matched_by: Vec::new(),
+        start_byte: e.start_byte,
+        end_byte: e.end_byte,
     }
 }

@@ -560,17 +560,21 @@ impl Store {
         scored_rows(&batches, "_distance", 1.0)
     }
 
-    /// Every symbol, without its search text and vector (what the name layer keeps).
-    pub async fn all_rows(&self) -> anyhow::Result<Vec<SymbolRow>> {
-        let batches: Vec<RecordBatch> = self
+    /// Every symbol, without its search text and vector, a batch at a time (the name layer's
+    /// load: never all rows in memory at once).
+    pub async fn scan_rows(
+        &self,
+    ) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<Vec<SymbolRow>>> + Send + use<>>
+    {
+        let stream = self
             .symbols
             .query()
             .select(Select::columns(HIT_COLUMNS))
             .execute()
-            .await?
-            .try_collect()
             .await?;
-        rows_of(&batches)
+        Ok(stream
+            .map_err(anyhow::Error::from)
+            .and_then(|b| async move { rows_of(std::slice::from_ref(&b)) }))
     }
 
     /// All symbols of one file, in source order.

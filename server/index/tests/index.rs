@@ -291,6 +291,57 @@ async fn filters_by_language_kind_and_path() {
 }
 
 #[tokio::test]
+async fn lexical_search_from_memory_agrees_with_lancedb_and_follows_edits() {
+    let e = env("mixed");
+    let i = open(&e, lexical_settings()).await;
+    update(&i).await;
+    assert!(i.try_load_names().await.unwrap());
+    let key = |hits: &[codeforge_index::Hit]| -> Vec<(String, u32)> {
+        let mut v: Vec<_> = hits.iter().map(|h| (h.path.clone(), h.line)).collect();
+        v.sort();
+        v
+    };
+    for (text, language, kind) in [
+        ("checksum crc32 retry backoff rate limiter", None, None),
+        ("RateLimiter", None, None),
+        ("parse the config options", None, None),
+        ("rate limiter", Some("rust"), None),
+        ("retry backoff", None, Some("function")),
+    ] {
+        let mut q = SearchQuery::new(text, 100);
+        q.language = language.map(str::to_string);
+        q.kind = kind.map(str::to_string);
+        let memory = i.search_uncached(&q).await.unwrap();
+        let store = i.search_store_only(&q).await.unwrap();
+        assert!(!memory.is_empty(), "{text}");
+        assert_eq!(key(&memory), key(&store), "{text}: the same symbols match");
+        assert_eq!(
+            (&memory[0].path, memory[0].line),
+            (&store[0].path, store[0].line),
+            "{text}: the same first hit"
+        );
+    }
+    // An edit is found from memory at once, and what it removed is gone.
+    let q = SearchQuery::new("send email smtp relay", 50);
+    let before = i.search_uncached(&q).await.unwrap();
+    assert!(before.iter().any(|h| h.path == "app/mailer.py"));
+    std::fs::write(
+        e.root.join("app/mailer.py"),
+        "def zephyr_quantum_flux(x):\n    return x\n",
+    )
+    .unwrap();
+    update(&i).await;
+    let hits = i
+        .search_uncached(&SearchQuery::new("zephyr quantum", 5))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].name, "zephyr_quantum_flux");
+    let after = i.search_uncached(&q).await.unwrap();
+    assert!(after.iter().all(|h| h.path != "app/mailer.py"), "{after:?}");
+    assert_eq!(key(&after), key(&i.search_store_only(&q).await.unwrap()));
+}
+
+#[tokio::test]
 async fn cancelled_update_leaves_an_index_the_next_update_completes() {
     let e = env("mixed");
     // Many files so that several batches are written.

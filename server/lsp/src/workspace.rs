@@ -217,6 +217,16 @@ async fn run_actor(
         let result = idx.update(req, &report, &cancel).await;
         match result {
             Ok(summary) => {
+                if full && !idx.names_loaded() {
+                    // The name layer serves lexical search and structural context from memory;
+                    // load it now rather than on the first request (1–2 s at 200k symbols).
+                    let idx = idx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = idx.load_names().await {
+                            tracing::warn!("loading the name layer: {e:#}");
+                        }
+                    });
+                }
                 if let Some(s) = &sink {
                     s.end(format!(
                         "{} files, {} symbols ({} embedded)",
