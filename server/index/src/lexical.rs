@@ -179,9 +179,19 @@ impl Lexicon {
         self.live == 0
     }
 
-    /// The slots matching any of `query`'s tokens, best BM25 score first, at most `limit` of
-    /// those `keep` accepts.
-    pub fn search(&self, query: &str, limit: usize, keep: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    /// The slots matching any of `query`'s tokens, best BM25 score first: at most `limit` of
+    /// those `keep` accepts (all when `None`).
+    ///
+    /// Rare terms are scored first. Without a filter, once the `limit`-th best score so far
+    /// exceeds the most the remaining terms could give a document (MaxScore), those terms only
+    /// add to documents already found: a long query's common words ("the", "of") then cost a
+    /// pass over their postings, not a score for each. The result is the same.
+    pub fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        keep: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
         let mut query_terms: Vec<u32> = Vec::new();
         tokens(query, |t| {
             if let Some(&id) = self.terms.get(t)
@@ -195,30 +205,50 @@ impl Lexicon {
         }
         let n = self.live as f32;
         let avg = self.total_len as f32 / n;
+        // norm(len) = K1 * (1 - B + B * len / avg) = base + per_len * len
+        let (base, per_len) = (K1 * (1.0 - B), K1 * B / avg);
+        query_terms.sort_by_key(|&t| (self.postings[t as usize].len(), t));
+        let idfs: Vec<f32> = query_terms
+            .iter()
+            .map(|&t| {
+                let df = self.postings[t as usize].len() as f32;
+                (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+            })
+            .collect();
+        // The most a term adds to one document: tf → ∞.
+        let mut rest: f32 = idfs.iter().map(|idf| idf * (K1 + 1.0)).sum();
+        let mut open = true;
         let mut scores = vec![0f32; self.lens.len()];
         let mut touched: Vec<u32> = Vec::new();
-        for t in query_terms {
-            let postings = &self.postings[t as usize];
-            let df = postings.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for &x in postings {
-                let slot = x >> TF_BITS;
-                let len = self.lens[slot as usize];
+        let mut best: Vec<f32> = Vec::new();
+        for (&t, &idf) in query_terms.iter().zip(&idfs) {
+            if open && keep.is_none() && touched.len() >= limit {
+                best.clear();
+                best.extend(touched.iter().map(|&s| scores[s as usize]));
+                let (_, kth, _) = best.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+                open = *kth <= rest;
+            }
+            rest -= idf * (K1 + 1.0);
+            for &x in &self.postings[t as usize] {
+                let slot = (x >> TF_BITS) as usize;
+                let s = &mut scores[slot];
+                if !open && *s == 0.0 {
+                    continue;
+                }
+                let len = self.lens[slot];
                 if len == 0 {
                     continue;
                 }
                 let tf = (x & TF_MAX) as f32;
-                let norm = K1 * (1.0 - B + B * len as f32 / avg);
-                let s = &mut scores[slot as usize];
                 if *s == 0.0 {
-                    touched.push(slot);
+                    touched.push(slot as u32);
                 }
-                *s += idf * tf * (K1 + 1.0) / (tf + norm);
+                *s += idf * tf * (K1 + 1.0) / (tf + base + per_len * len as f32);
             }
         }
         let mut hits: Vec<(u32, f32)> = touched
             .into_iter()
-            .filter(|&s| keep(s))
+            .filter(|&s| keep.is_none_or(|k| k(s)))
             .map(|s| (s, scores[s as usize]))
             .collect();
         let best_first = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -289,25 +319,26 @@ mod tests {
         let a = l.add("read_file read a file from disk");
         let b = l.add("write_file write a file to disk and then read it back for checking");
         let c = l.add("parse the config");
-        let hits = l.search("read config", 10, |_| true);
+        let hits = l.search("read config", 10, None);
         let order: Vec<u32> = hits.iter().map(|h| h.0).collect();
         assert_eq!(order.len(), 3);
         assert!(order.contains(&a) && order.contains(&b) && order.contains(&c));
         assert_eq!(
-            l.search("read", 10, |_| true)[0].0,
+            l.search("read", 10, None)[0].0,
             a,
             "the shorter, denser one"
         );
-        assert_eq!(l.search("read", 10, |s| s != a)[0].0, b, "`keep` filters");
-        l.remove(a);
-        assert!(
-            l.search("from", 10, |_| true).is_empty(),
-            "only `a` said it"
+        assert_eq!(
+            l.search("read", 10, Some(&|s| s != a))[0].0,
+            b,
+            "`keep` filters"
         );
+        l.remove(a);
+        assert!(l.search("from", 10, None).is_empty(), "only `a` said it");
         assert_eq!(l.len(), 2);
         let d = l.add("read_file again");
-        assert_eq!(l.search("read_file", 10, |_| true)[0].0, d);
-        assert!(l.search("nothing matches", 10, |_| true).is_empty());
+        assert_eq!(l.search("read_file", 10, None)[0].0, d);
+        assert!(l.search("nothing matches", 10, None).is_empty());
     }
 
     #[test]
@@ -329,18 +360,59 @@ mod tests {
             "compaction ran and its slots were reused"
         );
         assert_eq!(l.len(), keep.len());
-        assert_eq!(l.search("common", 10_000, |_| true).len(), keep.len());
+        assert_eq!(l.search("common", 10_000, None).len(), keep.len());
         for (i, s) in keep.iter().step_by(97) {
-            assert_eq!(l.search(&format!("item_{i}"), 1, |_| true)[0].0, *s);
+            assert_eq!(l.search(&format!("item_{i}"), 1, None)[0].0, *s);
         }
         // Freed slots are reused, and a reused slot answers for its new text only.
         let n = l.add("fresh text");
         assert!(n < 4000);
         assert_eq!(
-            l.search("fresh", 5, |_| true),
-            vec![(n, l.search("fresh", 1, |_| true)[0].1)]
+            l.search("fresh", 5, None),
+            vec![(n, l.search("fresh", 1, None)[0].1)]
         );
         let old = format!("item_{}", was[&n]);
-        assert!(l.search(&old, 10_000, |_| true).iter().all(|h| h.0 != n));
+        assert!(l.search(&old, 10_000, None).iter().all(|h| h.0 != n));
+    }
+
+    #[test]
+    fn pruning_common_words_changes_no_result() {
+        // A corpus with a few very common words and many rare ones; long queries.
+        let mut seed = 17u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let mut l = Lexicon::default();
+        for _ in 0..3000 {
+            let words: Vec<String> = (0..5 + next() % 30)
+                .map(|_| match next() % 4 {
+                    0 => ["the", "of", "a", "to"][next() % 4].to_string(),
+                    1 => format!("w{}", next() % 50),
+                    _ => format!("r{}", next() % 2000),
+                })
+                .collect();
+            l.add(&words.join(" "));
+        }
+        for q in 0..50 {
+            let query: Vec<String> = (0..3 + q % 20)
+                .map(|i| match (q + i) % 3 {
+                    0 => "the of a".to_string(),
+                    1 => format!("w{}", next() % 50),
+                    _ => format!("r{}", next() % 2000),
+                })
+                .collect();
+            let query = query.join(" ");
+            for limit in [1, 10, 40] {
+                let pruned = l.search(&query, limit, None);
+                let exact = l.search(&query, limit, Some(&|_| true));
+                assert_eq!(pruned.len(), exact.len(), "{query}");
+                for (p, e) in pruned.iter().zip(&exact) {
+                    assert!((p.1 - e.1).abs() < 1e-4, "{query}: {pruned:?} vs {exact:?}");
+                }
+            }
+        }
     }
 }

@@ -236,19 +236,25 @@ impl NameTable {
     }
 
     /// BM25 search over the symbols' search text (names, their words, signature, docstring):
-    /// at most `limit` symbols that `keep` accepts, best first, with their scores.
+    /// at most `limit` symbols that `keep` accepts (all when `None`), best first, with their
+    /// scores.
     pub fn search(
         &self,
         query: &str,
         limit: usize,
-        keep: impl Fn(&NameEntry) -> bool,
+        keep: Option<&dyn Fn(&NameEntry) -> bool>,
     ) -> Vec<(&NameEntry, f32)> {
         let entry = |slot: u32| {
             let (path, i) = &self.owners[slot as usize];
             &self.files[path][*i as usize]
         };
+        let keep_slot = keep.map(|k| move |s: u32| k(entry(s)));
         self.lexicon
-            .search(query, limit, |s| keep(entry(s)))
+            .search(
+                query,
+                limit,
+                keep_slot.as_ref().map(|k| k as &dyn Fn(u32) -> bool),
+            )
             .into_iter()
             .map(|(s, score)| (entry(s), score))
             .collect()

@@ -166,12 +166,18 @@ impl WorkspaceIndex {
         let keep = |path: &str| prefix.is_none_or(|p| path.starts_with(p));
 
         let from_names = if in_memory {
+            let filtered = language.is_some() || kind.is_some() || prefix.is_some();
+            let accept = |e: &NameEntry| {
+                language.is_none_or(|l| e.language == l)
+                    && kind.is_none_or(|k| e.kind == k)
+                    && keep(&e.path)
+            };
             self.with_names(|t| {
-                t.search(text, fetch, |e| {
-                    language.is_none_or(|l| e.language == l)
-                        && kind.is_none_or(|k| e.kind == k)
-                        && keep(&e.path)
-                })
+                t.search(
+                    text,
+                    fetch,
+                    filtered.then_some(&accept as &dyn Fn(&NameEntry) -> bool),
+                )
                 .into_iter()
                 .map(|(e, _)| hit_of_entry(e))
                 .collect::<Vec<Hit>>()
