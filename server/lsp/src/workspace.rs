@@ -219,7 +219,7 @@ async fn run_actor(
             Ok(summary) => {
                 if full && !idx.names_loaded() {
                     // The name layer serves lexical search and structural context from memory;
-                    // load it now rather than on the first request (1–2 s at 200k symbols).
+                    // load it now rather than on the first request (3–4 s at 200k symbols).
                     let idx = idx.clone();
                     tokio::spawn(async move {
                         if let Err(e) = idx.load_names().await {
