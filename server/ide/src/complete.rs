@@ -10,13 +10,17 @@ use std::time::{Duration, Instant};
 
 use codeforge_config::GenerationSettings;
 use codeforge_model::Backend;
-use codeforge_prompt::{Snippet, SnippetKind, cursor_prompt, fim_prompt, split_answer};
-use codeforge_syntax::secret_scan::{REDACTED, is_secret_path, redact, redact_split};
+use codeforge_prompt::{
+    FimFile, Snippet, SnippetKind, cursor_prompt, repo_fim_prompt, split_answer,
+};
+use codeforge_syntax::secret_scan::{REDACTED, is_secret_path, redact_split};
 use codeforge_syntax::{CursorSyntax, Language, UnitEnds};
 
 use crate::checking::{VerificationStatus, VerifyContext, verify_insertion};
+use crate::completion_context::{COMPLETION_CONTEXT_K, CompletionContexts};
 use crate::context::Retriever;
 use crate::generate::GenerateError;
+use crate::related::Related;
 use crate::sampler::{RequestTemplate, token_counter};
 
 /// The granularity of a completion item.
@@ -500,6 +504,25 @@ pub fn record_accepted_completion(
     Ok(id)
 }
 
+/// A related symbol as completion shows it: its doc summary as a comment, then its signature.
+fn related_text(lang: Language, h: &Related) -> String {
+    let c = &lang.spec().generation.line_comment;
+    let mut text = String::new();
+    if h.language != lang {
+        text.push_str(&format!("{c} ({})\n", h.language));
+    }
+    if let Some(d) = h
+        .doc
+        .as_deref()
+        .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+    {
+        text.push_str(&format!("{c} {d}\n"));
+    }
+    text.push_str(h.signature.trim_end());
+    text.push('\n');
+    text
+}
+
 /// How long a completion waits for repository context. A cached answer takes well under 1 ms; a
 /// search that takes longer keeps going and the index caches its answer, so the next completion
 /// in the same function has it.
@@ -515,12 +538,35 @@ pub struct CompletionInput<'a> {
     pub offset: usize,
 }
 
+/// Where completion's repository context comes from: the workspace's index and its cache of
+/// per-function contexts ([`CompletionContexts`]).
+#[derive(Clone)]
+pub struct CompletionRepo {
+    pub retriever: Arc<dyn Retriever>,
+    pub contexts: Arc<CompletionContexts>,
+    /// The workspace's name (the repository-level FIM prompt's `<|repo_name|>`).
+    pub name: String,
+}
+
+impl CompletionRepo {
+    /// A repository with a cache of its own (a language server keeps one per workspace).
+    pub fn new(retriever: Arc<dyn Retriever>, name: impl Into<String>) -> Self {
+        CompletionRepo {
+            retriever,
+            contexts: CompletionContexts::new(),
+            name: name.into(),
+        }
+    }
+}
+
 /// Asks the model for the code at the cursor and returns it at each granularity. In a secrets
 /// file (by its name) nothing is asked and nothing is offered; elsewhere the model sees the
-/// document with its secrets masked, and an item that holds the mask is dropped.
+/// document with its secrets masked, and an item that holds the mask is dropped. With a
+/// repository, the prompt carries the structural context of the function at the cursor (what
+/// generation gets, [`crate::completion_context`]), if it is ready within [`CONTEXT_DEADLINE`].
 pub async fn complete(
     backend: &dyn Backend,
-    retriever: Option<Arc<dyn Retriever>>,
+    repo: Option<CompletionRepo>,
     settings: &GenerationSettings,
     input: CompletionInput<'_>,
 ) -> Result<Completions, GenerateError> {
@@ -552,11 +598,82 @@ pub async fn complete(
         n: 1,
     };
     let budget = settings.prompt_tokens;
-    let (mut context_ms, mut context_hits) = (0, 0);
+    // Repository context for the function the cursor is in: computed once per function (stable
+    // while the user types in it) and cached per workspace; a request does not wait for it
+    // longer than the deadline.
     let fim = settings.fim.unwrap_or_else(|| backend.fim());
+    let mut related: Vec<Related> = Vec::new();
+    let mut context_ms = 0;
+    let k = settings.context_hits.min(COMPLETION_CONTEXT_K);
+    if let (Some(repo), Some(f)) = (&repo, &function)
+        && k > 0
+    {
+        let t = Instant::now();
+        if let Some(items) = repo
+            .contexts
+            .get(
+                repo.retriever.clone(),
+                lang,
+                input.rel_path,
+                input.source,
+                offset,
+                &f.summary,
+                CONTEXT_DEADLINE,
+            )
+            .await
+        {
+            related = items.iter().take(k).cloned().collect();
+        }
+        context_ms = t.elapsed().as_millis() as u64;
+    } else if let Some(repo) = &repo
+        && function.is_none()
+        && k > 0
+        && !fim
+    {
+        // Outside any function, a chat prompt gets the hits for the lines above the cursor.
+        let t = Instant::now();
+        let query = prefix.lines().rev().take(3).collect::<Vec<_>>().join(" ");
+        let r = repo.retriever.clone();
+        let search = tokio::spawn(async move { r.related(query, k).await });
+        if let Ok(Ok(Ok(hits))) = tokio::time::timeout(CONTEXT_DEADLINE, search).await {
+            related = hits
+                .into_iter()
+                .filter(|h| h.path != input.rel_path && !h.is_test)
+                .take(k)
+                .collect();
+        }
+        context_ms = t.elapsed().as_millis() as u64;
+    }
+    let context_hits = related.len();
     let req = if fim {
-        // A FIM answer is raw code: no code block to wait for.
-        let mut req = template.request(fim_prompt(prefix, suffix, budget, &count), 1);
+        // A FIM answer is raw code: no code block to wait for. Related code goes first, as the
+        // other files of Qwen2.5-Coder's repository-level format, one section per file.
+        let mut files: Vec<FimFile> = Vec::new();
+        for h in &related {
+            let text = related_text(lang, h);
+            match files.iter_mut().find(|f| f.path == h.path) {
+                Some(f) => {
+                    f.text.push_str(&text);
+                }
+                None => files.push(FimFile {
+                    path: h.path.clone(),
+                    text,
+                }),
+            }
+        }
+        let repo_name = repo.as_ref().map_or("", |r| r.name.as_str());
+        let mut req = template.request(
+            repo_fim_prompt(
+                repo_name,
+                input.rel_path,
+                &files,
+                prefix,
+                suffix,
+                budget,
+                &count,
+            ),
+            1,
+        );
         // Models (instruct ones above all) rarely end the middle themselves: they write on into
         // the suffix and beyond. The middle ends where the answer reaches the text after the
         // cursor, leaves the definition the cursor is in, or opens a markdown fence.
@@ -566,31 +683,14 @@ pub async fn complete(
         }));
         req
     } else {
-        // Repository hits for what the enclosing function is about (stable while the user types
-        // in it, so the index's cache answers the later requests), else the lines above.
-        let mut context = Vec::new();
-        if let Some(r) = retriever {
-            let t = Instant::now();
-            let query = match &function {
-                Some(f) => redact(&f.summary).into_owned(),
-                None => prefix.lines().rev().take(3).collect::<Vec<_>>().join(" "),
-            };
-            let search = tokio::spawn(async move { r.related(query, 4).await });
-            if let Ok(Ok(Ok(hits))) = tokio::time::timeout(CONTEXT_DEADLINE, search).await {
-                for h in hits
-                    .into_iter()
-                    .filter(|h| h.path != input.rel_path && !h.is_test)
-                {
-                    context.push(Snippet {
-                        kind: SnippetKind::Retrieved,
-                        label: format!("{}:{} {}", h.path, h.line, h.qualified_name),
-                        text: h.signature,
-                    });
-                }
-            }
-            context_ms = t.elapsed().as_millis() as u64;
-            context_hits = context.len();
-        }
+        let context: Vec<Snippet> = related
+            .iter()
+            .map(|h| Snippet {
+                kind: SnippetKind::Retrieved,
+                label: format!("{}:{} {}", h.path, h.line, h.qualified_name),
+                text: related_text(lang, h),
+            })
+            .collect();
         template.request(
             cursor_prompt(
                 lang,

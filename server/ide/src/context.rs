@@ -14,6 +14,12 @@ use crate::structure::{Around, Weights, rank_structural};
 pub trait Retriever: Send + Sync {
     fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>>;
 
+    /// The version of what this retriever answers from (the index's, bumped by every write):
+    /// answers computed at an older version may be stale.
+    fn version(&self) -> u64 {
+        0
+    }
+
     /// Re-ranks `hybrid` (the hits of [`Retriever::related`]) with the repository's structure
     /// around `target` (see [`crate::structure`]); `None` where this retriever knows no
     /// structure, and the hits are used as they are.
@@ -38,6 +44,10 @@ impl Retriever for WorkspaceIndex {
             // know is skipped here, once, at the boundary.
             Ok(hits.into_iter().filter_map(Related::from_hit).collect())
         })
+    }
+
+    fn version(&self) -> u64 {
+        self.store().version()
     }
 
     fn structural<'a>(

@@ -7,6 +7,7 @@ mod backend;
 mod candidate;
 mod checking;
 mod complete;
+pub mod completion_context;
 mod context;
 mod generate;
 mod related;
@@ -21,10 +22,11 @@ pub use checking::{
     trust_known, verify_insertion,
 };
 pub use complete::{
-    AcceptedItem, CONTEXT_DEADLINE, CompletionInput, Completions, ItemVerdict, Level,
-    clean_completion, complete, parsing_levels, readings, record_accepted_completion, split_levels,
-    verify_items,
+    AcceptedItem, CONTEXT_DEADLINE, CompletionInput, CompletionRepo, Completions, ItemVerdict,
+    Level, clean_completion, complete, parsing_levels, readings, record_accepted_completion,
+    split_levels, verify_items,
 };
+pub use completion_context::CompletionContexts;
 pub use context::{Retriever, gather_context, retrieval_query};
 pub use generate::{
     Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo, generate_targets,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use codeforge_config::{GenerationSettings, PlanSetting, Settings};
 use codeforge_ide::{
-    CompletionInput, GenerateError, GenerateInput, GenerateStatus, Related, Retriever, complete,
-    generate_function, generate_targets,
+    CompletionInput, CompletionRepo, GenerateError, GenerateInput, GenerateStatus, Related,
+    Retriever, complete, generate_function, generate_targets,
 };
 use codeforge_model::{Backend, ModelError, Scripted, ScriptedReply};
 use codeforge_syntax::Language;
@@ -57,6 +57,112 @@ impl Retriever for FixedHits {
             ])
         })
     }
+}
+
+/// [`FixedHits`], counting the searches.
+#[derive(Default)]
+struct CountedHits(std::sync::atomic::AtomicUsize);
+
+impl Retriever for CountedHits {
+    fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        FixedHits.related(query, k)
+    }
+}
+
+/// Completion gets the repository context of the function at the cursor: precomputed when the
+/// file opens, searched once per function (not per keystroke), in Qwen2.5-Coder's
+/// repository-level FIM format or as the chat prompt's related code; none with
+/// `context_hits = 0`.
+#[tokio::test]
+async fn completion_prompts_carry_the_functions_repository_context_searched_once() {
+    let src = "def total(lines):\n    \"\"\"Sum of the integers in lines.\"\"\"\n    n = 0\n    for l in lines:\n        \n    return n\n";
+    let hits = Arc::new(CountedHits::default());
+    let repo = CompletionRepo::new(hits.clone(), "ws");
+    assert_eq!(
+        repo.contexts
+            .warm(hits.clone(), Language::Python, "calc.py", src)
+            .await,
+        1
+    );
+    assert_eq!(hits.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let model = Scripted::always("n += parse_int(l)");
+    let mut s = settings();
+    s.fim = Some(true);
+    let at = |needle: &str| src.find(needle).unwrap() + needle.len();
+    for offset in [at("for l in lines:\n        "), at("n = 0")] {
+        let c = complete(
+            &model,
+            Some(repo.clone()),
+            &s,
+            CompletionInput {
+                language: Language::Python,
+                rel_path: "calc.py",
+                source: src,
+                offset,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.context_hits, 2, "the test hit never counts");
+    }
+    assert_eq!(
+        hits.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one search per function, not per request"
+    );
+    let prompts = model.prompts();
+    let fim = prompts[0].render_plain();
+    assert!(
+        fim.starts_with("<|repo_name|>ws\n<|file_sep|>util/numbers.py\n# Parse a decimal integer.\ndef parse_int(text: str) -> int:\n"),
+        "{fim}"
+    );
+    assert!(
+        fim.contains("<|file_sep|>src/codec.rs\n# (rust)\n"),
+        "{fim}"
+    );
+    assert!(
+        fim.contains("<|file_sep|>calc.py\n<|fim_prefix|>def total(lines):"),
+        "{fim}"
+    );
+    assert!(!fim.contains("test_parse_int"), "{fim}");
+    // The chat prompt lists the same symbols.
+    s.fim = Some(false);
+    complete(
+        &model,
+        Some(repo.clone()),
+        &s,
+        CompletionInput {
+            language: Language::Python,
+            rel_path: "calc.py",
+            source: src,
+            offset: at("n = 0"),
+        },
+    )
+    .await
+    .unwrap();
+    let chat = model.prompts()[2].render_plain();
+    assert!(chat.contains("def parse_int(text: str) -> int:"), "{chat}");
+    assert!(!chat.contains("test_parse_int"), "{chat}");
+    // context_hits = 0: the plain FIM prompt.
+    s.fim = Some(true);
+    s.context_hits = 0;
+    let c = complete(
+        &model,
+        Some(repo),
+        &s,
+        CompletionInput {
+            language: Language::Python,
+            rel_path: "calc.py",
+            source: src,
+            offset: at("n = 0"),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.context_hits, 0);
+    let plain = model.prompts()[3].render_plain();
+    assert!(plain.starts_with("<|fim_prefix|>def total"), "{plain}");
 }
 
 fn settings() -> GenerationSettings {
@@ -331,7 +437,7 @@ async fn nothing_from_a_secrets_file_reaches_the_model() {
         assert!(e.to_string().contains("secrets file"), "{e}");
         let c = complete(
             &model,
-            Some(Arc::new(FixedHits)),
+            Some(CompletionRepo::new(Arc::new(FixedHits), "ws")),
             &settings(),
             CompletionInput {
                 language: Language::Python,
@@ -368,7 +474,7 @@ async fn a_key_next_to_the_cursor_or_in_the_stub_is_masked_in_every_prompt() {
     ] {
         complete(
             &model,
-            Some(Arc::new(FixedHits)),
+            Some(CompletionRepo::new(Arc::new(FixedHits), "ws")),
             &settings(),
             CompletionInput {
                 language: Language::Python,

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use codeforge_config::{Layer, Settings};
-use codeforge_ide::{Retriever, TrustGate, VerifyContext, trust_known};
+use codeforge_ide::{CompletionRepo, Retriever, TrustGate, VerifyContext, trust_known};
+use codeforge_syntax::Language;
 use codeforge_verify::TrustStore;
 use codeforge_verify::trust::{WorkspaceConfig, known_trust};
 use futures::FutureExt;
@@ -206,6 +207,50 @@ impl Session {
         };
         let retriever = ws.and_then(|w| w.index()).map(|i| i as Arc<dyn Retriever>);
         (rel, settings, retriever)
+    }
+
+    /// Where completion in `path` gets repository context: its workspace's index and cache.
+    pub fn completion_repo(&self, path: &Path) -> Option<CompletionRepo> {
+        let ws = self.workspace_for(path)?;
+        let retriever = ws.index()? as Arc<dyn Retriever>;
+        Some(CompletionRepo {
+            retriever,
+            contexts: ws.completion_contexts.clone(),
+            name: ws.name.clone(),
+        })
+    }
+
+    /// Precomputes completion's repository context for the functions of an opened or saved
+    /// document, in the background (nothing without an index yet, with `context_hits = 0`, or
+    /// in a secrets file).
+    pub fn warm_completion_context(&self, uri: &Uri) {
+        let Some(path) = uri_path(uri) else { return };
+        let Some(lang) = Language::from_path(&path) else {
+            return;
+        };
+        let Some((text, _)) = self.document_text(uri) else {
+            return;
+        };
+        let (rel, settings, _) = self.rel_and_settings(&path);
+        if settings.generation.context_hits == 0
+            || codeforge_syntax::secret_scan::is_secret_path(&rel)
+        {
+            return;
+        }
+        let Some(repo) = self.completion_repo(&path) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let n = repo
+                .contexts
+                .warm(repo.retriever.clone(), lang, &rel, &text)
+                .await;
+            tracing::info!(
+                "completion context for {n} functions of {rel} in {} ms",
+                t.elapsed().as_millis()
+            );
+        });
     }
 
     /// The document text and version as the server holds it (open buffer, else disk).

@@ -53,6 +53,8 @@ pub struct Workspace {
     /// settings the actor starts with are built from it, so the index never opens with a URL,
     /// key or model path the user did not approve.
     pub file_layer: Mutex<Option<Layer>>,
+    /// Completion's repository context per function (precomputed on open/save).
+    pub completion_contexts: Arc<codeforge_ide::CompletionContexts>,
 }
 
 impl Workspace {
@@ -74,6 +76,7 @@ impl Workspace {
             index: index_rx,
             cancel: Mutex::new(CancelFlag::new()),
             file_layer: Mutex::new(file_layer),
+            completion_contexts: codeforge_ide::CompletionContexts::new(),
         });
         let weak = Arc::downgrade(&ws);
         tokio::spawn(async move {

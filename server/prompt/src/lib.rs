@@ -332,6 +332,53 @@ pub fn fim_prompt(
     ))
 }
 
+/// Repository context for a fill-in-the-middle prompt: one file's related code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FimFile {
+    /// Workspace-relative path.
+    pub path: String,
+    pub text: String,
+}
+
+/// [`fim_prompt`] with repository context, in Qwen2.5-Coder's repository-level format
+/// (`<|repo_name|>`, then each file after `<|file_sep|>path`, the edited file last with the
+/// hole). The context takes at most a quarter of the budget, files in the order given (a file
+/// that does not fit whole is left out); the rest goes to the prefix and suffix as in
+/// [`fim_prompt`]. Without context (or when none fits) the prompt is exactly [`fim_prompt`]'s.
+pub fn repo_fim_prompt(
+    repo: &str,
+    rel_path: &str,
+    context: &[FimFile],
+    prefix: &str,
+    suffix: &str,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Prompt {
+    let mut head = String::new();
+    let mut used = 0;
+    let max = budget / 4;
+    for f in context {
+        let section = format!("<|file_sep|>{}\n{}\n", f.path, redact(f.text.trim_end()));
+        let n = count(&section);
+        if used + n > max {
+            continue;
+        }
+        used += n;
+        head.push_str(&section);
+    }
+    let hole = fim_prompt(prefix, suffix, budget.saturating_sub(used), count);
+    if head.is_empty() {
+        return hole;
+    }
+    let Prompt::Text(hole) = hole else {
+        return hole;
+    };
+    let repo = repo.replace(['\n', '<', '>'], " ");
+    Prompt::Text(format!(
+        "<|repo_name|>{repo}\n{head}<|file_sep|>{rel_path}\n{hole}"
+    ))
+}
+
 /// The longest suffix of `text` within `max` tokens, starting at a line start where possible.
 pub fn tail_to_tokens<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usize) -> &'a str {
     if count(text) <= max {
@@ -440,6 +487,45 @@ mod tests {
 
     fn chars(s: &str) -> usize {
         s.chars().count()
+    }
+
+    #[test]
+    fn repository_fim_prompt_puts_context_files_first_within_a_quarter_of_the_budget() {
+        let ctx = vec![
+            FimFile {
+                path: "pkg/util.py".into(),
+                text: "def mean(xs):\n".into(),
+            },
+            FimFile {
+                path: "pkg/big.py".into(),
+                text: "x".repeat(500),
+            },
+        ];
+        let Prompt::Text(p) = repo_fim_prompt(
+            "proj",
+            "pkg/main.py",
+            &ctx,
+            "def f(xs):\n    ",
+            "\n",
+            400,
+            &chars,
+        ) else {
+            panic!("a text prompt")
+        };
+        assert_eq!(
+            p,
+            "<|repo_name|>proj\n<|file_sep|>pkg/util.py\ndef mean(xs):\n<|file_sep|>pkg/main.py\n\
+             <|fim_prefix|>def f(xs):\n    <|fim_suffix|>\n<|fim_middle|>"
+        );
+        // No context (or none that fits): the plain FIM prompt.
+        assert_eq!(
+            repo_fim_prompt("proj", "a.py", &[], "x = ", "\n", 400, &chars),
+            fim_prompt("x = ", "\n", 400, &chars)
+        );
+        assert_eq!(
+            repo_fim_prompt("proj", "a.py", &ctx[1..], "x = ", "\n", 400, &chars),
+            fim_prompt("x = ", "\n", 400, &chars)
+        );
     }
 
     #[test]

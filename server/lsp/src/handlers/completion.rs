@@ -46,7 +46,8 @@ pub(crate) async fn completions_at(
     };
     let index = LineIndex::new(&text);
     let offset = index.offset(&text, position.line, position.character);
-    let (rel, settings, retriever) = session.rel_and_settings(&path);
+    let (rel, settings, _) = session.rel_and_settings(&path);
+    let repo = session.completion_repo(&path);
     let key = key_of(
         lang,
         &text[..offset],
@@ -92,7 +93,7 @@ pub(crate) async fn completions_at(
                     source: &src,
                     offset,
                 };
-                let r = complete(model.as_ref(), retriever, &gen_settings, input.clone()).await;
+                let r = complete(model.as_ref(), repo, &gen_settings, input.clone()).await;
                 let r = match (r, verify) {
                     // Multi-line items are shown once the function's tests have run on
                     // them; line items go out at once.

@@ -11,13 +11,14 @@ use crate::session::{Document, Session, uri_path};
 pub(crate) fn did_open(session: &Session, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
     session.documents().insert(
-        doc.uri,
+        doc.uri.clone(),
         Document {
             text: doc.text,
             version: doc.version,
             dirty: false,
         },
     );
+    session.warm_completion_context(&doc.uri);
 }
 
 pub(crate) fn did_change(session: &Session, params: DidChangeTextDocumentParams) {
@@ -56,6 +57,7 @@ pub(crate) fn did_save(session: &Session, params: DidSaveTextDocumentParams) {
         return;
     }
     session.notify_file(&uri);
+    session.warm_completion_context(&uri);
 }
 
 pub(crate) fn did_close(session: &Session, params: DidCloseTextDocumentParams) {
