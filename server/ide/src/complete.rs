@@ -780,9 +780,10 @@ pub async fn complete(
         _ => None,
     };
     tracing::info!(
-        "completion: {} ms in all: prepare {prepared_ms} ms, model {model_ms} ms ({} prompt tokens, {} generated), after {} ms; {} items",
+        "completion: {} ms in all: prepare {prepared_ms} ms (repository context: {context_hits} symbols, {context_ms} ms), model {model_ms} ms ({} prompt tokens of which {} cached, {} generated), after {} ms; {} items",
         start.elapsed().as_millis(),
         g.usage.prompt_tokens,
+        g.usage.cached_prompt_tokens,
         g.usage.completion_tokens,
         post.elapsed().as_millis(),
         items.len()

@@ -324,7 +324,7 @@ pub fn fim_prompt(
 ) -> Prompt {
     let (prefix, suffix) = (redact(prefix), redact(suffix));
     let pre_budget = budget * 2 / 3;
-    let pre = tail_to_tokens(&prefix, pre_budget, count);
+    let pre = sticky_tail(&prefix, pre_budget, count);
     let suf_budget = budget.saturating_sub(count(pre));
     let suf = clip_to_tokens(&suffix, suf_budget, count);
     Prompt::Text(format!(
@@ -377,6 +377,28 @@ pub fn repo_fim_prompt(
     Prompt::Text(format!(
         "<|repo_name|>{repo}\n{head}<|file_sep|>{rel_path}\n{hole}"
     ))
+}
+
+/// Lines between the places a clipped prefix may start ([`sticky_tail`]).
+pub const STICKY_LINES: usize = 16;
+
+/// [`tail_to_tokens`] with its start moved forward to the next line whose number is a multiple
+/// of [`STICKY_LINES`]. While the user types at the end of `text`, the start stays where it was
+/// until the text outgrows it by that many lines, so the prompt begins the same from keystroke
+/// to keystroke and a model that keeps the last prompt's KV cache re-reads only what changed.
+pub fn sticky_tail<'a>(text: &'a str, max: usize, count: &dyn Fn(&str) -> usize) -> &'a str {
+    let tail = tail_to_tokens(text, max, count);
+    if tail.len() == text.len() {
+        return text;
+    }
+    let start = text.len() - tail.len();
+    for (line, (i, _)) in text.match_indices('\n').enumerate() {
+        let line_start = i + 1;
+        if line_start >= start && (line + 1) % STICKY_LINES == 0 {
+            return &text[line_start..];
+        }
+    }
+    tail
 }
 
 /// The longest suffix of `text` within `max` tokens, starting at a line start where possible.
@@ -526,6 +548,30 @@ mod tests {
             repo_fim_prompt("proj", "a.py", &ctx[1..], "x = ", "\n", 400, &chars),
             fim_prompt("x = ", "\n", 400, &chars)
         );
+    }
+
+    #[test]
+    fn a_clipped_prefix_keeps_its_start_while_the_user_types() {
+        let mut text: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+        let first = sticky_tail(&text, 300, &chars);
+        assert!(first.len() <= 300 && first.starts_with("line "), "{first}");
+        let line_no = |t: &str| t[5..8].parse::<usize>().unwrap();
+        assert_eq!(line_no(first) % STICKY_LINES, 0);
+        // Typing at the end: the start stays until the text outgrows it.
+        let start = line_no(first);
+        let mut moved_at = None;
+        for k in 0..40 {
+            text.push_str(&format!("line {:03}\n", 100 + k));
+            let t = sticky_tail(&text, 300, &chars);
+            assert!(chars(t) <= 300);
+            if line_no(t) != start {
+                moved_at.get_or_insert(k);
+            }
+        }
+        let moved_at = moved_at.expect("the start moves once the text outgrows it");
+        assert!(moved_at >= 5, "the start held for {moved_at} lines");
+        // A text that fits is whole.
+        assert_eq!(sticky_tail("a\nb\n", 300, &chars), "a\nb\n");
     }
 
     #[test]
@@ -766,7 +812,7 @@ pub fn cursor_prompt(
     let fixed = count(&sys) + count(&instructions) + 32;
     let code_budget = budget.saturating_sub(fixed) * 3 / 4;
     let (prefix, suffix) = (redact(prefix), redact(suffix));
-    let pre = tail_to_tokens(&prefix, code_budget * 2 / 3, count);
+    let pre = sticky_tail(&prefix, code_budget * 2 / 3, count);
     let suf = clip_to_tokens(&suffix, code_budget.saturating_sub(count(pre)), count);
     let code = format!("In `{path}`:\n```{fence}\n{pre}{CURSOR}{suf}\n```\n\n{instructions}");
     let mut left = budget.saturating_sub(fixed + count(&code));
