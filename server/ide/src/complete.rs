@@ -706,6 +706,8 @@ pub async fn complete(
         )
     };
     let prepared_ms = start.elapsed().as_millis() as u64;
+    // The whole prompt, for `CODEFORGE_LOG=codeforge_ide=debug` (secrets are masked in it).
+    tracing::debug!("completion prompt: {}", req.prompt.render_plain());
     let prompt = Some(req.prompt.clone());
     let model_start = Instant::now();
     let g = backend.generate(req).await?;

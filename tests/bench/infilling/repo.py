@@ -159,7 +159,7 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
             f.write("context_hits = 0\n")
         if prompt_tokens:
             f.write(f"prompt_tokens = {prompt_tokens}\n")
-    env = dict(os.environ, CODEFORGE_CACHE_DIR=cache, CODEFORGE_LOG="warn,codeforge_ide=info,codeforge_lsp=info")
+    env = dict(os.environ, CODEFORGE_CACHE_DIR=cache, CODEFORGE_LOG=os.environ.get("BENCH_LOG", "warn,codeforge_ide=info,codeforge_lsp=info"))
     log_path = os.path.join(root, "..", "server.log")
     lsp = LoggingLsp(binary, root, env)
     t0 = time.monotonic()
@@ -180,7 +180,6 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
                                                                   "version": 1, "text": text}})
             time.sleep(pause_s)
             item, secs, tries = ask_lsp(lsp, uri, text, offset, deadline_s)
-            lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
             res = {"path": t["path"], "line": t["line"], "callee": t["callee"], "answered": item is not None,
                    "latency_s": round(secs, 3)}
             if item is not None:
@@ -207,6 +206,7 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
                 res.update(typed_middle=first2, typed_exact=first2.strip() == want.strip())
             else:
                 res["typed_exact"] = False
+            lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
             results.append(res)
             print(f"[{'context' if context else 'none'} {i + 1}/{len(tasks)}] {t['path']}: "
                   f"{'no item' if item is None else repr(res['middle'][:60])} (want {t['line'].strip()[:60]!r}) "
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
             results, meta = run(a.codeforge, root, tasks, context, cache, a.pause, a.deadline, a.prompt_tokens)
             rows["with repository context" if context else "without (context_hits = 0)"] = (summary(results, meta), results)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True) if not os.environ.get("BENCH_KEEP") else print("kept", work)
     print(f"\n{len(tasks)} tasks from {a.repo} (seed {a.seed})\n")
     print(f"| configuration | answered | exact | calls the same symbol | p50 / p95 | exact after {TYPED} characters "
           "typed | p50 / p95 then | prompts with context |")
