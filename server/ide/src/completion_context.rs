@@ -67,6 +67,23 @@ impl CompletionContexts {
         e.truncate(SIZE);
     }
 
+    /// Marks `key` as being computed; false when it already is.
+    fn claim(&self, key: &Key) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone())
+    }
+
+    /// Stores a claimed key's context and releases the claim.
+    fn finish(&self, key: Key, version: u64, items: Arc<Vec<Related>>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        self.put(key, version, items);
+    }
+
     /// Functions with a context (for tests and logs).
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -83,12 +100,7 @@ impl CompletionContexts {
         key: Key,
         input: Owned,
     ) -> Option<tokio::task::JoinHandle<Arc<Vec<Related>>>> {
-        if !self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone())
-        {
+        if !self.claim(&key) {
             return None;
         }
         let me = self.clone();
@@ -104,11 +116,7 @@ impl CompletionContexts {
                 )
                 .await,
             );
-            me.put(key.clone(), version, items.clone());
-            me.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            me.finish(key, version, items.clone());
             items
         }))
     }
@@ -179,21 +187,12 @@ impl CompletionContexts {
             {
                 continue;
             }
-            if !self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone())
-            {
+            if !self.claim(&key) {
                 continue;
             }
             let version = retriever.version();
             let items = compute_for(retriever.as_ref(), lang, rel_path, source, &file, s).await;
-            self.put(key.clone(), version, Arc::new(items));
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            self.finish(key, version, Arc::new(items));
             done += 1;
         }
         done

@@ -90,20 +90,20 @@ async fn completion_prompts_carry_the_functions_repository_context_searched_once
     let mut s = settings();
     s.fim = Some(true);
     let at = |needle: &str| src.find(needle).unwrap() + needle.len();
-    for offset in [at("for l in lines:\n        "), at("n = 0")] {
-        let c = complete(
-            &model,
-            Some(repo.clone()),
-            &s,
-            CompletionInput {
+    let ask = |s: GenerationSettings, offset: usize| {
+        let (model, repo) = (&model, repo.clone());
+        async move {
+            let input = CompletionInput {
                 language: Language::Python,
                 rel_path: "calc.py",
                 source: src,
                 offset,
-            },
-        )
-        .await
-        .unwrap();
+            };
+            complete(model, Some(repo), &s, input).await.unwrap()
+        }
+    };
+    for offset in [at("for l in lines:\n        "), at("n = 0")] {
+        let c = ask(s.clone(), offset).await;
         assert_eq!(c.context_hits, 2, "the test hit never counts");
     }
     assert_eq!(
@@ -128,38 +128,14 @@ async fn completion_prompts_carry_the_functions_repository_context_searched_once
     assert!(!fim.contains("test_parse_int"), "{fim}");
     // The chat prompt lists the same symbols.
     s.fim = Some(false);
-    complete(
-        &model,
-        Some(repo.clone()),
-        &s,
-        CompletionInput {
-            language: Language::Python,
-            rel_path: "calc.py",
-            source: src,
-            offset: at("n = 0"),
-        },
-    )
-    .await
-    .unwrap();
+    ask(s.clone(), at("n = 0")).await;
     let chat = model.prompts()[2].render_plain();
     assert!(chat.contains("def parse_int(text: str) -> int:"), "{chat}");
     assert!(!chat.contains("test_parse_int"), "{chat}");
     // context_hits = 0: the plain FIM prompt.
     s.fim = Some(true);
     s.context_hits = 0;
-    let c = complete(
-        &model,
-        Some(repo),
-        &s,
-        CompletionInput {
-            language: Language::Python,
-            rel_path: "calc.py",
-            source: src,
-            offset: at("n = 0"),
-        },
-    )
-    .await
-    .unwrap();
+    let c = ask(s.clone(), at("n = 0")).await;
     assert_eq!(c.context_hits, 0);
     let plain = model.prompts()[3].render_plain();
     assert!(plain.starts_with("<|fim_prefix|>def total"), "{plain}");

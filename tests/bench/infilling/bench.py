@@ -103,6 +103,11 @@ class Lsp:
                 with self.cv:
                     self.replies[msg["id"]] = msg
                     self.cv.notify_all()
+            else:
+                self.on_notification(msg)
+
+    def on_notification(self, msg: dict):
+        """A notification from the server (ignored here; subclasses keep what they need)."""
 
     def _send(self, msg: dict):
         body = json.dumps(msg).encode()

@@ -125,30 +125,11 @@ class LoggingLsp(Lsp):
         self.logs: list[str] = []
         super().__init__(*a, **kw)
 
-    def _read(self):
-        out = self.p.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.decode().strip()
-                if not line:
-                    break
-                k, v = line.split(":", 1)
-                headers[k.lower()] = v.strip()
-            msg = json.loads(out.read(int(headers["content-length"])))
-            if "id" in msg and "method" in msg:
-                self._send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "id" in msg:
-                with self.cv:
-                    self.replies[msg["id"]] = msg
-                    self.cv.notify_all()
-            elif msg.get("method") == "window/logMessage":
-                with self.cv:
-                    self.logs.append(msg["params"]["message"])
-                    self.cv.notify_all()
+    def on_notification(self, msg: dict):
+        if msg.get("method") == "window/logMessage":
+            with self.cv:
+                self.logs.append(msg["params"]["message"])
+                self.cv.notify_all()
 
 
 def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pause_s: float,
