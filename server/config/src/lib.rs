@@ -207,6 +207,9 @@ pub struct GenerationLayer {
     pub max_tokens: Option<u32>,
     /// Prompt budget in tokens.
     pub prompt_tokens: Option<usize>,
+    /// Prompt budget of a completion at the cursor, in tokens (smaller: what matters is near the
+    /// cursor, and every token is read before the first item).
+    pub completion_prompt_tokens: Option<usize>,
     /// Repository hits offered to a prompt.
     pub context_hits: Option<usize>,
     /// Plan before code: `off`, `drop` (default) or `comments`.
@@ -221,6 +224,8 @@ pub struct GenerationSettings {
     pub temperature: f32,
     pub max_tokens: u32,
     pub prompt_tokens: usize,
+    /// A completion's prompt budget (the line item waits for the model to read all of it).
+    pub completion_prompt_tokens: usize,
     pub context_hits: usize,
     pub plan: PlanSetting,
     /// Completion prompts in the model's FIM format rather than as a chat (see the layer's `fim`);
@@ -343,6 +348,7 @@ impl Default for Settings {
                 temperature: 0.0,
                 max_tokens: 384,
                 prompt_tokens: 900,
+                completion_prompt_tokens: 500,
                 context_hits: 6,
                 plan: PlanSetting::Drop,
                 fim: None,
@@ -643,6 +649,7 @@ pub fn resolve<'a>(
                     temperature: gen_layer.temperature,
                     max_tokens: gen_layer.max_tokens,
                     prompt_tokens: gen_layer.prompt_tokens,
+                    completion_prompt_tokens: gen_layer.completion_prompt_tokens,
                     context_hits: gen_layer.context_hits,
                     plan: gen_layer.plan,
                     ..GenerationLayer::default()
@@ -670,6 +677,7 @@ pub fn resolve<'a>(
             take!(temperature);
             take!(max_tokens);
             take!(prompt_tokens);
+            take!(completion_prompt_tokens);
             take!(context_hits);
             take!(plan);
         }
@@ -940,6 +948,18 @@ fn resolve_generation(
             "generation.prompt_tokens must be between 200 and 1000000".into(),
         ));
     }
+    let default_completion_budget = match backend {
+        GenerationBackend::Embedded { .. } => d.completion_prompt_tokens,
+        GenerationBackend::Openai { .. } => 2000,
+    };
+    let completion_prompt_tokens = g
+        .completion_prompt_tokens
+        .unwrap_or(default_completion_budget.min(prompt_tokens));
+    if !(200..=1_000_000).contains(&completion_prompt_tokens) {
+        return Err(invalid(
+            "generation.completion_prompt_tokens must be between 200 and 1000000".into(),
+        ));
+    }
     let fim = match &backend {
         GenerationBackend::Embedded { .. } => g.fim,
         GenerationBackend::Openai { fim, .. } => Some(*fim),
@@ -950,6 +970,7 @@ fn resolve_generation(
         temperature,
         max_tokens,
         prompt_tokens,
+        completion_prompt_tokens,
         context_hits: g.context_hits.unwrap_or(d.context_hits).min(100),
         plan: g.plan.unwrap_or(d.plan),
         fim,
@@ -995,6 +1016,29 @@ mod tests {
         let s = resolve([]).unwrap();
         assert_eq!(s, Settings::default());
         assert_eq!(s.index.max_file_size, 1 << 20);
+    }
+
+    #[test]
+    fn completion_has_a_prompt_budget_of_its_own() {
+        let gen_of = |t: &str| {
+            let layer = toml_layer(t).unwrap();
+            resolve([("codeforge.toml", &layer)]).map(|s| s.generation)
+        };
+        let d = Settings::default().generation;
+        assert!(d.completion_prompt_tokens <= d.prompt_tokens);
+        let g = gen_of("[generation]\ncompletion_prompt_tokens = 300\n").unwrap();
+        assert_eq!((g.prompt_tokens, g.completion_prompt_tokens), (900, 300));
+        // Never larger than the whole budget unless asked for.
+        let g = gen_of("[generation]\nprompt_tokens = 250\n").unwrap();
+        assert_eq!(g.completion_prompt_tokens, 250);
+        // HTTP backends read fast: a larger default.
+        let g = gen_of(
+            "[generation]\nbackend = \"openai\"\nurl = \"http://localhost:8080/v1\"\nmodel = \"m\"\n",
+        )
+        .unwrap();
+        assert_eq!((g.prompt_tokens, g.completion_prompt_tokens), (6000, 2000));
+        let e = gen_of("[generation]\ncompletion_prompt_tokens = 10\n").unwrap_err();
+        assert!(e.to_string().contains("completion_prompt_tokens"), "{e}");
     }
 
     #[test]

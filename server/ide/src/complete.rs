@@ -5,7 +5,8 @@
 //! worse with it. Pure except [`complete`], which calls the model — never in a secrets file
 //! (`.env`, `credentials.py`, …), and with every secret in the document masked.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use codeforge_config::GenerationSettings;
@@ -68,8 +69,12 @@ pub struct Completions {
     pub model_ms: u64,
     /// How each multi-line item was checked (see [`verify_items`]); line items are never tested.
     pub verdicts: Vec<(Level, ItemVerdict)>,
-    /// Multi-line items held back while their tests run.
+    /// Multi-line items held back while their tests run, or the model still writing
+    /// ([`Self::partial`]): more is coming.
     pub pending: bool,
+    /// The model is still writing: these are the items of the lines it has finished (the line
+    /// item, streamed as soon as its line ends; see [`complete_streaming`]).
+    pub partial: bool,
     /// The item to show first, where it is not the line: a FIM answer that reached the text
     /// after the cursor is the model's whole middle, so its largest item goes first.
     pub preferred: Option<Level>,
@@ -92,6 +97,24 @@ impl Completions {
         c.items.retain(|(l, _)| *l == Level::Line);
         c.pending = true;
         c
+    }
+
+    /// The answer at a cursor the user has moved by typing `typed` along it: the items that
+    /// start with what was typed, without it. `None` when no item does (the user went
+    /// elsewhere: the model must be asked again).
+    pub fn typed_along(&self, typed: &str) -> Option<Completions> {
+        let mut c = self.clone();
+        c.items = self
+            .items
+            .iter()
+            .filter_map(|(l, t)| {
+                let rest = t.strip_prefix(typed)?;
+                (!rest.trim().is_empty()).then(|| (*l, rest.to_string()))
+            })
+            .collect();
+        c.verdicts
+            .retain(|(l, _)| c.items.iter().any(|(i, _)| i == l));
+        (!c.items.is_empty()).then_some(c)
     }
 
     /// The items' levels in the order a user most likely takes them: those whose tests passed
@@ -570,6 +593,22 @@ pub async fn complete(
     settings: &GenerationSettings,
     input: CompletionInput<'_>,
 ) -> Result<Completions, GenerateError> {
+    complete_streaming(backend, repo, settings, input, None).await
+}
+
+/// Called with the line item as soon as the model has finished writing its line, while it
+/// writes on (a [`Completions`] that is [`partial`](Completions::partial)).
+pub type LineSink = Arc<dyn Fn(Completions) + Send + Sync>;
+
+/// [`complete`], handing the line item to `on_line` as soon as its line ends (FIM prompts),
+/// before the model has finished the block and function items.
+pub async fn complete_streaming(
+    backend: &dyn Backend,
+    repo: Option<CompletionRepo>,
+    settings: &GenerationSettings,
+    input: CompletionInput<'_>,
+    on_line: Option<LineSink>,
+) -> Result<Completions, GenerateError> {
     let start = Instant::now();
     if is_secret_path(input.rel_path) {
         let reason = "a secrets file (by its name) is never sent to a model".to_string();
@@ -597,7 +636,7 @@ pub async fn complete(
         temperature: 0.0,
         n: 1,
     };
-    let budget = settings.prompt_tokens;
+    let budget = settings.completion_prompt_tokens;
     // Repository context for the function the cursor is in: computed once per function (stable
     // while the user types in it) and cached per workspace; a request does not wait for it
     // longer than the deadline.
@@ -645,7 +684,7 @@ pub async fn complete(
         context_ms = t.elapsed().as_millis() as u64;
     }
     let context_hits = related.len();
-    let req = if fim {
+    let mut req = if fim {
         // A FIM answer is raw code: no code block to wait for. Related code goes first, as the
         // other files of Qwen2.5-Coder's repository-level format, one section per file.
         let mut files: Vec<FimFile> = Vec::new();
@@ -662,7 +701,7 @@ pub async fn complete(
             }
         }
         let repo_name = repo.as_ref().map_or("", |r| r.name.as_str());
-        let mut req = template.request(
+        let mut fim_req = template.request(
             repo_fim_prompt(
                 repo_name,
                 input.rel_path,
@@ -678,10 +717,10 @@ pub async fn complete(
         // the suffix and beyond. The middle ends where the answer reaches the text after the
         // cursor, leaves the definition the cursor is in, or opens a markdown fence.
         let (pre, suf) = (prefix.to_string(), suffix.to_string());
-        req.stop_when = Some(Arc::new(move |text: &str| {
+        fim_req.stop_when = Some(Arc::new(move |text: &str| {
             fim_middle_end(&pre, &suf, text).is_some()
         }));
-        req
+        fim_req
     } else {
         let context: Vec<Snippet> = related
             .iter()
@@ -710,7 +749,72 @@ pub async fn complete(
     tracing::debug!("completion prompt: {}", req.prompt.render_plain());
     let prompt = Some(req.prompt.clone());
     let model_start = Instant::now();
-    let g = backend.generate(req).await?;
+    // The line item goes out as soon as its line ends (FIM answers are raw code; a chat answer's
+    // code block is read whole): the text so far, up to its last newline, is cut as a finished
+    // answer would be, and its line item, if it has one, is handed to `on_line`.
+    let streamed = Arc::new(AtomicBool::new(false));
+    let mut lines_rx = None;
+    if fim && on_line.is_some() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        lines_rx = Some(rx);
+        let so_far = Mutex::new(String::new());
+        let streamed = streamed.clone();
+        req.on_text = Some(Arc::new(move |sample: usize, delta: &str| {
+            if sample != 0 || streamed.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut t = so_far.lock().unwrap();
+            t.push_str(delta);
+            if delta.contains('\n')
+                && let Some(end) = t.rfind('\n')
+            {
+                let _ = tx.send(t[..=end].to_string());
+            }
+        }));
+    }
+    let generation = backend.generate(req);
+    tokio::pin!(generation);
+    let g = loop {
+        tokio::select! {
+            g = &mut generation => break g?,
+            Some(text) = async {
+                match lines_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => None,
+                }
+            } => {
+                // An answer that already reached the code after the cursor is about to end.
+                if streamed.load(Ordering::SeqCst) || fim_middle_end(prefix, suffix, &text).is_some() {
+                    continue;
+                }
+                let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &text, fim);
+                if let (Some(sink), Some(line)) = (
+                    &on_line,
+                    cut.items.into_iter().find(|(l, _)| *l == Level::Line),
+                ) {
+                    streamed.store(true, Ordering::SeqCst);
+                    tracing::info!(
+                        "completion: line item after {} ms (model {} ms), the model writes on",
+                        start.elapsed().as_millis(),
+                        model_start.elapsed().as_millis()
+                    );
+                    sink(Completions {
+                        items: vec![line],
+                        raw: text,
+                        prompt: prompt.clone(),
+                        elapsed_ms: start.elapsed().as_millis() as u64,
+                        overhead_ms: prepared_ms,
+                        context_ms,
+                        context_hits,
+                        model_ms: model_start.elapsed().as_millis() as u64,
+                        pending: true,
+                        partial: true,
+                        ..Completions::default()
+                    });
+                }
+            }
+        }
+    };
     let model_ms = model_start.elapsed().as_millis() as u64;
     let post = Instant::now();
     let raw = g
@@ -718,19 +822,79 @@ pub async fn complete(
         .first()
         .map(|s| s.text.clone())
         .unwrap_or_default();
+    tracing::debug!("completion answer: {raw:?}");
+    let Cut {
+        items,
+        reason,
+        middle_end,
+    } = cut_answer(syntax.as_ref(), &input, prefix, suffix, &raw, fim);
+    if let Some(r) = &reason {
+        tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
+    }
+    let preferred = match items.last() {
+        Some((level, _)) if middle_end.is_some() && items.len() > 1 => Some(*level),
+        _ => None,
+    };
+    tracing::info!(
+        "completion: {} ms in all: prepare {prepared_ms} ms (repository context: {context_hits} symbols, {context_ms} ms), model {model_ms} ms ({} prompt tokens of which {} cached, {} generated), after {} ms; {} items",
+        start.elapsed().as_millis(),
+        g.usage.prompt_tokens,
+        g.usage.cached_prompt_tokens,
+        g.usage.completion_tokens,
+        post.elapsed().as_millis(),
+        items.len()
+    );
+    Ok(Completions {
+        items,
+        raw,
+        prompt,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        overhead_ms: prepared_ms + post.elapsed().as_millis() as u64,
+        context_ms,
+        context_hits,
+        model_ms,
+        verdicts: Vec::new(),
+        pending: false,
+        partial: false,
+        preferred,
+        reason,
+    })
+}
+
+/// A model answer cut into items, or the reason there are none.
+struct Cut {
+    items: Vec<(Level, String)>,
+    reason: Option<String>,
+    /// Where a FIM answer reached the code after the cursor.
+    middle_end: Option<usize>,
+}
+
+/// Cuts a model answer (`raw`; a finished one, or the finished lines of one still being
+/// written) into the items at the cursor: the reading that fits the file best, at its units,
+/// without items that break the parse or hold a masked secret.
+fn cut_answer(
+    syntax: Option<&CursorSyntax>,
+    input: &CompletionInput<'_>,
+    prefix: &str,
+    suffix: &str,
+    raw: &str,
+    fim: bool,
+) -> Cut {
+    let lang = input.language;
+    let offset = input.offset.min(input.source.len());
     let middle_end = if fim {
-        fim_middle_end(prefix, suffix, &raw)
+        fim_middle_end(prefix, suffix, raw)
     } else {
         None
     };
     let code = if fim {
         raw[..middle_end.unwrap_or(raw.len())].to_string()
     } else {
-        split_answer(lang, &raw).1
+        split_answer(lang, raw).1
     };
     let readings = readings(prefix, suffix, &code);
     let mut reason = None;
-    let mut items = match &syntax {
+    let mut items = match syntax {
         Some(s) => {
             // The reading whose first line fits the file best (fewest parse errors with it; the
             // most stripped of equals), cut at its units.
@@ -774,41 +938,53 @@ pub async fn complete(
     if n > 0 && items.is_empty() {
         reason = Some("every item holds a masked secret".to_string());
     }
-    if let Some(r) = &reason {
-        tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
-    }
-    let preferred = match items.last() {
-        Some((level, _)) if middle_end.is_some() && items.len() > 1 => Some(*level),
-        _ => None,
-    };
-    tracing::info!(
-        "completion: {} ms in all: prepare {prepared_ms} ms (repository context: {context_hits} symbols, {context_ms} ms), model {model_ms} ms ({} prompt tokens of which {} cached, {} generated), after {} ms; {} items",
-        start.elapsed().as_millis(),
-        g.usage.prompt_tokens,
-        g.usage.cached_prompt_tokens,
-        g.usage.completion_tokens,
-        post.elapsed().as_millis(),
-        items.len()
-    );
-    Ok(Completions {
+    Cut {
         items,
-        raw,
-        prompt,
-        elapsed_ms: start.elapsed().as_millis() as u64,
-        overhead_ms: prepared_ms + post.elapsed().as_millis() as u64,
-        context_ms,
-        context_hits,
-        model_ms,
-        verdicts: Vec::new(),
-        pending: false,
-        preferred,
         reason,
-    })
+        middle_end,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typing_along_an_answer_keeps_the_items_that_start_with_what_was_typed() {
+        let c = Completions {
+            items: vec![
+                (Level::Line, "return n".into()),
+                (Level::Block, "return n\nprint(n)".into()),
+            ],
+            verdicts: vec![(
+                Level::Block,
+                ItemVerdict {
+                    status: VerificationStatus::Passed,
+                    label: "✓".into(),
+                },
+            )],
+            ..Completions::default()
+        };
+        let along = c.typed_along("ret").unwrap();
+        assert_eq!(
+            along.items,
+            [
+                (Level::Line, "urn n".to_string()),
+                (Level::Block, "urn n\nprint(n)".to_string())
+            ]
+        );
+        assert_eq!(
+            along.verdicts, c.verdicts,
+            "the file is the same with either"
+        );
+        let whole_line = c.typed_along("return n").unwrap();
+        assert_eq!(
+            whole_line.items,
+            [(Level::Block, "\nprint(n)".to_string())],
+            "a line typed in full leaves nothing of it to offer"
+        );
+        assert!(c.typed_along("x").is_none(), "the user went elsewhere");
+    }
 
     #[test]
     fn items_rank_passed_first_then_a_finished_middle_then_the_smallest() {

@@ -23,8 +23,8 @@ pub use checking::{
 };
 pub use complete::{
     AcceptedItem, CONTEXT_DEADLINE, CompletionInput, CompletionRepo, Completions, ItemVerdict,
-    Level, clean_completion, complete, parsing_levels, readings, record_accepted_completion,
-    split_levels, verify_items,
+    Level, LineSink, clean_completion, complete, complete_streaming, parsing_levels, readings,
+    record_accepted_completion, split_levels, verify_items,
 };
 pub use completion_context::CompletionContexts;
 pub use context::{Retriever, gather_context, retrieval_query};

@@ -1,8 +1,8 @@
 //! AI completion through the real server with a scripted model: three labelled granularities
 //! ranked after everything else, `isIncomplete` while the model is still working, the same
 //! prefix/suffix answered from the cache without a second model call, inline completion from the
-//! same engine, `$/cancelRequest` stopping the model work, and a taken item recorded in the
-//! feedback store.
+//! same engine, `$/cancelRequest` stopping the model work, the line item streamed before the
+//! rest, typing along an answer served from it, and a taken item recorded in the feedback store.
 
 mod common;
 
@@ -18,11 +18,19 @@ const ANSWER: &str =
     "```python\n        total += len(w)\n        if total > 100:\n            break\n```";
 
 async fn setup(model: Arc<Scripted>) -> (TestClient, codeforge_testkit::TempWorkspace, String) {
+    setup_with(model, json!({})).await
+}
+
+async fn setup_with(
+    model: Arc<Scripted>,
+    generation: Value,
+) -> (TestClient, codeforge_testkit::TempWorkspace, String) {
     let ws = codeforge_testkit::workspace("gen_python");
     let mut c = TestClient::start_with(&ws.cache, Some(model));
     c.initialize(
         &[&ws.root],
-        json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false}}),
+        json!({"embeddings": {"backend": "none"}, "index": {"on_startup": false},
+               "generation": generation}),
     )
     .await;
     let doc = uri(&ws.root.join("shapes/lengths.py"));
@@ -145,6 +153,66 @@ async fn a_slow_model_gives_is_incomplete_then_the_result() {
         1,
         "the second request joined the first one's model call"
     );
+}
+
+/// With a FIM prompt the line item is answered as soon as the model has written its line
+/// (`isIncomplete`: the block follows); typing along the answer keeps that model work and
+/// answers from it, without what was typed, instead of asking the model again.
+#[tokio::test]
+async fn the_line_item_goes_out_when_its_line_ends_and_typing_along_keeps_the_work() {
+    let model = Arc::new(Scripted::new([ScriptedReply::Lines(
+        Duration::from_millis(1200),
+        "al += len(w)\n        if total > 100:\n            break\n".into(),
+    )]));
+    let (mut c, _ws, doc) = setup_with(model.clone(), json!({"fim": true})).await;
+    let t = Instant::now();
+    let first = c.request("textDocument/completion", at(&doc)).await;
+    let first_ms = t.elapsed().as_millis();
+    assert_eq!(first["isIncomplete"], true, "{first}");
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the line item alone: {first}");
+    assert_eq!(items[0]["textEdit"]["newText"], "total += len(w)");
+    assert!(
+        first_ms < 2400,
+        "the line item came after {first_ms} ms, not when its line ended (1.2 s)"
+    );
+
+    // The user types "al" along the answer.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 2},
+               "contentChanges": [{"text": SRC.replace("        tot\n", "        total\n")}]}),
+    )
+    .await;
+    let typed = json!({"textDocument": {"uri": doc}, "position": {"line": 4, "character": 13}});
+    let t = Instant::now();
+    let along = c.request("textDocument/completion", typed.clone()).await;
+    assert!(t.elapsed().as_millis() < 1000, "{along}");
+    let items = along["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{along}");
+    assert_eq!(items[0]["textEdit"]["newText"], "total += len(w)");
+    assert_eq!(
+        items[0]["textEdit"]["range"]["end"],
+        json!({"line": 4, "character": 13})
+    );
+    // Once the model has finished, the block is there too, from the same model call.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let done = c.request("textDocument/completion", typed).await;
+    assert_eq!(done["isIncomplete"], false, "{done}");
+    let texts: Vec<&str> = done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["textEdit"]["newText"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "total += len(w)",
+            "total += len(w)\n        if total > 100:\n            break"
+        ]
+    );
+    assert_eq!(model.calls(), 1, "typing along never asked the model again");
 }
 
 #[tokio::test]

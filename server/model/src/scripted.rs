@@ -18,6 +18,9 @@ pub enum ScriptedReply {
     Hang,
     /// Answers after a delay.
     Slow(Duration, String),
+    /// Streams the text a line at a time, waiting the delay before each line (a model that
+    /// writes slowly, for streaming tests).
+    Lines(Duration, String),
 }
 
 #[derive(Default)]
@@ -114,6 +117,20 @@ impl Backend for Scripted {
                     Some(ScriptedReply::Slow(d, t)) => {
                         tokio::time::sleep(d).await;
                         t
+                    }
+                    Some(ScriptedReply::Lines(d, t)) => {
+                        for line in t.split_inclusive('\n') {
+                            tokio::time::sleep(d).await;
+                            if let Some(sink) = &req.on_text {
+                                sink(i, line);
+                            }
+                        }
+                        samples.push(Sample {
+                            text: t,
+                            finish: FinishReason::Stop,
+                            mean_logprob: None,
+                        });
+                        continue;
                     }
                     Some(ScriptedReply::Text(t)) => t,
                 };

@@ -139,7 +139,7 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
         if not context:
             f.write("context_hits = 0\n")
         if prompt_tokens:
-            f.write(f"prompt_tokens = {prompt_tokens}\n")
+            f.write(f"completion_prompt_tokens = {prompt_tokens}\n")
     env = dict(os.environ, CODEFORGE_CACHE_DIR=cache, CODEFORGE_LOG=os.environ.get("BENCH_LOG", "warn,codeforge_ide=info,codeforge_lsp=info"))
     log_path = os.path.join(root, "..", "server.log")
     lsp = LoggingLsp(binary, root, env)
@@ -160,7 +160,8 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
             lsp.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python",
                                                                   "version": 1, "text": text}})
             time.sleep(pause_s)
-            item, secs, tries = ask_lsp(lsp, uri, text, offset, deadline_s)
+            a = ask_lsp(lsp, uri, text, offset, deadline_s, wait_final=False)
+            item, secs = a["first"], a["first_s"] or a["final_s"] or deadline_s
             res = {"path": t["path"], "line": t["line"], "callee": t["callee"], "answered": item is not None,
                    "latency_s": round(secs, 3)}
             if item is not None:
@@ -179,7 +180,8 @@ def run(binary: str, root: str, tasks: list[dict], context: bool, cache: str, pa
                     "textDocument": {"uri": uri, "version": 1 + k},
                     "contentChanges": [{"text": text[:offset] + typed[:k] + text[offset:]}]})
             text2 = text[:offset] + typed + text[offset:]
-            item2, secs2, _ = ask_lsp(lsp, uri, text2, offset + len(typed), deadline_s)
+            a2 = ask_lsp(lsp, uri, text2, offset + len(typed), deadline_s, wait_final=False)
+            item2, secs2 = a2["first"], a2["first_s"] or a2["final_s"] or deadline_s
             res["typed_latency_s"] = round(secs2, 3)
             res["typed_answered"] = item2 is not None
             if item2 is not None:
@@ -225,7 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pause", type=float, default=2.0, help="seconds between opening a file and asking")
     ap.add_argument("--deadline", type=float, default=60.0)
     ap.add_argument("--only", choices=["context", "none"], help="one configuration only")
-    ap.add_argument("--prompt-tokens", type=int, help="[generation] prompt_tokens for the server")
+    ap.add_argument("--prompt-tokens", type=int, help="[generation] completion_prompt_tokens for the server")
     ap.add_argument("--out")
     a = ap.parse_args(argv)
     tasks = choose(a.repo, a.n, a.seed)

@@ -1,20 +1,24 @@
 //! `textDocument/completion`: AI completion items at three granularities (rest of line, block,
 //! function; labelled, sorted below everything else), and the engine's answer for a cursor that
 //! `textDocument/inlineCompletion` shares. Requests are debounced per document; a newer request
-//! supersedes (aborts) older model work; results are cached by the text around the cursor. A
-//! request that cannot wait for the model answers `isIncomplete` and the model keeps going for
+//! supersedes (aborts) older model work, in any document, unless the user typed along its answer; results are
+//! cached by the text around the cursor. The line item is answered as soon as the model has
+//! written its line (`isIncomplete`: the block and function items follow for the next request);
+//! a request that cannot wait for the model answers `isIncomplete` and the model keeps going for
 //! the client's next request; a request cancelled with `$/cancelRequest` stops the model work.
 //! Must not import the `LanguageServer` impl.
 
 use std::sync::Arc;
 
-use codeforge_ide::{CompletionInput, Completions, Level, complete, verify_items};
+use codeforge_ide::{
+    CompletionInput, Completions, Level, LineSink, complete_streaming, verify_items,
+};
 use codeforge_syntax::Language;
 use tokio::sync::watch;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
-use crate::completion_engine::{DEBOUNCE, WAIT, key_of};
+use crate::completion_engine::{DEBOUNCE, Inflight, Slot, WAIT, key_of};
 use crate::line_index::LineIndex;
 use crate::proto::COMPLETION_ACCEPTED_COMMAND;
 use crate::session::{Session, uri_path};
@@ -58,15 +62,37 @@ pub(crate) async fn completions_at(
     if let Some(hit) = engine.cached(key) {
         return Ok(Some((hit, text, offset, key)));
     }
-    let existing = {
-        let inflight = engine.inflight.lock().unwrap();
-        inflight
-            .get(uri)
-            .filter(|(k, _, _)| *k == key)
-            .map(|(_, rx, h)| (rx.clone(), h.clone()))
-    };
-    let (mut rx, handle) = match existing {
-        Some(x) => x,
+    let latest = engine.inflight.lock().unwrap().get(uri).cloned();
+    // The user typed along the answer of the work in flight (or just finished) at an earlier
+    // cursor: its items that start with what was typed, without it, instead of asking the
+    // model again (the work goes on; nothing supersedes it).
+    if let Some(work) = latest.as_ref().filter(|w| w.key != key)
+        && let Some(typed) = work.typed_to(&text, offset)
+    {
+        let alive = match &*work.rx.borrow() {
+            None => !work.handle.is_finished(),
+            Some(Ok(c)) => c.typed_along(typed).is_some(),
+            Some(Err(_)) => false,
+        };
+        if alive {
+            let typed = typed.to_string();
+            match wait_answer(&mut work.rx.clone()).await {
+                None => return Ok(None),
+                Some(Ok(c)) => {
+                    if let Some(along) = c.typed_along(&typed) {
+                        let along = Arc::new(along);
+                        if !along.pending {
+                            engine.store(key, along.clone());
+                        }
+                        return Ok(Some((along, text, offset, key)));
+                    }
+                }
+                Some(Err(_)) => {}
+            }
+        }
+    }
+    let (mut rx, handle) = match latest.filter(|w| w.key == key) {
+        Some(w) => (w.rx, w.handle),
         None => {
             let model = match session.model_for(&settings, false).await {
                 Ok(m) => m,
@@ -78,10 +104,12 @@ pub(crate) async fn completions_at(
                 }
             };
             let (tx, rx) = watch::channel(None);
+            let tx = Arc::new(tx);
             let gen_settings = settings.generation.clone();
-            let src = text.clone();
+            let src: Arc<str> = text.as_str().into();
             let engine_calls = session.completion_engine().clone();
             let verify = session.quiet_verify_context(&path, &settings);
+            let task_src = src.clone();
             let task = tokio::spawn(async move {
                 tokio::time::sleep(DEBOUNCE).await;
                 engine_calls
@@ -90,10 +118,28 @@ pub(crate) async fn completions_at(
                 let input = CompletionInput {
                     language: lang,
                     rel_path: &rel,
-                    source: &src,
+                    source: &task_src,
                     offset,
                 };
-                let r = complete(model.as_ref(), repo, &gen_settings, input.clone()).await;
+                // The line item goes out as soon as its line ends.
+                let line_tx = tx.clone();
+                let on_line: LineSink = Arc::new(move |c: Completions| {
+                    line_tx.send_if_modified(|v| {
+                        let first = v.is_none();
+                        if first {
+                            *v = Some(Ok(Arc::new(c.clone())));
+                        }
+                        first
+                    });
+                });
+                let r = complete_streaming(
+                    model.as_ref(),
+                    repo,
+                    &gen_settings,
+                    input.clone(),
+                    Some(on_line),
+                )
+                .await;
                 let r = match (r, verify) {
                     // Multi-line items are shown once the function's tests have run on
                     // them; line items go out at once.
@@ -113,46 +159,52 @@ pub(crate) async fn completions_at(
                 let _ = tx.send(Some(r));
             });
             let handle = task.abort_handle();
-            // A newer cursor supersedes older work in the same document.
-            if let Some((_, _, old)) = engine
-                .inflight
-                .lock()
-                .unwrap()
-                .insert(uri.clone(), (key, rx.clone(), handle.clone()))
-            {
-                old.abort();
-            }
+            // A newer cursor supersedes older work.
+            engine.start(
+                uri,
+                Inflight {
+                    key,
+                    rx: rx.clone(),
+                    handle: handle.clone(),
+                    text: src,
+                    offset,
+                },
+            );
             (rx, handle)
         }
     };
     let mut guard = AbortOnDrop(Some(handle));
-    // The final answer if it comes within WAIT, else whatever is there (line items while
-    // the multi-line ones are tested), else nothing yet.
-    let is_final = |v: &Option<Result<Arc<Completions>, String>>| {
-        matches!(v, Some(Err(_))) || matches!(v, Some(Ok(c)) if !c.pending)
-    };
-    let finished = tokio::time::timeout(WAIT, rx.wait_for(is_final))
-        .await
-        .map(|r| r.map(|v| v.clone()));
-    let waited = match finished {
-        Ok(r) => Ok(r),
-        Err(_) => match rx.borrow().clone() {
-            Some(v) => Ok(Ok(Some(v))),
-            None => Err(()),
-        },
-    };
+    let answer = wait_answer(&mut rx).await;
     guard.0 = None; // answered or timed out: let the model finish for the next request
-    match waited {
-        Ok(Ok(v)) => match v {
-            Some(Ok(c)) => Ok(Some((c, text, offset, key))),
-            Some(Err(e)) => {
-                tracing::warn!("completion failed: {e}");
-                Ok(Some(empty()))
-            }
-            None => Ok(None),
-        },
+    match answer {
+        Some(Ok(c)) => Ok(Some((c, text, offset, key))),
+        Some(Err(e)) => {
+            tracing::warn!("completion failed: {e}");
+            Ok(Some(empty()))
+        }
         // Aborted by a newer request, or still working.
-        Ok(Err(_)) | Err(_) => Ok(None),
+        None => Ok(None),
+    }
+}
+
+/// Waits up to [`WAIT`] for a work's answer: the final one, or its streamed line item; after
+/// that, whatever is there (line items while the multi-line ones are tested). `None`: nothing
+/// yet, or the work was superseded.
+async fn wait_answer(rx: &mut Slot) -> Option<Result<Arc<Completions>, String>> {
+    let ready = |v: &Option<Result<Arc<Completions>, String>>| match v {
+        Some(Err(_)) => true,
+        Some(Ok(c)) => !c.pending || (c.partial && !c.items.is_empty()),
+        None => false,
+    };
+    let waited = match tokio::time::timeout(WAIT, rx.wait_for(ready)).await {
+        Ok(Ok(v)) => Ok(v.clone()),
+        Ok(Err(_)) => Err(true),
+        Err(_) => Err(false),
+    };
+    match waited {
+        Ok(v) => v,
+        Err(true) => None,
+        Err(false) => rx.borrow().clone(),
     }
 }
 

@@ -62,6 +62,8 @@ pub(crate) fn did_save(session: &Session, params: DidSaveTextDocumentParams) {
 
 pub(crate) fn did_close(session: &Session, params: DidCloseTextDocumentParams) {
     let uri = params.text_document.uri;
+    // Completion work for a closed document is for nobody.
+    session.completion_engine().forget(&uri);
     let was_dirty = session.documents().remove(&uri).is_some_and(|d| d.dirty);
     if was_dirty {
         // Closed without saving: the index goes back to the disk content.
