@@ -17,8 +17,11 @@ use tower_lsp_server::ls_types::Uri;
 
 /// Quiet time before the model is asked (typing bursts collapse into one call).
 pub(crate) const DEBOUNCE: Duration = Duration::from_millis(75);
-/// How long a completion request waits for the model before answering `isIncomplete`.
-pub(crate) const WAIT: Duration = Duration::from_millis(2500);
+/// How long a completion request waits for the model before answering `isIncomplete`. Clients
+/// ask again only on the next keystroke, so a user who stopped typing sees what comes within
+/// this time or nothing: long enough for the embedded model's first item in a real file on 2
+/// cores (3.5 s p50, 4.6 s p95 on Django), which is answered as soon as it is there.
+pub(crate) const WAIT: Duration = Duration::from_millis(6000);
 const CACHE_SIZE: usize = 128;
 
 pub(crate) type Slot = watch::Receiver<Option<Result<Arc<Completions>, String>>>;

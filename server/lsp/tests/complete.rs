@@ -136,8 +136,9 @@ async fn completion_offers_line_and_block_items_then_answers_from_the_cache() {
 
 #[tokio::test]
 async fn a_slow_model_gives_is_incomplete_then_the_result() {
+    // Past the request's wait (6 s).
     let model = Arc::new(Scripted::new([ScriptedReply::Slow(
-        Duration::from_millis(3500),
+        Duration::from_millis(7000),
         ANSWER.into(),
     )]));
     let (mut c, _ws, doc) = setup(model.clone()).await;
@@ -231,6 +232,49 @@ async fn cancelling_a_completion_stops_the_model_work() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the model call survived $/cancelRequest");
+}
+
+/// Model work stops when its document is closed, and when a cursor in another document asks:
+/// there is one user, and the model's time goes to where they are typing.
+#[tokio::test]
+async fn closing_the_document_or_asking_in_another_stops_older_work() {
+    let model = Arc::new(Scripted::new([ScriptedReply::Hang, ScriptedReply::Hang]));
+    let (mut c, ws, doc) = setup(model.clone()).await;
+    let wait_cancelled = |n: usize| {
+        let model = model.clone();
+        async move {
+            for _ in 0..60 {
+                if model.cancelled() == n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{} model calls cancelled, wanted {n}", model.cancelled());
+        }
+    };
+    let first = c.send_request("textDocument/completion", at(&doc)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(model.calls(), 1);
+    // A cursor in another document.
+    let other = uri(&ws.root.join("shapes/other.py"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": other, "languageId": "python", "version": 1, "text": SRC}}),
+    )
+    .await;
+    let second = c.send_request("textDocument/completion", at(&other)).await;
+    let answer = c.response(first, 10).await.unwrap();
+    assert_eq!(answer["isIncomplete"], true, "{answer}");
+    wait_cancelled(1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await; // past the debounce
+    assert_eq!(model.calls(), 2);
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": other}}),
+    )
+    .await;
+    wait_cancelled(2).await;
+    let _ = c.response(second, 10).await;
 }
 
 /// Multi-line completions are checked by the enclosing function's tests before they are shown:
