@@ -752,9 +752,10 @@ pub async fn complete_streaming(
     // The line item goes out as soon as its line ends (FIM answers are raw code; a chat answer's
     // code block is read whole): the text so far, up to its last newline, is cut as a finished
     // answer would be, and its line item, if it has one, is handed to `on_line`.
+    let on_line = on_line.filter(|_| fim);
     let streamed = Arc::new(AtomicBool::new(false));
     let mut lines_rx = None;
-    if fim && on_line.is_some() {
+    if on_line.is_some() {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         lines_rx = Some(rx);
         let so_far = Mutex::new(String::new());
@@ -789,7 +790,7 @@ pub async fn complete_streaming(
                 }
                 let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &text, fim);
                 if let (Some(sink), Some(line)) = (
-                    &on_line,
+                    on_line.as_ref(),
                     cut.items.into_iter().find(|(l, _)| *l == Level::Line),
                 ) {
                     streamed.store(true, Ordering::SeqCst);

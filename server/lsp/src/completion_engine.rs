@@ -30,7 +30,7 @@ pub(crate) type Slot = watch::Receiver<Option<Result<Arc<Completions>, String>>>
 pub(crate) struct CompletionEngine {
     cache: Mutex<VecDeque<(u64, Arc<Completions>)>>,
     /// Per document: the latest model work (running or finished) and where it was asked.
-    pub inflight: Mutex<HashMap<Uri, Inflight>>,
+    inflight: Mutex<HashMap<Uri, Inflight>>,
     /// Model calls made (for tests and logs).
     pub model_calls: std::sync::atomic::AtomicUsize,
 }
@@ -71,6 +71,11 @@ impl CompletionEngine {
             old.handle.abort();
         }
         inflight.insert(uri.clone(), work);
+    }
+
+    /// A document's latest model work, running or finished.
+    pub fn latest(&self, uri: &Uri) -> Option<Inflight> {
+        self.inflight.lock().unwrap().get(uri).cloned()
     }
 
     /// Stops and forgets a document's work (it was closed).

@@ -62,7 +62,7 @@ pub(crate) async fn completions_at(
     if let Some(hit) = engine.cached(key) {
         return Ok(Some((hit, text, offset, key)));
     }
-    let latest = engine.inflight.lock().unwrap().get(uri).cloned();
+    let latest = engine.latest(uri);
     // The user typed along the answer of the work in flight (or just finished) at an earlier
     // cursor: its items that start with what was typed, without it, instead of asking the
     // model again (the work goes on; nothing supersedes it).
