@@ -732,12 +732,12 @@ async fn cmd_doctor(json: bool, cache_dir: &Path) -> anyhow::Result<()> {
             .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
             .unwrap_or_default();
         println!(
-            "cpu: {}; embedded model kernels: {}",
+            "cpu: {}; embedded model and embeddings kernels: {}",
             features.join(", "),
             if cpu["vnni_kernels"] == true {
-                "AVX-512 VNNI"
+                "AVX-512 VNNI (int8)"
             } else {
-                "candle's (no AVX-512 VNNI)"
+                "candle's (no AVX-512 VNNI; embeddings in f32)"
             }
         );
         for m in facts["models"].as_array().into_iter().flatten() {

@@ -72,6 +72,17 @@ fn main() -> anyhow::Result<()> {
         max_tokens: 128,
         bucket: None,
         gelu_tanh: false,
+        int8: false,
+        batch_tokens: 1024,
+    };
+    // Today's f32 path (candle's BertModel, batches by token count), the base for its levers.
+    let f32_default = MiniLmOptions {
+        int8: false,
+        ..MiniLmOptions::default()
+    };
+    let int8 = |batch_tokens| MiniLmOptions {
+        batch_tokens,
+        ..MiniLmOptions::default()
     };
     let reference = MiniLm::load_with(&model, old)?;
     let tokens = reference.token_counts(&sample)?;
@@ -113,16 +124,22 @@ fn main() -> anyhow::Result<()> {
             "buckets of 16 + tanh GELU",
             MiniLmOptions {
                 gelu_tanh: true,
-                ..MiniLmOptions::default()
+                ..f32_default
             },
         ),
         (
             "buckets of 16, texts cut at 64 tokens",
             MiniLmOptions {
                 max_tokens: 64,
-                ..MiniLmOptions::default()
+                ..f32_default
             },
         ),
+        (
+            "int8 on the VNNI kernels, unpadded passes of 1024 tokens (the default)",
+            int8(1024),
+        ),
+        ("int8, passes of 512 tokens", int8(512)),
+        ("int8, passes of 2048 tokens", int8(2048)),
     ];
     println!("| variant | symbols/s | × old | cosine to old: min / mean |");
     println!("|---|---|---|---|");

@@ -1,4 +1,5 @@
-//! Text embeddings behind one small trait: all-MiniLM-L6-v2 in-process with candle (default), or
+//! Text embeddings behind one small trait: all-MiniLM-L6-v2 in-process (default; int8 on the
+//! embedded model's AVX-512 VNNI kernels where the CPU has them, else candle's f32 `BertModel`), or
 //! an OpenAI-compatible `/v1/embeddings` endpoint. API keys are read from the environment at
 //! request time and never logged or put into error messages.
 
@@ -11,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig, HiddenAct};
 use codeforge_config::{EmbeddingSettings, default_embedding_model_dir};
+use codeforge_model::{BertInt8, BertShape};
 use futures::future::BoxFuture;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -37,6 +39,11 @@ pub struct MiniLmOptions {
     /// GELU by its tanh approximation instead of the exact `erf` form the model was trained with.
     /// Measured slower in candle 0.11 (its tanh path is no faster than its `erf`), so off.
     pub gelu_tanh: bool,
+    /// int8 weights and activations on the VNNI kernels where the CPU has them (texts packed
+    /// without padding, `batch_tokens` tokens per pass); false or elsewhere: candle's f32 model.
+    pub int8: bool,
+    /// Tokens per pass of the int8 encoder (texts are not split across passes).
+    pub batch_tokens: usize,
 }
 
 impl Default for MiniLmOptions {
@@ -46,6 +53,8 @@ impl Default for MiniLmOptions {
             // Measured best of 8, 16 and 32 (bench_embed on Django: 1.31× the old batching).
             bucket: Some(16),
             gelu_tanh: false,
+            int8: true,
+            batch_tokens: 1024,
         }
     }
 }
@@ -57,10 +66,15 @@ pub struct MiniLm {
 }
 
 struct MiniLmInner {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
     device: Device,
     options: MiniLmOptions,
+}
+
+enum Encoder {
+    F32(BertModel),
+    Int8(BertInt8),
 }
 
 pub const MINILM_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
@@ -104,7 +118,25 @@ impl MiniLm {
             )
         }
         .context("mapping model.safetensors")?;
-        let model = BertModel::load(vb, &config).context("loading BERT weights")?;
+        let model = if options.int8 && codeforge_model::vnni_kernels_available() {
+            let shape = BertShape {
+                hidden: config.hidden_size,
+                heads: config.num_attention_heads,
+                layers: config.num_hidden_layers,
+                intermediate: config.intermediate_size,
+                max_positions: config.max_position_embeddings,
+                eps: config.layer_norm_eps as f32,
+            };
+            if config.hidden_act != HiddenAct::Gelu {
+                anyhow::bail!("the int8 encoder runs the exact GELU only");
+            }
+            Encoder::Int8(
+                BertInt8::load(&dir.join("model.safetensors"), shape)
+                    .context("loading BERT weights (int8)")?,
+            )
+        } else {
+            Encoder::F32(BertModel::load(vb, &config).context("loading BERT weights")?)
+        };
         Ok(MiniLm {
             inner: Arc::new(MiniLmInner {
                 model,
@@ -119,6 +151,14 @@ impl MiniLm {
     /// Embeds synchronously (call from a blocking thread).
     pub fn embed_blocking(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
         self.inner.embed(texts)
+    }
+
+    /// How the encoder runs: "int8" (the VNNI kernels) or "f32" (candle's `BertModel`).
+    pub fn precision(&self) -> &'static str {
+        match self.inner.model {
+            Encoder::F32(_) => "f32",
+            Encoder::Int8(_) => "int8",
+        }
     }
 
     /// Token counts of texts as the model sees them (after truncation).
@@ -143,6 +183,20 @@ impl MiniLmInner {
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
         let ids: Vec<&[u32]> = enc.iter().map(|e| e.get_ids()).collect();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        if let Encoder::Int8(bert) = &self.model {
+            // No padding: texts are packed one after another, a pass of about `batch_tokens`.
+            let (mut from, mut tokens) = (0, 0);
+            for i in 0..ids.len() {
+                tokens += ids[i].len();
+                if tokens >= self.options.batch_tokens || i + 1 == ids.len() {
+                    for (j, v) in bert.embed(&ids[from..=i]).into_iter().enumerate() {
+                        out[from + j] = v;
+                    }
+                    (from, tokens) = (i + 1, 0);
+                }
+            }
+            return Ok(out);
+        }
         match self.options.bucket {
             Some(size) => {
                 // Shortest first, so each batch pads little: a 10-token signature no longer
@@ -176,7 +230,10 @@ impl MiniLmInner {
         let ids = Tensor::from_vec(ids, (n, len), d)?;
         let types = Tensor::from_vec(types, (n, len), d)?;
         let mask = Tensor::from_vec(mask, (n, len), d)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, 384)
+        let Encoder::F32(model) = &self.model else {
+            anyhow::bail!("the int8 encoder takes texts unpadded");
+        };
+        let hidden = model.forward(&ids, &types, Some(&mask))?; // (n, len, 384)
         let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
         let summed = hidden.broadcast_mul(&maskf)?.sum(1)?; // (n, 384)
         let counts = maskf.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)
@@ -340,9 +397,36 @@ pub async fn load_embedder(settings: &EmbeddingSettings, cache_dir: &Path) -> Em
             let dir: PathBuf = model_dir
                 .clone()
                 .unwrap_or_else(|| default_embedding_model_dir(cache_dir));
+            // One instance per model directory in a process: every workspace of a server
+            // shares it (and its memory) while any of them holds it.
+            static LOADED: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<MiniLm>)>> =
+                std::sync::Mutex::new(Vec::new());
+            let held = |dir: &Path| {
+                let mut l = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+                l.retain(|(_, w)| w.strong_count() > 0);
+                l.iter()
+                    .find(|(d, _)| d == dir)
+                    .and_then(|(_, w)| w.upgrade())
+            };
+            if let Some(m) = held(&dir) {
+                return EmbedderChoice::Ready(m);
+            }
             let d2 = dir.clone();
             match tokio::task::spawn_blocking(move || MiniLm::load(&d2)).await {
-                Ok(Ok(m)) => EmbedderChoice::Ready(Arc::new(m)),
+                Ok(Ok(m)) => {
+                    let m = Arc::new(m);
+                    let mut l = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+                    // Another workspace may have loaded it meanwhile: keep the first.
+                    if let Some(first) = l
+                        .iter()
+                        .find(|(d, _)| d == &dir)
+                        .and_then(|(_, w)| w.upgrade())
+                    {
+                        return EmbedderChoice::Ready(first);
+                    }
+                    l.push((dir.clone(), Arc::downgrade(&m)));
+                    EmbedderChoice::Ready(m)
+                }
                 Ok(Err(e)) => EmbedderChoice::Unavailable(format!(
                     "embedding model not available ({e:#}); search is lexical only. \
                      Install it with `codeforge model pull embeddings` (all-MiniLM-L6-v2, 91 MB, into {}) \

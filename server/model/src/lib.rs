@@ -6,6 +6,7 @@
 //! Cancellation is by drop: dropping the future returned by [`Backend::generate`] closes the HTTP
 //! connection or stops the embedded model between two tokens.
 
+mod bert;
 mod embedded;
 mod openai;
 pub mod pull;
@@ -15,6 +16,7 @@ mod vnni;
 
 use std::sync::Arc;
 
+pub use bert::{BertInt8, BertShape};
 pub use embedded::{EmbeddedConfig, EmbeddedQwen, LoadReport, prepare_gguf};
 pub use openai::{OpenAiBackend, OpenAiConfig, Probe, probe};
 pub use scripted::{Scripted, ScriptedReply};

@@ -259,21 +259,43 @@ impl Activations {
             d: vec![0.0; m * nb],
             sum: vec![0; m * nb],
         };
-        for (i, x) in lhs.chunks_exact(QK).enumerate() {
-            let amax = x.iter().fold(0f32, |acc, v| acc.max(v.abs()));
-            // As ggml and candle do: the scale is kept as f16, the values divided by the exact one.
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let d = half::f16::from_f32(d).to_f32();
-            let q = &mut a.q[i * QK..(i + 1) * QK];
-            let mut s = 0i32;
-            for (o, v) in q.iter_mut().zip(x) {
-                let v = (v * id).round() as i32;
-                *o = v as i8;
-                s += v;
+        let blocks = m * nb;
+        let (qp, dp, sp) = (
+            a.q.as_mut_ptr() as usize,
+            a.d.as_mut_ptr() as usize,
+            a.sum.as_mut_ptr() as usize,
+        );
+        let run = |range: std::ops::Range<usize>| {
+            for i in range {
+                let x = &lhs[i * QK..(i + 1) * QK];
+                // SAFETY: block `i` owns its 32 values, scale and sum; ranges are disjoint.
+                let (q, d, sum) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut((qp as *mut i8).add(i * QK), QK),
+                        &mut *(dp as *mut f32).add(i),
+                        &mut *(sp as *mut i32).add(i),
+                    )
+                };
+                let amax = x.iter().fold(0f32, |acc, v| acc.max(v.abs()));
+                // As ggml and candle do: the scale is kept as f16, the values divided by the
+                // exact one.
+                let scale = amax / 127.0;
+                let id = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                let mut s = 0i32;
+                for (o, v) in q.iter_mut().zip(x) {
+                    let v = (v * id).round() as i32;
+                    *o = v as i8;
+                    s += v;
+                }
+                *d = half::f16::from_f32(scale).to_f32();
+                *sum = s;
             }
-            a.d[i] = d;
-            a.sum[i] = s;
+        };
+        // Prefill-sized inputs are split over the pool; a decode step's row is not worth it.
+        if blocks >= 1024 {
+            candle_core::utils::barrier_pool().execute_chunked(blocks, run);
+        } else {
+            run(0..blocks);
         }
         a
     }
