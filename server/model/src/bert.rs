@@ -256,7 +256,9 @@ fn add_norm(x: &mut [f32], y: &[f32], n: &Norm, eps: f32) {
 }
 
 /// Self-attention of each text with itself (no padding, so no mask): `qkv` holds per token its
-/// query, key and value (`hidden` each); `ctx` gets the heads' outputs side by side.
+/// query, key and value (`hidden` each); `ctx` gets the heads' outputs side by side. Per text and
+/// head the keys are laid out transposed, so a query's scores are `dh` passes over contiguous
+/// memory that vectorise, as do the softmax and the weighted sum of values.
 fn attention(qkv: &[f32], lens: &[usize], heads: usize, h: usize, ctx: &mut [f32]) {
     let dh = h / heads;
     let scale = 1.0 / (dh as f32).sqrt();
@@ -268,40 +270,86 @@ fn attention(qkv: &[f32], lens: &[usize], heads: usize, h: usize, ctx: &mut [f32
     }
     let out = ctx.as_mut_ptr() as usize;
     candle_core::utils::barrier_pool().execute_chunked(lens.len() * heads, |range| {
-        let mut scores = Vec::new();
+        let (mut kt, mut scores) = (Vec::new(), Vec::new());
         for job in range {
             let (t, hd) = (job / heads, job % heads);
             let (o, len) = (starts[t], lens[t]);
-            let q_at = |i: usize| &qkv[(o + i) * 3 * h + hd * dh..][..dh];
-            let k_at = |j: usize| &qkv[(o + j) * 3 * h + h + hd * dh..][..dh];
-            let v_at = |j: usize| &qkv[(o + j) * 3 * h + 2 * h + hd * dh..][..dh];
+            let row = |i: usize, part: usize| &qkv[(o + i) * 3 * h + part * h + hd * dh..][..dh];
+            // kt[d][j] = key j's value d, scaled.
+            kt.resize(dh * len, 0f32);
+            for j in 0..len {
+                for (d, k) in row(j, 1).iter().enumerate() {
+                    kt[d * len + j] = k * scale;
+                }
+            }
             scores.resize(len, 0f32);
             for i in 0..len {
-                let q = q_at(i);
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = q.iter().zip(k_at(j)).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    max = max.max(*s);
+                scores.fill(0.0);
+                for (d, &q) in row(i, 0).iter().enumerate() {
+                    for (s, k) in scores.iter_mut().zip(&kt[d * len..][..len]) {
+                        *s = q.mul_add(*k, *s);
+                    }
                 }
+                let max = max_of(&scores);
                 let mut sum = 0.0;
                 for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
+                    *s = exp(*s - max);
+                }
+                for s in scores.iter() {
+                    sum += s;
                 }
                 // SAFETY: (text, head) jobs write disjoint rows × columns of `ctx`.
                 let dst = unsafe {
                     std::slice::from_raw_parts_mut((out as *mut f32).add((o + i) * h + hd * dh), dh)
                 };
                 dst.fill(0.0);
-                for (j, s) in scores.iter().enumerate() {
-                    let p = s / sum;
-                    for (d, v) in dst.iter_mut().zip(v_at(j)) {
-                        *d += p * v;
+                for (j, &p) in scores.iter().enumerate() {
+                    for (d, v) in dst.iter_mut().zip(row(j, 2)) {
+                        *d = p.mul_add(*v, *d);
                     }
                 }
+                let inv = 1.0 / sum;
+                dst.iter_mut().for_each(|d| *d *= inv);
             }
         }
     });
+}
+
+/// The largest value, in 8 lanes (so that it vectorises).
+fn max_of(v: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let c = v.chunks_exact(8);
+    let mut m = c
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for x in c {
+        for l in 0..8 {
+            acc[l] = if x[l] > acc[l] { x[l] } else { acc[l] };
+        }
+    }
+    for a in acc {
+        m = if a > m { a } else { m };
+    }
+    m
+}
+
+/// `e^x` for the softmax (`x ≤ 0` there): `2^n · e^r` with `|r| ≤ ln2/2` and `e^r` by its Taylor
+/// polynomial to degree 6 (relative error about 1e-7), branch-free so that loops over it
+/// vectorise, unlike `libm`'s.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = n.mul_add(-0.693_359_4, x);
+    let r = n.mul_add(2.121_944_4e-4, r);
+    let mut p = r.mul_add(1.0 / 720.0, 1.0 / 120.0);
+    p = r.mul_add(p, 1.0 / 24.0);
+    p = r.mul_add(p, 1.0 / 6.0);
+    p = r.mul_add(p, 0.5);
+    p = r.mul_add(p, 1.0);
+    p = r.mul_add(p, 1.0);
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// The exact GELU, `x·Φ(x)`, with [`erf`].
@@ -357,6 +405,23 @@ mod tests {
             let got = erf(x) as f64;
             assert!((got - want).abs() < 2e-6, "erf({x}) = {got}, want {want}");
         }
+    }
+
+    #[test]
+    fn the_polynomial_exp_matches_std() {
+        for i in 0..=9000 {
+            let x = -87.0 + i as f32 * 0.0097;
+            let (want, got) = (x.exp(), exp(x));
+            assert!(
+                (got - want).abs() <= 4e-7 * want,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+        assert_eq!(
+            max_of(&[1.0, -3.0, 7.5, 2.0, 0.0, 1.0, 1.0, 1.0, 1.0, 9.0, -1.0]),
+            9.0
+        );
+        assert_eq!(max_of(&[-2.0, -1.0]), -1.0);
     }
 
     #[test]

@@ -276,19 +276,9 @@ impl Activations {
                         &mut *(sp as *mut i32).add(i),
                     )
                 };
-                let amax = x.iter().fold(0f32, |acc, v| acc.max(v.abs()));
-                // As ggml and candle do: the scale is kept as f16, the values divided by the
-                // exact one.
-                let scale = amax / 127.0;
-                let id = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                let mut s = 0i32;
-                for (o, v) in q.iter_mut().zip(x) {
-                    let v = (v * id).round() as i32;
-                    *o = v as i8;
-                    s += v;
-                }
+                // SAFETY: `quantize` runs only where `available()` (asserted by `matmul`).
+                let scale = unsafe { quantize_block(x, q, sum) };
                 *d = half::f16::from_f32(scale).to_f32();
-                *sum = s;
             }
         };
         // Prefill-sized inputs are split over the pool; a decode step's row is not worth it.
@@ -299,6 +289,41 @@ impl Activations {
         }
         a
     }
+}
+
+/// One block of 32 values to 8 bits: `q` and the sum of `q` written, the scale returned. As ggml
+/// does: the scale is `max |x| / 127` (kept as f16 by the caller), the values divided by the exact
+/// one and rounded to nearest (ties to even, as ggml's SIMD paths).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_block(x: &[f32], q: &mut [i8], sum: &mut i32) -> f32 {
+    use std::arch::x86_64::*;
+    assert!(x.len() == QK && q.len() == QK);
+    let (a, b) = unsafe {
+        (
+            _mm512_loadu_ps(x.as_ptr()),
+            _mm512_loadu_ps(x.as_ptr().add(16)),
+        )
+    };
+    let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    let scale = amax / 127.0;
+    let id = _mm512_set1_ps(if scale > 0.0 { 1.0 / scale } else { 0.0 });
+    let qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
+    let qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
+    *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+    unsafe {
+        _mm_storeu_si128(q.as_mut_ptr() as *mut __m128i, _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128(
+            q.as_mut_ptr().add(16) as *mut __m128i,
+            _mm512_cvtepi32_epi8(qb),
+        );
+    }
+    scale
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn quantize_block(_x: &[f32], _q: &mut [i8], _sum: &mut i32) -> f32 {
+    unreachable!("available() is false off x86_64")
 }
 
 struct Weights {
