@@ -140,8 +140,19 @@ fn ctags(root: &Path) -> Option<(usize, Duration)> {
     Some((tags, elapsed))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+// The shipped binary's allocator setting, so that peak RSS is what users get.
+#[path = "../src/alloc.rs"]
+mod alloc;
+
+fn main() -> anyhow::Result<()> {
+    alloc::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let a = args();
     let root = a.path.canonicalize()?;
     let mut report = serde_json::Map::new();

@@ -15,6 +15,7 @@ use codeforge_syntax::Language;
 use serde::Serialize;
 
 // Checks the CPU before `main` (x86-64 Linux).
+mod alloc;
 mod cpu;
 mod generate;
 mod pull;
@@ -195,6 +196,7 @@ enum FeedbackAction {
 }
 
 fn main() -> ExitCode {
+    alloc::limit_arenas();
     let cli = Cli::parse();
     init_logging();
     let cache_dir =

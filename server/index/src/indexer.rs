@@ -443,7 +443,11 @@ impl WorkspaceIndex {
             }
             attempted.extend(rows.iter().map(|r| r.id.clone()));
             let n = rows.len();
+            let names_rows = self.names_loaded().then(|| rows.clone());
             self.store.set_vectors(rows).await?;
+            if let Some(r) = names_rows {
+                self.names_set_vectors(&r);
+            }
             done += n;
             progress(Progress::Embedding {
                 done: done.min(total),

@@ -181,7 +181,8 @@ impl WorkspaceIndex {
             b.finish()
         });
         let scanned: anyhow::Result<()> = async {
-            let mut rows = std::pin::pin!(self.store.scan_rows().await?);
+            let vectors = self.embedder.is_some();
+            let mut rows = std::pin::pin!(self.store.scan_rows(vectors).await?);
             while let Some(batch) = futures::TryStreamExt::try_next(&mut rows).await? {
                 if tx.send(batch).await.is_err() {
                     anyhow::bail!("the name layer's builder stopped");
@@ -215,6 +216,18 @@ impl WorkspaceIndex {
         }
         for (p, rows) in by_path {
             t.replace_file(p, rows);
+        }
+    }
+
+    /// Gives a loaded name layer the vectors just written for `rows` (called under
+    /// `update_lock`).
+    fn names_set_vectors(&self, rows: &[store::SymbolRow]) {
+        let mut g = self.names.write().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = g.as_mut() else { return };
+        for r in rows {
+            if let Some(v) = &r.vector {
+                t.set_vector(&r.path, r.start_byte, &r.name, v);
+            }
         }
     }
 

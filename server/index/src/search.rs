@@ -196,7 +196,29 @@ impl WorkspaceIndex {
         let semantic = match self.embedder() {
             Some(e) => {
                 let v = e.embed(vec![text.to_string()]).await?;
+                // From the name layer's vectors when it holds them (the same cosine ranking,
+                // on 8-bit copies), else LanceDB's vector query.
+                let from_memory = match v.first() {
+                    Some(v) if in_memory => {
+                        let accept = |e: &NameEntry| {
+                            language.is_none_or(|l| e.language == l)
+                                && kind.is_none_or(|k| e.kind == k)
+                                && keep(&e.path)
+                        };
+                        self.with_names(|t| {
+                            (t.vector_count() > 0).then(|| {
+                                t.nearest(v, fetch, Some(&accept))
+                                    .into_iter()
+                                    .map(|(e, _)| hit_of_entry(e))
+                                    .collect::<Vec<Hit>>()
+                            })
+                        })
+                        .flatten()
+                    }
+                    _ => None,
+                };
                 match v.first() {
+                    _ if from_memory.is_some() => from_memory.map(Ok),
                     Some(v) => Some(
                         self.store()
                             .search_vector(v, filter.as_deref(), store_fetch)

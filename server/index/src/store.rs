@@ -564,12 +564,17 @@ impl Store {
     /// load: never all rows in memory at once).
     pub async fn scan_rows(
         &self,
+        with_vectors: bool,
     ) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<Vec<SymbolRow>>> + Send + use<>>
     {
+        let mut columns = HIT_COLUMNS.to_vec();
+        if with_vectors {
+            columns.push("vector");
+        }
         let stream = self
             .symbols
             .query()
-            .select(Select::columns(HIT_COLUMNS))
+            .select(Select::columns(&columns))
             .execute()
             .await?;
         Ok(stream

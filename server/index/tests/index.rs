@@ -425,6 +425,36 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
     assert_eq!(top.first(), Some(&"app.settings.read_options"), "{top:?}");
     assert!(hits[0].matched_by.contains(&"semantic"));
 
+    // With the name layer loaded, vectors are searched from memory: the same answer.
+    i.load_names().await.unwrap();
+    assert_eq!(i.with_names(|t| t.vector_count()), Some(s.symbols));
+    let from_memory = i
+        .search_uncached(&SearchQuery::new("parse the config file", 5))
+        .await
+        .unwrap();
+    assert_eq!(from_memory[0].qualified_name, "app.settings.read_options");
+    assert!(from_memory[0].matched_by.contains(&"semantic"));
+    // An edit's symbols are embedded and reach the layer with the write.
+    std::fs::write(
+        e.root.join("weather.py"),
+        "def tomorrows_forecast(city):\n    \"\"\"Predict rain or sun for the next day.\"\"\"\n",
+    )
+    .unwrap();
+    update(&i).await;
+    assert_eq!(i.with_names(|t| t.vector_count()), Some(s.symbols + 1));
+    let hits = i
+        .search_uncached(&SearchQuery::new("will it be sunny", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        hits[0].qualified_name, "weather.tomorrows_forecast",
+        "{hits:?}"
+    );
+    assert!(hits[0].matched_by.contains(&"semantic"));
+    std::fs::remove_file(e.root.join("weather.py")).unwrap();
+    update(&i).await;
+    assert_eq!(i.with_names(|t| t.vector_count()), Some(s.symbols));
+
     drop(i);
     let i = open(&e, settings).await;
     let again = update(&i).await;
