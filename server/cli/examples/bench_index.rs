@@ -352,6 +352,8 @@ async fn run() -> anyhow::Result<()> {
     // Each query twice: lexical search from the name layer (what search does), and from
     // LanceDB's full-text index (what it did before the name layer).
     let (mut q_times, mut store_times) = (Vec::new(), Vec::new());
+    // With vectors: how much of a query is embedding the query itself.
+    let mut embed_times = Vec::new();
     let mut same_top = 0;
     for i in 0..a.queries {
         let q = if i % 2 == 0 && !idents.is_empty() {
@@ -364,6 +366,11 @@ async fn run() -> anyhow::Result<()> {
             .search_uncached(&SearchQuery::new(q.clone(), 10))
             .await?;
         q_times.push(t.elapsed());
+        if let Some(e) = index.embedder() {
+            let t = Instant::now();
+            e.embed(vec![q.clone()]).await?;
+            embed_times.push(t.elapsed());
+        }
         let t = Instant::now();
         let store = index.search_store_only(&SearchQuery::new(q, 10)).await?;
         store_times.push(t.elapsed());
@@ -386,6 +393,12 @@ async fn run() -> anyhow::Result<()> {
         "lancedb_query_p95_ms".into(),
         format!("{:.1}", percentile(&mut store_times, 0.95)).into(),
     );
+    if !embed_times.is_empty() {
+        report.insert(
+            "query_embed_p50_ms".into(),
+            format!("{:.2}", percentile(&mut embed_times, 0.5)).into(),
+        );
+    }
     report.insert(
         "same_first_hit".into(),
         format!("{same_top}/{}", a.queries).into(),

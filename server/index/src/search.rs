@@ -207,10 +207,17 @@ impl WorkspaceIndex {
                         };
                         self.with_names(|t| {
                             (t.vector_count() > 0).then(|| {
-                                t.nearest(v, fetch, Some(&accept))
-                                    .into_iter()
-                                    .map(|(e, _)| hit_of_entry(e))
-                                    .collect::<Vec<Hit>>()
+                                // Filters cost a lookup per symbol: only when asked for.
+                                let filtered =
+                                    language.is_some() || kind.is_some() || prefix.is_some();
+                                t.nearest(
+                                    v,
+                                    fetch,
+                                    filtered.then_some(&accept as &dyn Fn(&NameEntry) -> bool),
+                                )
+                                .into_iter()
+                                .map(|(e, _)| hit_of_entry(e))
+                                .collect::<Vec<Hit>>()
                             })
                         })
                         .flatten()
