@@ -202,7 +202,7 @@ type Dot = fn(&[u8], &[i8]) -> i32;
 /// The fastest dot product this CPU runs for vectors of `dims` values.
 fn dot_fn(dims: usize) -> Dot {
     #[cfg(target_arch = "x86_64")]
-    if dims % 64 == 0
+    if dims.is_multiple_of(64)
         && std::env::var_os("CODEFORGE_NO_VNNI").is_none()
         && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512vnni")
@@ -235,7 +235,7 @@ fn dot_plain(a: &[u8], b: &[i8]) -> i32 {
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn dot_vnni(a: &[u8], b: &[i8]) -> i32 {
     use std::arch::x86_64::*;
-    debug_assert!(a.len() == b.len() && a.len() % 64 == 0);
+    debug_assert!(a.len() == b.len() && a.len().is_multiple_of(64));
     let mut acc = _mm512_setzero_si512();
     for i in (0..a.len()).step_by(64) {
         let (x, y) = unsafe {
@@ -504,7 +504,7 @@ mod tests {
     /// rank by cosine similarity with the filter applied.
     #[test]
     fn vectors_follow_the_rows_and_rank_by_cosine() {
-        let mut with = |name: &str, start, v: &[f32]| {
+        let with = |name: &str, start, v: &[f32]| {
             let mut r = row("a.py", name, "", "", start);
             r.vector = Some(unit(v));
             r

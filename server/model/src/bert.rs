@@ -56,7 +56,7 @@ impl BertInt8 {
         if !available() {
             candle_core::bail!("the int8 encoder needs AVX-512 VNNI");
         }
-        if shape.heads == 0 || shape.hidden % shape.heads != 0 {
+        if shape.heads == 0 || !shape.hidden.is_multiple_of(shape.heads) {
             candle_core::bail!("{} heads do not divide {}", shape.heads, shape.hidden);
         }
         let all = candle_core::safetensors::load(weights, &Device::Cpu)?;
@@ -368,7 +368,7 @@ fn erf(x: f32) -> f32 {
     p = x2.mul_add(p, -2.101_024e-6);
     p = x2.mul_add(p, -5.692_506_4e-5);
     p = x2.mul_add(p, -7.349_906e-4);
-    p = x2.mul_add(p, -2.954_600e-3);
+    p = x2.mul_add(p, -2.954_6e-3);
     p = x2.mul_add(p, -1.609_603_3e-2);
     let p = x * p;
     let mut q = x2.mul_add(-1.456_607_2e-5, -2.133_740_6e-4);
