@@ -394,10 +394,7 @@ impl NameTable {
         limit: usize,
         keep: Option<&dyn Fn(&NameEntry) -> bool>,
     ) -> Vec<(&NameEntry, f32)> {
-        let entry = |slot: u32| {
-            let (path, i) = &self.owners[slot as usize];
-            &self.files[path][*i as usize]
-        };
+        let entry = |slot: u32| self.entry(slot);
         let keep_slot = keep.map(|k| move |s: u32| k(entry(s)));
         self.lexicon
             .search(
@@ -408,6 +405,12 @@ impl NameTable {
             .into_iter()
             .map(|(s, score)| (entry(s), score))
             .collect()
+    }
+
+    /// The entry in lexicon slot `slot` (a live one).
+    fn entry(&self, slot: u32) -> &NameEntry {
+        let (path, i) = &self.owners[slot as usize];
+        &self.files[path][*i as usize]
     }
 
     /// Gives the symbol `name` at `start_byte` of `path` its vector (written after the symbol,
@@ -441,10 +444,7 @@ impl NameTable {
         limit: usize,
         keep: Option<&dyn Fn(&NameEntry) -> bool>,
     ) -> Vec<(&NameEntry, f32)> {
-        let entry = |slot: u32| {
-            let (path, i) = &self.owners[slot as usize];
-            &self.files[path][*i as usize]
-        };
+        let entry = |slot: u32| self.entry(slot);
         self.vectors
             .nearest(query, limit, &|s| keep.is_none_or(|k| k(entry(s))))
             .into_iter()

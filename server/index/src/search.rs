@@ -165,22 +165,23 @@ impl WorkspaceIndex {
         let store_fetch = fetch + if prefix.is_some() { 200 } else { 0 };
         let keep = |path: &str| prefix.is_none_or(|p| path.starts_with(p));
 
+        // The name layer's filter, only when one is asked for (it costs a lookup per symbol).
+        let accept = |e: &NameEntry| {
+            language.is_none_or(|l| e.language == l)
+                && kind.is_none_or(|k| e.kind == k)
+                && keep(&e.path)
+        };
+        let filtered = language.is_some() || kind.is_some() || prefix.is_some();
+        // Sync: it lives across the awaits below, in a future that must be Send.
+        let accept = filtered.then_some(&accept as &(dyn Fn(&NameEntry) -> bool + Sync));
+        let accept = || accept.map(|a| a as &dyn Fn(&NameEntry) -> bool);
+
         let from_names = if in_memory {
-            let filtered = language.is_some() || kind.is_some() || prefix.is_some();
-            let accept = |e: &NameEntry| {
-                language.is_none_or(|l| e.language == l)
-                    && kind.is_none_or(|k| e.kind == k)
-                    && keep(&e.path)
-            };
             self.with_names(|t| {
-                t.search(
-                    text,
-                    fetch,
-                    filtered.then_some(&accept as &dyn Fn(&NameEntry) -> bool),
-                )
-                .into_iter()
-                .map(|(e, _)| hit_of_entry(e))
-                .collect::<Vec<Hit>>()
+                t.search(text, fetch, accept())
+                    .into_iter()
+                    .map(|(e, _)| hit_of_entry(e))
+                    .collect::<Vec<Hit>>()
             })
         } else {
             None
@@ -199,34 +200,21 @@ impl WorkspaceIndex {
                 // From the name layer's vectors when it holds them (the same cosine ranking,
                 // on 8-bit copies), else LanceDB's vector query.
                 let from_memory = match v.first() {
-                    Some(v) if in_memory => {
-                        let accept = |e: &NameEntry| {
-                            language.is_none_or(|l| e.language == l)
-                                && kind.is_none_or(|k| e.kind == k)
-                                && keep(&e.path)
-                        };
-                        self.with_names(|t| {
+                    Some(v) if in_memory => self
+                        .with_names(|t| {
                             (t.vector_count() > 0).then(|| {
-                                // Filters cost a lookup per symbol: only when asked for.
-                                let filtered =
-                                    language.is_some() || kind.is_some() || prefix.is_some();
-                                t.nearest(
-                                    v,
-                                    fetch,
-                                    filtered.then_some(&accept as &dyn Fn(&NameEntry) -> bool),
-                                )
-                                .into_iter()
-                                .map(|(e, _)| hit_of_entry(e))
-                                .collect::<Vec<Hit>>()
+                                t.nearest(v, fetch, accept())
+                                    .into_iter()
+                                    .map(|(e, _)| hit_of_entry(e))
+                                    .collect::<Vec<Hit>>()
                             })
                         })
-                        .flatten()
-                    }
+                        .flatten(),
                     _ => None,
                 };
-                match v.first() {
-                    _ if from_memory.is_some() => from_memory.map(Ok),
-                    Some(v) => Some(
+                match (from_memory, v.first()) {
+                    (Some(hits), _) => Some(Ok(hits)),
+                    (None, Some(v)) => Some(
                         self.store()
                             .search_vector(v, filter.as_deref(), store_fetch)
                             .await
@@ -236,7 +224,7 @@ impl WorkspaceIndex {
                                     .collect::<Vec<Hit>>()
                             }),
                     ),
-                    None => None,
+                    (None, None) => None,
                 }
             }
             None => None,
