@@ -276,6 +276,81 @@ pub fn readings(prefix: &str, suffix: &str, answer: &str) -> Vec<String> {
     out
 }
 
+/// The readings moved to the other indentations the cursor's empty line could take (each line
+/// shifted alike): the line above's, one level deeper after a line that opens a block, one level
+/// shallower, and the next line's. Small models often write the right statement at the wrong
+/// depth; the parse picks among these after the model's own (ties keep the model's). Only at a
+/// line that holds nothing but spaces before the cursor.
+pub fn reindented(prefix: &str, suffix: &str, readings: &[String]) -> Vec<String> {
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let typed = &prefix[line_start..];
+    if typed.contains(|c: char| c != ' ') {
+        return Vec::new();
+    }
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let code = |l: &&str| !l.trim().is_empty();
+    let above = prefix[..line_start].lines().rev().find(code);
+    let below = suffix.lines().skip(1).find(code);
+    if above.into_iter().chain(below).any(|l| l.starts_with('\t')) {
+        return Vec::new();
+    }
+    // The indentation step: the first indented line's.
+    let unit = prefix
+        .lines()
+        .chain(suffix.lines())
+        .filter(code)
+        .map(indent_of)
+        .find(|&i| i > 0)
+        .unwrap_or(4);
+    let mut targets: Vec<usize> = Vec::new();
+    if let Some(a) = above {
+        let i = indent_of(a);
+        if a.trim_end().ends_with([':', '{', '(', '[']) {
+            targets.push(i + unit);
+        }
+        targets.push(i);
+        targets.extend(i.checked_sub(unit));
+    }
+    if let Some(b) = below {
+        targets.push(indent_of(b));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in readings {
+        let Some(first) = r.lines().next().filter(|l| !l.trim().is_empty()) else {
+            continue;
+        };
+        let now = typed.len() + indent_of(first);
+        for &t in &targets {
+            if t < typed.len() || t == now {
+                continue;
+            }
+            let shifted: Option<Vec<String>> = r
+                .split('\n')
+                .enumerate()
+                .map(|(k, l)| {
+                    if l.trim().is_empty() {
+                        Some(l.to_string())
+                    } else if k == 0 {
+                        Some(format!("{}{}", " ".repeat(t - typed.len()), l.trim_start()))
+                    } else if t > now {
+                        Some(format!("{}{l}", " ".repeat(t - now)))
+                    } else {
+                        let cut = now - t;
+                        (indent_of(l) >= cut).then(|| l[cut..].to_string())
+                    }
+                })
+                .collect();
+            if let Some(v) = shifted.map(|v| v.join("\n"))
+                && !readings.contains(&v)
+                && !out.contains(&v)
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 /// `text` without its first lines where they restate the lines before the cursor: the lines
 /// just above it (the model re-wrote the loop it continues), or a run of them further up that is
 /// two lines or more, one long line or one that opens a block (the function's header). A lone
@@ -582,6 +657,11 @@ impl CompletionRepo {
     }
 }
 
+/// How many times the model is asked again when its answer gives no item.
+const RETRIES: u32 = 2;
+/// The temperature of a retry where the backend cannot take its next-best first token.
+const RETRY_TEMPERATURE: f32 = 0.7;
+
 /// Asks the model for the code at the cursor and returns it at each granularity. In a secrets
 /// file (by its name) nothing is asked and nothing is offered; elsewhere the model sees the
 /// document with its secrets masked, and an item that holds the mask is dropped. With a
@@ -684,7 +764,7 @@ pub async fn complete_streaming(
         context_ms = t.elapsed().as_millis() as u64;
     }
     let context_hits = related.len();
-    let mut req = if fim {
+    let req = if fim {
         // A FIM answer is raw code: no code block to wait for. Related code goes first, as the
         // other files of Qwen2.5-Coder's repository-level format, one section per file.
         let mut files: Vec<FimFile> = Vec::new();
@@ -754,81 +834,122 @@ pub async fn complete_streaming(
     // answer would be, and its line item, if it has one, is handed to `on_line`.
     let on_line = on_line.filter(|_| fim);
     let streamed = Arc::new(AtomicBool::new(false));
-    let mut lines_rx = None;
-    if on_line.is_some() {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        lines_rx = Some(rx);
-        let so_far = Mutex::new(String::new());
-        let streamed = streamed.clone();
-        req.on_text = Some(Arc::new(move |sample: usize, delta: &str| {
-            if sample != 0 || streamed.load(Ordering::SeqCst) {
-                return;
-            }
-            let mut t = so_far.lock().unwrap();
-            t.push_str(delta);
-            if delta.contains('\n')
-                && let Some(end) = t.rfind('\n')
-            {
-                let _ = tx.send(t[..=end].to_string());
-            }
-        }));
-    }
-    let generation = backend.generate(req);
-    tokio::pin!(generation);
-    let g = loop {
-        tokio::select! {
-            g = &mut generation => break g?,
-            Some(text) = async {
-                match lines_rx.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => None,
-                }
-            } => {
-                // An answer that already reached the code after the cursor is about to end.
-                if streamed.load(Ordering::SeqCst) || fim_middle_end(prefix, suffix, &text).is_some() {
-                    continue;
-                }
-                let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &text, fim);
-                if let (Some(sink), Some(line)) = (
-                    on_line.as_ref(),
-                    cut.items.into_iter().find(|(l, _)| *l == Level::Line),
-                ) {
-                    streamed.store(true, Ordering::SeqCst);
-                    tracing::info!(
-                        "completion: line item after {} ms (model {} ms), the model writes on",
-                        start.elapsed().as_millis(),
-                        model_start.elapsed().as_millis()
-                    );
-                    sink(Completions {
-                        items: vec![line],
-                        raw: text,
-                        prompt: prompt.clone(),
-                        elapsed_ms: start.elapsed().as_millis() as u64,
-                        overhead_ms: prepared_ms,
-                        context_ms,
-                        context_hits,
-                        model_ms: model_start.elapsed().as_millis() as u64,
-                        pending: true,
-                        partial: true,
-                        ..Completions::default()
-                    });
-                }
+    // An answer that gives no item (it holds no code, only repeats the text around the cursor,
+    // or every item of it would break the parse) is not the last word: the model is asked for
+    // its next-best answer, up to RETRIES times. The embedded model takes its next most likely
+    // first token and goes on greedily (the prompt's keys and values are cached: this costs the
+    // decode only); an HTTP backend is asked at a temperature, seeded.
+    let mut attempt: u32 = 0;
+    let mut tokens = (0, 0, 0);
+    let (raw, cut) = loop {
+        let mut req = req.clone();
+        if attempt > 0 {
+            if backend.first_choices() && req.temperature <= 0.0 {
+                req.first_choice = attempt;
+            } else {
+                req.temperature = RETRY_TEMPERATURE;
+                req.seed = Some(attempt as u64);
             }
         }
+        let mut lines_rx = None;
+        if on_line.is_some() {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            lines_rx = Some(rx);
+            let so_far = Mutex::new(String::new());
+            let streamed = streamed.clone();
+            req.on_text = Some(Arc::new(move |sample: usize, delta: &str| {
+                if sample != 0 || streamed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let mut t = so_far.lock().unwrap();
+                t.push_str(delta);
+                if delta.contains('\n')
+                    && let Some(end) = t.rfind('\n')
+                {
+                    let _ = tx.send(t[..=end].to_string());
+                }
+            }));
+        }
+        let generation = backend.generate(req);
+        tokio::pin!(generation);
+        let g = loop {
+            tokio::select! {
+                g = &mut generation => break g,
+                Some(text) = async {
+                    match lines_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => None,
+                    }
+                } => {
+                    // An answer that already reached the code after the cursor is about to end.
+                    if streamed.load(Ordering::SeqCst) || fim_middle_end(prefix, suffix, &text).is_some() {
+                        continue;
+                    }
+                    let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &text, fim);
+                    if let (Some(sink), Some(line)) = (
+                        on_line.as_ref(),
+                        cut.items.into_iter().find(|(l, _)| *l == Level::Line),
+                    ) {
+                        streamed.store(true, Ordering::SeqCst);
+                        tracing::info!(
+                            "completion: line item after {} ms (model {} ms), the model writes on",
+                            start.elapsed().as_millis(),
+                            model_start.elapsed().as_millis()
+                        );
+                        sink(Completions {
+                            items: vec![line],
+                            raw: text,
+                            prompt: prompt.clone(),
+                            elapsed_ms: start.elapsed().as_millis() as u64,
+                            overhead_ms: prepared_ms,
+                            context_ms,
+                            context_hits,
+                            model_ms: model_start.elapsed().as_millis() as u64,
+                            pending: true,
+                            partial: true,
+                            ..Completions::default()
+                        });
+                    }
+                }
+            }
+        };
+        // The model ending at once (an empty answer) is an answer without code.
+        let raw = match g {
+            Ok(g) => {
+                tokens.0 += g.usage.prompt_tokens;
+                tokens.1 += g.usage.cached_prompt_tokens;
+                tokens.2 += g.usage.completion_tokens;
+                g.samples
+                    .first()
+                    .map(|s| s.text.clone())
+                    .unwrap_or_default()
+            }
+            Err(codeforge_model::ModelError::Empty) => String::new(),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::debug!("completion answer (attempt {attempt}): {raw:?}");
+        let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &raw, fim);
+        let retry = cut.items.is_empty()
+            && syntax.is_some()
+            && !streamed.load(Ordering::SeqCst)
+            && attempt < RETRIES;
+        if !retry {
+            break (raw, cut);
+        }
+        attempt += 1;
+        tracing::info!(
+            "completion at byte {offset} of {}: no item from the model's answer ({}); asking for its next-best answer ({attempt} of {RETRIES})",
+            input.rel_path,
+            cut.reason.as_deref().unwrap_or("none")
+        );
     };
     let model_ms = model_start.elapsed().as_millis() as u64;
     let post = Instant::now();
-    let raw = g
-        .samples
-        .first()
-        .map(|s| s.text.clone())
-        .unwrap_or_default();
-    tracing::debug!("completion answer: {raw:?}");
     let Cut {
         items,
         reason,
         middle_end,
-    } = cut_answer(syntax.as_ref(), &input, prefix, suffix, &raw, fim);
+    } = cut;
     if let Some(r) = &reason {
         tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
     }
@@ -837,11 +958,12 @@ pub async fn complete_streaming(
         _ => None,
     };
     tracing::info!(
-        "completion: {} ms in all: prepare {prepared_ms} ms (repository context: {context_hits} symbols, {context_ms} ms), model {model_ms} ms ({} prompt tokens of which {} cached, {} generated), after {} ms; {} items",
+        "completion: {} ms in all: prepare {prepared_ms} ms (repository context: {context_hits} symbols, {context_ms} ms), model {model_ms} ms ({} prompt tokens of which {} cached, {} generated, {} answers), after {} ms; {} items",
         start.elapsed().as_millis(),
-        g.usage.prompt_tokens,
-        g.usage.cached_prompt_tokens,
-        g.usage.completion_tokens,
+        tokens.0,
+        tokens.1,
+        tokens.2,
+        attempt + 1,
         post.elapsed().as_millis(),
         items.len()
     );
@@ -893,7 +1015,9 @@ fn cut_answer(
     } else {
         split_answer(lang, raw).1
     };
-    let readings = readings(prefix, suffix, &code);
+    let mut readings = readings(prefix, suffix, &code);
+    let shifted = reindented(prefix, suffix, &readings);
+    readings.extend(shifted);
     let mut reason = None;
     let mut items = match syntax {
         Some(s) => {
@@ -1147,5 +1271,30 @@ mod tests {
             parsing_levels(Language::Python, prefix, "\n", levels),
             [(Level::Block, "1".to_string())]
         );
+    }
+
+    #[test]
+    fn readings_move_to_the_depths_an_empty_line_can_take() {
+        let prefix = "def f(xs):\n    for x in xs:\n";
+        let suffix = "\n    return 0\n";
+        let r = reindented(prefix, suffix, &["  y = x\n  if y:\n      print(y)".into()]);
+        // One level into the loop, the loop's own depth, one level out, the next line's (the
+        // same as the loop's: once).
+        assert_eq!(
+            r,
+            vec![
+                "        y = x\n        if y:\n            print(y)".to_string(),
+                "    y = x\n    if y:\n        print(y)".to_string(),
+                "y = x\nif y:\n    print(y)".to_string(),
+            ]
+        );
+        // After spaces typed, only as deep as those or deeper, the first line without its own.
+        let r = reindented(&format!("{prefix}    "), suffix, &["y = x".into()]);
+        assert_eq!(r, vec!["    y = x".to_string()]);
+        // A line that cannot move left as far as the first rules the move out; after code typed
+        // on the line, nothing moves.
+        let r = reindented(prefix, suffix, &["        y = x\n  z".into()]);
+        assert!(r.is_empty(), "{r:?}");
+        assert!(reindented(&format!("{prefix}    y"), suffix, &["y = x".into()]).is_empty());
     }
 }

@@ -129,7 +129,8 @@ async fn completion_prompts_carry_the_functions_repository_context_searched_once
     // The chat prompt lists the same symbols.
     s.fim = Some(false);
     ask(s.clone(), at("n = 0")).await;
-    let chat = model.prompts()[2].render_plain();
+    // (The last prompt: an answer without items is asked again, with the same prompt.)
+    let chat = model.prompts().last().unwrap().render_plain();
     assert!(chat.contains("def parse_int(text: str) -> int:"), "{chat}");
     assert!(!chat.contains("test_parse_int"), "{chat}");
     // context_hits = 0: the plain FIM prompt.
@@ -137,7 +138,7 @@ async fn completion_prompts_carry_the_functions_repository_context_searched_once
     s.context_hits = 0;
     let c = ask(s.clone(), at("n = 0")).await;
     assert_eq!(c.context_hits, 0);
-    let plain = model.prompts()[3].render_plain();
+    let plain = model.prompts().last().unwrap().render_plain();
     assert!(plain.starts_with("<|fim_prefix|>def total"), "{plain}");
 }
 
@@ -536,5 +537,73 @@ async fn one_parse_per_file_version_plus_one_per_candidate() {
         parses <= 1 + o.candidates.len() as u64,
         "{parses} parses for one file version and {} candidates",
         o.candidates.len()
+    );
+}
+
+/// An answer that gives no item is not the last word: the model is asked for its next-best
+/// answer (the embedded model's next most likely first token, greedy; an HTTP server at a
+/// temperature), at most twice, and the first answer with items is the one offered.
+#[tokio::test]
+async fn an_answer_without_items_is_followed_by_the_models_next_best() {
+    let src = "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n\n    return n\n";
+    let offset = src.find("n += x\n").unwrap() + "n += x\n".len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path: "calc.py",
+        source: src,
+        offset,
+    };
+    let mut s = settings();
+    s.fim = Some(true);
+    // First the next line again (no item), then nothing at all, then code.
+    let replies = || {
+        [
+            ScriptedReply::Text("    return n\n".into()),
+            ScriptedReply::Text(String::new()),
+            ScriptedReply::Text("    print(n)\n".into()),
+        ]
+    };
+    let model = Scripted::new(replies()).with_first_choices();
+    let c = complete(&model, None, &s, input.clone()).await.unwrap();
+    assert_eq!(c.items.first().map(|(_, t)| t.as_str()), Some("    print(n)"));
+    assert_eq!(c.reason, None);
+    assert_eq!(model.asked(), vec![(0, 0.0), (1, 0.0), (2, 0.0)]);
+    // A backend that cannot take a next-best first token is asked at a temperature.
+    let model = Scripted::new(replies());
+    complete(&model, None, &s, input.clone()).await.unwrap();
+    assert_eq!(model.asked(), vec![(0, 0.0), (0, 0.7), (0, 0.7)]);
+    // Three answers without items: none is offered, and the reason is the last answer's.
+    let model = Scripted::new([
+        ScriptedReply::Text("    return n\n".into()),
+        ScriptedReply::Text("    return n\n".into()),
+        ScriptedReply::Text("```\n".into()),
+    ])
+    .with_first_choices();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert!(c.items.is_empty());
+    assert_eq!(model.calls(), 3);
+    assert_eq!(c.reason.as_deref(), Some("the model's answer holds no code"));
+}
+
+/// A statement written at the wrong depth (the loop's own instead of its body's) is offered at
+/// the depth the parse accepts.
+#[tokio::test]
+async fn a_line_at_the_wrong_depth_is_offered_at_the_right_one() {
+    let src = "def total(xs):\n    n = 0\n    for x in xs:\n\n    return n\n";
+    let offset = src.find("xs:\n").unwrap() + "xs:\n".len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path: "calc.py",
+        source: src,
+        offset,
+    };
+    let mut s = settings();
+    s.fim = Some(true);
+    let model = Scripted::always("    n += x\n");
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("        n += x"),
+        "{c:?}"
     );
 }

@@ -306,7 +306,11 @@ fn run_blocking(
                 .and_then(|l| l.to_vec1())
                 .map_err(inference)?;
             let tok = if req.temperature <= 0.0 {
-                argmax(&l)
+                if out.is_empty() && req.first_choice > 0 {
+                    nth_best(&l, req.first_choice as usize)
+                } else {
+                    argmax(&l)
+                }
             } else {
                 sample_top_p(&l, req.temperature, req.top_p, &mut rng)
             };
@@ -374,6 +378,19 @@ fn argmax(logits: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// The `n`-th most likely token, counting from 0 (the first of equals first); the least likely
+/// when `n` is past the vocabulary.
+fn nth_best(logits: &[f32], n: usize) -> u32 {
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let n = n.min(order.len().saturating_sub(1));
+    order.select_nth_unstable_by(n, |a, b| {
+        logits[*b as usize]
+            .total_cmp(&logits[*a as usize])
+            .then(a.cmp(b))
+    });
+    order[n]
 }
 
 /// A small seeded generator (SplitMix64): samples are reproducible for a request's seed.
@@ -454,6 +471,10 @@ impl Backend for EmbeddedQwen {
         self.encode(text).ok().map(|v| v.len())
     }
 
+    fn first_choices(&self) -> bool {
+        true
+    }
+
     fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>> {
         let text = match &req.prompt {
             Prompt::Chat(m) => crate::chatml(m, true),
@@ -486,6 +507,17 @@ impl Backend for EmbeddedQwen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nth_best_token_counts_from_the_most_likely() {
+        let l = [0.5, 3.0, -1.0, 3.0, 2.0];
+        assert_eq!(nth_best(&l, 0), argmax(&l));
+        assert_eq!(
+            (0..5).map(|n| nth_best(&l, n)).collect::<Vec<_>>(),
+            vec![1, 3, 4, 0, 2]
+        );
+        assert_eq!(nth_best(&l, 99), 2);
+    }
 
     #[test]
     fn nucleus_sampling_draws_only_from_the_smallest_set_reaching_top_p() {

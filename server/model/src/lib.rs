@@ -128,6 +128,10 @@ pub struct Request {
     pub on_text: Option<TokenSink>,
     /// Ends a sample early once its text so far satisfies this (e.g. a code block closed).
     pub stop_when: Option<StopPredicate>,
+    /// Greedy decoding starts from the model's `first_choice + 1`-th most likely first token
+    /// and goes on greedily (0: plain greedy): the model's next-best answer after one that was
+    /// of no use. Only backends whose [`Backend::first_choices`] is true honour it.
+    pub first_choice: u32,
 }
 
 /// Checked on a sample's text as it grows.
@@ -181,6 +185,7 @@ impl Request {
             seed: None,
             on_text: None,
             stop_when: None,
+            first_choice: 0,
         }
     }
 }
@@ -282,6 +287,11 @@ pub trait Backend: Send + Sync {
     fn count_tokens(&self, text: &str) -> Option<usize> {
         let _ = text;
         None
+    }
+    /// Whether greedy requests honour [`Request::first_choice`] (the embedded model does; an
+    /// HTTP server cannot be told, and is asked at a temperature instead).
+    fn first_choices(&self) -> bool {
+        false
     }
     fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>>;
 }

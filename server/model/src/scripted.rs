@@ -29,6 +29,10 @@ pub struct Scripted {
     /// Answer when the queue is empty (else `ModelError::Empty`).
     fallback: Option<String>,
     prompts: Mutex<Vec<Prompt>>,
+    /// Per request: its `first_choice` and temperature.
+    asked: Mutex<Vec<(u32, f32)>>,
+    /// Whether it claims to honour `first_choice` (it answers from its queue either way).
+    first_choices: bool,
     calls: AtomicUsize,
     dropped: std::sync::Arc<AtomicUsize>,
 }
@@ -49,6 +53,13 @@ impl Scripted {
         }
     }
 
+    /// Claims to honour [`Request::first_choice`] as the embedded model does (the answers still
+    /// come from the queue: the script plays the model's next-best answers).
+    pub fn with_first_choices(mut self) -> Self {
+        self.first_choices = true;
+        self
+    }
+
     pub fn push(&self, r: ScriptedReply) {
         self.queue.lock().unwrap().push_back(r);
     }
@@ -65,6 +76,11 @@ impl Scripted {
 
     pub fn prompts(&self) -> Vec<Prompt> {
         self.prompts.lock().unwrap().clone()
+    }
+
+    /// Each request's `first_choice` and temperature, in order.
+    pub fn asked(&self) -> Vec<(u32, f32)> {
+        self.asked.lock().unwrap().clone()
     }
 
     fn next(&self) -> Option<ScriptedReply> {
@@ -94,9 +110,17 @@ impl Backend for Scripted {
         Some(text.len().div_ceil(4))
     }
 
+    fn first_choices(&self) -> bool {
+        self.first_choices
+    }
+
     fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.prompts.lock().unwrap().push(req.prompt.clone());
+        self.asked
+            .lock()
+            .unwrap()
+            .push((req.first_choice, req.temperature));
         let replies: Vec<Option<ScriptedReply>> = (0..req.n.max(1)).map(|_| self.next()).collect();
         let guard = DropCount(self.dropped.clone(), false);
         Box::pin(async move {

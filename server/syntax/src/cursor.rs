@@ -9,6 +9,67 @@ use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 use crate::Language;
 use crate::stub::{count_tree_errors, doc_start, is_docstring_stmt, parse};
 
+/// Statements at a depth the language's indentation rules refuse, which tree-sitter's grammar
+/// for an indented language accepts without an error node: a block with no statement (`for x
+/// in xs:` followed by a line at its own depth), a statement not indented past its block's
+/// header (not counted again where the header holds a parse error), statements of one block at
+/// different depths (`unexpected indent`, `unindent does not
+/// match`), and top-level statements not at column 0. Zero for braced languages. A block on its
+/// header's line (`if x: return 1`) is not checked; comments are not statements.
+pub fn indentation_errors(lang: Language, tree: &Tree, source: &str) -> usize {
+    let g = &lang.spec().generation;
+    if g.body_style != crate::BodyStyle::Indented {
+        return 0;
+    }
+    let line_start = |byte: usize| source[..byte].rfind('\n').map_or(0, |i| i + 1);
+    let indent_at = |byte: usize| {
+        let s = line_start(byte);
+        source[s..].len() - source[s..].trim_start_matches([' ', '\t']).len()
+    };
+    // The statements of a block (or the module) that start their line, with their columns.
+    let statements = |node: Node| -> Vec<(usize, usize)> {
+        let mut cur = node.walk();
+        node.named_children(&mut cur)
+            .filter(|c| !c.is_extra())
+            .map(|c| (c.start_byte(), c.start_byte() - line_start(c.start_byte())))
+            .collect()
+    };
+    let mut errors = 0;
+    let root = tree.root_node();
+    errors += statements(root)
+        .iter()
+        .filter(|(b, col)| *col != 0 && indent_at(*b) == *col)
+        .count();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        let mut cur = node.walk();
+        stack.extend(node.children(&mut cur));
+        if !g.block_kinds.iter().any(|k| k == node.kind()) {
+            continue;
+        }
+        let Some(header) = node.parent() else {
+            continue;
+        };
+        let stmts = statements(node);
+        let Some(&(first, first_col)) = stmts.first() else {
+            // (Where the header holds a parse error, that error is this one.)
+            errors += usize::from(!header.has_error());
+            continue;
+        };
+        if line_start(first) == line_start(header.start_byte()) || indent_at(first) != first_col {
+            continue;
+        }
+        if first_col <= indent_at(header.start_byte()) {
+            errors += 1;
+        }
+        errors += stmts
+            .iter()
+            .filter(|(b, col)| indent_at(*b) == *col && *col != first_col)
+            .count();
+    }
+    errors
+}
+
 /// A parsed document, ready for questions about one cursor.
 pub struct CursorSyntax {
     lang: Language,
@@ -41,21 +102,25 @@ fn point_at(source: &str, byte: usize) -> Point {
 impl CursorSyntax {
     pub fn parse(lang: Language, source: &str) -> Option<Self> {
         let tree = parse(lang, source)?;
-        let errors = count_tree_errors(&tree);
+        let errors = count_tree_errors(&tree) + indentation_errors(lang, &tree, source);
         Some(CursorSyntax { lang, tree, errors })
     }
 
-    /// ERROR and MISSING nodes in the document as it is.
+    /// ERROR and MISSING nodes in the document as it is, and where blocks are indented, the
+    /// indentation errors ([`indentation_errors`]).
     pub fn errors(&self) -> usize {
         self.errors
     }
 
-    /// ERROR and MISSING nodes once `text` is inserted at `offset` (a re-parse that reuses the
+    /// [`Self::errors`] once `text` is inserted at `offset` (a re-parse that reuses the
     /// unchanged parts of the tree).
     pub fn errors_with_insert(&self, source: &str, offset: usize, text: &str) -> usize {
         let offset = offset.min(source.len());
         match self.reparse_with(source, offset, text) {
-            Some(t) => count_tree_errors(&t),
+            Some(t) => {
+                let new_source = format!("{}{text}{}", &source[..offset], &source[offset..]);
+                count_tree_errors(&t) + indentation_errors(self.lang, &t, &new_source)
+            }
             None => usize::MAX,
         }
     }
@@ -193,9 +258,11 @@ mod tests {
         );
         for insert in ["t += x", "t +=", "if x:\n                t += x", ")", "\n"] {
             let whole = format!("{}{insert}{}", &src[..cursor], &src[cursor..]);
+            let tree = parse(Language::Python, &whole).unwrap();
             assert_eq!(
                 s.errors_with_insert(src, cursor, insert),
-                count_syntax_errors(Language::Python, &whole),
+                count_syntax_errors(Language::Python, &whole)
+                    + indentation_errors(Language::Python, &tree, &whole),
                 "{insert:?}"
             );
         }

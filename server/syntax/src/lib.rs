@@ -19,7 +19,7 @@ pub mod secret_scan;
 mod stub;
 
 pub use answer::{AnswerExtras, Helper, answer_extras};
-pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds};
+pub use cursor::{CursorSyntax, EnclosingFunction, UnitEnds, indentation_errors};
 pub use extract::{ExtractedFile, extract};
 pub use imports::{Importable, importable, imported_names, missing_imports};
 pub use language::{

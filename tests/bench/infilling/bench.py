@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+from collections import Counter
 import os
 import random
 import statistics
@@ -201,14 +202,18 @@ def apply(text: str, offset: int, item: dict) -> str:
 
 
 def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache: str | None,
-            fim: bool | None) -> list[dict]:
+            fim: bool | None, prompt_tokens: int | None = None) -> list[dict]:
     work = tempfile.mkdtemp(prefix="cf-infill-")
     root = os.path.join(work, "ws")
     os.makedirs(root)
     with open(os.path.join(root, "codeforge.toml"), "w") as f:
         f.write('[embeddings]\nbackend = "none"\n')
+        if fim is not None or prompt_tokens:
+            f.write("[generation]\n")
         if fim is not None:
-            f.write(f'[generation]\nfim = {str(fim).lower()}\n')
+            f.write(f"fim = {str(fim).lower()}\n")
+        if prompt_tokens:
+            f.write(f"completion_prompt_tokens = {prompt_tokens}\n")
     env = dict(os.environ)
     if cache:
         env["CODEFORGE_CACHE_DIR"] = cache
@@ -239,7 +244,8 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
                 res.update(final_middle=fmiddle, final_passed=fok, final_exact=exact(t, fmiddle),
                            final_latency_s=round(a["final_s"], 3))
             else:
-                res.update(passed=False, exact=False, final_passed=False, final_exact=False)
+                res.update(passed=False, exact=False, final_passed=False, final_exact=False,
+                           reason=server_reason(os.path.join(work, "server.log"), f"task_{i}.py"))
             results.append(res)
             print(f"[{kind} {i + 1}/{len(tasks)}] {t['task_id']}: "
                   f"{'no item' if item is None else ('pass' if res['passed'] else 'fail')}"
@@ -249,6 +255,19 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
     finally:
         lsp.close()
     return results
+
+
+def server_reason(log: str, name: str) -> str | None:
+    """The server's stated reason for offering nothing in `name` (its log's last such line)."""
+    reason = None
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if "no completion" in line and f" of {name}: " in line:
+                    reason = line.split(f" of {name}: ", 1)[1].strip()
+    except OSError:
+        pass
+    return reason
 
 
 def run_plain(binary: str, tasks: list[dict], kind: str, max_tokens: int, cache: str | None) -> list[dict]:
@@ -311,6 +330,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", help="CODEFORGE_CACHE_DIR for the server")
     ap.add_argument("--prompt", choices=["default", "fim", "chat"], default="default",
                     help="lsp mode: the completion prompt (generation.fim), default: the server's choice")
+    ap.add_argument("--prompt-tokens", type=int, help="[generation] completion_prompt_tokens for the server")
     ap.add_argument("--label", default="", help="a name for this configuration in the table")
     ap.add_argument("--out", help="write every result as JSON here")
     args = ap.parse_args(argv)
@@ -322,7 +342,8 @@ def main(argv=None) -> int:
         tasks = sample(kind, n, args.seed)
         if args.mode == "lsp":
             fim = {"default": None, "fim": True, "chat": False}[args.prompt]
-            res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir, fim)
+            res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir, fim,
+                          args.prompt_tokens)
         else:
             res = run_plain(args.codeforge, tasks, kind, args.max_tokens, args.cache_dir)
         everything += res
@@ -334,6 +355,9 @@ def main(argv=None) -> int:
         print(f"| {label} | {kind} | {s['tasks']} | {s['answered']:.1%} | {s['pass@1']:.1%} | {s['exact']:.1%} "
               f"| {s['p50_s']} s | {s['p95_s']} s | {s['waited_pass@1']:.1%} "
               f"| {s['waited_p50_s']} / {s['waited_p95_s']} s |")
+    reasons = Counter(r.get("reason") or "no reason logged" for r in everything if not r["answered"])
+    for why, k in reasons.most_common():
+        print(f"not answered, {k}x: {why}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"label": label, "args": vars(args), "summary": dict(rows), "results": everything}, f, indent=1)
