@@ -836,16 +836,19 @@ pub async fn complete_streaming(
     let streamed = Arc::new(AtomicBool::new(false));
     // An answer that gives no item (it holds no code, only repeats the text around the cursor,
     // or every item of it would break the parse) is not the last word: the model is asked for
-    // its next-best answer, up to RETRIES times. The embedded model takes its next most likely
-    // first token and goes on greedily (the prompt's keys and values are cached: this costs the
-    // decode only); an HTTP backend is asked at a temperature, seeded.
+    // its next-best answer, up to RETRIES times. The embedded model is steered away from ending
+    // at once and from the starts of the answers of no use (`Request::avoid_starts`) and goes
+    // on greedily (the prompt's keys and values are cached: this costs the decode only); an
+    // HTTP backend is asked at a temperature, seeded.
     let mut attempt: u32 = 0;
     let mut tokens = (0, 0, 0);
+    // The starts of the answers of no use so far (their first lines of code).
+    let mut avoid: Vec<String> = Vec::new();
     let (raw, cut) = loop {
         let mut req = req.clone();
         if attempt > 0 {
-            if backend.first_choices() && req.temperature <= 0.0 {
-                req.first_choice = attempt;
+            if backend.steers() && req.temperature <= 0.0 {
+                req.avoid_starts = Some(avoid.clone());
             } else {
                 req.temperature = RETRY_TEMPERATURE;
                 req.seed = Some(attempt as u64);
@@ -935,6 +938,11 @@ pub async fn complete_streaming(
             && attempt < RETRIES;
         if !retry {
             break (raw, cut);
+        }
+        if let Some(first) = raw.lines().map(str::trim).find(|l| !l.is_empty())
+            && !avoid.iter().any(|a| a == first)
+        {
+            avoid.push(first.to_string());
         }
         attempt += 1;
         tracing::info!(

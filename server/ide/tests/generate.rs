@@ -541,8 +541,8 @@ async fn one_parse_per_file_version_plus_one_per_candidate() {
 }
 
 /// An answer that gives no item is not the last word: the model is asked for its next-best
-/// answer (the embedded model's next most likely first token, greedy; an HTTP server at a
-/// temperature), at most twice, and the first answer with items is the one offered.
+/// answer (the embedded model steered away from the starts of the answers of no use, greedy; an
+/// HTTP server at a temperature), at most twice, and the first answer with items is offered.
 #[tokio::test]
 async fn an_answer_without_items_is_followed_by_the_models_next_best() {
     let src = "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n\n    return n\n";
@@ -563,25 +563,37 @@ async fn an_answer_without_items_is_followed_by_the_models_next_best() {
             ScriptedReply::Text("    print(n)\n".into()),
         ]
     };
-    let model = Scripted::new(replies()).with_first_choices();
+    let model = Scripted::new(replies()).steering();
     let c = complete(&model, None, &s, input.clone()).await.unwrap();
     assert_eq!(c.items.first().map(|(_, t)| t.as_str()), Some("    print(n)"));
     assert_eq!(c.reason, None);
-    assert_eq!(model.asked(), vec![(0, 0.0), (1, 0.0), (2, 0.0)]);
+    let avoid = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        model.asked(),
+        vec![
+            (None, 0.0),
+            (avoid(&["return n"]), 0.0),
+            (avoid(&["return n"]), 0.0)
+        ]
+    );
     // A backend that cannot take a next-best first token is asked at a temperature.
     let model = Scripted::new(replies());
     complete(&model, None, &s, input.clone()).await.unwrap();
-    assert_eq!(model.asked(), vec![(0, 0.0), (0, 0.7), (0, 0.7)]);
+    assert_eq!(
+        model.asked(),
+        vec![(None, 0.0), (None, 0.7), (None, 0.7)]
+    );
     // Three answers without items: none is offered, and the reason is the last answer's.
     let model = Scripted::new([
         ScriptedReply::Text("    return n\n".into()),
         ScriptedReply::Text("    return n\n".into()),
         ScriptedReply::Text("```\n".into()),
     ])
-    .with_first_choices();
+    .steering();
     let c = complete(&model, None, &s, input).await.unwrap();
     assert!(c.items.is_empty());
     assert_eq!(model.calls(), 3);
+    assert_eq!(model.asked()[2].0, avoid(&["return n"]), "each start once");
     assert_eq!(c.reason.as_deref(), Some("the model's answer holds no code"));
 }
 

@@ -296,6 +296,7 @@ fn run_blocking(
         let mut text = String::new();
         let mut logprob_sum = 0.0f64;
         let mut finish = FinishReason::Length;
+        let mut code_seen = false;
         while out.len() < max_new {
             if cancel.load(Ordering::SeqCst) {
                 return Err(ModelError::Cancelled);
@@ -306,10 +307,14 @@ fn run_blocking(
                 .and_then(|l| l.to_vec1())
                 .map_err(inference)?;
             let tok = if req.temperature <= 0.0 {
-                if out.is_empty() && req.first_choice > 0 {
-                    nth_best(&l, req.first_choice as usize)
-                } else {
-                    argmax(&l)
+                match &req.avoid_starts {
+                    Some(avoid) if !code_seen => steered(&l, |t| {
+                        !stop_ids.contains(&t)
+                            && tokenizer
+                                .decode(&[t], false)
+                                .is_ok_and(|x| crate::may_start(&x, avoid))
+                    }),
+                    _ => argmax(&l),
                 }
             } else {
                 sample_top_p(&l, req.temperature, req.top_p, &mut rng)
@@ -321,6 +326,7 @@ fn run_blocking(
             }
             out.push(tok);
             let full = tokenizer.decode(&out, true).map_err(inference)?;
+            code_seen |= !full.trim().is_empty();
             if !full.ends_with('\u{FFFD}') && full.len() > text.len() && full.starts_with(&text) {
                 let delta = full[text.len()..].to_string();
                 text = full;
@@ -380,17 +386,25 @@ fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-/// The `n`-th most likely token, counting from 0 (the first of equals first); the least likely
-/// when `n` is past the vocabulary.
-fn nth_best(logits: &[f32], n: usize) -> u32 {
+/// The most likely token that `allowed` lets through, among the 256 most likely (the most
+/// likely of all when none of them is).
+fn steered(logits: &[f32], allowed: impl Fn(u32) -> bool) -> u32 {
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-    let n = n.min(order.len().saturating_sub(1));
-    order.select_nth_unstable_by(n, |a, b| {
+    let k = 256.min(order.len());
+    let by_logit = |a: &u32, b: &u32| {
         logits[*b as usize]
             .total_cmp(&logits[*a as usize])
             .then(a.cmp(b))
-    });
-    order[n]
+    };
+    if k < order.len() {
+        order.select_nth_unstable_by(k, by_logit);
+    }
+    order[..k].sort_unstable_by(by_logit);
+    order[..k]
+        .iter()
+        .copied()
+        .find(|t| allowed(*t))
+        .unwrap_or_else(|| argmax(logits))
 }
 
 /// A small seeded generator (SplitMix64): samples are reproducible for a request's seed.
@@ -471,7 +485,7 @@ impl Backend for EmbeddedQwen {
         self.encode(text).ok().map(|v| v.len())
     }
 
-    fn first_choices(&self) -> bool {
+    fn steers(&self) -> bool {
         true
     }
 
@@ -509,14 +523,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_nth_best_token_counts_from_the_most_likely() {
+    fn steering_takes_the_most_likely_token_let_through() {
         let l = [0.5, 3.0, -1.0, 3.0, 2.0];
-        assert_eq!(nth_best(&l, 0), argmax(&l));
-        assert_eq!(
-            (0..5).map(|n| nth_best(&l, n)).collect::<Vec<_>>(),
-            vec![1, 3, 4, 0, 2]
-        );
-        assert_eq!(nth_best(&l, 99), 2);
+        assert_eq!(steered(&l, |_| true), argmax(&l));
+        assert_eq!(steered(&l, |t| t != 1), 3);
+        assert_eq!(steered(&l, |t| t != 1 && t != 3), 4);
+        assert_eq!(steered(&l, |t| t == 2), 2);
+        assert_eq!(steered(&l, |_| false), argmax(&l));
     }
 
     #[test]

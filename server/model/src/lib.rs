@@ -128,10 +128,12 @@ pub struct Request {
     pub on_text: Option<TokenSink>,
     /// Ends a sample early once its text so far satisfies this (e.g. a code block closed).
     pub stop_when: Option<StopPredicate>,
-    /// Greedy decoding starts from the model's `first_choice + 1`-th most likely first token
-    /// and goes on greedily (0: plain greedy): the model's next-best answer after one that was
-    /// of no use. Only backends whose [`Backend::first_choices`] is true honour it.
-    pub first_choice: u32,
+    /// A retry after answers that were of no use: until the answer's first code (its first
+    /// token with text other than whitespace), greedy decoding skips the stop tokens and every
+    /// token whose code begins one of these texts or begins with one (`"return True"` skips
+    /// `return` and `re`; `"```"` every run of backticks), so the model gives its next-best
+    /// answer that holds code. Only backends whose [`Backend::steers`] is true honour it.
+    pub avoid_starts: Option<Vec<String>>,
 }
 
 /// Checked on a sample's text as it grows.
@@ -185,7 +187,7 @@ impl Request {
             seed: None,
             on_text: None,
             stop_when: None,
-            first_choice: 0,
+            avoid_starts: None,
         }
     }
 }
@@ -288,12 +290,24 @@ pub trait Backend: Send + Sync {
         let _ = text;
         None
     }
-    /// Whether greedy requests honour [`Request::first_choice`] (the embedded model does; an
+    /// Whether greedy requests honour [`Request::avoid_starts`] (the embedded model does; an
     /// HTTP server cannot be told, and is asked at a temperature instead).
-    fn first_choices(&self) -> bool {
+    fn steers(&self) -> bool {
         false
     }
     fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>>;
+}
+
+/// Whether a token whose text is `token` may start an answer that must avoid `avoid` (see
+/// [`Request::avoid_starts`]): whitespace may, code may unless it begins one of those texts or
+/// begins with one.
+pub fn may_start(token: &str, avoid: &[String]) -> bool {
+    let code = token.trim_start();
+    code.is_empty()
+        || !avoid
+            .iter()
+            .filter(|a| !a.is_empty())
+            .any(|a| a.starts_with(code) || code.starts_with(a.as_str()))
 }
 
 /// Cuts `text` at the first stop string; returns whether one was found.
@@ -325,6 +339,17 @@ mod tests {
         let doc = "```python\ndef f():\n    \"\"\"One.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n";
         assert!(!has_closed_code_block(doc));
         assert!(has_closed_code_block(&format!("{doc}    return 1\n```\n")));
+    }
+
+    #[test]
+    fn an_avoided_start_rules_out_its_prefixes_and_extensions_only() {
+        let avoid = vec!["return True".to_string(), "```".to_string()];
+        for t in ["return", " re", "``", "`", "```python", "return True:"] {
+            assert!(!may_start(t, &avoid), "{t:?}");
+        }
+        for t in ["    ", "\n", "if", " result", "ret_val", ""] {
+            assert!(may_start(t, &avoid), "{t:?}");
+        }
     }
 
     #[test]

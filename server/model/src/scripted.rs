@@ -29,10 +29,10 @@ pub struct Scripted {
     /// Answer when the queue is empty (else `ModelError::Empty`).
     fallback: Option<String>,
     prompts: Mutex<Vec<Prompt>>,
-    /// Per request: its `first_choice` and temperature.
-    asked: Mutex<Vec<(u32, f32)>>,
-    /// Whether it claims to honour `first_choice` (it answers from its queue either way).
-    first_choices: bool,
+    /// Per request: its `avoid_starts` and temperature.
+    asked: Mutex<Vec<(Option<Vec<String>>, f32)>>,
+    /// Whether it claims to honour `avoid_starts` (it answers from its queue either way).
+    steers: bool,
     calls: AtomicUsize,
     dropped: std::sync::Arc<AtomicUsize>,
 }
@@ -53,10 +53,10 @@ impl Scripted {
         }
     }
 
-    /// Claims to honour [`Request::first_choice`] as the embedded model does (the answers still
+    /// Claims to honour [`Request::avoid_starts`] as the embedded model does (the answers still
     /// come from the queue: the script plays the model's next-best answers).
-    pub fn with_first_choices(mut self) -> Self {
-        self.first_choices = true;
+    pub fn steering(mut self) -> Self {
+        self.steers = true;
         self
     }
 
@@ -78,8 +78,8 @@ impl Scripted {
         self.prompts.lock().unwrap().clone()
     }
 
-    /// Each request's `first_choice` and temperature, in order.
-    pub fn asked(&self) -> Vec<(u32, f32)> {
+    /// Each request's `avoid_starts` and temperature, in order.
+    pub fn asked(&self) -> Vec<(Option<Vec<String>>, f32)> {
         self.asked.lock().unwrap().clone()
     }
 
@@ -110,8 +110,8 @@ impl Backend for Scripted {
         Some(text.len().div_ceil(4))
     }
 
-    fn first_choices(&self) -> bool {
-        self.first_choices
+    fn steers(&self) -> bool {
+        self.steers
     }
 
     fn generate(&self, req: Request) -> BoxFuture<'_, Result<Generation, ModelError>> {
@@ -120,7 +120,7 @@ impl Backend for Scripted {
         self.asked
             .lock()
             .unwrap()
-            .push((req.first_choice, req.temperature));
+            .push((req.avoid_starts.clone(), req.temperature));
         let replies: Vec<Option<ScriptedReply>> = (0..req.n.max(1)).map(|_| self.next()).collect();
         let guard = DropCount(self.dropped.clone(), false);
         Box::pin(async move {

@@ -217,6 +217,8 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
     env = dict(os.environ)
     if cache:
         env["CODEFORGE_CACHE_DIR"] = cache
+    # The server's reasons for a cursor without items are logged at info.
+    env.setdefault("CODEFORGE_LOG", "warn,codeforge_ide=info,codeforge_lsp=info")
     lsp = Lsp(binary, root, env)
     results = []
     try:
