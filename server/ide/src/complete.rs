@@ -657,6 +657,63 @@ impl CompletionRepo {
     }
 }
 
+/// The FIM request at the cursor: Qwen2.5-Coder's repository-level format, ending where the
+/// middle ends ([`fim_middle_end`]).
+#[allow(clippy::too_many_arguments)]
+fn fim_request(
+    template: &RequestTemplate,
+    repo_name: &str,
+    rel_path: &str,
+    files: &[FimFile],
+    prefix: &str,
+    suffix: &str,
+    budget: usize,
+    count: &(dyn Fn(&str) -> usize + Sync),
+) -> codeforge_model::Request {
+    let mut req = template.request(
+        repo_fim_prompt(repo_name, rel_path, files, prefix, suffix, budget, count),
+        1,
+    );
+    // Models (instruct ones above all) rarely end the middle themselves: they write on into
+    // the suffix and beyond. The middle ends where the answer reaches the text after the
+    // cursor, leaves the definition the cursor is in, or opens a markdown fence.
+    let (pre, suf) = (prefix.to_string(), suffix.to_string());
+    req.stop_when = Some(Arc::new(move |text: &str| {
+        fim_middle_end(&pre, &suf, text).is_some()
+    }));
+    req
+}
+
+/// The indentation still to type at an empty line of an indented language for code there to
+/// parse: one level past a line above that opens a block (`elif gpa > 3.0:`), else the next
+/// line of code's depth. `None` where the cursor's line holds more than spaces, or where what
+/// is typed is already that deep.
+fn expected_indent(lang: Language, prefix: &str, suffix: &str) -> Option<String> {
+    if lang.spec().generation.body_style != codeforge_syntax::BodyStyle::Indented {
+        return None;
+    }
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let typed = &prefix[line_start..];
+    if typed.contains(|c: char| c != ' ') {
+        return None;
+    }
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let code = |l: &&str| !l.trim().is_empty();
+    let above = prefix[..line_start].lines().rev().find(code)?;
+    let unit = prefix
+        .lines()
+        .filter(code)
+        .map(indent_of)
+        .find(|&i| i > 0)
+        .unwrap_or(4);
+    let want = if above.trim_end().ends_with(':') {
+        indent_of(above) + unit
+    } else {
+        suffix.lines().skip(1).find(code).map(indent_of)?
+    };
+    (want > typed.len()).then(|| " ".repeat(want - typed.len()))
+}
+
 /// How many times the model is asked again when its answer gives no item.
 const RETRIES: u32 = 2;
 /// The temperature of a retry where the backend cannot take its next-best first token.
@@ -764,10 +821,10 @@ pub async fn complete_streaming(
         context_ms = t.elapsed().as_millis() as u64;
     }
     let context_hits = related.len();
-    let req = if fim {
-        // A FIM answer is raw code: no code block to wait for. Related code goes first, as the
-        // other files of Qwen2.5-Coder's repository-level format, one section per file.
-        let mut files: Vec<FimFile> = Vec::new();
+    // A FIM answer is raw code: no code block to wait for. Related code goes first, as the
+    // other files of Qwen2.5-Coder's repository-level format, one section per file.
+    let mut files: Vec<FimFile> = Vec::new();
+    if fim {
         for h in &related {
             let text = related_text(lang, h);
             match files.iter_mut().find(|f| f.path == h.path) {
@@ -780,27 +837,10 @@ pub async fn complete_streaming(
                 }),
             }
         }
-        let repo_name = repo.as_ref().map_or("", |r| r.name.as_str());
-        let mut fim_req = template.request(
-            repo_fim_prompt(
-                repo_name,
-                input.rel_path,
-                &files,
-                prefix,
-                suffix,
-                budget,
-                &count,
-            ),
-            1,
-        );
-        // Models (instruct ones above all) rarely end the middle themselves: they write on into
-        // the suffix and beyond. The middle ends where the answer reaches the text after the
-        // cursor, leaves the definition the cursor is in, or opens a markdown fence.
-        let (pre, suf) = (prefix.to_string(), suffix.to_string());
-        fim_req.stop_when = Some(Arc::new(move |text: &str| {
-            fim_middle_end(&pre, &suf, text).is_some()
-        }));
-        fim_req
+    }
+    let repo_name = repo.as_ref().map_or("", |r| r.name.as_str());
+    let req = if fim {
+        fim_request(&template, repo_name, input.rel_path, &files, prefix, suffix, budget, &count)
     } else {
         let context: Vec<Snippet> = related
             .iter()
@@ -844,10 +884,27 @@ pub async fn complete_streaming(
     let mut tokens = (0, 0, 0);
     // The starts of the answers of no use so far (their first lines of code).
     let mut avoid: Vec<String> = Vec::new();
+    // In an indented language, at an empty line, the first retry writes from the depth the line
+    // must take (as if the user had typed its indentation): small models keep writing at the
+    // wrong one (`elif` right after an `elif …:` header).
+    let lead = if fim && backend.steers() {
+        expected_indent(lang, prefix, suffix).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let (raw, cut) = loop {
         let mut req = req.clone();
+        // What the model is told was typed at the cursor (its answer comes after it).
+        let mut typed = "";
         if attempt > 0 {
             if backend.steers() && req.temperature <= 0.0 {
+                if attempt == 1 && !lead.is_empty() {
+                    typed = lead.as_str();
+                    let pre = format!("{prefix}{typed}");
+                    req = fim_request(
+                        &template, repo_name, input.rel_path, &files, &pre, suffix, budget, &count,
+                    );
+                }
                 req.avoid_starts = Some(avoid.clone());
             } else {
                 req.temperature = RETRY_TEMPERATURE;
@@ -884,6 +941,7 @@ pub async fn complete_streaming(
                         None => None,
                     }
                 } => {
+                    let text = format!("{typed}{text}");
                     // An answer that already reached the code after the cursor is about to end.
                     if streamed.load(Ordering::SeqCst) || fim_middle_end(prefix, suffix, &text).is_some() {
                         continue;
@@ -929,6 +987,11 @@ pub async fn complete_streaming(
             }
             Err(codeforge_model::ModelError::Empty) => String::new(),
             Err(e) => return Err(e.into()),
+        };
+        let raw = if raw.trim().is_empty() {
+            raw
+        } else {
+            format!("{typed}{raw}")
         };
         tracing::debug!("completion answer (attempt {attempt}): {raw:?}");
         let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &raw, fim);

@@ -619,3 +619,38 @@ async fn a_line_at_the_wrong_depth_is_offered_at_the_right_one() {
         "{c:?}"
     );
 }
+
+/// At an empty line after a block's header, the first retry writes from the depth the block's
+/// body must take, as if the user had typed the indentation: the model is told it was typed,
+/// and the item carries it.
+#[tokio::test]
+async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
+    let src = "def grade(x):\n    if x > 3:\n        return 'A'\n    elif x > 2:\n\n    return 'C'\n";
+    let offset = src.find("x > 2:\n").unwrap() + "x > 2:\n".len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path: "grade.py",
+        source: src,
+        offset,
+    };
+    let mut s = settings();
+    s.fim = Some(true);
+    let model = Scripted::new([
+        // At the header's own depth: the `elif` has no body.
+        ScriptedReply::Text("    elif x > 1:\n        return 'C'\n".into()),
+        ScriptedReply::Text("return 'B'\n".into()),
+    ])
+    .steering();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("        return 'B'"),
+        "{c:?}"
+    );
+    let retry = model.prompts()[1].render_plain();
+    assert!(
+        retry.contains("    elif x > 2:\n        <|fim_suffix|>"),
+        "{retry}"
+    );
+    assert_eq!(model.asked()[1].0, Some(vec!["elif x > 1:".to_string()]));
+}
