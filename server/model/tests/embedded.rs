@@ -1,5 +1,6 @@
 //! The real embedded Qwen model (installed by `codeforge model pull`): a prompt is prefilled once for all its
-//! samples, and the next request reuses the cached keys and values of the prefix it shares.
+//! samples, and the next request reuses the cached keys and values of the prefix it shares; a
+//! retry steered away from an answer's start gives another answer that holds code.
 
 use codeforge_model::{Backend, EmbeddedConfig, EmbeddedQwen, Prompt, Request};
 
@@ -72,4 +73,22 @@ async fn a_prefilled_prompt_is_shared_by_samples_and_reused_by_the_next_request(
     let fresh = model.generate(request(&longer, 1, 8)).await.unwrap();
     assert_eq!(fresh.usage.cached_prompt_tokens, 0);
     assert_eq!(fresh.samples[0].text, g.samples[0].text);
+
+    // Steered away from its own first line of code (and from ending at once), the model still
+    // answers with code, starting otherwise; with nothing to avoid, it only may not end at once.
+    let first_code = |t: &str| t.lines().map(str::trim).find(|l| !l.is_empty()).map(String::from);
+    let greedy = first_code(&first.samples[0].text).unwrap();
+    let mut r = request(prompt, 1, 24);
+    r.avoid_starts = Some(vec![greedy.clone()]);
+    assert!(model.steers());
+    let steered = model.generate(r).await.unwrap();
+    let other_start = first_code(&steered.samples[0].text).expect("an answer with code");
+    assert!(
+        codeforge_model::may_start(&other_start, std::slice::from_ref(&greedy)),
+        "{greedy:?} then {other_start:?}"
+    );
+    let mut r = request(prompt, 1, 24);
+    r.avoid_starts = Some(Vec::new());
+    let same = model.generate(r).await.unwrap();
+    assert_eq!(same.samples[0].text, first.samples[0].text, "nothing else changes");
 }
