@@ -316,16 +316,23 @@ pub fn reindented(prefix: &str, suffix: &str, readings: &[String]) -> Vec<String
     }
     let mut out: Vec<String> = Vec::new();
     for r in readings {
-        let Some(first) = r.lines().next().filter(|l| !l.trim().is_empty()) else {
+        let lines: Vec<&str> = r.split('\n').collect();
+        // The first line of code: the cursor's own (its depth counts from what is typed), or a
+        // later one after the answer ended the cursor's line.
+        let Some(fc) = lines.iter().position(|l| !l.trim().is_empty()) else {
             continue;
         };
-        let now = typed.len() + indent_of(first);
+        let now = if fc == 0 {
+            typed.len() + indent_of(lines[0])
+        } else {
+            indent_of(lines[fc])
+        };
         for &t in &targets {
-            if t < typed.len() || t == now {
+            if t == now || (fc == 0 && t < typed.len()) {
                 continue;
             }
-            let shifted: Option<Vec<String>> = r
-                .split('\n')
+            let shifted: Option<Vec<String>> = lines
+                .iter()
                 .enumerate()
                 .map(|(k, l)| {
                     if l.trim().is_empty() {
@@ -685,9 +692,9 @@ fn fim_request(
 }
 
 /// The indentation still to type at an empty line of an indented language for code there to
-/// parse: one level past a line above that opens a block (`elif gpa > 3.0:`), else the next
-/// line of code's depth. `None` where the cursor's line holds more than spaces, or where what
-/// is typed is already that deep.
+/// parse: one level past a line above that opens a block (`elif gpa > 3.0:`). `None` after
+/// other lines (the depth is the model's to choose: the hole may close blocks), where the
+/// cursor's line holds more than spaces, or where what is typed is already that deep.
 fn expected_indent(lang: Language, prefix: &str, suffix: &str) -> Option<String> {
     if lang.spec().generation.body_style != codeforge_syntax::BodyStyle::Indented {
         return None;
@@ -706,16 +713,17 @@ fn expected_indent(lang: Language, prefix: &str, suffix: &str) -> Option<String>
         .map(indent_of)
         .find(|&i| i > 0)
         .unwrap_or(4);
-    let want = if above.trim_end().ends_with(':') {
-        indent_of(above) + unit
-    } else {
-        suffix.lines().skip(1).find(code).map(indent_of)?
-    };
+    if !above.trim_end().ends_with(':') {
+        return None;
+    }
+    let want = indent_of(above) + unit;
     (want > typed.len()).then(|| " ".repeat(want - typed.len()))
 }
 
 /// How many times the model is asked again when its answer gives no item.
 const RETRIES: u32 = 2;
+/// Tokens a retry may write.
+const RETRY_MAX_TOKENS: u32 = 128;
 /// The temperature of a retry where the backend cannot take its next-best first token.
 const RETRY_TEMPERATURE: f32 = 0.7;
 
@@ -884,9 +892,9 @@ pub async fn complete_streaming(
     let mut tokens = (0, 0, 0);
     // The starts of the answers of no use so far (their first lines of code).
     let mut avoid: Vec<String> = Vec::new();
-    // In an indented language, at an empty line, the first retry writes from the depth the line
-    // must take (as if the user had typed its indentation): small models keep writing at the
-    // wrong one (`elif` right after an `elif …:` header).
+    // In an indented language, at an empty line after a block's header, the first retry writes
+    // from the depth the body must take (as if the user had typed its indentation): small
+    // models keep writing at the wrong one (`elif` right after an `elif …:` header).
     let lead = if fim && backend.steers() {
         expected_indent(lang, prefix, suffix).unwrap_or_default()
     } else {
@@ -897,6 +905,9 @@ pub async fn complete_streaming(
         // What the model is told was typed at the cursor (its answer comes after it).
         let mut typed = "";
         if attempt > 0 {
+            // A retry that runs on (a long literal, a loop of prints) costs the user more time
+            // than an answer is worth here.
+            req.max_tokens = req.max_tokens.min(RETRY_MAX_TOKENS);
             if backend.steers() && req.temperature <= 0.0 {
                 if attempt == 1 && !lead.is_empty() {
                     typed = lead.as_str();
@@ -1367,5 +1378,8 @@ mod tests {
         let r = reindented(prefix, suffix, &["        y = x\n  z".into()]);
         assert!(r.is_empty(), "{r:?}");
         assert!(reindented(&format!("{prefix}    y"), suffix, &["y = x".into()]).is_empty());
+        // An answer that first ends the cursor's line moves from its first line of code.
+        let r = reindented(prefix, suffix, &["\n    y = x\n    z = y".into()]);
+        assert_eq!(r[0], "\n        y = x\n        z = y");
     }
 }
