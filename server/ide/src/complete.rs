@@ -695,7 +695,7 @@ fn fim_request(
 /// parse: one level past a line above that opens a block (`elif gpa > 3.0:`). `None` after
 /// other lines (the depth is the model's to choose: the hole may close blocks), where the
 /// cursor's line holds more than spaces, or where what is typed is already that deep.
-fn expected_indent(lang: Language, prefix: &str, suffix: &str) -> Option<String> {
+fn expected_indent(lang: Language, prefix: &str) -> Option<String> {
     if lang.spec().generation.body_style != codeforge_syntax::BodyStyle::Indented {
         return None;
     }
@@ -896,7 +896,7 @@ pub async fn complete_streaming(
     // from the depth the body must take (as if the user had typed its indentation): small
     // models keep writing at the wrong one (`elif` right after an `elif …:` header).
     let lead = if fim && backend.steers() {
-        expected_indent(lang, prefix, suffix).unwrap_or_default()
+        expected_indent(lang, prefix).unwrap_or_default()
     } else {
         String::new()
     };
@@ -1106,6 +1106,7 @@ fn cut_answer(
             // The reading whose first line fits the file best (fewest parse errors with it; the
             // most stripped of equals), cut at its units.
             let mut best: Option<(usize, Vec<(Level, String)>)> = None;
+            let mut all: Vec<Vec<(Level, String)>> = Vec::new();
             for r in &readings {
                 let levels = split_levels(r, s.unit_ends(input.source, offset, r));
                 let Some((_, line)) = levels.first() else {
@@ -1113,8 +1114,9 @@ fn cut_answer(
                 };
                 let errors = s.errors_with_insert(input.source, offset, line);
                 if best.as_ref().is_none_or(|(e, _)| errors < *e) {
-                    best = Some((errors, levels));
+                    best = Some((errors, levels.clone()));
                 }
+                all.push(levels);
             }
             match best {
                 None => {
@@ -1126,7 +1128,17 @@ fn cut_answer(
                     Vec::new()
                 }
                 Some((_, levels)) => {
-                    let kept = keep_parsing(s, input.source, offset, levels);
+                    let mut kept = keep_parsing(s, input.source, offset, levels);
+                    // No item of that reading parses (a line that opens a block is the first
+                    // item, and its body is at the wrong depth): the first reading, in order,
+                    // with an item that does.
+                    if kept.is_empty() {
+                        kept = all
+                            .into_iter()
+                            .map(|levels| keep_parsing(s, input.source, offset, levels))
+                            .find(|k| !k.is_empty())
+                            .unwrap_or_default();
+                    }
                     if kept.is_empty() {
                         reason = Some("every item would add syntax errors to the file".to_string());
                     }

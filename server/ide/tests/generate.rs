@@ -654,3 +654,28 @@ async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
     );
     assert_eq!(model.asked()[1].0, Some(vec!["elif x > 1:".to_string()]));
 }
+
+/// An answer whose line item opens a block (which never parses alone) and whose body is at the
+/// wrong depth is offered at the depth where its block parses.
+#[tokio::test]
+async fn a_block_at_the_wrong_depth_is_offered_where_it_parses() {
+    let src = "def valid(d):\n    try:\n        m, y = d.split('-')\n\n    except ValueError:\n        return False\n    return True\n";
+    let offset = src.find("split('-')\n").unwrap() + "split('-')\n".len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path: "valid.py",
+        source: src,
+        offset,
+    };
+    let mut s = settings();
+    s.fim = Some(true);
+    let model = Scripted::always("\n    if int(m) > 12:\n        return False\n");
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert!(
+        c.items
+            .iter()
+            .any(|(_, t)| t == "\n        if int(m) > 12:\n            return False"),
+        "{c:?}"
+    );
+    assert_eq!(model.calls(), 1, "no retry needed");
+}
