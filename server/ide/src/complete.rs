@@ -1139,6 +1139,26 @@ fn cut_answer(
                             .find(|k| !k.is_empty())
                             .unwrap_or_default();
                     }
+                    // Still none (an answer cut off by the token limit in the middle of a
+                    // statement): the longest beginning of a reading, in whole lines, that
+                    // parses, as its block.
+                    if kept.is_empty() {
+                        kept = readings
+                            .iter()
+                            .take(8)
+                            .find_map(|r| {
+                                let lines: Vec<&str> = r.split('\n').collect();
+                                (1..lines.len()).rev().take(24).find_map(|n| {
+                                    let t = lines[..n].join("\n");
+                                    (!t.trim().is_empty()
+                                        && s.errors_with_insert(input.source, offset, &t)
+                                            <= s.errors())
+                                    .then_some(t)
+                                })
+                            })
+                            .map(|t| vec![(Level::Block, t)])
+                            .unwrap_or_default();
+                    }
                     if kept.is_empty() {
                         reason = Some("every item would add syntax errors to the file".to_string());
                     }

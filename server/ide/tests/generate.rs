@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use codeforge_config::{GenerationSettings, PlanSetting, Settings};
 use codeforge_ide::{
-    CompletionInput, CompletionRepo, GenerateError, GenerateInput, GenerateStatus, Related,
+    CompletionInput, CompletionRepo, GenerateError, GenerateInput, GenerateStatus, Level, Related,
     Retriever, complete, generate_function, generate_targets,
 };
 use codeforge_model::{Backend, ModelError, Scripted, ScriptedReply};
@@ -678,4 +678,32 @@ async fn a_block_at_the_wrong_depth_is_offered_where_it_parses() {
         "{c:?}"
     );
     assert_eq!(model.calls(), 1, "no retry needed");
+}
+
+/// An answer cut off by the token limit inside a statement is offered up to its last line that
+/// leaves the file parsing.
+#[tokio::test]
+async fn an_answer_cut_off_inside_a_statement_is_offered_up_to_where_it_parses() {
+    let src = "def valid(d):\n    try:\n        m, y = d.split('-')\n\n    except ValueError:\n        return False\n    return True\n";
+    let offset = src.find("split('-')\n").unwrap() + "split('-')\n".len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path: "valid.py",
+        source: src,
+        offset,
+    };
+    let mut s = settings();
+    s.fim = Some(true);
+    let model = Scripted::always(
+        "\n    if int(m) > 12:\n        return False\n    if int(y) < 0:\n        if int(y) % 4:\n            return False\n        elif int(y",
+    );
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(
+        c.items,
+        vec![(
+            Level::Block,
+            "\n        if int(m) > 12:\n            return False\n        if int(y) < 0:\n            if int(y) % 4:\n                return False".to_string()
+        )],
+        "{c:?}"
+    );
 }
