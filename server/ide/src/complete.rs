@@ -848,7 +848,16 @@ pub async fn complete_streaming(
     }
     let repo_name = repo.as_ref().map_or("", |r| r.name.as_str());
     let req = if fim {
-        fim_request(&template, repo_name, input.rel_path, &files, prefix, suffix, budget, &count)
+        fim_request(
+            &template,
+            repo_name,
+            input.rel_path,
+            &files,
+            prefix,
+            suffix,
+            budget,
+            &count,
+        )
     } else {
         let context: Vec<Snippet> = related
             .iter()
@@ -913,7 +922,14 @@ pub async fn complete_streaming(
                     typed = lead.as_str();
                     let pre = format!("{prefix}{typed}");
                     req = fim_request(
-                        &template, repo_name, input.rel_path, &files, &pre, suffix, budget, &count,
+                        &template,
+                        repo_name,
+                        input.rel_path,
+                        &files,
+                        &pre,
+                        suffix,
+                        budget,
+                        &count,
                     );
                 }
                 req.avoid_starts = Some(avoid.clone());

@@ -565,7 +565,10 @@ async fn an_answer_without_items_is_followed_by_the_models_next_best() {
     };
     let model = Scripted::new(replies()).steering();
     let c = complete(&model, None, &s, input.clone()).await.unwrap();
-    assert_eq!(c.items.first().map(|(_, t)| t.as_str()), Some("    print(n)"));
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("    print(n)")
+    );
     assert_eq!(c.reason, None);
     let avoid = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     assert_eq!(
@@ -579,10 +582,7 @@ async fn an_answer_without_items_is_followed_by_the_models_next_best() {
     // A backend that cannot take a next-best first token is asked at a temperature.
     let model = Scripted::new(replies());
     complete(&model, None, &s, input.clone()).await.unwrap();
-    assert_eq!(
-        model.asked(),
-        vec![(None, 0.0), (None, 0.7), (None, 0.7)]
-    );
+    assert_eq!(model.asked(), vec![(None, 0.0), (None, 0.7), (None, 0.7)]);
     // Three answers without items: none is offered, and the reason is the last answer's.
     let model = Scripted::new([
         ScriptedReply::Text("    return n\n".into()),
@@ -594,7 +594,10 @@ async fn an_answer_without_items_is_followed_by_the_models_next_best() {
     assert!(c.items.is_empty());
     assert_eq!(model.calls(), 3);
     assert_eq!(model.asked()[2].0, avoid(&["return n"]), "each start once");
-    assert_eq!(c.reason.as_deref(), Some("the model's answer holds no code"));
+    assert_eq!(
+        c.reason.as_deref(),
+        Some("the model's answer holds no code")
+    );
 }
 
 /// A statement written at the wrong depth (the loop's own instead of its body's) is offered at
@@ -625,7 +628,8 @@ async fn a_line_at_the_wrong_depth_is_offered_at_the_right_one() {
 /// and the item carries it.
 #[tokio::test]
 async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
-    let src = "def grade(x):\n    if x > 3:\n        return 'A'\n    elif x > 2:\n\n    return 'C'\n";
+    let src =
+        "def grade(x):\n    if x > 3:\n        return 'A'\n    elif x > 2:\n\n    return 'C'\n";
     let offset = src.find("x > 2:\n").unwrap() + "x > 2:\n".len();
     let input = CompletionInput {
         language: Language::Python,

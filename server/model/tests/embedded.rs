@@ -76,7 +76,12 @@ async fn a_prefilled_prompt_is_shared_by_samples_and_reused_by_the_next_request(
 
     // Steered away from its own first line of code (and from ending at once), the model still
     // answers with code, starting otherwise; with nothing to avoid, it only may not end at once.
-    let first_code = |t: &str| t.lines().map(str::trim).find(|l| !l.is_empty()).map(String::from);
+    let first_code = |t: &str| {
+        t.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(String::from)
+    };
     let greedy = first_code(&first.samples[0].text).unwrap();
     let mut r = request(prompt, 1, 24);
     r.avoid_starts = Some(vec![greedy.clone()]);
@@ -90,5 +95,8 @@ async fn a_prefilled_prompt_is_shared_by_samples_and_reused_by_the_next_request(
     let mut r = request(prompt, 1, 24);
     r.avoid_starts = Some(Vec::new());
     let same = model.generate(r).await.unwrap();
-    assert_eq!(same.samples[0].text, first.samples[0].text, "nothing else changes");
+    assert_eq!(
+        same.samples[0].text, first.samples[0].text,
+        "nothing else changes"
+    );
 }

@@ -14,22 +14,46 @@ fn count(lang: Language, src: &str) -> usize {
 fn statements_at_a_depth_python_refuses_are_counted() {
     let cases = [
         // Well indented, with a one-line block, a continuation line and a comment out of line.
-        ("def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n    return n\n", 0),
-        ("def f(n):\n    if n: m = 1\n# note\n    return (n,\n  2)\n", 0),
+        (
+            "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n    return n\n",
+            0,
+        ),
+        (
+            "def f(n):\n    if n: m = 1\n# note\n    return (n,\n  2)\n",
+            0,
+        ),
         // A loop whose body is at the loop's own depth: expected an indented block.
-        ("def total(xs):\n    n = 0\n    for x in xs:\n    n += x\n    return n\n", 1),
-        ("def total(xs):\n    n = 0\n    for x in xs:\n\n    return n\n", 1),
+        (
+            "def total(xs):\n    n = 0\n    for x in xs:\n    n += x\n    return n\n",
+            1,
+        ),
+        (
+            "def total(xs):\n    n = 0\n    for x in xs:\n\n    return n\n",
+            1,
+        ),
         // Unexpected indent; unindent that matches no outer level.
-        ("def total(xs):\n    n = 0\n        m = 1\n    return n\n", 1),
-        ("def f(n):\n    if n:\n        m = 1\n      k = 2\n    return n\n", 1),
+        (
+            "def total(xs):\n    n = 0\n        m = 1\n    return n\n",
+            1,
+        ),
+        (
+            "def f(n):\n    if n:\n        m = 1\n      k = 2\n    return n\n",
+            1,
+        ),
         // Out of the function at column 0, then an indented line at the top level.
-        ("def total(xs):\n    n = 0\n    for x in xs:\nn += x\n    return n\n", 2),
+        (
+            "def total(xs):\n    n = 0\n    for x in xs:\nn += x\n    return n\n",
+            2,
+        ),
     ];
     for (src, want) in cases {
         assert_eq!(count(Language::Python, src), want, "{src:?}");
     }
     // Braces decide in Rust and Java.
-    assert_eq!(count(Language::Rust, "fn f() {\nlet x = 1;\n      x\n}\n"), 0);
+    assert_eq!(
+        count(Language::Rust, "fn f() {\nlet x = 1;\n      x\n}\n"),
+        0
+    );
     // The cursor's parse counts them with the tree's own errors, before and after an insertion.
     let src = "def total(xs):\n    for x in xs:\n\n    return 0\n";
     let at = src.find(":\n\n").unwrap() + 2;
