@@ -1029,7 +1029,13 @@ pub async fn complete_streaming(
         if !retry {
             break (raw, cut);
         }
-        if let Some(first) = raw.lines().map(str::trim).find(|l| !l.is_empty())
+        // (A chat answer's code is in its code block: the fence is not what to avoid.)
+        let code = if fim {
+            raw.clone()
+        } else {
+            split_answer(lang, &raw).1
+        };
+        if let Some(first) = code.lines().map(str::trim).find(|l| !l.is_empty())
             && !avoid.iter().any(|a| a == first)
         {
             avoid.push(first.to_string());
