@@ -546,15 +546,7 @@ async fn one_parse_per_file_version_plus_one_per_candidate() {
 #[tokio::test]
 async fn an_answer_without_items_is_followed_by_the_models_next_best() {
     let src = "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n\n    return n\n";
-    let offset = src.find("n += x\n").unwrap() + "n += x\n".len();
-    let input = CompletionInput {
-        language: Language::Python,
-        rel_path: "calc.py",
-        source: src,
-        offset,
-    };
-    let mut s = settings();
-    s.fim = Some(true);
+    let (input, s) = fim_at("calc.py", src, "n += x\n");
     // First the next line again (no item), then nothing at all, then code.
     let replies = || {
         [
@@ -605,15 +597,7 @@ async fn an_answer_without_items_is_followed_by_the_models_next_best() {
 #[tokio::test]
 async fn a_line_at_the_wrong_depth_is_offered_at_the_right_one() {
     let src = "def total(xs):\n    n = 0\n    for x in xs:\n\n    return n\n";
-    let offset = src.find("xs:\n").unwrap() + "xs:\n".len();
-    let input = CompletionInput {
-        language: Language::Python,
-        rel_path: "calc.py",
-        source: src,
-        offset,
-    };
-    let mut s = settings();
-    s.fim = Some(true);
+    let (input, s) = fim_at("calc.py", src, "xs:\n");
     let model = Scripted::always("    n += x\n");
     let c = complete(&model, None, &s, input).await.unwrap();
     assert_eq!(
@@ -630,15 +614,7 @@ async fn a_line_at_the_wrong_depth_is_offered_at_the_right_one() {
 async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
     let src =
         "def grade(x):\n    if x > 3:\n        return 'A'\n    elif x > 2:\n\n    return 'C'\n";
-    let offset = src.find("x > 2:\n").unwrap() + "x > 2:\n".len();
-    let input = CompletionInput {
-        language: Language::Python,
-        rel_path: "grade.py",
-        source: src,
-        offset,
-    };
-    let mut s = settings();
-    s.fim = Some(true);
+    let (input, s) = fim_at("grade.py", src, "x > 2:\n");
     let model = Scripted::new([
         // At the header's own depth: the `elif` has no body.
         ScriptedReply::Text("    elif x > 1:\n        return 'C'\n".into()),
@@ -664,15 +640,7 @@ async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
 #[tokio::test]
 async fn a_block_at_the_wrong_depth_is_offered_where_it_parses() {
     let src = "def valid(d):\n    try:\n        m, y = d.split('-')\n\n    except ValueError:\n        return False\n    return True\n";
-    let offset = src.find("split('-')\n").unwrap() + "split('-')\n".len();
-    let input = CompletionInput {
-        language: Language::Python,
-        rel_path: "valid.py",
-        source: src,
-        offset,
-    };
-    let mut s = settings();
-    s.fim = Some(true);
+    let (input, s) = fim_at("valid.py", src, "split('-')\n");
     let model = Scripted::always("\n    if int(m) > 12:\n        return False\n");
     let c = complete(&model, None, &s, input).await.unwrap();
     assert!(
@@ -689,15 +657,7 @@ async fn a_block_at_the_wrong_depth_is_offered_where_it_parses() {
 #[tokio::test]
 async fn an_answer_cut_off_inside_a_statement_is_offered_up_to_where_it_parses() {
     let src = "def valid(d):\n    try:\n        m, y = d.split('-')\n\n    except ValueError:\n        return False\n    return True\n";
-    let offset = src.find("split('-')\n").unwrap() + "split('-')\n".len();
-    let input = CompletionInput {
-        language: Language::Python,
-        rel_path: "valid.py",
-        source: src,
-        offset,
-    };
-    let mut s = settings();
-    s.fim = Some(true);
+    let (input, s) = fim_at("valid.py", src, "split('-')\n");
     let model = Scripted::always(
         "\n    if int(m) > 12:\n        return False\n    if int(y) < 0:\n        if int(y) % 4:\n            return False\n        elif int(y",
     );
@@ -710,4 +670,22 @@ async fn an_answer_cut_off_inside_a_statement_is_offered_up_to_where_it_parses()
         )],
         "{c:?}"
     );
+}
+
+/// A Python document's completion input with the cursor after `after`, and FIM settings.
+fn fim_at<'a>(
+    rel_path: &'a str,
+    src: &'a str,
+    after: &str,
+) -> (CompletionInput<'a>, GenerationSettings) {
+    let mut s = settings();
+    s.fim = Some(true);
+    let offset = src.find(after).unwrap() + after.len();
+    let input = CompletionInput {
+        language: Language::Python,
+        rel_path,
+        source: src,
+        offset,
+    };
+    (input, s)
 }
