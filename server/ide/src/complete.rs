@@ -692,10 +692,17 @@ fn fim_request(
 }
 
 /// The indentation still to type at an empty line of an indented language for code there to
-/// parse: one level past a line above that opens a block (`elif gpa > 3.0:`). `None` after
-/// other lines (the depth is the model's to choose: the hole may close blocks), where the
-/// cursor's line holds more than spaces, or where what is typed is already that deep.
-fn expected_indent(lang: Language, prefix: &str) -> Option<String> {
+/// parse: one level past a line above that opens a block (`elif gpa > 3.0:`); inside a function
+/// (`in_function`), at least the lesser depth of the lines of code above and below (at column 0
+/// right after a docstring, small models write `if __name__ == "__main__":`). `None` elsewhere
+/// (the depth is the model's to choose: the hole may close blocks), where the cursor's line
+/// holds more than spaces, or where what is typed is already that deep.
+fn expected_indent(
+    lang: Language,
+    prefix: &str,
+    suffix: &str,
+    in_function: bool,
+) -> Option<String> {
     if lang.spec().generation.body_style != codeforge_syntax::BodyStyle::Indented {
         return None;
     }
@@ -713,11 +720,52 @@ fn expected_indent(lang: Language, prefix: &str) -> Option<String> {
         .map(indent_of)
         .find(|&i| i > 0)
         .unwrap_or(4);
-    if !above.trim_end().ends_with(':') {
+    let want = if above.trim_end().ends_with(':') {
+        indent_of(above) + unit
+    } else if in_function {
+        let rest = suffix.find('\n').map_or("", |i| &suffix[i + 1..]);
+        let next = rest.lines().find(code)?;
+        indent_of(above).min(indent_of(next))
+    } else {
         return None;
-    }
-    let want = indent_of(above) + unit;
+    };
     (want > typed.len()).then(|| " ".repeat(want - typed.len()))
+}
+
+/// Whether the hole at an empty line of an indented language must hold a block's header: the
+/// next line of code is indented past the line of code above, which opens no block (the hole
+/// took `if not s:` and left its body). An item there should mend that; one at the body's depth
+/// leaves the file as broken as it was. `false` where the cursor's line holds more than spaces,
+/// the line above opens a block or continues a bracket, or either is missing.
+pub fn needs_header(lang: Language, prefix: &str, suffix: &str) -> bool {
+    if lang.spec().generation.body_style != codeforge_syntax::BodyStyle::Indented {
+        return false;
+    }
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = suffix.find('\n').unwrap_or(suffix.len());
+    if prefix[line_start..].contains(|c: char| c != ' ')
+        || suffix[..line_end].contains(|c: char| !c.is_whitespace())
+    {
+        return false;
+    }
+    let indent_of = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
+    let code = |l: &&str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    let (Some(above), Some(next)) = (
+        prefix[..line_start].lines().rev().find(code),
+        suffix[line_end..].lines().find(code),
+    ) else {
+        return false;
+    };
+    let above_code = above.trim_end();
+    let opens = above_code.ends_with(':')
+        || above_code.ends_with(['(', '[', '{', ',', '\\'])
+        // (The end of a docstring or string that spans lines: its depth says nothing.)
+        || above_code.ends_with("\"\"\"")
+        || above_code.ends_with("'''");
+    !opens && indent_of(next) > indent_of(above)
 }
 
 /// How many times the model is asked again when its answer gives no item.
@@ -904,34 +952,37 @@ pub async fn complete_streaming(
     // In an indented language, at an empty line after a block's header, the first retry writes
     // from the depth the body must take (as if the user had typed its indentation): small
     // models keep writing at the wrong one (`elif` right after an `elif …:` header).
-    let lead = if fim && backend.steers() {
-        expected_indent(lang, prefix).unwrap_or_default()
+    let lead = if fim {
+        expected_indent(lang, prefix, suffix, function.is_some()).unwrap_or_default()
     } else {
         String::new()
     };
+    // The first answer with items, when a retry is asked for because none of them mends the
+    // file ([`needs_header`]): what is offered if no retry does better.
+    let mut fallback: Option<(String, Cut)> = None;
     let (raw, cut) = loop {
         let mut req = req.clone();
         // What the model is told was typed at the cursor (its answer comes after it).
         let mut typed = "";
         if attempt > 0 {
+            if attempt == 1 && !lead.is_empty() {
+                typed = lead.as_str();
+                let pre = format!("{prefix}{typed}");
+                req = fim_request(
+                    &template,
+                    repo_name,
+                    input.rel_path,
+                    &files,
+                    &pre,
+                    suffix,
+                    budget,
+                    &count,
+                );
+            }
             // A retry that runs on (a long literal, a loop of prints) costs the user more time
             // than an answer is worth here.
             req.max_tokens = req.max_tokens.min(RETRY_MAX_TOKENS);
             if backend.steers() && req.temperature <= 0.0 {
-                if attempt == 1 && !lead.is_empty() {
-                    typed = lead.as_str();
-                    let pre = format!("{prefix}{typed}");
-                    req = fim_request(
-                        &template,
-                        repo_name,
-                        input.rel_path,
-                        &files,
-                        &pre,
-                        suffix,
-                        budget,
-                        &count,
-                    );
-                }
                 req.avoid_starts = Some(avoid.clone());
             } else {
                 req.temperature = RETRY_TEMPERATURE;
@@ -974,6 +1025,11 @@ pub async fn complete_streaming(
                         continue;
                     }
                     let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &text, fim);
+                    // (A line that leaves the hole's missing header missing waits for the
+                    // rest of the answer, and perhaps the next-best.)
+                    if cut.unmended || cut.line_leaves_error {
+                        continue;
+                    }
                     if let (Some(sink), Some(line)) = (
                         on_line.as_ref(),
                         cut.items.into_iter().find(|(l, _)| *l == Level::Line),
@@ -1022,13 +1078,26 @@ pub async fn complete_streaming(
         };
         tracing::debug!("completion answer (attempt {attempt}): {raw:?}");
         let cut = cut_answer(syntax.as_ref(), &input, prefix, suffix, &raw, fim);
-        let retry = cut.items.is_empty()
-            && syntax.is_some()
-            && !streamed.load(Ordering::SeqCst)
-            && attempt < RETRIES;
+        let of_use = !cut.items.is_empty() && !cut.unmended;
+        let retry =
+            !of_use && syntax.is_some() && !streamed.load(Ordering::SeqCst) && attempt < RETRIES;
         if !retry {
-            break (raw, cut);
+            match fallback.take() {
+                Some(first) if !of_use => {
+                    tracing::info!(
+                        "completion at byte {offset} of {}: no answer mends the missing header; offering the first",
+                        input.rel_path
+                    );
+                    break first;
+                }
+                _ => break (raw, cut),
+            }
         }
+        let why = if cut.unmended {
+            "no item gives the indented line after the cursor its block's header".to_string()
+        } else {
+            cut.reason.clone().unwrap_or_else(|| "none".into())
+        };
         // (A chat answer's code is in its code block: the fence is not what to avoid.)
         let code = if fim {
             raw.clone()
@@ -1040,11 +1109,13 @@ pub async fn complete_streaming(
         {
             avoid.push(first.to_string());
         }
+        if cut.unmended && fallback.is_none() {
+            fallback = Some((raw.clone(), cut));
+        }
         attempt += 1;
         tracing::info!(
-            "completion at byte {offset} of {}: no item from the model's answer ({}); asking for its next-best answer ({attempt} of {RETRIES})",
-            input.rel_path,
-            cut.reason.as_deref().unwrap_or("none")
+            "completion at byte {offset} of {}: no item from the model's answer of use ({why}); asking for its next-best answer ({attempt} of {RETRIES})",
+            input.rel_path
         );
     };
     let model_ms = model_start.elapsed().as_millis() as u64;
@@ -1053,12 +1124,17 @@ pub async fn complete_streaming(
         items,
         reason,
         middle_end,
+        mends,
+        ..
     } = cut;
     if let Some(r) = &reason {
         tracing::info!("no completion at byte {offset} of {}: {r}", input.rel_path);
     }
-    let preferred = match items.last() {
-        Some((level, _)) if middle_end.is_some() && items.len() > 1 => Some(*level),
+    // An item that mends the file at the cursor where the line does not goes first; else a
+    // FIM answer that finished the hole is the model's whole middle: its largest item.
+    let preferred = match (mends, items.last()) {
+        (Some(level), _) if level != Level::Line => Some(level),
+        (_, Some((level, _))) if middle_end.is_some() && items.len() > 1 => Some(*level),
         _ => None,
     };
     tracing::info!(
@@ -1092,6 +1168,14 @@ pub async fn complete_streaming(
 struct Cut {
     items: Vec<(Level, String)>,
     reason: Option<String>,
+    /// The hole must hold a block's header ([`needs_header`]) and no item mends the file there.
+    unmended: bool,
+    /// Where the file is broken at the cursor ([`CursorSyntax::errors_near`]): the smallest
+    /// item that leaves the fewest errors there, if that is fewer than before.
+    mends: Option<Level>,
+    /// The line item leaves the file broken at the cursor as it was (it is not streamed: the
+    /// rest of the answer may mend it).
+    line_leaves_error: bool,
     /// Where a FIM answer reached the code after the cursor.
     middle_end: Option<usize>,
 }
@@ -1199,9 +1283,36 @@ fn cut_answer(
     if n > 0 && items.is_empty() {
         reason = Some("every item holds a masked secret".to_string());
     }
+    // Where the file is broken right at the cursor (the line above, the cursor's, the next),
+    // an item should mend it: the one that does goes first, and a line that leaves it broken
+    // waits for the rest of the answer.
+    let near = match syntax {
+        Some(s) if !items.is_empty() => s.errors_near(input.source, offset),
+        _ => 0,
+    };
+    let (mut unmended, mut mends, mut line_leaves_error) = (false, None, false);
+    if let Some(s) = syntax.filter(|_| near > 0) {
+        let after: Vec<usize> = items
+            .iter()
+            .map(|(_, t)| s.errors_near_with_insert(input.source, offset, t))
+            .collect();
+        let best = (0..items.len())
+            .min_by_key(|&i| (after[i], items[i].0.rank()))
+            .expect("items");
+        let mended = after[best] < near;
+        mends = mended.then_some(items[best].0);
+        unmended = !mended && needs_header(lang, prefix, suffix);
+        line_leaves_error = items
+            .iter()
+            .zip(&after)
+            .any(|((l, _), e)| *l == Level::Line && *e >= near);
+    }
     Cut {
         items,
         reason,
+        unmended,
+        mends,
+        line_leaves_error,
         middle_end,
     }
 }
@@ -1406,6 +1517,43 @@ mod tests {
         assert_eq!(
             parsing_levels(Language::Python, prefix, "\n", levels),
             [(Level::Block, "1".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_hole_needs_a_header_where_the_next_line_is_deeper_than_a_line_that_opens_nothing() {
+        let at = |doc: &str| {
+            let i = doc.find('|').unwrap();
+            needs_header(Language::Python, &doc[..i], &doc[i + 1..])
+        };
+        assert!(at("def f(s):\n    n = 0\n    |\n        return 0\n"));
+        assert!(at("def f(s):\n    n = 0\n|\n\n        return 0\n"));
+        assert!(
+            !at("def f(s):\n    if s:\n    |\n        return 0\n"),
+            "opened above"
+        );
+        assert!(
+            !at("def f(s):\n    n = 0\n    |\n    return 0\n"),
+            "same depth"
+        );
+        assert!(
+            !at("def f(s):\n    n = g(\n    |\n        1)\n"),
+            "a bracket"
+        );
+        assert!(
+            !at("def f(s):\n    n = 0\n    n|\n        return 0\n"),
+            "typed"
+        );
+        assert!(!at(
+            "def f(s):\n    \"\"\"Doc.\n    \"\"\"\n|\n        return 0\n"
+        ));
+        assert!(
+            !needs_header(
+                Language::Rust,
+                "fn f() {\n    let n = 0;\n    ",
+                "\n        n\n}\n"
+            ),
+            "braces"
         );
     }
 

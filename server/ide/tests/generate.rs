@@ -633,6 +633,88 @@ async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
         "{retry}"
     );
     assert_eq!(model.asked()[1].0, Some(vec!["elif x > 1:".to_string()]));
+    // A backend that cannot be steered gets the same forced depth, at a temperature.
+    let (input, s) = fim_at("grade.py", src, "x > 2:\n");
+    let model = Scripted::new([
+        ScriptedReply::Text("    elif x > 1:\n        return 'C'\n".into()),
+        ScriptedReply::Text("return 'B'\n".into()),
+    ]);
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("        return 'B'"),
+        "{c:?}"
+    );
+    assert!(
+        model.prompts()[1]
+            .render_plain()
+            .contains("    elif x > 2:\n        <|fim_suffix|>")
+    );
+    assert_eq!(model.asked()[1], (None, 0.7));
+}
+
+/// At column 0 inside a function (right after its docstring), the first retry writes from the
+/// body's depth: the answer that went to the top level (`if __name__ == "__main__":`) is not
+/// asked for again.
+#[tokio::test]
+async fn the_first_retry_inside_a_function_writes_at_the_bodys_depth() {
+    let src = "def count(s):\n    \"\"\"How many.\"\"\"\n\n    return n\n";
+    let (input, s) = fim_at("count.py", src, "many.\"\"\"\n");
+    let model = Scripted::new([
+        ScriptedReply::Text("# Test cases\n".into()),
+        ScriptedReply::Text("n = len(s)\n".into()),
+    ])
+    .steering();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("    n = len(s)"),
+        "{c:?}"
+    );
+    let retry = model.prompts()[1].render_plain();
+    assert!(retry.contains("many.\"\"\"\n    <|fim_suffix|>"), "{retry}");
+}
+
+/// Where the hole took a block's header (the line after the cursor is indented past the line
+/// above, which opens no block), an item at the body's depth leaves the file as broken as it
+/// was: the model is asked for its next-best answer, and one that gives the body its header is
+/// offered. If none does, the first answer is.
+#[tokio::test]
+async fn a_hole_that_took_a_header_gets_an_answer_that_mends_it() {
+    let src = "def count(s):\n    n = 0\n\n        return 0\n    return len(s)\n";
+    let (input, s) = fim_at("count.py", src, "n = 0\n");
+    let model = Scripted::new([
+        ScriptedReply::Text("    n += 1\n".into()),
+        ScriptedReply::Text("    if not s:\n".into()),
+    ])
+    .steering();
+    let c = complete(&model, None, &s, input.clone()).await.unwrap();
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("    if not s:"),
+        "{c:?}"
+    );
+    assert_eq!(model.asked()[1].0, Some(vec!["n += 1".to_string()]));
+    let model = Scripted::new([
+        ScriptedReply::Text("    n += 1\n".into()),
+        ScriptedReply::Text("    n -= 1\n".into()),
+        ScriptedReply::Text(String::new()),
+    ])
+    .steering();
+    let c = complete(&model, None, &s, input.clone()).await.unwrap();
+    assert_eq!(model.calls(), 3);
+    assert_eq!(
+        c.items.first().map(|(_, t)| t.as_str()),
+        Some("    n += 1"),
+        "{c:?}"
+    );
+    assert_eq!(c.reason, None);
+    // Where the line above opens the block, nothing is missing: the first answer stands.
+    let src = "def count(s):\n    if not s:\n\n        return 0\n    return len(s)\n";
+    let (input, s) = fim_at("count.py", src, "not s:\n");
+    let model = Scripted::always("        n = 1\n").steering();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(model.calls(), 1, "{c:?}");
 }
 
 /// An answer whose line item opens a block (which never parses alone) and whose body is at the
@@ -670,6 +752,29 @@ async fn an_answer_cut_off_inside_a_statement_is_offered_up_to_where_it_parses()
         )],
         "{c:?}"
     );
+}
+
+/// Where the file is broken at the cursor (a hole that took more than a line), the item that
+/// mends it goes first, not a line that leaves it broken.
+#[tokio::test]
+async fn the_item_that_mends_the_file_at_the_cursor_goes_first() {
+    let src =
+        "def f(n):\n    \"\"\"Doc.\"\"\"\n\n        if n:\n            return 1\n    return 0\n";
+    let (input, s) = fim_at("f.py", src, "\"\"\"\n");
+    let model = Scripted::always("    ret = []\n    for i in range(n):\n").steering();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(model.calls(), 1, "an item mends: no retry");
+    assert_eq!(c.preferred, Some(Level::Block), "{c:?}");
+    assert_eq!(c.ranked().first(), Some(&Level::Block));
+    let (_, block) = c.items.iter().find(|(l, _)| *l == Level::Block).unwrap();
+    assert_eq!(block, "    ret = []\n    for i in range(n):");
+    // In a clean file the line goes first, as before.
+    let src = "def f(n):\n    ret = []\n\n    return ret\n";
+    let (input, s) = fim_at("f.py", src, "[]\n");
+    let model = Scripted::always("    ret.append(n)\n    ret.append(n + 1)\n").steering();
+    let c = complete(&model, None, &s, input).await.unwrap();
+    assert_eq!(c.preferred, None, "{c:?}");
+    assert_eq!(c.ranked().first(), Some(&Level::Line));
 }
 
 /// A Python document's completion input with the cursor after `after`, and FIM settings.

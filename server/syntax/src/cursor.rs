@@ -17,9 +17,15 @@ use crate::stub::{count_tree_errors, doc_start, is_docstring_stmt, parse};
 /// match`), and top-level statements not at column 0. Zero for braced languages. A block on its
 /// header's line (`if x: return 1`) is not checked; comments are not statements.
 pub fn indentation_errors(lang: Language, tree: &Tree, source: &str) -> usize {
+    indentation_error_sites(lang, tree, source).len()
+}
+
+/// Where each of [`indentation_errors`] is: the statement at the wrong depth, or the header of
+/// a block with no statement.
+fn indentation_error_sites(lang: Language, tree: &Tree, source: &str) -> Vec<usize> {
     let g = &lang.spec().generation;
     if g.body_style != crate::BodyStyle::Indented {
-        return 0;
+        return Vec::new();
     }
     let line_start = |byte: usize| source[..byte].rfind('\n').map_or(0, |i| i + 1);
     let indent_at = |byte: usize| {
@@ -34,12 +40,14 @@ pub fn indentation_errors(lang: Language, tree: &Tree, source: &str) -> usize {
             .map(|c| (c.start_byte(), c.start_byte() - line_start(c.start_byte())))
             .collect()
     };
-    let mut errors = 0;
+    let mut errors = Vec::new();
     let root = tree.root_node();
-    errors += statements(root)
-        .iter()
-        .filter(|(b, col)| *col != 0 && indent_at(*b) == *col)
-        .count();
+    errors.extend(
+        statements(root)
+            .iter()
+            .filter(|(b, col)| *col != 0 && indent_at(*b) == *col)
+            .map(|(b, _)| *b),
+    );
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {
         let mut cur = node.walk();
@@ -53,21 +61,73 @@ pub fn indentation_errors(lang: Language, tree: &Tree, source: &str) -> usize {
         let stmts = statements(node);
         let Some(&(first, first_col)) = stmts.first() else {
             // (Where the header holds a parse error, that error is this one.)
-            errors += usize::from(!header.has_error());
+            if !header.has_error() {
+                errors.push(header.start_byte());
+            }
             continue;
         };
         if line_start(first) == line_start(header.start_byte()) || indent_at(first) != first_col {
             continue;
         }
         if first_col <= indent_at(header.start_byte()) {
-            errors += 1;
+            errors.push(first);
         }
-        errors += stmts
-            .iter()
-            .filter(|(b, col)| indent_at(*b) == *col && *col != first_col)
-            .count();
+        errors.extend(
+            stmts
+                .iter()
+                .filter(|(b, col)| indent_at(*b) == *col && *col != first_col)
+                .map(|(b, _)| *b),
+        );
     }
     errors
+}
+
+/// The byte ranges of a tree's ERROR and MISSING nodes (the outermost of nested ones).
+fn tree_error_spans(tree: &Tree) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if node.is_error() || node.is_missing() {
+            out.push((node.start_byte(), node.end_byte()));
+        }
+        if node.has_error() {
+            for c in node.children(&mut cursor) {
+                stack.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The lines around an insertion of `len` bytes at `offset` of `source` (which holds it): from
+/// the last line of code before the cursor's line to the first line of code after the line
+/// where the insertion ends, as a byte range.
+fn window(source: &str, offset: usize, len: usize) -> (usize, usize) {
+    let code = |l: &str| !l.trim().is_empty();
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut lo = line_start;
+    let mut end = line_start;
+    for l in source[..line_start].split_inclusive('\n').rev() {
+        end -= l.len();
+        if code(l) {
+            lo = end;
+            break;
+        }
+    }
+    let after = offset + len;
+    let mut hi = source.len();
+    if let Some(nl) = source[after..].find('\n') {
+        let mut at = after + nl + 1;
+        for l in source[at..].split_inclusive('\n') {
+            at += l.len();
+            if code(l) {
+                hi = at;
+                break;
+            }
+        }
+    }
+    (lo, hi)
 }
 
 /// A parsed document, ready for questions about one cursor.
@@ -75,6 +135,18 @@ pub struct CursorSyntax {
     lang: Language,
     tree: Tree,
     errors: usize,
+}
+
+/// Errors that touch `[lo, hi]`: parse errors whose range meets it and indentation errors in it.
+fn errors_in(lang: Language, tree: &Tree, source: &str, (lo, hi): (usize, usize)) -> usize {
+    tree_error_spans(tree)
+        .into_iter()
+        .filter(|&(a, b)| a <= hi && b >= lo)
+        .count()
+        + indentation_error_sites(lang, tree, source)
+            .into_iter()
+            .filter(|b| (lo..=hi).contains(b))
+            .count()
 }
 
 /// Where an insertion's units end (byte lengths within it); see [`CursorSyntax::unit_ends`].
@@ -120,6 +192,28 @@ impl CursorSyntax {
             Some(t) => {
                 let new_source = format!("{}{text}{}", &source[..offset], &source[offset..]);
                 count_tree_errors(&t) + indentation_errors(self.lang, &t, &new_source)
+            }
+            None => usize::MAX,
+        }
+    }
+
+    /// The errors of the document as it is around the cursor at `offset`: on the last line of
+    /// code before the cursor's line, on that line, and on the first line of code after it.
+    /// What a completion there should mend, and not leave as it is.
+    pub fn errors_near(&self, source: &str, offset: usize) -> usize {
+        let offset = offset.min(source.len());
+        errors_in(self.lang, &self.tree, source, window(source, offset, 0))
+    }
+
+    /// [`Self::errors_near`] once `text` is inserted at `offset`: on the last line of code
+    /// before the cursor's line, the lines of the insertion, and the first line of code after.
+    pub fn errors_near_with_insert(&self, source: &str, offset: usize, text: &str) -> usize {
+        let offset = offset.min(source.len());
+        match self.reparse_with(source, offset, text) {
+            Some(t) => {
+                let new_source = format!("{}{text}{}", &source[..offset], &source[offset..]);
+                let w = window(&new_source, offset, text.len());
+                errors_in(self.lang, &t, &new_source, w)
             }
             None => usize::MAX,
         }

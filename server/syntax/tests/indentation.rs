@@ -62,3 +62,41 @@ fn statements_at_a_depth_python_refuses_are_counted() {
     assert_eq!(s.errors_with_insert(src, at, "    print(x)"), 1);
     assert_eq!(s.errors_with_insert(src, at, "        print(x)"), 0);
 }
+
+/// The errors around a cursor (the line of code above, the cursor's line, the next line of
+/// code), in the document and once an insertion is made: what a completion there should mend.
+/// An error elsewhere in the file is not counted.
+#[test]
+fn errors_near_the_cursor_and_what_an_insertion_leaves_of_them() {
+    // The hole took a loop's header: the next line is indented past the docstring's depth.
+    let src = "def f(n):\n    \"\"\"Doc.\"\"\"\n\n        if n:\n            return 1\n    return 0\n\nx = (\n";
+    let at = src.find("\"\"\"\n\n").unwrap() + 4;
+    let s = CursorSyntax::parse(Language::Python, src).unwrap();
+    assert_eq!(
+        s.errors_near(src, at),
+        1,
+        "the unexpected indent, not `x = (`"
+    );
+    assert!(s.errors() > 1);
+    assert_eq!(s.errors_near_with_insert(src, at, "    ret = []"), 1);
+    assert_eq!(
+        s.errors_near_with_insert(src, at, "    ret = []\n    for i in range(n):"),
+        0
+    );
+    // The hole took a loop's body: the header above has none.
+    let src = "def f(s):\n    r = ''\n    for c in s:\n\n    return r\n";
+    let at = src.find(":\n\n").unwrap() + 2;
+    let s = CursorSyntax::parse(Language::Python, src).unwrap();
+    assert_eq!(s.errors_near(src, at), 1);
+    assert_eq!(s.errors_near_with_insert(src, at, "        if c:"), 1);
+    assert_eq!(
+        s.errors_near_with_insert(src, at, "        if c:\n            r += c"),
+        0
+    );
+    // Nothing broken at a cursor in a clean function.
+    let src = "def f(s):\n    r = ''\n\n    return r\n";
+    let at = src.find("''\n").unwrap() + 3;
+    let s = CursorSyntax::parse(Language::Python, src).unwrap();
+    assert_eq!(s.errors_near(src, at), 0);
+    assert_eq!(s.errors_near_with_insert(src, at, "    r = s"), 0);
+}

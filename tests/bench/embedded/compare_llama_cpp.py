@@ -3,9 +3,10 @@
 
     compare_llama_cpp.py --bench-embedded BIN [--gguf FILE ...] [--prompt-tokens 256] [--gen 64]
 
-For each GGUF (default: the Q4_0 file CodeForge's embedded backend runs, i.e. the shipped
-Qwen2.5-Coder-0.5B-Instruct requantized once; CodeForge requantizes other quant types to Q4_0 on
-load, so only Q4_0/Q8_0/F16 files compare like with like), runs
+For each GGUF (default: the requantized files CodeForge's embedded backend runs, i.e. the shipped
+Qwen2.5-Coder-0.5B-Instruct requantized once, to Q8_0 by default and to Q4_0 with
+`CODEFORGE_EMBEDDED_QUANT=q4_0`; CodeForge requantizes other quant types on load, so only
+Q4_0/Q8_0/F16 files compare like with like), runs
   - CodeForge: `BIN --gguf FILE` (server/model/examples/bench_embedded.rs), which loads the model
     with candle, prefills a ~256-token prompt and decodes 64 tokens greedily;
   - llama.cpp through llama-cpp-python (built locally from its PyPI sdist by
@@ -83,10 +84,10 @@ def main(argv=None) -> int:
     d = os.path.join(cache, "models", "qwen2.5-coder-0.5b-instruct")
     ggufs = a.gguf
     if not ggufs:
-        q4 = sorted(f for f in os.listdir(d) if f.endswith(".q4_0.gguf"))
-        if not q4:
-            sys.exit(f"no requantized Q4_0 file in {d}: run `codeforge model prepare` first")
-        ggufs = [os.path.join(d, q4[-1])]
+        ggufs = [os.path.join(d, f) for f in sorted(os.listdir(d))
+                 if f.endswith(".q8_0.gguf") or f.endswith(".q4_0.gguf")]
+        if not ggufs:
+            sys.exit(f"no requantized file in {d}: run `codeforge model prepare` first")
     rows = []
     for g in ggufs:
         cf = bench_codeforge(a.bench_embedded, g, a.prompt_tokens, a.gen)

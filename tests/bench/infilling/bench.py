@@ -16,6 +16,13 @@ complete: what a user who waits and asks again gets.
 prompt (`codeforge model run "<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>"`), the middle cut at its
 first line for single-line tasks.
 
+`--api-base URL --model NAME` measures an OpenAI-compatible server (llama.cpp's `llama-server`)
+instead of the embedded model: in lsp mode the server's HTTP backend (`backend = "openai"` in the user's
+config, in a config home of the run's own) is a recording proxy in front of URL, which times every backend request, so each cursor's latency
+splits into the backend's time and CodeForge's own ("overhead": the latency minus the time a
+backend request was open, within the cursor's window); in plain mode the same FIM prompt is posted
+to URL's `/completions` directly.
+
 Prints a markdown table row per set (answered, pass@1 of the first item, exact match, latency
 p50/p95) and writes every result as JSON. Standard-library Python 3.11.
 """
@@ -34,6 +41,9 @@ import sys
 import tempfile
 import threading
 import time
+import http.client
+import http.server
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "humaneval"))
@@ -142,6 +152,90 @@ class Lsp:
             self.p.kill()
 
 
+class Proxy:
+    """A recording HTTP proxy in front of an OpenAI-compatible server: forwards every request as
+    it comes (streamed answers chunk by chunk, so the client sees them as soon as the backend
+    writes them) and keeps each request's open interval (monotonic seconds)."""
+
+    def __init__(self, upstream: str, log: str | None = None):
+        u = urllib.parse.urlsplit(upstream)
+        self.log = open(log, "a") if log else None
+        self.host, self.port, self.base = u.hostname, u.port or 80, u.path.rstrip("/")
+        self.spans: list[list] = []  # [start, end or None while open]
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path
+                if path.startswith(proxy.base):
+                    path = path[len(proxy.base):]
+                span = [time.monotonic(), None]
+                with proxy.lock:
+                    proxy.spans.append(span)
+                up = http.client.HTTPConnection(proxy.host, proxy.port, timeout=600)
+                try:
+                    hdrs = {k: v for k, v in self.headers.items()
+                            if k.lower() not in ("host", "content-length", "connection")}
+                    up.request(self.command, proxy.base + path, body=body or None, headers=hdrs)
+                    r = up.getresponse()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                            self.send_header(k, v)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    while True:
+                        chunk = r.read1(65536)
+                        if not chunk:
+                            span[1] = time.monotonic()
+                            break
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client cancelled: the backend is cut off too
+                finally:
+                    up.close()
+                    with proxy.lock:
+                        if span[1] is None:
+                            span[1] = time.monotonic()
+                        if proxy.log:
+                            proxy.log.write(json.dumps({"path": path, "request": body.decode(errors="replace"),
+                                                        "secs": round(span[1] - span[0], 3)}) + "\n")
+                            proxy.log.flush()
+
+            do_POST = do_GET = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{self.base}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def busy(self, a: float, b: float) -> float:
+        """Seconds within [a, b] during which at least one backend request was open."""
+        with self.lock:
+            spans = sorted((max(s, a), b if e is None else min(e, b))
+                           for s, e in self.spans if (e is None or e > a) and s < b)
+        total, end = 0.0, a
+        for s, e in spans:
+            s = max(s, end)
+            if e > s:
+                total += e - s
+                end = e
+        return total
+
+    def close(self):
+        self.server.shutdown()
+
+
 def position_of(text: str, offset: int) -> dict:
     before = text[:offset]
     line = before.count("\n")
@@ -185,7 +279,7 @@ def ask_lsp(lsp: Lsp, uri: str, text: str, offset: int, deadline_s: float, wait_
         if not incomplete or now > deadline_s or (first is not None and not wait_final):
             last = first_item(items)
             return {"first": first, "first_s": first_s, "final": last or first,
-                    "final_s": now if last or first is None else first_s, "tries": tries}
+                    "final_s": now if last or first is None else first_s, "tries": tries, "t0": t0}
         time.sleep(0.05)
 
 
@@ -202,10 +296,13 @@ def apply(text: str, offset: int, item: dict) -> str:
 
 
 def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache: str | None,
-            fim: bool | None, prompt_tokens: int | None = None) -> list[dict]:
+            fim: bool | None, prompt_tokens: int | None = None, api_base: str | None = None,
+            model: str | None = None) -> list[dict]:
     work = tempfile.mkdtemp(prefix="cf-infill-")
     root = os.path.join(work, "ws")
     os.makedirs(root)
+    # Every backend request, for a look at what the server asked.
+    proxy = Proxy(api_base, os.path.join(work, "backend.jsonl")) if api_base else None
     with open(os.path.join(root, "codeforge.toml"), "w") as f:
         f.write('[embeddings]\nbackend = "none"\n')
         if fim is not None or prompt_tokens:
@@ -217,6 +314,17 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
     env = dict(os.environ)
     if cache:
         env["CODEFORGE_CACHE_DIR"] = cache
+    if proxy:
+        # The backend is the user's choice (a workspace's own codeforge.toml cannot choose one
+        # until the user trusts it): the user's config, in a home of this run's own.
+        conf = os.path.join(work, "config", "codeforge")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "config.toml"), "w") as f:
+            f.write(f'[generation]\nbackend = "openai"\nurl = "{proxy.url}"\nmodel = "{model or "default"}"\n'
+                    f"supports_n = false\n" + ("" if fim is None else f"fim = {str(fim).lower()}\n"))
+        env["XDG_CONFIG_HOME"] = os.path.join(work, "config")
+        for k in ("CODEFORGE_API_BASE", "CODEFORGE_MODEL"):
+            env.pop(k, None)
     # The server's reasons for a cursor without items are logged at info.
     env.setdefault("CODEFORGE_LOG", "warn,codeforge_ide=info,codeforge_lsp=info")
     lsp = Lsp(binary, root, env)
@@ -234,6 +342,9 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
             item, secs = a["first"], a["first_s"]
             res = {"task_id": t["task_id"], "kind": kind, "answered": item is not None,
                    "latency_s": None if secs is None else round(secs, 3), "requests": a["tries"]}
+            if proxy and secs is not None:
+                backend = proxy.busy(a["t0"], a["t0"] + secs)
+                res.update(backend_s=round(backend, 3), overhead_s=round(secs - backend, 3))
             if item is not None:
                 middle = apply(text, offset, item) + "\n"  # the empty line's own newline
                 ok, why = passes(t, middle)
@@ -256,6 +367,8 @@ def run_lsp(binary: str, tasks: list[dict], kind: str, deadline_s: float, cache:
                   file=sys.stderr, flush=True)
     finally:
         lsp.close()
+        if proxy:
+            proxy.close()
     return results
 
 
@@ -272,7 +385,24 @@ def server_reason(log: str, name: str) -> str | None:
     return reason
 
 
-def run_plain(binary: str, tasks: list[dict], kind: str, max_tokens: int, cache: str | None) -> list[dict]:
+def ask_http(api_base: str, model: str | None, prompt: str, max_tokens: int) -> str:
+    """The plain FIM prompt posted to an OpenAI-compatible `/completions`, greedy."""
+    u = urllib.parse.urlsplit(api_base)
+    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    body = json.dumps({"model": model or "default", "prompt": prompt, "max_tokens": max_tokens,
+                       "temperature": 0, "stream": False})
+    try:
+        c.request("POST", u.path.rstrip("/") + "/completions", body=body,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = json.loads(r.read())
+        return data["choices"][0]["text"] if r.status == 200 else ""
+    finally:
+        c.close()
+
+
+def run_plain(binary: str, tasks: list[dict], kind: str, max_tokens: int, cache: str | None,
+              api_base: str | None = None, model: str | None = None) -> list[dict]:
     env = dict(os.environ)
     if cache:
         env["CODEFORGE_CACHE_DIR"] = cache
@@ -280,10 +410,13 @@ def run_plain(binary: str, tasks: list[dict], kind: str, max_tokens: int, cache:
     for i, t in enumerate(tasks):
         prompt = f"<|fim_prefix|>{t['prompt']}<|fim_suffix|>{t['suffix']}<|fim_middle|>"
         t0 = time.monotonic()
-        r = subprocess.run([binary, "model", "run", "--json", "--max-tokens", str(max_tokens), prompt],
-                           capture_output=True, env=env, timeout=600)
+        if api_base:
+            middle = ask_http(api_base, model, prompt, max_tokens)
+        else:
+            r = subprocess.run([binary, "model", "run", "--json", "--max-tokens", str(max_tokens), prompt],
+                               capture_output=True, env=env, timeout=600)
+            middle = json.loads(r.stdout)["text"] if r.returncode == 0 else ""
         secs = time.monotonic() - t0
-        middle = json.loads(r.stdout)["text"] if r.returncode == 0 else ""
         if kind == "single-line":
             middle = middle.split("\n", 1)[0] + "\n"
         ok, why = passes(t, middle)
@@ -306,6 +439,7 @@ def summary(results: list[dict]) -> dict:
     n = len(results)
     lat = [r["latency_s"] for r in results if r["answered"]]
     flat = [r.get("final_latency_s", r["latency_s"]) for r in results if r["answered"]]
+    over = [r["overhead_s"] for r in results if r.get("overhead_s") is not None]
     return {
         "tasks": n,
         "answered": sum(r["answered"] for r in results) / n if n else 0,
@@ -317,6 +451,9 @@ def summary(results: list[dict]) -> dict:
         "waited_pass@1": sum(r.get("final_passed", r["passed"]) for r in results) / n if n else 0,
         "waited_p50_s": round(statistics.median(flat), 2) if flat else None,
         "waited_p95_s": round(pct(flat, 0.95), 2) if flat else None,
+        # HTTP backends (lsp mode): the latency less the time a backend request was open.
+        "overhead_p50_s": round(statistics.median(over), 3) if over else None,
+        "overhead_p95_s": round(pct(over, 0.95), 3) if over else None,
     }
 
 
@@ -333,6 +470,9 @@ def main(argv=None) -> int:
     ap.add_argument("--prompt", choices=["default", "fim", "chat"], default="default",
                     help="lsp mode: the completion prompt (generation.fim), default: the server's choice")
     ap.add_argument("--prompt-tokens", type=int, help="[generation] completion_prompt_tokens for the server")
+    ap.add_argument("--api-base", help="an OpenAI-compatible server (e.g. llama-server's http://127.0.0.1:8080/v1) "
+                    "instead of the embedded model")
+    ap.add_argument("--model", help="with --api-base: the model name to ask for")
     ap.add_argument("--label", default="", help="a name for this configuration in the table")
     ap.add_argument("--out", help="write every result as JSON here")
     args = ap.parse_args(argv)
@@ -345,9 +485,10 @@ def main(argv=None) -> int:
         if args.mode == "lsp":
             fim = {"default": None, "fim": True, "chat": False}[args.prompt]
             res = run_lsp(args.codeforge, tasks, kind, args.deadline, args.cache_dir, fim,
-                          args.prompt_tokens)
+                          args.prompt_tokens, args.api_base, args.model)
         else:
-            res = run_plain(args.codeforge, tasks, kind, args.max_tokens, args.cache_dir)
+            res = run_plain(args.codeforge, tasks, kind, args.max_tokens, args.cache_dir,
+                            args.api_base, args.model)
         everything += res
         rows.append((kind, summary(res)))
     label = args.label or (args.mode if args.mode == "plain" else f"lsp ({args.prompt} prompt)")
@@ -357,6 +498,10 @@ def main(argv=None) -> int:
         print(f"| {label} | {kind} | {s['tasks']} | {s['answered']:.1%} | {s['pass@1']:.1%} | {s['exact']:.1%} "
               f"| {s['p50_s']} s | {s['p95_s']} s | {s['waited_pass@1']:.1%} "
               f"| {s['waited_p50_s']} / {s['waited_p95_s']} s |")
+    for kind, s in rows:
+        if s["overhead_p50_s"] is not None:
+            print(f"{kind}: CodeForge's own time (latency less the backend's) p50 {s['overhead_p50_s']} s, "
+                  f"p95 {s['overhead_p95_s']} s")
     reasons = Counter(r.get("reason") or "no reason logged" for r in everything if not r["answered"])
     for why, k in reasons.most_common():
         print(f"not answered, {k}x: {why}")
