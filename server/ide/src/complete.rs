@@ -723,8 +723,13 @@ fn expected_indent(
     let want = if above.trim_end().ends_with(':') {
         indent_of(above) + unit
     } else if in_function {
-        let rest = suffix.find('\n').map_or("", |i| &suffix[i + 1..]);
-        let next = rest.lines().find(code)?;
+        let line_end = suffix.find('\n').unwrap_or(suffix.len());
+        if suffix[..line_end].contains(|c: char| !c.is_whitespace()) {
+            return None;
+        }
+        let next = suffix[line_end..]
+            .lines()
+            .find(|l| code(l) && !l.trim_start().starts_with('#'))?;
         indent_of(above).min(indent_of(next))
     } else {
         return None;
@@ -760,11 +765,13 @@ pub fn needs_header(lang: Language, prefix: &str, suffix: &str) -> bool {
         return false;
     };
     let above_code = above.trim_end();
+    // (The closing line of a docstring or string that spans lines: its depth says nothing. A
+    // one-line docstring's does.)
+    let closes_string = |q: &str| above_code.ends_with(q) && above_code.matches(q).count() % 2 == 1;
     let opens = above_code.ends_with(':')
         || above_code.ends_with(['(', '[', '{', ',', '\\'])
-        // (The end of a docstring or string that spans lines: its depth says nothing.)
-        || above_code.ends_with("\"\"\"")
-        || above_code.ends_with("'''");
+        || closes_string("\"\"\"")
+        || closes_string("'''");
     !opens && indent_of(next) > indent_of(above)
 }
 
@@ -1083,7 +1090,8 @@ pub async fn complete_streaming(
             !of_use && syntax.is_some() && !streamed.load(Ordering::SeqCst) && attempt < RETRIES;
         if !retry {
             match fallback.take() {
-                Some(first) if !of_use => {
+                // (Not after a line of this answer was streamed: the user has it.)
+                Some(first) if !of_use && !streamed.load(Ordering::SeqCst) => {
                     tracing::info!(
                         "completion at byte {offset} of {}: no answer mends the missing header; offering the first",
                         input.rel_path
@@ -1547,6 +1555,10 @@ mod tests {
         assert!(!at(
             "def f(s):\n    \"\"\"Doc.\n    \"\"\"\n|\n        return 0\n"
         ));
+        assert!(
+            at("def f(s):\n    \"\"\"Doc.\"\"\"\n|\n        return 0\n"),
+            "a one-line docstring's depth counts"
+        );
         assert!(
             !needs_header(
                 Language::Rust,

@@ -654,8 +654,8 @@ async fn the_first_retry_writes_from_the_depth_the_line_must_take() {
 }
 
 /// At column 0 inside a function (right after its docstring), the first retry writes from the
-/// body's depth: the answer that went to the top level (`if __name__ == "__main__":`) is not
-/// asked for again.
+/// body's depth: the answer that went to the top level (`# Test cases`, `if __name__ ==
+/// "__main__":`) is not asked for again.
 #[tokio::test]
 async fn the_first_retry_inside_a_function_writes_at_the_bodys_depth() {
     let src = "def count(s):\n    \"\"\"How many.\"\"\"\n\n    return n\n";
@@ -673,6 +673,7 @@ async fn the_first_retry_inside_a_function_writes_at_the_bodys_depth() {
     );
     let retry = model.prompts()[1].render_plain();
     assert!(retry.contains("many.\"\"\"\n    <|fim_suffix|>"), "{retry}");
+    assert_eq!(model.asked()[1].0, Some(vec!["# Test cases".to_string()]));
 }
 
 /// Where the hole took a block's header (the line after the cursor is indented past the line

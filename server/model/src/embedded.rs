@@ -74,8 +74,8 @@ fn is_fast(dtype: GgmlDType) -> bool {
 /// against the same GGUF in llama.cpp, which Q8_0 gets back at about the same speed here
 /// (the VNNI kernels take both), for 250 MB more.
 fn requant_type() -> GgmlDType {
-    match std::env::var("CODEFORGE_EMBEDDED_QUANT").as_deref() {
-        Ok("q4_0") => GgmlDType::Q4_0,
+    match std::env::var("CODEFORGE_EMBEDDED_QUANT") {
+        Ok(v) if v.eq_ignore_ascii_case("q4_0") => GgmlDType::Q4_0,
         _ => GgmlDType::Q8_0,
     }
 }

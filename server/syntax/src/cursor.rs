@@ -82,7 +82,8 @@ fn indentation_error_sites(lang: Language, tree: &Tree, source: &str) -> Vec<usi
     errors
 }
 
-/// The byte ranges of a tree's ERROR and MISSING nodes (the outermost of nested ones).
+/// The byte ranges of a tree's ERROR and MISSING nodes (nested ones too, as
+/// `count_tree_errors` counts them).
 fn tree_error_spans(tree: &Tree) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut cursor = tree.walk();
@@ -104,7 +105,10 @@ fn tree_error_spans(tree: &Tree) -> Vec<(usize, usize)> {
 /// the last line of code before the cursor's line to the first line of code after the line
 /// where the insertion ends, as a byte range.
 fn window(source: &str, offset: usize, len: usize) -> (usize, usize) {
-    let code = |l: &str| !l.trim().is_empty();
+    let code = |l: &str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && !t.starts_with("//")
+    };
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
     let mut lo = line_start;
     let mut end = line_start;
@@ -137,15 +141,21 @@ pub struct CursorSyntax {
     errors: usize,
 }
 
-/// Errors that touch `[lo, hi]`: parse errors whose range meets it and indentation errors in it.
+/// Errors in `[lo, hi)`: parse errors whose range meets it (a zero-width MISSING node at `hi`,
+/// the end of the file, too), not those that hold all of it (an unclosed bracket far above is
+/// nothing an insertion here mends), and indentation errors in it.
 fn errors_in(lang: Language, tree: &Tree, source: &str, (lo, hi): (usize, usize)) -> usize {
     tree_error_spans(tree)
         .into_iter()
-        .filter(|&(a, b)| a <= hi && b >= lo)
+        .filter(|&(a, b)| {
+            let meets = (a < hi && b > lo) || (a == b && (lo..=hi).contains(&a));
+            let holds = a < lo && b >= hi;
+            meets && !holds
+        })
         .count()
         + indentation_error_sites(lang, tree, source)
             .into_iter()
-            .filter(|b| (lo..=hi).contains(b))
+            .filter(|b| (lo..hi).contains(b))
             .count()
 }
 
