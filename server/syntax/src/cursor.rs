@@ -7,7 +7,7 @@
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
 use crate::Language;
-use crate::stub::{count_tree_errors, doc_start, is_docstring_stmt, parse};
+use crate::stub::{count_tree_errors, doc_start, is_docstring_stmt, parse, tree_error_spans};
 
 /// Statements at a depth the language's indentation rules refuse, which tree-sitter's grammar
 /// for an indented language accepts without an error node: a block with no statement (`for x
@@ -80,25 +80,6 @@ fn indentation_error_sites(lang: Language, tree: &Tree, source: &str) -> Vec<usi
         );
     }
     errors
-}
-
-/// The byte ranges of a tree's ERROR and MISSING nodes (nested ones too, as
-/// `count_tree_errors` counts them).
-fn tree_error_spans(tree: &Tree) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut cursor = tree.walk();
-    let mut stack = vec![tree.root_node()];
-    while let Some(node) = stack.pop() {
-        if node.is_error() || node.is_missing() {
-            out.push((node.start_byte(), node.end_byte()));
-        }
-        if node.has_error() {
-            for c in node.children(&mut cursor) {
-                stack.push(c);
-            }
-        }
-    }
-    out
 }
 
 /// The lines around an insertion of `len` bytes at `offset` of `source` (which holds it): from

@@ -75,12 +75,17 @@ pub fn count_syntax_errors(lang: Language, source: &str) -> usize {
 
 /// ERROR and MISSING nodes in a tree.
 pub(crate) fn count_tree_errors(tree: &Tree) -> usize {
-    let mut n = 0;
+    tree_error_spans(tree).len()
+}
+
+/// The byte ranges of a tree's ERROR and MISSING nodes (nested ones too).
+pub(crate) fn tree_error_spans(tree: &Tree) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
     let mut cursor = tree.walk();
     let mut stack = vec![tree.root_node()];
     while let Some(node) = stack.pop() {
         if node.is_error() || node.is_missing() {
-            n += 1;
+            out.push((node.start_byte(), node.end_byte()));
         }
         if node.has_error() {
             for c in node.children(&mut cursor) {
@@ -88,7 +93,7 @@ pub(crate) fn count_tree_errors(tree: &Tree) -> usize {
             }
         }
     }
-    n
+    out
 }
 
 fn line_start(source: &str, byte: usize) -> usize {
