@@ -137,28 +137,24 @@ fn on_a_haswell_cpu_it_answers_as_natively() {
     real_qwen_gguf();
     let cache =
         &codeforge_config::cache_dir(None, std::env::var_os(codeforge_config::CACHE_DIR_ENV));
-    let args = ["model", "run", "--json", "--max-tokens", "4", "def fib(n):"];
-    let answers = |v: &Value| {
-        assert_eq!(v["completion_tokens"], 4, "{v}");
-        assert!(!v["text"].as_str().unwrap().trim().is_empty(), "{v}");
+    // A prompt whose greedy tokens each lead the next-best by several logits: the AVX-512 VNNI
+    // kernels and candle's AVX2 ones quantize activations with different rounding, so their
+    // logits differ by up to ~0.2 here, and a near-tie (after `def fib(n):` the first token's
+    // top two are 0.02–0.04 apart) may fall either way on either path.
+    let prompt = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return";
+    let args = ["model", "run", "--json", "--max-tokens", "3", prompt];
+    let answers = |out: &str| {
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["completion_tokens"], 3, "{v}");
+        assert_eq!(v["text"], " a + b", "{v}");
     };
-    // At Q4_0 the AVX2 kernels (candle's) and the AVX-512 VNNI ones answer alike, token for
-    // token. At Q8_0, the default, they part at the first token of this prompt (a gap noted in
-    // the README, not understood yet): there the Haswell run is held to loading and answering.
-    let q4 = [("CODEFORGE_EMBEDDED_QUANT", "q4_0")];
-    let native = ok(run_with(None, &args, cache, &q4), "model run (Q4_0)");
-    answers(&serde_json::from_str(native.trim()).unwrap());
-    assert_eq!(
-        ok(
-            run_with(CPU, &args, cache, &q4),
-            "model run (Haswell, Q4_0)"
-        ),
-        native
-    );
-    let native = ok(run(None, &args, cache), "model run");
-    answers(&serde_json::from_str(native.trim()).unwrap());
-    let haswell = ok(run(CPU, &args, cache), "model run (Haswell)");
-    answers(&serde_json::from_str(haswell.trim()).unwrap());
+    for quant in ["q4_0", "q8_0"] {
+        let env = [("CODEFORGE_EMBEDDED_QUANT", quant)];
+        let native = ok(run_with(None, &args, cache, &env), "model run");
+        answers(&native);
+        let haswell = ok(run_with(CPU, &args, cache, &env), "model run (Haswell)");
+        assert_eq!(haswell, native, "{quant}");
+    }
 }
 
 #[test]
