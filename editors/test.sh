@@ -17,7 +17,7 @@
 # those use the embedded model (~/.cache/codeforge/models/qwen2.5-coder-0.5b-instruct/, or
 # $CODEFORGE_MODELS), one CPU generation each (~1–3 min per suite on 2 cores).
 #
-# The binary: $CODEFORGE_BIN, default $CARGO_TARGET_DIR/debug/codeforge (CARGO_TARGET_DIR default
+# The binary: $CODEFORGE_BIN, default $CARGO_TARGET_DIR/dist/codeforge, the shipped build (CARGO_TARGET_DIR default
 # ~/.cache/codeforge/target). It is never built here. Tools go to ~/.cache/codeforge/editors.
 # Usage: bash editors/test.sh [SUITE...]      (default: all). Exit 1 if any suite fails.
 # Artifacts (logs, screenshots, the .vsix): editors/test-artifacts/ (gitignored).
@@ -25,7 +25,7 @@ set -uo pipefail
 
 EDITORS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/codeforge/target}"
-export CODEFORGE_BIN="${CODEFORGE_BIN:-$CARGO_TARGET_DIR/debug/codeforge}"
+export CODEFORGE_BIN="${CODEFORGE_BIN:-$CARGO_TARGET_DIR/dist/codeforge}"
 export CODEFORGE_MODELS="${CODEFORGE_MODELS:-$HOME/.cache/codeforge/models}"
 TOOLS="${CODEFORGE_EDITOR_TOOLS:-$HOME/.cache/codeforge/editors}"
 ART="$EDITORS/test-artifacts"

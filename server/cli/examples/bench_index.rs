@@ -1,6 +1,6 @@
 //! Index benchmark (prints figures; not a test). For one corpus directory it measures: symbol
 //! extraction throughput against universal-ctags on the same tree, cold indexing (lexical, then
-//! embeddings), a restart with no changes, one-file edits until searchable, query latency, and
+//! embeddings), a restart with no changes, one-file edits until searchable (and until written with their vectors), query latency, and
 //! peak RSS. Driven by `.ci/bench`, which fetches the corpora and prints the table.
 //!
 //! Usage: bench_index --name NAME --path DIR --cache DIR [--embed] [--edits N] [--queries N]
@@ -68,6 +68,31 @@ fn status_mb(field: &str) -> f64 {
 
 fn peak_rss_mb() -> f64 {
     status_mb("VmHWM:")
+}
+
+/// The peak RSS since the last call (or the start), recorded as `peak_rss_<phase>_mb`; the
+/// kernel's peak is then reset (`/proc/self/clear_refs`), so each phase gets its own.
+fn phase_peak(report: &mut serde_json::Map<String, serde_json::Value>, phase: &str) -> f64 {
+    let peak = peak_rss_mb();
+    report.insert(format!("peak_rss_{phase}_mb"), format!("{peak:.0}").into());
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    eprintln!("bench_index: {phase}: peak RSS {peak:.0} MB");
+    peak
+}
+
+/// Logs RSS to stderr every 5 s (where in a phase its peak falls).
+fn rss_log() {
+    std::thread::spawn(|| {
+        let t = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_secs(5));
+            eprintln!(
+                "bench_index: {:>6.0} s RSS {:.0} MB",
+                t.elapsed().as_secs_f64(),
+                status_mb("VmRSS:")
+            );
+        }
+    });
 }
 
 /// Walk + read + extract, on `threads` threads. Returns (files, bytes, symbols, elapsed).
@@ -155,6 +180,8 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let a = args();
     let root = a.path.canonicalize()?;
+    rss_log();
+    let mut peak = 0f64;
     let mut report = serde_json::Map::new();
     report.insert("corpus".into(), a.name.clone().into());
 
@@ -227,6 +254,7 @@ async fn run() -> anyhow::Result<()> {
         format!("{:.1}", lexical.as_secs_f64()).into(),
     );
     report.insert("indexed_symbols".into(), s.symbols.into());
+    peak = peak.max(phase_peak(&mut report, "lexical"));
     if a.embed {
         let t = Instant::now();
         let s = index
@@ -243,6 +271,7 @@ async fn run() -> anyhow::Result<()> {
             "cold_index_with_embeddings_s".into(),
             format!("{:.1}", (lexical + e).as_secs_f64()).into(),
         );
+        peak = peak.max(phase_peak(&mut report, "embedding"));
     }
     drop(index);
 
@@ -287,6 +316,7 @@ async fn run() -> anyhow::Result<()> {
     )?
     .candidates;
     let mut edit_times = Vec::new();
+    let mut vector_times = Vec::new();
     for n in 0..a.edits {
         let c = &py_or_any[(n * 7919) % py_or_any.len()];
         let text = std::fs::read_to_string(&c.abs_path)?;
@@ -296,24 +326,43 @@ async fn run() -> anyhow::Result<()> {
             Language::Rust => format!("{text}\n\nfn {name}() {{}}\n"),
             Language::Java => format!("{text}\n\nclass {name} {{}}\n"),
         };
+        // Searchable: the first search (polled beside the update, as an editor's
+        // workspace/symbol request would come) that finds the new symbol. The update itself
+        // returns once the edit's vectors are written too ("edit → vectors").
         let t = Instant::now();
-        index
-            .update(
-                UpdateRequest {
-                    overlays: [(c.rel_path.clone(), added)].into_iter().collect(),
-                    only: Some(vec![c.rel_path.clone()]),
-                    skip_embedding: !a.embed,
-                },
-                &|_| {},
-                &cancel,
-            )
-            .await?;
-        let hits = index.search(&SearchQuery::new(name.clone(), 3)).await?;
-        edit_times.push(t.elapsed());
-        assert!(
-            hits.iter().any(|h| h.name == name),
-            "edit {n} not searchable"
+        let query = SearchQuery::new(name.clone(), 3);
+        let update = index.update(
+            UpdateRequest {
+                overlays: [(c.rel_path.clone(), added)].into_iter().collect(),
+                only: Some(vec![c.rel_path.clone()]),
+                skip_embedding: !a.embed,
+            },
+            &|_| {},
+            &cancel,
         );
+        let poll = async {
+            loop {
+                let hits = index.search(&query).await.expect("search");
+                if hits.iter().any(|h| h.name == name) {
+                    return t.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        tokio::pin!(update);
+        tokio::pin!(poll);
+        let (mut found, mut updated) = (None, None);
+        while found.is_none() || updated.is_none() {
+            tokio::select! {
+                r = &mut update, if updated.is_none() => {
+                    r?;
+                    updated = Some(t.elapsed());
+                }
+                d = &mut poll, if found.is_none() => found = Some(d),
+            }
+        }
+        edit_times.push(found.unwrap());
+        vector_times.push(updated.unwrap());
     }
     report.insert(
         "edit_searchable_p50_ms".into(),
@@ -322,6 +371,14 @@ async fn run() -> anyhow::Result<()> {
     report.insert(
         "edit_searchable_p95_ms".into(),
         format!("{:.0}", percentile(&mut edit_times, 0.95)).into(),
+    );
+    report.insert(
+        "edit_written_p50_ms".into(),
+        format!("{:.0}", percentile(&mut vector_times, 0.5)).into(),
+    );
+    report.insert(
+        "edit_written_p95_ms".into(),
+        format!("{:.0}", percentile(&mut vector_times, 0.95)).into(),
     );
 
     // 5. Query latency: identifiers from the corpus and natural-language phrases.
@@ -354,6 +411,7 @@ async fn run() -> anyhow::Result<()> {
     let (mut q_times, mut store_times) = (Vec::new(), Vec::new());
     // With vectors: how much of a query is embedding the query itself.
     let mut embed_times = Vec::new();
+    let (mut scan_times, mut exact_times, mut found, mut wanted) = (Vec::new(), Vec::new(), 0, 0);
     let mut same_top = 0;
     for i in 0..a.queries {
         let q = if i % 2 == 0 && !idents.is_empty() {
@@ -368,8 +426,25 @@ async fn run() -> anyhow::Result<()> {
         q_times.push(t.elapsed());
         if let Some(e) = index.embedder() {
             let t = Instant::now();
-            e.embed(vec![q.clone()]).await?;
+            let v = e.embed(vec![q.clone()]).await?.remove(0);
             embed_times.push(t.elapsed());
+            // The name layer's vector search as it runs (prefiltered by sign bits in a large
+            // table) against every vector scored: time, and how many of the exact top 10 it finds.
+            index.with_names(|t| {
+                let key = |h: &[(&codeforge_index::NameEntry, f32)]| -> Vec<(String, u64)> {
+                    h.iter()
+                        .map(|(e, _)| (e.path.to_string(), e.start_byte))
+                        .collect()
+                };
+                let t0 = Instant::now();
+                let fast = key(&t.nearest(&v, 10, None));
+                scan_times.push(t0.elapsed());
+                let t0 = Instant::now();
+                let exact = key(&t.nearest_exact(&v, 10, None));
+                exact_times.push(t0.elapsed());
+                found += exact.iter().filter(|k| fast.contains(k)).count();
+                wanted += exact.len();
+            });
         }
         let t = Instant::now();
         let store = index.search_store_only(&SearchQuery::new(q, 10)).await?;
@@ -399,12 +474,27 @@ async fn run() -> anyhow::Result<()> {
             format!("{:.2}", percentile(&mut embed_times, 0.5)).into(),
         );
     }
+    if !scan_times.is_empty() {
+        report.insert(
+            "vector_scan_p50_ms".into(),
+            format!("{:.2}", percentile(&mut scan_times, 0.5)).into(),
+        );
+        report.insert(
+            "vector_exact_scan_p50_ms".into(),
+            format!("{:.2}", percentile(&mut exact_times, 0.5)).into(),
+        );
+        report.insert(
+            "vector_recall_at_10".into(),
+            format!("{:.3}", found as f64 / wanted.max(1) as f64).into(),
+        );
+    }
     report.insert(
         "same_first_hit".into(),
         format!("{same_top}/{}", a.queries).into(),
     );
     report.insert("semantic_queries".into(), index.embedder().is_some().into());
-    report.insert("peak_rss_mb".into(), format!("{:.0}", peak_rss_mb()).into());
+    peak = peak.max(phase_peak(&mut report, "serving"));
+    report.insert("peak_rss_mb".into(), format!("{peak:.0}").into());
     println!("{}", serde_json::Value::Object(report));
     Ok(())
 }

@@ -47,7 +47,7 @@ impl Retriever for WorkspaceIndex {
     }
 
     fn version(&self) -> u64 {
-        self.store().version()
+        self.generation()
     }
 
     fn structural<'a>(

@@ -277,6 +277,13 @@ impl WorkspaceIndex {
                 }
             }
             if embed_inline && !rows.is_empty() {
+                // An edit's symbols are searchable from the name layer at once; their vectors
+                // follow, with the store's write, once embedded.
+                if self.names_loaded() {
+                    self.names_replace(&paths, &rows);
+                    self.names_changes
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 embedded_inline += self.embed_rows(&mut rows).await?;
             }
             for st in states.iter().chain(touched.iter()) {

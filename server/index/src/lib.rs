@@ -72,6 +72,9 @@ pub struct WorkspaceIndex {
     /// The name layer ([`NameTable`]): `None` until first asked for, then kept in step with
     /// every write (under `update_lock`).
     names: std::sync::RwLock<Option<NameTable>>,
+    /// Changes with every change of the name layer that the store has not seen yet (an edit's
+    /// symbols, searchable before their vectors are written): see [`Self::generation`].
+    names_changes: std::sync::atomic::AtomicU64,
 }
 
 impl WorkspaceIndex {
@@ -133,6 +136,7 @@ impl WorkspaceIndex {
             update_lock: tokio::sync::Mutex::new(None),
             search_cache: Default::default(),
             names: std::sync::RwLock::new(None),
+            names_changes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -196,6 +200,12 @@ impl WorkspaceIndex {
         scanned?;
         *self.names.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
         Ok(())
+    }
+
+    /// Changes whenever what a search can find changes: every write to the store, and every
+    /// change of the name layer ahead of one. Caches of search answers key on it.
+    pub fn generation(&self) -> u64 {
+        self.store.version() + self.names_changes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn names_loaded(&self) -> bool {

@@ -100,7 +100,7 @@ impl WorkspaceIndex {
     /// the same query was answered since the last write.
     pub async fn search(&self, q: &SearchQuery) -> anyhow::Result<Vec<Hit>> {
         let key = format!("{q:?}");
-        let version = self.store().version();
+        let version = self.generation();
         if let Some(hits) = self.search_cache.get(&key, version) {
             return Ok(hits);
         }

@@ -613,3 +613,120 @@ async fn the_name_layer_follows_every_write_and_never_waits_for_an_update() {
     let stored = i.store().count_symbols(None).await.unwrap();
     assert_eq!(i.with_names(|t| t.len()), Some(stored));
 }
+
+/// An embedder that holds the indexer's calls while `hold` is set (a slow model, made visible).
+struct Gate {
+    hold: std::sync::atomic::AtomicBool,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl codeforge_index::Embedder for Gate {
+    fn id(&self) -> &str {
+        "gate-8"
+    }
+    fn dims(&self) -> usize {
+        8
+    }
+    fn embed(
+        &self,
+        texts: Vec<String>,
+    ) -> futures::future::BoxFuture<'_, anyhow::Result<Vec<Vec<f32>>>> {
+        Box::pin(async move {
+            // Symbols' texts have a signature line; a search's query has none and passes.
+            let indexing = texts.iter().any(|t| t.contains('\n'));
+            if indexing {
+                self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            while indexing && self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let mut v = vec![0f32; 8];
+                    v[t.len() % 8] = 1.0;
+                    v
+                })
+                .collect())
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_searchable_before_its_vectors_are_written() {
+    let e = env("mixed");
+    let gate = std::sync::Arc::new(Gate {
+        hold: false.into(),
+        calls: 0.into(),
+    });
+    let i = WorkspaceIndex::open_with(
+        &e.root,
+        &e.cache,
+        Settings::default(),
+        codeforge_index::EmbedderChoice::Ready(gate.clone()),
+    )
+    .await
+    .unwrap();
+    update(&i).await;
+    assert!(i.try_load_names().await.unwrap());
+    let vectors = i.with_names(|t| t.vector_count()).unwrap();
+    assert_eq!(Some(vectors), i.with_names(|t| t.len()));
+
+    // An unsaved buffer adds a function; the model is held until the search has found it.
+    gate.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    let calls = gate.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let path = "app/mailer.py".to_string();
+    let text = std::fs::read_to_string(e.root.join(&path)).unwrap();
+    let cancel = CancelFlag::new();
+    let edit = i.update(
+        UpdateRequest {
+            overlays: [(
+                path.clone(),
+                format!("{text}\n\ndef zzgated_edit():\n    return 1\n"),
+            )]
+            .into_iter()
+            .collect(),
+            only: Some(vec![path.clone()]),
+            skip_embedding: false,
+        },
+        &|_| {},
+        &cancel,
+    );
+    let find = async {
+        for _ in 0..5000 {
+            if names(&i, "zzgated_edit")
+                .await
+                .iter()
+                .any(|n| n.ends_with("zzgated_edit"))
+            {
+                // Found while the model still holds the edit's vectors.
+                assert!(gate.calls.load(std::sync::atomic::Ordering::SeqCst) > calls);
+                gate.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        gate.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+        false
+    };
+    let (summary, found) = tokio::join!(edit, find);
+    let summary = summary.unwrap();
+    assert!(
+        found,
+        "the edit was not searchable while its vectors were computed"
+    );
+    assert_eq!(summary.parsed, 1);
+    assert!(summary.embedded >= 1, "{summary:?}");
+    // Once written, the layer holds its vector too, and agrees with the store.
+    assert_eq!(
+        i.with_names(|t| (t.vector_count(), t.len())),
+        Some((vectors + 1, vectors + 1))
+    );
+    assert_eq!(
+        i.store()
+            .count_symbols(Some("vector IS NOT NULL"))
+            .await
+            .unwrap(),
+        vectors + 1
+    );
+}
