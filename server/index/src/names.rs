@@ -176,20 +176,15 @@ impl Vectors {
         (limit * 64).max(n / 64)
     }
 
-    /// Slots by cosine similarity to `query` (both unit length), best first, at most `limit`
-    /// that `keep` accepts (all when `None`); prefiltered by sign bits in a large table.
-    fn nearest(
-        &self,
-        query: &[f32],
-        limit: usize,
-        keep: Option<&dyn Fn(u32) -> bool>,
-    ) -> Vec<(u32, f32)> {
-        let prefilter = self.count >= PREFILTER_FROM && self.words() > 0;
-        self.scan(query, limit, keep, prefilter)
+    /// Whether a search of this table is prefiltered by sign bits (a large table).
+    fn prefilters(&self) -> bool {
+        self.count >= PREFILTER_FROM && self.words() > 0
     }
 
-    /// [`Self::nearest`], every vector scored (`prefilter` false) or the nearest by sign bits.
-    fn scan(
+    /// Slots by cosine similarity to `query` (both unit length), best first, at most `limit`
+    /// that `keep` accepts (all when `None`): every vector scored, or (`prefilter`, where the
+    /// table has sign bits) only the nearest by sign bits.
+    fn nearest(
         &self,
         query: &[f32],
         limit: usize,
@@ -545,7 +540,7 @@ impl NameTable {
         limit: usize,
         keep: Option<&dyn Fn(&NameEntry) -> bool>,
     ) -> Vec<(&NameEntry, f32)> {
-        self.nearest_with(query, limit, keep, None)
+        self.nearest_with(query, limit, keep, self.vectors.prefilters())
     }
 
     /// [`Self::nearest`] with every vector scored, also in a large table where [`Self::nearest`]
@@ -556,7 +551,7 @@ impl NameTable {
         limit: usize,
         keep: Option<&dyn Fn(&NameEntry) -> bool>,
     ) -> Vec<(&NameEntry, f32)> {
-        self.nearest_with(query, limit, keep, Some(false))
+        self.nearest_with(query, limit, keep, false)
     }
 
     fn nearest_with(
@@ -564,18 +559,16 @@ impl NameTable {
         query: &[f32],
         limit: usize,
         keep: Option<&dyn Fn(&NameEntry) -> bool>,
-        prefilter: Option<bool>,
+        prefilter: bool,
     ) -> Vec<(&NameEntry, f32)> {
         let entry = |slot: u32| self.entry(slot);
         let keep_slot = keep.map(|k| move |s: u32| k(entry(s)));
         let keep_slot = keep_slot.as_ref().map(|k| k as &dyn Fn(u32) -> bool);
-        match prefilter {
-            None => self.vectors.nearest(query, limit, keep_slot),
-            Some(p) => self.vectors.scan(query, limit, keep_slot, p),
-        }
-        .into_iter()
-        .map(|(s, score)| (entry(s), score))
-        .collect()
+        self.vectors
+            .nearest(query, limit, keep_slot, prefilter)
+            .into_iter()
+            .map(|(s, score)| (entry(s), score))
+            .collect()
     }
 
     /// The members of the type `qualified_name` defined in `path` (methods, nested types).
@@ -705,15 +698,16 @@ mod tests {
             v.set(slot, &unit(&x));
         }
         assert!(v.count >= PREFILTER_FROM);
-        let exact = v.scan(&query, 10, None, false);
-        let fast = v.nearest(&query, 10, None);
+        assert!(v.prefilters());
+        let exact = v.nearest(&query, 10, None, false);
+        let fast = v.nearest(&query, 10, None, true);
         assert!(exact.iter().all(|(s, _)| s % 1000 == 0), "{exact:?}");
         assert_eq!(
             fast.iter().map(|x| x.0).collect::<Vec<_>>(),
             exact.iter().map(|x| x.0).collect::<Vec<_>>()
         );
         let odd = |s: u32| (s / 1000) % 2 == 1;
-        let kept = v.nearest(&query, 5, Some(&odd));
+        let kept = v.nearest(&query, 5, Some(&odd), true);
         assert_eq!(kept.len(), 5);
         assert!(
             kept.iter().all(|(s, _)| s % 1000 == 0 && odd(*s)),
@@ -722,7 +716,7 @@ mod tests {
         // A cleared vector is never a candidate.
         v.clear(exact[0].0);
         assert!(
-            v.nearest(&query, 10, None)
+            v.nearest(&query, 10, None, true)
                 .iter()
                 .all(|x| x.0 != exact[0].0)
         );
