@@ -197,6 +197,7 @@ enum FeedbackAction {
 
 fn main() -> ExitCode {
     alloc::limit_arenas();
+    alloc::limit_scan_buffers();
     let cli = Cli::parse();
     init_logging();
     let cache_dir =

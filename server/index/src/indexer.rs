@@ -309,6 +309,10 @@ impl WorkspaceIndex {
         *cache = Some(states_after);
         progress(Progress::Finishing);
         self.store.maintain(parsed > 2000).await?;
+        if parsed > 1000 {
+            // The parse batches and LanceDB's write buffers are freed: give them back.
+            crate::memory::release_freed();
+        }
 
         let embedded = if req.skip_embedding || (embed_inline && !walked_all) {
             embedded_inline
@@ -330,7 +334,7 @@ impl WorkspaceIndex {
                     .or_insert(0) += n;
             }
             vectors = Some(if self.embedder.is_some() {
-                self.store.count_symbols(Some("vector IS NOT NULL")).await?
+                self.store.count_vectors().await?
             } else {
                 0
             });
@@ -417,52 +421,65 @@ impl WorkspaceIndex {
         if self.embedder.is_none() {
             return Ok(0);
         }
-        let total = self.store.count_symbols(Some("vector IS NULL")).await?;
+        // Both counts come from table metadata (no scan); the stream below decides by id.
+        let total = self
+            .store
+            .count_symbols(None)
+            .await?
+            .saturating_sub(self.store.count_vectors().await?);
         if total == 0 {
             return Ok(0);
         }
         let mut done = 0usize;
-        let mut attempted: HashSet<String> = HashSet::new();
         progress(Progress::Embedding {
             done,
             total,
             eta_s: None,
         });
         let started = std::time::Instant::now();
+        // One pass over the symbols: rounds of EMBED_ROUND missing rows are embedded and appended
+        // as the scan goes (the update lock keeps the table as scanned).
+        let mut missing = std::pin::pin!(self.store.rows_missing_vectors().await?);
+        let mut pending: Vec<SymbolRow> = Vec::new();
         loop {
             if cancel.is_cancelled() {
                 return Err(IndexError::Cancelled);
             }
-            let mut rows = self.store.rows_missing_vectors(EMBED_ROUND).await?;
-            rows.retain(|r| !attempted.contains(&r.id));
-            if rows.is_empty() {
+            let next = futures::TryStreamExt::try_next(&mut missing).await?;
+            let finished = next.is_none();
+            pending.extend(next.into_iter().flatten());
+            while pending.len() >= EMBED_ROUND || (finished && !pending.is_empty()) {
+                let rest = pending.split_off(pending.len().min(EMBED_ROUND));
+                let mut rows = std::mem::replace(&mut pending, rest);
+                // Embed short texts first: batches of similar length pad less.
+                rows.sort_by_key(|r| {
+                    r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300))
+                });
+                for chunk in rows.chunks_mut(EMBED_ROUND / 4) {
+                    if cancel.is_cancelled() {
+                        return Err(IndexError::Cancelled);
+                    }
+                    self.embed_rows(chunk).await?;
+                }
+                let n = rows.len();
+                let names_rows = self.names_loaded().then(|| rows.clone());
+                self.store.set_vectors(rows).await?;
+                if let Some(r) = names_rows {
+                    self.names_set_vectors(&r);
+                }
+                done += n;
+                progress(Progress::Embedding {
+                    done: done.min(total),
+                    total,
+                    eta_s: eta_s(done, total, started.elapsed()),
+                });
+            }
+            if finished {
                 break;
             }
-            // Embed short texts first: batches of similar length pad less.
-            rows.sort_by_key(|r| {
-                r.signature.len() + r.docstring.as_ref().map_or(0, |d| d.len().min(300))
-            });
-            for chunk in rows.chunks_mut(EMBED_ROUND / 4) {
-                if cancel.is_cancelled() {
-                    return Err(IndexError::Cancelled);
-                }
-                self.embed_rows(chunk).await?;
-            }
-            attempted.extend(rows.iter().map(|r| r.id.clone()));
-            let n = rows.len();
-            let names_rows = self.names_loaded().then(|| rows.clone());
-            self.store.set_vectors(rows).await?;
-            if let Some(r) = names_rows {
-                self.names_set_vectors(&r);
-            }
-            done += n;
-            progress(Progress::Embedding {
-                done: done.min(total),
-                total,
-                eta_s: eta_s(done, total, started.elapsed()),
-            });
         }
         self.store.maintain(false).await?;
+        crate::memory::release_freed();
         Ok(done)
     }
 }
@@ -483,21 +500,25 @@ fn process_batch(
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let chunk = batch.len().div_ceil(threads).max(1);
-    let mut out: Vec<(String, FileOutcome)> = Vec::with_capacity(batch.len());
+    // Files are taken one at a time from a shared counter, not in fixed shares: one large file
+    // no longer leaves the other threads idle at the end of a batch.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, String, FileOutcome)> = Vec::with_capacity(batch.len());
     std::thread::scope(|s| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(c, overlay)| {
-                            (
-                                c.rel_path.clone(),
-                                process_file(c, overlay.as_deref(), stored_hashes.get(&c.rel_path)),
-                            )
-                        })
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..threads.min(batch.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((c, overlay)) = batch.get(i) else {
+                            break;
+                        };
+                        let outcome =
+                            process_file(c, overlay.as_deref(), stored_hashes.get(&c.rel_path));
+                        mine.push((i, c.rel_path.clone(), outcome));
+                    }
+                    mine
                 })
             })
             .collect();
@@ -505,7 +526,8 @@ fn process_batch(
             out.extend(h.join().unwrap_or_default());
         }
     });
-    out
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, path, o)| (path, o)).collect()
 }
 
 fn process_file(

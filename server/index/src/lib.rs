@@ -5,6 +5,7 @@
 pub mod embed;
 mod indexer;
 pub mod lexical;
+mod memory;
 pub mod names;
 mod search;
 pub mod store;
@@ -185,8 +186,7 @@ impl WorkspaceIndex {
             b.finish()
         });
         let scanned: anyhow::Result<()> = async {
-            let vectors = self.embedder.is_some();
-            let mut rows = std::pin::pin!(self.store.scan_rows(vectors).await?);
+            let mut rows = std::pin::pin!(self.store.scan_rows().await?);
             while let Some(batch) = futures::TryStreamExt::try_next(&mut rows).await? {
                 if tx.send(batch).await.is_err() {
                     anyhow::bail!("the name layer's builder stopped");
@@ -196,9 +196,20 @@ impl WorkspaceIndex {
         }
         .await;
         drop(tx);
-        let table = build.await?;
+        let mut table = build.await?;
         scanned?;
+        // Then the vectors, a batch at a time, onto the symbols they belong to.
+        if self.embedder.is_some() {
+            let mut vectors = std::pin::pin!(self.store.scan_vectors().await?);
+            while let Some(batch) = futures::TryStreamExt::try_next(&mut vectors).await? {
+                for v in batch {
+                    table.set_vector(&v.path, v.start_byte, &v.name, &v.vector);
+                }
+            }
+        }
         *self.names.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
+        // The scan's batches are freed: give them back.
+        memory::release_freed();
         Ok(())
     }
 

@@ -1,7 +1,10 @@
 //! The LanceDB edge: one database per workspace under the cache dir, a `symbols` table (text
-//! fields, search text, optional vector) and a `files` table (content hash per file). Every write
-//! that replaces a file's symbols is one transaction; the `files` row is written after it, so a
-//! crash leaves at worst a file that the next run re-parses.
+//! fields, search text), a `vectors` table (a symbol's id, path, start byte, name and embedding,
+//! appended as the embedding phase computes them) and a `files` table (content hash per file).
+//! Vectors live apart so that embedding appends and never rewrites symbol rows: no merge against
+//! the whole table per batch, no full-text index to rebuild, no scan of the vector column to find
+//! what is missing. A file's rows are replaced in order (state, vectors, symbols, then the new
+//! rows and the state last), so a crash leaves at worst a file that the next run re-parses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +27,10 @@ use lancedb::{Connection, DistanceType, Table};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the tables' layout or the meaning of a column changes: the index is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const SYMBOLS: &str = "symbols";
 const FILES: &str = "files";
+const VECTORS: &str = "vectors";
 const META_FILE: &str = "meta.json";
 /// Held while an index is opened (created or rebuilt).
 const OPEN_LOCK_FILE: &str = "open.lock";
@@ -55,6 +59,7 @@ pub struct SymbolRow {
     pub file_hash: String,
     /// What full-text search sees: identifiers, their split words, signature, docstring.
     pub text: String,
+    /// Kept in the `vectors` table; rows read from `symbols` have none.
     pub vector: Option<Vec<f32>>,
 }
 
@@ -86,6 +91,7 @@ pub struct Store {
     #[allow(dead_code)]
     db: Connection,
     symbols: Table,
+    vectors: Table,
     files: Table,
     meta: tokio::sync::Mutex<Meta>,
     dims: usize,
@@ -101,7 +107,7 @@ pub enum OpenOutcome {
     Rebuilt(String),
 }
 
-fn symbols_schema(dims: usize) -> SchemaRef {
+fn symbols_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("path", DataType::Utf8, false),
@@ -120,15 +126,34 @@ fn symbols_schema(dims: usize) -> SchemaRef {
         Field::new("is_test", DataType::Boolean, false),
         Field::new("file_hash", DataType::Utf8, false),
         Field::new("text", DataType::Utf8, false),
+    ]))
+}
+
+/// A symbol's vector, with what finds its symbol in the name layer (path, start byte, name).
+fn vectors_schema(dims: usize) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("start_byte", DataType::UInt64, false),
+        Field::new("name", DataType::Utf8, false),
         Field::new(
             "vector",
             DataType::FixedSizeList(
                 Arc::new(Field::new("item", DataType::Float32, true)),
                 dims as i32,
             ),
-            true,
+            false,
         ),
     ]))
+}
+
+/// A vector as read back for the name layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVector {
+    pub path: String,
+    pub start_byte: u64,
+    pub name: String,
+    pub vector: Vec<f32>,
 }
 
 fn files_schema() -> SchemaRef {
@@ -142,7 +167,7 @@ fn files_schema() -> SchemaRef {
     ]))
 }
 
-/// What a search hit needs: no vector, no search text (they dominate a row's size).
+/// What a search hit needs: no search text (it dominates a row's size).
 const HIT_COLUMNS: &[&str] = &[
     "id",
     "path",
@@ -257,7 +282,14 @@ impl Store {
         let symbols = if names.iter().any(|n| n == SYMBOLS) {
             db.open_table(SYMBOLS).execute().await?
         } else {
-            db.create_empty_table(SYMBOLS, symbols_schema(dims))
+            db.create_empty_table(SYMBOLS, symbols_schema())
+                .execute()
+                .await?
+        };
+        let vectors = if names.iter().any(|n| n == VECTORS) {
+            db.open_table(VECTORS).execute().await?
+        } else {
+            db.create_empty_table(VECTORS, vectors_schema(dims))
                 .execute()
                 .await?
         };
@@ -287,6 +319,7 @@ impl Store {
                 dir,
                 db,
                 symbols,
+                vectors,
                 files,
                 meta: tokio::sync::Mutex::new(meta),
                 dims,
@@ -361,13 +394,12 @@ impl Store {
         for chunk in paths.chunks(500) {
             let pred = path_in(chunk);
             self.files.delete(pred.as_str()).await?;
+            self.vectors.delete(pred.as_str()).await?;
             self.symbols.delete(pred.as_str()).await?;
         }
         if !rows.is_empty() {
-            self.symbols
-                .add(symbols_batch(&rows, self.dims)?)
-                .execute()
-                .await?;
+            self.symbols.add(symbols_batch(&rows)?).execute().await?;
+            self.add_vectors(&rows).await?;
         }
         if !states.is_empty() {
             self.files.add(files_batch(&states)?).execute().await?;
@@ -395,8 +427,9 @@ impl Store {
     pub async fn remove_files(&self, paths: &[String]) -> anyhow::Result<()> {
         for chunk in paths.chunks(500) {
             let pred = path_in(chunk);
-            self.symbols.delete(pred.as_str()).await?;
             self.files.delete(pred.as_str()).await?;
+            self.vectors.delete(pred.as_str()).await?;
+            self.symbols.delete(pred.as_str()).await?;
         }
         if !paths.is_empty() {
             self.note_write().await;
@@ -439,7 +472,7 @@ impl Store {
         }
         let mut meta = self.meta.lock().await;
         if force || meta.writes_since_optimize >= 32 {
-            for table in [&self.symbols, &self.files] {
+            for table in [&self.symbols, &self.vectors, &self.files] {
                 table.optimize(OptimizeAction::All).await?;
                 table
                     .optimize(OptimizeAction::Prune {
@@ -455,34 +488,71 @@ impl Store {
         Ok(())
     }
 
-    /// Symbols that have no vector yet (oldest files first is not guaranteed).
-    pub async fn rows_missing_vectors(&self, limit: usize) -> anyhow::Result<Vec<SymbolRow>> {
-        let batches: Vec<RecordBatch> = self
+    /// Symbols that have no vector yet, a batch at a time: the ids that have one are read first
+    /// (one column of the `vectors` table), then the symbols are scanned without their search
+    /// text. Never all rows in memory at once.
+    pub async fn rows_missing_vectors(
+        &self,
+    ) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<Vec<SymbolRow>>> + Send + use<>>
+    {
+        let mut have: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut ids = self
+            .vectors
+            .query()
+            .select(Select::columns(&["id"]))
+            .execute()
+            .await?;
+        while let Some(b) = ids.try_next().await? {
+            let col = b
+                .column_by_name("id")
+                .ok_or_else(|| anyhow!("column id missing from the vectors"))?
+                .as_string::<i32>();
+            have.extend(col.iter().flatten().map(str::to_string));
+        }
+        let stream = self
             .symbols
             .query()
-            .only_if("vector IS NULL")
-            .limit(limit)
+            .select(Select::columns(HIT_COLUMNS))
             .execute()
-            .await?
-            .try_collect()
             .await?;
-        rows_of(&batches)
+        let have = Arc::new(have);
+        Ok(stream.map_err(anyhow::Error::from).and_then(move |b| {
+            let have = have.clone();
+            async move {
+                let mut rows = rows_of(std::slice::from_ref(&b))?;
+                rows.retain(|r| !have.contains(&r.id));
+                Ok(rows)
+            }
+        }))
     }
 
-    /// Writes vectors for rows that still exist unchanged (ids carry the file hash, so rows of
-    /// files changed meanwhile are not matched and not resurrected).
+    /// Appends the vectors of `rows` (those that have one). The caller holds the update order:
+    /// the rows' symbols are stored and unchanged.
     pub async fn set_vectors(&self, rows: Vec<SymbolRow>) -> anyhow::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+        if self.add_vectors(&rows).await? > 0 {
+            self.note_write().await;
         }
-        let batch = symbols_batch(&rows, self.dims)?;
-        let schema = batch.schema();
-        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-        let mut m = self.symbols.merge_insert(&["id"]);
-        m.when_matched_update_all(None);
-        m.execute(Box::new(reader)).await?;
-        self.note_write().await;
         Ok(())
+    }
+
+    async fn add_vectors(&self, rows: &[SymbolRow]) -> anyhow::Result<usize> {
+        let with: Vec<&SymbolRow> = rows
+            .iter()
+            .filter(|r| r.vector.as_ref().is_some_and(|v| v.len() == self.dims))
+            .collect();
+        if with.is_empty() {
+            return Ok(0);
+        }
+        self.vectors
+            .add(vectors_batch(&with, self.dims)?)
+            .execute()
+            .await?;
+        Ok(with.len())
+    }
+
+    /// How many symbols have a vector.
+    pub async fn count_vectors(&self) -> anyhow::Result<usize> {
+        Ok(self.vectors.count_rows(None).await?)
     }
 
     pub async fn count_symbols(&self, filter: Option<&str>) -> anyhow::Result<usize> {
@@ -534,47 +604,92 @@ impl Store {
         scored_rows(&batches, "_score", 0.0)
     }
 
-    /// Nearest neighbours by cosine distance among rows that have a vector.
+    /// Nearest neighbours by cosine distance among rows that have a vector (a brute-force scan of
+    /// the `vectors` table; the name layer's copy answers once it is loaded). `filter` applies to
+    /// the symbols, after the nearest `limit` (four times that with a filter) are taken.
     pub async fn search_vector(
         &self,
         vector: &[f32],
         filter: Option<&str>,
         limit: usize,
     ) -> anyhow::Result<Vec<(SymbolRow, f32)>> {
-        let f = match filter {
-            Some(f) => format!("vector IS NOT NULL AND ({f})"),
-            None => "vector IS NOT NULL".to_string(),
-        };
+        let fetch = if filter.is_some() { limit * 4 } else { limit };
         let batches: Vec<RecordBatch> = self
-            .symbols
+            .vectors
             .query()
             .nearest_to(vector)?
             .distance_type(DistanceType::Cosine)
-            .select(Select::columns(HIT_COLUMNS))
-            .only_if(f)
-            .limit(limit)
+            .select(Select::columns(&["id"]))
+            .limit(fetch)
             .execute()
             .await?
             .try_collect()
             .await?;
-        scored_rows(&batches, "_distance", 1.0)
+        let mut ranked: Vec<(String, f32)> = Vec::new();
+        for b in &batches {
+            let ids = b
+                .column_by_name("id")
+                .ok_or_else(|| anyhow!("column id missing from the vectors"))?
+                .as_string::<i32>();
+            let dist = b
+                .column_by_name("_distance")
+                .map(|c| c.as_primitive::<Float32Type>().clone());
+            for i in 0..b.num_rows() {
+                ranked.push((
+                    ids.value(i).to_string(),
+                    dist.as_ref().map_or(1.0, |d| d.value(i)),
+                ));
+            }
+        }
+        if ranked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ranked.iter().map(|(id, _)| sql_str(id)).collect();
+        let mut pred = format!("id IN ({})", list.join(", "));
+        if let Some(f) = filter {
+            pred = format!("({pred}) AND ({f})");
+        }
+        let batches: Vec<RecordBatch> = self
+            .symbols
+            .query()
+            .select(Select::columns(HIT_COLUMNS))
+            .only_if(pred)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut by_id: HashMap<String, SymbolRow> = rows_of(&batches)?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, d)| by_id.remove(&id).map(|r| (r, d)))
+            .take(limit)
+            .collect())
     }
 
-    /// Every symbol, without its search text and vector, a batch at a time (the name layer's
-    /// load: never all rows in memory at once).
+    /// Every stored vector, a batch at a time (the name layer's load).
+    pub async fn scan_vectors(
+        &self,
+    ) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<Vec<StoredVector>>> + Send + use<>>
+    {
+        let stream = self.vectors.query().execute().await?;
+        Ok(stream
+            .map_err(anyhow::Error::from)
+            .and_then(|b| async move { vectors_from_batch(&b) }))
+    }
+
+    /// Every symbol, without its search text, a batch at a time (the name layer's load: never
+    /// all rows in memory at once).
     pub async fn scan_rows(
         &self,
-        with_vectors: bool,
     ) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<Vec<SymbolRow>>> + Send + use<>>
     {
-        let mut columns = HIT_COLUMNS.to_vec();
-        if with_vectors {
-            columns.push("vector");
-        }
         let stream = self
             .symbols
             .query()
-            .select(Select::columns(&columns))
+            .select(Select::columns(HIT_COLUMNS))
             .execute()
             .await?;
         Ok(stream
@@ -632,19 +747,10 @@ fn write_meta(path: &Path, meta: &Meta) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn symbols_batch(rows: &[SymbolRow], dims: usize) -> anyhow::Result<RecordBatch> {
+fn symbols_batch(rows: &[SymbolRow]) -> anyhow::Result<RecordBatch> {
     let s = |f: fn(&SymbolRow) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
-    let vectors = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-        rows.iter().map(|r| {
-            r.vector
-                .as_ref()
-                .filter(|v| v.len() == dims)
-                .map(|v| v.iter().copied().map(Some).collect::<Vec<_>>())
-        }),
-        dims as i32,
-    );
     let columns: Vec<ArrayRef> = vec![
         s(|r| &r.id),
         s(|r| &r.path),
@@ -675,9 +781,54 @@ fn symbols_batch(rows: &[SymbolRow], dims: usize) -> anyhow::Result<RecordBatch>
         )),
         s(|r| &r.file_hash),
         s(|r| &r.text),
+    ];
+    Ok(RecordBatch::try_new(symbols_schema(), columns)?)
+}
+
+/// `rows` all have a vector of `dims` values.
+fn vectors_batch(rows: &[&SymbolRow], dims: usize) -> anyhow::Result<RecordBatch> {
+    let values: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| r.vector.iter().flatten().copied())
+        .collect();
+    let vectors = FixedSizeListArray::try_new(
+        Arc::new(Field::new("item", DataType::Float32, true)),
+        dims as i32,
+        Arc::new(lancedb::arrow::arrow_array::Float32Array::from(values)),
+        None,
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.id))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.path))),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.start_byte),
+        )),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.name))),
         Arc::new(vectors),
     ];
-    Ok(RecordBatch::try_new(symbols_schema(dims), columns)?)
+    Ok(RecordBatch::try_new(vectors_schema(dims), columns)?)
+}
+
+fn vectors_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<StoredVector>> {
+    let col = |name: &str| {
+        b.column_by_name(name)
+            .ok_or_else(|| anyhow!("column {name} missing from the vectors"))
+    };
+    let path = col("path")?.as_string::<i32>().clone();
+    let name = col("name")?.as_string::<i32>().clone();
+    let sb = col("start_byte")?.as_primitive::<UInt64Type>().clone();
+    let v = col("vector")?.as_fixed_size_list().clone();
+    let values = v.values().as_primitive::<Float32Type>().clone();
+    let dims = v.value_length() as usize;
+    let offset = v.offset();
+    Ok((0..b.num_rows())
+        .map(|i| StoredVector {
+            path: path.value(i).to_string(),
+            start_byte: sb.value(i),
+            name: name.value(i).to_string(),
+            vector: values.values()[(offset + i) * dims..(offset + i + 1) * dims].to_vec(),
+        })
+        .collect())
 }
 
 fn files_batch(states: &[FileState]) -> anyhow::Result<RecordBatch> {
@@ -729,19 +880,8 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
     let sb = col("start_byte")?.as_primitive::<UInt64Type>().clone();
     let eb = col("end_byte")?.as_primitive::<UInt64Type>().clone();
     let is_test = col("is_test")?.as_boolean().clone();
-    let vectors = b
-        .column_by_name("vector")
-        .map(|c| c.as_fixed_size_list().clone());
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
-        let vector = vectors.as_ref().and_then(|v| {
-            if v.is_null(i) {
-                None
-            } else {
-                let a = v.value(i);
-                Some(a.as_primitive::<Float32Type>().values().to_vec())
-            }
-        });
         out.push(SymbolRow {
             id: id.value(i).to_string(),
             path: path.value(i).to_string(),
@@ -762,7 +902,7 @@ fn rows_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<SymbolRow>> {
             text: text
                 .as_ref()
                 .map_or_else(String::new, |t| t.value(i).to_string()),
-            vector,
+            vector: None,
         });
     }
     Ok(out)

@@ -41,7 +41,10 @@ struct Layer {
 pub struct BertInt8 {
     shape: BertShape,
     vocab: usize,
-    word: Vec<f32>,
+    /// Word embeddings in 8 bits with a scale per [`WORD_BLOCK`] values (a quarter of the f32
+    /// table's 47 MB; only looked up, never multiplied).
+    word: Vec<i8>,
+    word_scale: Vec<f32>,
     pos: Vec<f32>,
     /// Token type 0's embedding (every text is one segment).
     typ: Vec<f32>,
@@ -59,12 +62,15 @@ impl BertInt8 {
         if shape.heads == 0 || !shape.hidden.is_multiple_of(shape.heads) {
             candle_core::bail!("{} heads do not divide {}", shape.heads, shape.hidden);
         }
-        let all = candle_core::safetensors::load(weights, &Device::Cpu)?;
+        // Mapped, not read: each tensor is copied out, converted and dropped in turn, so the load
+        // never holds the file and all its f32 tensors at once (it did: 180 MB for a 90 MB model).
+        // SAFETY: the file is the model cache's, written once by `model pull` and not changed
+        // while mapped.
+        let all = unsafe { candle_core::safetensors::MmapedSafetensors::new(weights)? };
         let get = |name: &str| -> Result<Tensor> {
-            all.get(name)
-                .or_else(|| all.get(&format!("bert.{name}")))
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg(format!("no tensor {name}")))
+            all.load(name, &Device::Cpu)
+                .or_else(|_| all.load(&format!("bert.{name}"), &Device::Cpu))
+                .map_err(|_| candle_core::Error::Msg(format!("no tensor {name}")))
         };
         let vec = |name: &str, len: usize| -> Result<Vec<f32>> {
             let v = get(name)?
@@ -117,6 +123,8 @@ impl BertInt8 {
         if word.is_empty() || word.len() % h != 0 {
             candle_core::bail!("word embeddings of {} values for {h} dims", word.len());
         }
+        let vocab = word.len() / h;
+        let (word, word_scale) = quantize_blocks(&word, word_block(h));
         let pos = vec(
             "embeddings.position_embeddings.weight",
             shape.max_positions * h,
@@ -145,8 +153,9 @@ impl BertInt8 {
         }
         Ok(BertInt8 {
             shape,
-            vocab: word.len() / h,
+            vocab,
             word,
+            word_scale,
             pos,
             typ,
             ln: norm("embeddings.LayerNorm")?,
@@ -163,13 +172,17 @@ impl BertInt8 {
         let total: usize = lens.iter().sum();
         let mut x = vec![0f32; total * h];
         let mut row = 0;
+        let block = word_block(h);
         for (t, &len) in texts.iter().zip(&lens) {
             for (i, &id) in t[..len].iter().enumerate() {
                 let id = (id as usize).min(self.vocab - 1);
                 let (w, p) = (&self.word[id * h..][..h], &self.pos[i * h..][..h]);
+                let scales = &self.word_scale[id * (h / block)..][..h / block];
                 let dst = &mut x[row * h..][..h];
-                for j in 0..h {
-                    dst[j] = w[j] + p[j] + self.typ[j];
+                for (b, &scale) in scales.iter().enumerate() {
+                    for j in b * block..(b + 1) * block {
+                        dst[j] = w[j] as f32 * scale + p[j] + self.typ[j];
+                    }
                 }
                 row += 1;
             }
@@ -221,6 +234,33 @@ impl BertInt8 {
             })
             .collect()
     }
+}
+
+/// Values per scale in the 8-bit word embeddings: 32 where the width allows (as Q8_0), else
+/// the whole row.
+fn word_block(hidden: usize) -> usize {
+    if hidden.is_multiple_of(32) {
+        32
+    } else {
+        hidden
+    }
+}
+
+/// `v` in 8 bits, symmetric, with one scale per `block` values (`v.len()` a multiple of it).
+fn quantize_blocks(v: &[f32], block: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(v.len());
+    let mut scales = Vec::with_capacity(v.len() / block);
+    for chunk in v.chunks(block) {
+        let amax = chunk.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+        q.extend(
+            chunk
+                .iter()
+                .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(scale);
+    }
+    (q, scales)
 }
 
 /// `f(i, row)` for every `width`-wide row of `data`, over candle's thread pool.
@@ -391,6 +431,24 @@ mod tests {
             sum += term / (2 * n + 1) as f64;
         }
         sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn word_embeddings_in_blocks_of_8_bits_round_trip_within_half_a_step() {
+        let v: Vec<f32> = (0..384 * 3)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0 * if i % 64 < 32 { 1.0 } else { 0.01 })
+            .collect();
+        let (q, scales) = quantize_blocks(&v, word_block(384));
+        assert_eq!((q.len(), scales.len()), (v.len(), v.len() / 32));
+        for (i, (&x, &qx)) in v.iter().zip(&q).enumerate() {
+            let scale = scales[i / 32];
+            // Small blocks get their own small scale, so their error stays small too.
+            assert!(
+                (qx as f32 * scale - x).abs() <= scale / 2.0 + 1e-7,
+                "{i}: {x} vs {qx}"
+            );
+        }
+        assert_eq!(word_block(100), 100);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! docs, signatures, references (`references.scm`) and test flags. Broken input yields whatever the
 //! tree allows; this function has no failure mode.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator, Tree};
 
@@ -210,16 +210,52 @@ fn extract_from(
         kinds.push(kind);
     }
 
-    // 4. References, attributed to the innermost enclosing symbol.
-    let def_index: HashMap<usize, usize> = defs
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| matches!(d.kind, DefKind::Symbol(_)))
-        .flat_map(|(i, d)| [(d.node.id(), i), (d.outer.id(), i)])
+    // 4. References, attributed to the innermost enclosing symbol: found by byte range among
+    // the symbols (nested as their ranges are), not by walking up the tree (`Node::parent`
+    // descends from the root each time: it was most of the extraction time).
+    let span = |d: &Def| {
+        (
+            d.node.start_byte().min(d.outer.start_byte()),
+            d.node.end_byte().max(d.outer.end_byte()),
+        )
+    };
+    let mut owners: Vec<usize> = (0..defs.len())
+        .filter(|&i| matches!(defs[i].kind, DefKind::Symbol(_)))
         .collect();
+    owners.sort_by_key(|&i| {
+        let (s, e) = span(&defs[i]);
+        (s, std::cmp::Reverse(e))
+    });
+    let owner_spans: Vec<(usize, usize)> = owners.iter().map(|&i| span(&defs[i])).collect();
+    let mut owner_parent: Vec<Option<usize>> = vec![None; owners.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for k in 0..owners.len() {
+        let (s, e) = owner_spans[k];
+        while let Some(&top) = open.last() {
+            if owner_spans[top].0 <= s && e <= owner_spans[top].1 {
+                break;
+            }
+            open.pop();
+        }
+        owner_parent[k] = open.last().copied();
+        open.push(k);
+    }
+    let owner_of = |s: usize, e: usize| -> Option<usize> {
+        let mut k = owner_spans
+            .partition_point(|&(os, _)| os <= s)
+            .checked_sub(1);
+        while let Some(j) = k {
+            let (os, oe) = owner_spans[j];
+            if os <= s && e <= oe && (os, oe) != (s, e) {
+                return Some(owners[j]);
+            }
+            k = owner_parent[j];
+        }
+        None
+    };
     let name_starts: HashSet<usize> = defs.iter().map(|d| d.name_node.start_byte()).collect();
     let mut refs: Vec<Vec<String>> = vec![Vec::new(); defs.len()];
-    let mut ref_seen: Vec<HashSet<String>> = vec![HashSet::new(); defs.len()];
+    let mut ref_seen: Vec<HashSet<&str>> = vec![HashSet::new(); defs.len()];
     let mut cursor = QueryCursor::new();
     let mut captures = cursor.captures(&queries.references, root, bytes);
     while let Some((m, idx)) = captures.next() {
@@ -227,19 +263,11 @@ fn extract_from(
         if name_starts.contains(&node.start_byte()) {
             continue;
         }
-        let mut up = node.parent();
-        while let Some(n) = up {
-            if let Some(&i) = def_index.get(&n.id()) {
-                let name = text(node);
-                if refs[i].len() < MAX_REFERENCES
-                    && !name.is_empty()
-                    && ref_seen[i].insert(name.to_string())
-                {
-                    refs[i].push(name.to_string());
-                }
-                break;
+        if let Some(i) = owner_of(node.start_byte(), node.end_byte()) {
+            let name = text(node);
+            if refs[i].len() < MAX_REFERENCES && !name.is_empty() && ref_seen[i].insert(name) {
+                refs[i].push(name.to_string());
             }
-            up = n.parent();
         }
     }
 
