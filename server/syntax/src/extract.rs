@@ -86,14 +86,20 @@ fn extract_from(
     let bytes = source.as_bytes();
     let text = |n: Node| -> &str { n.utf8_text(bytes).unwrap_or("") };
 
-    // 1. Definitions from the query.
-    let names = queries.symbols.capture_names();
+    // 1. Definitions from the query; the references' nodes are kept for step 4 (one walk of the
+    // tree for both queries).
+    let names = queries.both.capture_names();
     let mut defs: Vec<Def> = Vec::new();
     let mut package: Option<String> = None;
     let mut seen: HashSet<usize> = HashSet::new();
+    let mut ref_nodes: Vec<Node> = Vec::new();
     let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(&queries.symbols, root, bytes);
+    let mut matches = cursor.matches(&queries.both, root, bytes);
     while let Some(m) = matches.next() {
+        if m.pattern_index >= queries.first_reference_pattern {
+            ref_nodes.extend(m.captures().iter().map(|c| c.node));
+            continue;
+        }
         let mut def_node = None;
         let mut kind = None;
         let mut name_node = None;
@@ -256,10 +262,10 @@ fn extract_from(
     let name_starts: HashSet<usize> = defs.iter().map(|d| d.name_node.start_byte()).collect();
     let mut refs: Vec<Vec<String>> = vec![Vec::new(); defs.len()];
     let mut ref_seen: Vec<HashSet<&str>> = vec![HashSet::new(); defs.len()];
-    let mut cursor = QueryCursor::new();
-    let mut captures = cursor.captures(&queries.references, root, bytes);
-    while let Some((m, idx)) = captures.next() {
-        let node = m.captures()[*idx].node;
+    // In source order, as a capture iterator would give them (the list is cut at
+    // MAX_REFERENCES in that order).
+    ref_nodes.sort_by_key(|n| (n.start_byte(), n.end_byte()));
+    for node in ref_nodes {
         if name_starts.contains(&node.start_byte()) {
             continue;
         }

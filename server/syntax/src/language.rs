@@ -337,8 +337,12 @@ impl std::fmt::Display for Language {
 
 /// Compiled queries of one language.
 pub(crate) struct Queries {
-    pub symbols: tree_sitter::Query,
-    pub references: tree_sitter::Query,
+    /// `symbols.scm` and `references.scm` (each compiled alone first, to check its captures)
+    /// in one query (the symbols' patterns first, then the references'), so extraction
+    /// walks the tree once: each walk was about a fifth of the extraction time.
+    pub both: tree_sitter::Query,
+    /// The first pattern of `both` that comes from `references.scm`.
+    pub first_reference_pattern: usize,
 }
 
 impl Queries {
@@ -371,9 +375,19 @@ impl Queries {
                 ));
             }
         }
+        let both = tree_sitter::Query::new(
+            &grammar,
+            &format!("{}\n{}", data.symbols_query, data.references_query),
+        )
+        .map_err(|e| {
+            format!(
+                "grammars/{}: symbols.scm and references.scm: {e}",
+                lang.name()
+            )
+        })?;
         Ok(Queries {
-            symbols,
-            references,
+            first_reference_pattern: symbols.pattern_count(),
+            both,
         })
     }
 }
