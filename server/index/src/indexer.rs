@@ -284,6 +284,18 @@ impl WorkspaceIndex {
                     self.names_changes
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
+                // Symbols whose embedding text the edit left alone keep their vectors: only
+                // what changed is embedded (typing in a large file re-embedded all of it).
+                if self.embedder.is_some() {
+                    let stored = self.store.vectors_by_text(&paths).await?;
+                    if !stored.is_empty() {
+                        for r in rows.iter_mut() {
+                            if let Some(v) = stored.get(&crate::embed::embedding_key(r)) {
+                                r.vector = Some(v.clone());
+                            }
+                        }
+                    }
+                }
                 embedded_inline += self.embed_rows(&mut rows).await?;
             }
             for st in states.iter().chain(touched.iter()) {
@@ -377,13 +389,16 @@ impl WorkspaceIndex {
         })
     }
 
-    /// Computes vectors for rows in place. Returns how many were embedded.
+    /// Computes vectors in place for the rows that have none. Returns how many were embedded.
     async fn embed_rows(&self, rows: &mut [SymbolRow]) -> anyhow::Result<usize> {
         let Some(embedder) = &self.embedder else {
             return Ok(0);
         };
-        let per_call = self.texts_per_call(rows.len());
-        for chunk in rows.chunks_mut(per_call) {
+        let mut todo: Vec<&mut SymbolRow> =
+            rows.iter_mut().filter(|r| r.vector.is_none()).collect();
+        let n = todo.len();
+        let per_call = self.texts_per_call(n);
+        for chunk in todo.chunks_mut(per_call) {
             let texts: Vec<String> = chunk
                 .iter()
                 .map(|r| {
@@ -400,7 +415,7 @@ impl WorkspaceIndex {
                 r.vector = Some(v);
             }
         }
-        Ok(rows.len())
+        Ok(n)
     }
 
     /// Texts per embedder call: an HTTP endpoint gets `batch_size` per request; the local model

@@ -27,7 +27,7 @@ use lancedb::{Connection, DistanceType, Table};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the tables' layout or the meaning of a column changes: the index is rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 const SYMBOLS: &str = "symbols";
 const FILES: &str = "files";
 const VECTORS: &str = "vectors";
@@ -129,13 +129,15 @@ fn symbols_schema() -> SchemaRef {
     ]))
 }
 
-/// A symbol's vector, with what finds its symbol in the name layer (path, start byte, name).
+/// A symbol's vector, with what finds its symbol in the name layer (path, start byte, name) and
+/// the hash of the text it was computed from ([`crate::embed::embedding_key`]).
 fn vectors_schema(dims: usize) -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("path", DataType::Utf8, false),
         Field::new("start_byte", DataType::UInt64, false),
         Field::new("name", DataType::Utf8, false),
+        Field::new("text_hash", DataType::Utf8, false),
         Field::new(
             "vector",
             DataType::FixedSizeList(
@@ -550,6 +552,43 @@ impl Store {
         Ok(with.len())
     }
 
+    /// The stored vectors of `paths`' symbols by the hash of their embedding text.
+    pub async fn vectors_by_text(
+        &self,
+        paths: &[String],
+    ) -> anyhow::Result<HashMap<String, Vec<f32>>> {
+        let mut out = HashMap::new();
+        for chunk in paths.chunks(500) {
+            let batches: Vec<RecordBatch> = self
+                .vectors
+                .query()
+                .only_if(path_in(chunk))
+                .select(Select::columns(&["text_hash", "vector"]))
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
+            for b in &batches {
+                let keys = b
+                    .column_by_name("text_hash")
+                    .ok_or_else(|| anyhow!("column text_hash missing from the vectors"))?
+                    .as_string::<i32>();
+                let v = b
+                    .column_by_name("vector")
+                    .ok_or_else(|| anyhow!("column vector missing from the vectors"))?
+                    .as_fixed_size_list();
+                for i in 0..b.num_rows() {
+                    let x = v.value(i);
+                    out.insert(
+                        keys.value(i).to_string(),
+                        x.as_primitive::<Float32Type>().values().to_vec(),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// How many symbols have a vector.
     pub async fn count_vectors(&self) -> anyhow::Result<usize> {
         Ok(self.vectors.count_rows(None).await?)
@@ -804,6 +843,9 @@ fn vectors_batch(rows: &[&SymbolRow], dims: usize) -> anyhow::Result<RecordBatch
             rows.iter().map(|r| r.start_byte),
         )),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.name))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| crate::embed::embedding_key(r)),
+        )),
         Arc::new(vectors),
     ];
     Ok(RecordBatch::try_new(vectors_schema(dims), columns)?)

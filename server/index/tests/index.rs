@@ -451,6 +451,23 @@ async fn real_minilm_finds_by_meaning_and_restarts_embed_nothing() {
         "{hits:?}"
     );
     assert!(hits[0].matched_by.contains(&"semantic"));
+    // A second edit of that file embeds only the symbol whose text changed; the other keeps
+    // its stored vector.
+    std::fs::write(
+        e.root.join("weather.py"),
+        "def tomorrows_forecast(city):\n    \"\"\"Predict rain or sun for the next day.\"\"\"\n\n\
+         def wind_speed(city):\n    \"\"\"How strong the wind blows.\"\"\"\n",
+    )
+    .unwrap();
+    let second = update(&i).await;
+    assert_eq!((second.parsed, second.embedded), (1, 1), "{second:?}");
+    assert_eq!(i.with_names(|t| t.vector_count()), Some(s.symbols + 2));
+    assert_eq!(i.store().count_vectors().await.unwrap(), s.symbols + 2);
+    let hits = i
+        .search_uncached(&SearchQuery::new("will it be sunny", 3))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].qualified_name, "weather.tomorrows_forecast");
     std::fs::remove_file(e.root.join("weather.py")).unwrap();
     update(&i).await;
     assert_eq!(i.with_names(|t| t.vector_count()), Some(s.symbols));
