@@ -505,10 +505,7 @@ impl Store {
             .execute()
             .await?;
         while let Some(b) = ids.try_next().await? {
-            let col = b
-                .column_by_name("id")
-                .ok_or_else(|| anyhow!("column id missing from the vectors"))?
-                .as_string::<i32>();
+            let col = vector_column(&b, "id")?.as_string::<i32>();
             have.extend(col.iter().flatten().map(str::to_string));
         }
         let stream = self
@@ -569,14 +566,8 @@ impl Store {
                 .try_collect()
                 .await?;
             for b in &batches {
-                let keys = b
-                    .column_by_name("text_hash")
-                    .ok_or_else(|| anyhow!("column text_hash missing from the vectors"))?
-                    .as_string::<i32>();
-                let v = b
-                    .column_by_name("vector")
-                    .ok_or_else(|| anyhow!("column vector missing from the vectors"))?
-                    .as_fixed_size_list();
+                let keys = vector_column(b, "text_hash")?.as_string::<i32>();
+                let v = vector_column(b, "vector")?.as_fixed_size_list();
                 for i in 0..b.num_rows() {
                     let x = v.value(i);
                     out.insert(
@@ -666,10 +657,7 @@ impl Store {
             .await?;
         let mut ranked: Vec<(String, f32)> = Vec::new();
         for b in &batches {
-            let ids = b
-                .column_by_name("id")
-                .ok_or_else(|| anyhow!("column id missing from the vectors"))?
-                .as_string::<i32>();
+            let ids = vector_column(b, "id")?.as_string::<i32>();
             let dist = b
                 .column_by_name("_distance")
                 .map(|c| c.as_primitive::<Float32Type>().clone());
@@ -851,11 +839,14 @@ fn vectors_batch(rows: &[&SymbolRow], dims: usize) -> anyhow::Result<RecordBatch
     Ok(RecordBatch::try_new(vectors_schema(dims), columns)?)
 }
 
+/// Column `name` of a batch read from the `vectors` table.
+fn vector_column<'a>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a ArrayRef> {
+    b.column_by_name(name)
+        .ok_or_else(|| anyhow!("column {name} missing from the vectors"))
+}
+
 fn vectors_from_batch(b: &RecordBatch) -> anyhow::Result<Vec<StoredVector>> {
-    let col = |name: &str| {
-        b.column_by_name(name)
-            .ok_or_else(|| anyhow!("column {name} missing from the vectors"))
-    };
+    let col = |name: &str| vector_column(b, name);
     let path = col("path")?.as_string::<i32>().clone();
     let name = col("name")?.as_string::<i32>().clone();
     let sb = col("start_byte")?.as_primitive::<UInt64Type>().clone();
