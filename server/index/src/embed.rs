@@ -461,19 +461,20 @@ pub async fn load_embedder(settings: &EmbeddingSettings, cache_dir: &Path) -> Em
     }
 }
 
-/// The text embedded for a symbol: what it is, its words, its signature and doc summary.
-/// What a stored vector was computed from, as a short hash of the symbol's embedding text: an
-/// edit reuses the vectors of the symbols whose text it did not change.
-pub fn embedding_key(row: &crate::store::SymbolRow) -> String {
-    let text = embedding_text(
-        &row.kind,
-        &row.qualified_name,
-        &row.signature,
-        row.docstring.as_deref(),
-    );
+/// What a stored vector was computed from, as a short hash of the symbol's embedding text
+/// ([`embedding_text`]'s arguments): an edit reuses the vectors of the symbols whose text it did
+/// not change.
+pub fn embedding_key(
+    kind: &str,
+    qualified_name: &str,
+    signature: &str,
+    doc: Option<&str>,
+) -> String {
+    let text = embedding_text(kind, qualified_name, signature, doc);
     blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
 }
 
+/// The text embedded for a symbol: what it is, its words, its signature and doc summary.
 pub fn embedding_text(
     kind: &str,
     qualified_name: &str,

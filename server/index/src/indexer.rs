@@ -290,7 +290,7 @@ impl WorkspaceIndex {
                     let stored = self.store.vectors_by_text(&paths).await?;
                     if !stored.is_empty() {
                         for r in rows.iter_mut() {
-                            if let Some(v) = stored.get(&crate::embed::embedding_key(r)) {
+                            if let Some(v) = stored.get(&r.embedding_key()) {
                                 r.vector = Some(v.clone());
                             }
                         }

@@ -63,6 +63,19 @@ pub struct SymbolRow {
     pub vector: Option<Vec<f32>>,
 }
 
+impl SymbolRow {
+    /// The hash of the text this symbol's vector is computed from (see
+    /// [`crate::embed::embedding_key`]).
+    pub fn embedding_key(&self) -> String {
+        crate::embed::embedding_key(
+            &self.kind,
+            &self.qualified_name,
+            &self.signature,
+            self.docstring.as_deref(),
+        )
+    }
+}
+
 /// What the index knows of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileState {
@@ -130,7 +143,7 @@ fn symbols_schema() -> SchemaRef {
 }
 
 /// A symbol's vector, with what finds its symbol in the name layer (path, start byte, name) and
-/// the hash of the text it was computed from ([`crate::embed::embedding_key`]).
+/// the hash of the text it was computed from ([`SymbolRow::embedding_key`]).
 fn vectors_schema(dims: usize) -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
@@ -832,7 +845,7 @@ fn vectors_batch(rows: &[&SymbolRow], dims: usize) -> anyhow::Result<RecordBatch
         )),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.name))),
         Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| crate::embed::embedding_key(r)),
+            rows.iter().map(|r| r.embedding_key()),
         )),
         Arc::new(vectors),
     ];
