@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use codeforge_config::TrustSetting;
+use codeforge_config::{ContextRanking, TrustSetting};
 use codeforge_ide::{
-    GenerateInput, GenerateStatus, Outcome, Retriever, VerifyContext, generate_function,
-    load_backend,
+    GenerateInput, GenerateStatus, Outcome, Retriever, SearchOnly, VerifyContext,
+    generate_function, load_backend,
 };
 use codeforge_index::UpdateRequest;
 use codeforge_lsp::proto;
@@ -197,9 +197,14 @@ pub(crate) async fn cmd_generate(
         settings: settings.verify.clone(),
         trusted: codeforge_ide::trust_known(trusted(&root, settings.verify.trust, verify_mode)),
     });
+    let search_only = index.as_ref().map(SearchOnly);
+    let retriever = match settings.generation.context_ranking {
+        ContextRanking::Structure => index.as_ref().map(|i| i as &dyn Retriever),
+        ContextRanking::Search => search_only.as_ref().map(|s| s as &dyn Retriever),
+    };
     let outcome = generate_function(
         backend.as_ref(),
-        index.as_ref().map(|i| i as &dyn Retriever),
+        retriever,
         &settings.generation,
         verify.as_ref(),
         GenerateInput {

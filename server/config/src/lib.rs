@@ -181,6 +181,18 @@ pub enum PlanSetting {
     Comments,
 }
 
+/// How the repository hits offered to a prompt are ranked.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextRanking {
+    /// The repository's structure around the target (imports, what the file's other
+    /// definitions call, signature types, callers), fused with the search hits: the default.
+    Structure,
+    /// The index's hybrid search hits for the target's name, signature and docstring, as they
+    /// are.
+    Search,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GenerationLayer {
@@ -212,6 +224,8 @@ pub struct GenerationLayer {
     pub completion_prompt_tokens: Option<usize>,
     /// Repository hits offered to a prompt.
     pub context_hits: Option<usize>,
+    /// How those hits are ranked: `structure` (default) or `search`.
+    pub context_ranking: Option<ContextRanking>,
     /// Plan before code: `off`, `drop` (default) or `comments`.
     pub plan: Option<PlanSetting>,
 }
@@ -227,6 +241,7 @@ pub struct GenerationSettings {
     /// A completion's prompt budget (the line item waits for the model to read all of it).
     pub completion_prompt_tokens: usize,
     pub context_hits: usize,
+    pub context_ranking: ContextRanking,
     pub plan: PlanSetting,
     /// Completion prompts in the model's FIM format rather than as a chat (see the layer's `fim`);
     /// `None`: the backend's own choice (`Backend::fim`, set per backend by the infilling
@@ -350,6 +365,7 @@ impl Default for Settings {
                 prompt_tokens: 900,
                 completion_prompt_tokens: 500,
                 context_hits: 6,
+                context_ranking: ContextRanking::Structure,
                 plan: PlanSetting::Drop,
                 fim: None,
             },
@@ -651,6 +667,7 @@ pub fn resolve<'a>(
                     prompt_tokens: gen_layer.prompt_tokens,
                     completion_prompt_tokens: gen_layer.completion_prompt_tokens,
                     context_hits: gen_layer.context_hits,
+                    context_ranking: gen_layer.context_ranking,
                     plan: gen_layer.plan,
                     ..GenerationLayer::default()
                 };
@@ -679,6 +696,7 @@ pub fn resolve<'a>(
             take!(prompt_tokens);
             take!(completion_prompt_tokens);
             take!(context_hits);
+            take!(context_ranking);
             take!(plan);
         }
     }
@@ -972,6 +990,7 @@ fn resolve_generation(
         prompt_tokens,
         completion_prompt_tokens,
         context_hits: g.context_hits.unwrap_or(d.context_hits).min(100),
+        context_ranking: g.context_ranking.unwrap_or(d.context_ranking),
         plan: g.plan.unwrap_or(d.plan),
         fim,
     })
@@ -1244,6 +1263,16 @@ mod tests {
         assert!(resolve([("f", &l)]).is_err());
         assert!(toml_layer("[generation]\nbackend = \"gpt\"\n").is_err());
         assert!(toml_layer("[generation]\nplan = \"comments\"\n").is_ok());
+        assert!(toml_layer("[generation]\ncontext_ranking = \"vectors\"\n").is_err());
+        let l = toml_layer("[generation]\ncontext_ranking = \"search\"\n").unwrap();
+        assert_eq!(
+            resolve([("f", &l)]).unwrap().generation.context_ranking,
+            ContextRanking::Search
+        );
+        assert_eq!(
+            Settings::default().generation.context_ranking,
+            ContextRanking::Structure
+        );
     }
 
     #[test]
@@ -1260,7 +1289,7 @@ mod tests {
     fn switching_backend_keeps_sampling_settings() {
         let file = parse_toml(
             "codeforge.toml",
-            "[generation]\nn = 5\nplan = \"off\"\ngguf = \"/m.gguf\"\n",
+            "[generation]\nn = 5\nplan = \"off\"\ncontext_ranking = \"search\"\ngguf = \"/m.gguf\"\n",
         )
         .unwrap();
         let env = env_layer(&|k| match k {
@@ -1272,6 +1301,7 @@ mod tests {
         let s = resolve([("codeforge.toml", &file), ("environment", &env)]).unwrap();
         assert_eq!(s.generation.n, 5);
         assert_eq!(s.generation.plan, PlanSetting::Off);
+        assert_eq!(s.generation.context_ranking, ContextRanking::Search);
         assert!(
             matches!(s.generation.backend, GenerationBackend::Openai { .. }),
             "the GGUF path went with the embedded backend"

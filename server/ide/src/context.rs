@@ -33,6 +33,35 @@ pub trait Retriever: Send + Sync {
     }
 }
 
+/// A retriever's search hits as they are, without its structural ranking
+/// (`[generation] context_ranking = "search"`).
+pub struct SearchOnly<R>(pub R);
+
+impl<R, T> Retriever for SearchOnly<R>
+where
+    R: std::ops::Deref<Target = T> + Send + Sync,
+    T: Retriever + ?Sized + 'static,
+{
+    fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
+        self.0.related(query, k)
+    }
+
+    fn version(&self) -> u64 {
+        self.0.version()
+    }
+}
+
+/// `retriever` as `ranking` asks: itself, or its search hits alone.
+pub fn ranked_retriever(
+    retriever: std::sync::Arc<dyn Retriever>,
+    ranking: codeforge_config::ContextRanking,
+) -> std::sync::Arc<dyn Retriever> {
+    match ranking {
+        codeforge_config::ContextRanking::Structure => retriever,
+        codeforge_config::ContextRanking::Search => std::sync::Arc::new(SearchOnly(retriever)),
+    }
+}
+
 impl Retriever for WorkspaceIndex {
     fn related(&self, query: String, k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
         Box::pin(async move {
@@ -273,4 +302,86 @@ pub async fn gather_context(
         note = Some("repository context unavailable: no index for this workspace".into());
     }
     (out, importable, note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One search hit, and a structural ranking that puts another symbol first.
+    struct Ranked;
+
+    fn hit(name: &str) -> Related {
+        Related {
+            qualified_name: name.into(),
+            kind: "function".into(),
+            language: Language::Python,
+            path: format!("{name}.py"),
+            line: 1,
+            signature: format!("def {name}():"),
+            doc: None,
+            score: 1.0,
+            is_test: false,
+        }
+    }
+
+    impl Retriever for Ranked {
+        fn related(&self, _q: String, _k: usize) -> BoxFuture<'_, Result<Vec<Related>, String>> {
+            Box::pin(async { Ok(vec![hit("searched")]) })
+        }
+
+        fn version(&self) -> u64 {
+            7
+        }
+
+        fn structural<'a>(
+            &'a self,
+            _at: Around<'a>,
+            hybrid: Vec<Related>,
+            _k: usize,
+        ) -> BoxFuture<'a, Option<Vec<Related>>> {
+            Box::pin(async move { Some([vec![hit("structural")], hybrid].concat()) })
+        }
+    }
+
+    async fn labels(r: &dyn Retriever) -> Vec<String> {
+        let source = "def target():\n    \"\"\"Does it.\"\"\"\n    pass\n";
+        let parsed = codeforge_syntax::ParsedFile::parse(Language::Python, "t.py", source);
+        let target = parsed.function_at_line(0).expect("a target");
+        let (snippets, _, _) = gather_context(
+            Language::Python,
+            "t.py",
+            source,
+            parsed.extracted(),
+            &target,
+            Some(r),
+            6,
+        )
+        .await;
+        snippets
+            .into_iter()
+            .filter(|s| s.kind == SnippetKind::Retrieved)
+            .map(|s| s.label)
+            .collect()
+    }
+
+    /// `context_ranking = "search"` offers the search hits as they are; the default ranks them
+    /// by structure first.
+    #[tokio::test]
+    async fn search_only_skips_the_structural_ranking() {
+        let structure = ranked_retriever(
+            std::sync::Arc::new(Ranked),
+            codeforge_config::ContextRanking::Structure,
+        );
+        let search = ranked_retriever(
+            std::sync::Arc::new(Ranked),
+            codeforge_config::ContextRanking::Search,
+        );
+        assert_eq!(search.version(), 7);
+        let s = labels(structure.as_ref()).await;
+        assert!(s[0].contains("structural"), "{s:?}");
+        let o = labels(search.as_ref()).await;
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert!(o[0].contains("searched"), "{o:?}");
+    }
 }

@@ -27,7 +27,7 @@ pub use complete::{
     record_accepted_completion, split_levels, verify_items,
 };
 pub use completion_context::CompletionContexts;
-pub use context::{Retriever, gather_context, retrieval_query};
+pub use context::{Retriever, SearchOnly, gather_context, ranked_retriever, retrieval_query};
 pub use generate::{
     Explain, GenerateError, GenerateInput, GenerateStatus, Outcome, TargetInfo, generate_targets,
 };

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use codeforge_config::{Layer, Settings};
-use codeforge_ide::{CompletionRepo, Retriever, TrustGate, VerifyContext, trust_known};
+use codeforge_ide::{
+    CompletionRepo, Retriever, TrustGate, VerifyContext, ranked_retriever, trust_known,
+};
 use codeforge_syntax::Language;
 use codeforge_verify::TrustStore;
 use codeforge_verify::trust::{WorkspaceConfig, known_trust};
@@ -205,14 +207,22 @@ impl Session {
             }
             None => self.settings_for(None).0,
         };
-        let retriever = ws.and_then(|w| w.index()).map(|i| i as Arc<dyn Retriever>);
+        let retriever = ws
+            .and_then(|w| w.index())
+            .map(|i| ranked_retriever(i, settings.generation.context_ranking));
         (rel, settings, retriever)
     }
 
     /// Where completion in `path` gets repository context: its workspace's index and cache.
     pub fn completion_repo(&self, path: &Path) -> Option<CompletionRepo> {
         let ws = self.workspace_for(path)?;
-        let retriever = ws.index()? as Arc<dyn Retriever>;
+        let layer = ws.file_layer.lock().unwrap().clone();
+        let ranking = self
+            .settings_for(layer.as_ref())
+            .0
+            .generation
+            .context_ranking;
+        let retriever = ranked_retriever(ws.index()?, ranking);
         Some(CompletionRepo {
             retriever,
             contexts: ws.completion_contexts.clone(),

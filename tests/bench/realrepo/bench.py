@@ -335,7 +335,21 @@ generate_tests = false
 """
 
 
-def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: float) -> dict:
+CONTEXTS = {
+    # The repository context a prompt is offered (`[generation]`): ranked by the repository's
+    # structure (the default), the index's search hits alone, or none.
+    "structure": "",
+    "search": 'context_ranking = "search"\n',
+    "none": "context_hits = 0\n",
+}
+
+
+def config_for(context: str) -> str:
+    return CONFIG.replace("n = 1\n", "n = 1\n" + CONTEXTS[context], 1)
+
+
+def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: float,
+            context: str = "structure") -> dict:
     proj = os.path.join(work, "projects", t["project"])
     path = os.path.join(proj, t["file"])
     orig = open(path, encoding="utf-8").read()
@@ -346,7 +360,7 @@ def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: f
     before = tree_digest(proj)
     open(path, "w", encoding="utf-8").write(stubbed)
     if not had_cfg:
-        open(cfg, "w").write(CONFIG)
+        open(cfg, "w").write(config_for(context))
     after_stub = tree_digest(proj)
     t0 = time.time()
     line = t["line"]
@@ -383,6 +397,7 @@ def run_one(binary: str, t: dict, variant: str, work: str, env: dict, timeout: f
                  else "mutant" if norm(result) == norm(mutant_src) else "other")
     return {
         "project": t["project"], "language": t["language"], "name": t["name"], "variant": variant,
+        "context": context,
         "rc": rc, "status": j.get("status"), "shown": shown,
         "verdict": ver.get("status"), "label": ver.get("label"),
         "selected": len(ver.get("selected_tests") or []), "passed": ver.get("passed"),
@@ -429,27 +444,32 @@ def embedded(a) -> None:
     env["CODEFORGE_CACHE_DIR"] = cache
     rows = []
     for i, t in enumerate(tasks, 1):
-        r = run_one(a.codeforge, t, "embedded", a.work, env, a.timeout)
-        rows.append(r)
-        log(f"[{i}/{len(tasks)}] {t['project']} {t['name']}: shown={r['shown']} verdict={r['verdict']} "
-            f"whole suite={r['whole_suite']} {r['wall_s']:.1f} s")
-        if a.out:
-            json.dump({"rows": rows}, open(a.out, "w"), indent=1)
+        for c in a.contexts:
+            r = run_one(a.codeforge, t, "embedded", a.work, env, a.timeout, context=c)
+            rows.append(r)
+            log(f"[{i}/{len(tasks)}] {t['project']} {t['name']} ({c}): shown={r['shown']} "
+                f"verdict={r['verdict']} whole suite={r['whole_suite']} {r['wall_s']:.1f} s")
+            if a.out:
+                json.dump({"rows": rows}, open(a.out, "w"), indent=1)
     print(embedded_table(rows))
 
 
 def embedded_table(rows: list[dict]) -> str:
-    n = len(rows)
-    shown = [r for r in rows if r["shown"] is not None]
-    ok = sum(r["whole_suite"] == "pass" for r in shown)
-    verified = [r for r in shown if r["verdict"] == "passed"]
-    times = [r["wall_s"] for r in rows] or [0.0]
-    return "\n".join([
-        "| functions | shown | shown and the whole suite passes | verified | verified and the whole suite passes | time median / p95 |",
-        "|---|---|---|---|---|---|",
-        f"| {n} | {pct(len(shown), n)} | {pct(ok, n)} | {pct(len(verified), n)} | "
-        f"{pct(sum(r['whole_suite'] == 'pass' for r in verified), len(verified))} | "
-        f"{statistics.median(times):.0f} s / {p95(times):.0f} s |"])
+    out = ["| repository context | functions | shown | shown and the whole suite passes | verified | "
+           "verified and the whole suite passes | time median / p95 |",
+           "|---|---|---|---|---|---|---|"]
+    for c in dict.fromkeys(r.get("context", "structure") for r in rows):
+        rs = [r for r in rows if r.get("context", "structure") == c]
+        n = len(rs)
+        shown = [r for r in rs if r["shown"] is not None]
+        ok = sum(r["whole_suite"] == "pass" for r in shown)
+        verified = [r for r in shown if r["verdict"] == "passed"]
+        times = [r["wall_s"] for r in rs] or [0.0]
+        out.append(
+            f"| {c} | {n} | {pct(len(shown), n)} | {pct(ok, n)} | {pct(len(verified), n)} | "
+            f"{pct(sum(r['whole_suite'] == 'pass' for r in verified), len(verified))} | "
+            f"{statistics.median(times):.0f} s / {p95(times):.0f} s |")
+    return "\n".join(out)
 
 
 def run(a) -> None:
@@ -519,13 +539,15 @@ def main() -> None:
     ap.add_argument("cmd", choices=["setup", "run", "embedded", "table"])
     ap.add_argument("--codeforge", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/codeforge/target")),
-        "debug", "codeforge"))
+        "dist", "codeforge"))
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--limit", type=int, help="functions per project")
     ap.add_argument("--start", type=int, default=0, help="skip the first N functions (run)")
     ap.add_argument("--tries", type=int, default=4, help="mutants tried per function")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--contexts", nargs="+", choices=list(CONTEXTS), default=["structure"],
+                    help="embedded: the repository contexts to run each function with")
     ap.add_argument("--out")
     a = ap.parse_args()
     a.work = os.path.abspath(a.work)
@@ -537,7 +559,8 @@ def main() -> None:
     elif a.cmd == "embedded":
         embedded(a)
     else:
-        print(table(json.load(open(a.out))["rows"]))
+        rows = json.load(open(a.out))["rows"]
+        print(embedded_table(rows) if rows and rows[0]["variant"] == "embedded" else table(rows))
 
 
 if __name__ == "__main__":
