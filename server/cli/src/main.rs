@@ -197,6 +197,8 @@ enum FeedbackAction {
 
 fn main() -> ExitCode {
     alloc::limit_arenas();
+    // SAFETY: first thing in main: no thread or tree-sitter object exists yet.
+    unsafe { codeforge_syntax::install_tree_allocator() };
     alloc::limit_scan_buffers();
     let cli = Cli::parse();
     init_logging();

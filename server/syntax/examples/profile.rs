@@ -1,81 +1,89 @@
-//! Times the phases of extraction over a directory (parse only, symbols query, full extract),
-//! single-threaded. A tuning aid for the queries under `grammars/`.
-use std::time::Instant;
-use tree_sitter::StreamingIterator;
+//! Extraction throughput on a tree, files read into memory first: `parse` (tree-sitter alone) or
+//! `extract` (the whole pass), on N threads. Prints MB/s. For profiling the extraction pass
+//! without the index around it (`.ci/bench` measures the real pipeline against ctags).
+//!   cargo run --profile dist --example profile -- DIR [parse|extract] [THREADS]
 
-fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use codeforge_syntax::{Language, extract};
+
+fn collect(dir: &Path, out: &mut Vec<(Language, PathBuf)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if codeforge_syntax::Language::from_path(&p).is_some() {
-            out.push(p);
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            collect(&p, out);
+        } else if ft.is_file()
+            && let Some(lang) = Language::from_path(&p)
+        {
+            out.push((lang, p));
         }
     }
 }
 
 fn main() {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: profile DIR"));
-    let mut paths = Vec::new();
-    files(&dir, &mut paths);
-    let texts: Vec<(codeforge_syntax::Language, String)> = paths
-        .iter()
-        .filter_map(|p| {
-            Some((
-                codeforge_syntax::Language::from_path(p)?,
-                std::fs::read_to_string(p).ok()?,
-            ))
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(args.next().expect("DIR"));
+    let mode = args.next().unwrap_or_else(|| "extract".into());
+    let threads: usize = args.next().map_or(1, |t| t.parse().expect("THREADS"));
+    // As the shipped binary does, unless CF_TS_LIBC_MALLOC is set (to compare).
+    if std::env::var_os("CF_TS_LIBC_MALLOC").is_none() {
+        // SAFETY: first thing in main, no thread or tree-sitter object exists yet.
+        unsafe { codeforge_syntax::install_tree_allocator() };
+    }
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    let texts: Vec<(Language, String, String)> = files
+        .into_iter()
+        .filter_map(|(l, p)| {
+            let t = std::fs::read_to_string(&p).ok()?;
+            (t.len() <= 1 << 20).then(|| (l, p.to_string_lossy().into_owned(), t))
         })
         .collect();
-    let mb: f64 = texts.iter().map(|(_, t)| t.len()).sum::<usize>() as f64 / 1e6;
-    let t = Instant::now();
-    let mut trees = Vec::new();
-    for (l, text) in &texts {
-        let mut p = tree_sitter::Parser::new();
-        p.set_language(&l.grammar()).unwrap();
-        trees.push(p.parse(text, None).unwrap());
-    }
-    let parse = t.elapsed().as_secs_f64();
-    for (name, pick) in [("symbols", 0), ("references", 1)] {
-        let t = Instant::now();
-        let mut n = 0;
-        let queries: Vec<tree_sitter::Query> = codeforge_syntax::Language::ALL
-            .iter()
-            .map(|l| {
-                let d = l.data();
-                tree_sitter::Query::new(
-                    &l.grammar(),
-                    if pick == 0 {
-                        d.symbols_query
-                    } else {
-                        d.references_query
-                    },
-                )
-                .unwrap()
+    let bytes: usize = texts.iter().map(|t| t.2.len()).sum();
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let symbols: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0;
+                    let mut reused = tree_sitter::Parser::new();
+                    while let Some((lang, path, text)) =
+                        texts.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        n += match mode.as_str() {
+                            "parse" => {
+                                let mut p = tree_sitter::Parser::new();
+                                p.set_language(&lang.grammar()).unwrap();
+                                p.parse(text, None)
+                                    .map_or(0, |t| t.root_node().child_count() as usize)
+                            }
+                            "parse-reuse" => {
+                                reused.set_language(&lang.grammar()).unwrap();
+                                reused
+                                    .parse(text, None)
+                                    .map_or(0, |t| t.root_node().child_count() as usize)
+                            }
+                            _ => extract(*lang, path, text).symbols.len(),
+                        };
+                    }
+                    n
+                })
             })
             .collect();
-        for ((l, text), tree) in texts.iter().zip(&trees) {
-            let q = &queries[*l as usize];
-            let mut c = tree_sitter::QueryCursor::new();
-            let mut m = c.matches(q, tree.root_node(), text.as_bytes());
-            while m.next().is_some() {
-                n += 1;
-            }
-        }
-        println!(
-            "{name} query: {:.2}s ({n} matches, incl. query compile per file)",
-            t.elapsed().as_secs_f64()
-        );
-    }
-    let t = Instant::now();
-    let mut n = 0;
-    for (l, text) in &texts {
-        n += codeforge_syntax::extract(*l, "x.py", text).symbols.len();
-    }
-    let full = t.elapsed().as_secs_f64();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let secs = started.elapsed().as_secs_f64();
     println!(
-        "{mb:.1} MB: parse {parse:.2}s ({:.1} MB/s); full extract {full:.2}s ({:.1} MB/s, {n} symbols)",
-        mb / parse,
-        mb / full
+        "{mode} threads={threads} files={} MB={:.1} symbols={symbols} s={secs:.2} MB/s={:.1}",
+        texts.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / secs
     );
 }

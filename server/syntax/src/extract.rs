@@ -4,11 +4,12 @@
 
 use std::collections::HashSet;
 
-use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, Parser, Tree};
 
 use crate::docs;
 use crate::language::{DocStyle, Language, LanguageSpec};
 use crate::module_path::module_path;
+use crate::patterns::Role;
 use crate::{Symbol, SymbolKind};
 
 const MAX_SIGNATURE_CHARS: usize = 400;
@@ -37,7 +38,28 @@ struct Def<'t> {
     kind: DefKind,
     name: String,
     name_node: Node<'t>,
+    /// The comments and attributes right before `outer`, nearest last (its previous siblings
+    /// of [`leading_kinds`], as far back as they go).
+    leading: Vec<Node<'t>>,
 }
+
+/// The node kinds extraction looks back over before a definition (its range's start, docs, test
+/// attributes): all a definition's `leading` run may hold.
+pub(crate) fn leading_kinds(spec: &LanguageSpec) -> impl Iterator<Item = &str> {
+    let attributes: &[&str] = if spec.tests.attributes.is_empty() {
+        &[]
+    } else {
+        &ATTRIBUTE_RUN_KINDS
+    };
+    spec.skip_between
+        .iter()
+        .chain(&spec.doc_comment_kinds)
+        .map(String::as_str)
+        .chain(attributes.iter().copied())
+}
+
+/// What `is_test` looks back over for test attributes (Rust `#[test]`).
+const ATTRIBUTE_RUN_KINDS: [&str; 3] = ["attribute_item", "line_comment", "block_comment"];
 
 /// Extracts the symbols of one file. `rel_path` is the workspace-relative path (used for module
 /// paths and test-file rules).
@@ -82,59 +104,57 @@ fn extract_from(
 ) -> ExtractedFile {
     let root = tree.root_node();
     let spec = lang.spec();
-    let queries = lang.queries();
     let bytes = source.as_bytes();
     let text = |n: Node| -> &str { n.utf8_text(bytes).unwrap_or("") };
 
-    // 1. Definitions from the query; the references' nodes are kept for step 4 (one walk of the
-    // tree for both queries).
-    let names = queries.both.capture_names();
+    // 1. Definitions and the references' nodes (for step 4), in one walk of the tree.
     let mut defs: Vec<Def> = Vec::new();
     let mut package: Option<String> = None;
     let mut seen: HashSet<usize> = HashSet::new();
     let mut ref_nodes: Vec<Node> = Vec::new();
-    let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(&queries.both, root, bytes);
-    while let Some(m) = matches.next() {
-        if m.pattern_index >= queries.first_reference_pattern {
-            ref_nodes.extend(m.captures().iter().map(|c| c.node));
-            continue;
+    lang.patterns().walk(root, |m| {
+        if m.pattern.reference {
+            ref_nodes.extend(m.captures().map(|(_, n)| n));
+            return;
         }
         let mut def_node = None;
         let mut kind = None;
         let mut name_node = None;
-        for cap in m.captures() {
-            let cname = names[cap.index as usize];
-            if cname == "name" {
-                name_node = Some(cap.node);
-            } else if cname == "package" {
-                package.get_or_insert_with(|| text(cap.node).to_string());
-            } else if let Some(k) = cname.strip_prefix("definition.") {
-                def_node = Some(cap.node);
-                kind = SymbolKind::from_name(k).map(DefKind::Symbol);
-            } else if cname.starts_with("scope.") {
-                def_node = Some(cap.node);
-                kind = Some(DefKind::Scope);
+        for (role, node) in m.captures() {
+            match role {
+                Role::Name => name_node = Some(node),
+                Role::Package => {
+                    package.get_or_insert_with(|| text(node).to_string());
+                }
+                Role::Definition(k) => {
+                    def_node = Some(node);
+                    kind = Some(DefKind::Symbol(k));
+                }
+                Role::Scope => {
+                    def_node = Some(node);
+                    kind = Some(DefKind::Scope);
+                }
+                Role::Reference => {}
             }
         }
         let (Some(node), Some(kind), Some(name_node)) = (def_node, kind, name_node) else {
-            continue;
+            return;
         };
         if !seen.insert(node.id()) || defs.len() >= MAX_SYMBOLS {
-            continue;
+            return;
         }
         // Rust `mod foo;` declares a file module; the file itself carries the symbols.
         if node.kind() == "mod_item" && node.child_by_field_name("body").is_none() {
-            continue;
+            return;
         }
         let name = match kind {
             DefKind::Scope => scope_type_name(text(name_node)),
             DefKind::Symbol(_) => text(name_node).to_string(),
         };
         if name.is_empty() {
-            continue;
+            return;
         }
-        let outer = match node.parent() {
+        let outer = match m.parent_of(node) {
             Some(p) if spec.wrapper_kinds.iter().any(|w| w == p.kind()) => p,
             _ => node,
         };
@@ -144,8 +164,9 @@ fn extract_from(
             kind,
             name,
             name_node,
+            leading: m.leading(outer).to_vec(),
         });
-    }
+    });
     defs.sort_by_key(|d| (d.node.start_byte(), std::cmp::Reverse(d.node.end_byte())));
 
     // 2. Nesting by range.
@@ -317,11 +338,11 @@ fn extract_from(
             docstring: docstring(spec, d, source).filter(|s| !s.is_empty()),
             scope,
             parent,
-            start_byte: range_start(spec, d.outer).start_byte(),
+            start_byte: range_start(spec, d).start_byte(),
             end_byte: d.node.end_byte().max(d.outer.end_byte()),
             name_start_byte: d.name_node.start_byte(),
             name_end_byte: d.name_node.end_byte(),
-            start_line: range_start(spec, d.outer).start_position().row,
+            start_line: range_start(spec, d).start_position().row,
             end_line,
             references: std::mem::take(&mut refs[i]),
             is_test,
@@ -481,16 +502,14 @@ fn recover(
 
 /// The node a definition's range starts at: the earliest of the attributes right before it
 /// (`#[test]`), looking past doc comments between them.
-fn range_start<'t>(spec: &LanguageSpec, outer: Node<'t>) -> Node<'t> {
-    let mut start = outer;
-    let mut prev = outer.prev_sibling();
-    while let Some(n) = prev {
+fn range_start<'t>(spec: &LanguageSpec, d: &Def<'t>) -> Node<'t> {
+    let mut start = d.outer;
+    for &n in d.leading.iter().rev() {
         if spec.skip_between.iter().any(|k| k == n.kind()) {
             start = n;
         } else if !spec.doc_comment_kinds.iter().any(|k| k == n.kind()) {
             break;
         }
-        prev = n.prev_sibling();
     }
     start
 }
@@ -547,11 +566,9 @@ fn docstring(spec: &LanguageSpec, d: &Def, source: &str) -> Option<String> {
         }
         DocStyle::PrecedingComments => {
             let mut parts: Vec<&str> = Vec::new();
-            let mut prev = d.outer.prev_sibling();
-            while let Some(n) = prev {
+            for &n in d.leading.iter().rev() {
                 let kind = n.kind();
                 if spec.skip_between.iter().any(|k| k == kind) {
-                    prev = n.prev_sibling();
                     continue;
                 }
                 if !spec.doc_comment_kinds.iter().any(|k| k == kind) {
@@ -565,7 +582,6 @@ fn docstring(spec: &LanguageSpec, d: &Def, source: &str) -> Option<String> {
                     break;
                 }
                 parts.push(t);
-                prev = n.prev_sibling();
             }
             parts.reverse();
             // Module bodies may carry inner docs (`mod m { //! ... }`).
@@ -647,8 +663,7 @@ fn is_test(
         return true;
     }
     if !markers.attributes.is_empty() {
-        let mut prev = d.outer.prev_sibling();
-        while let Some(n) = prev {
+        for &n in d.leading.iter().rev() {
             match n.kind() {
                 "attribute_item" => {
                     let t = n.utf8_text(bytes).unwrap_or("");
@@ -666,7 +681,6 @@ fn is_test(
                 "line_comment" | "block_comment" => {}
                 _ => break,
             }
-            prev = n.prev_sibling();
         }
     }
     if !markers.annotations.is_empty() {

@@ -317,12 +317,13 @@ impl Language {
         &specs[self as usize]
     }
 
-    pub(crate) fn queries(self) -> &'static Queries {
-        static QUERIES: OnceLock<Vec<Queries>> = OnceLock::new();
-        let all = QUERIES.get_or_init(|| {
+    /// The compiled `symbols.scm` and `references.scm`.
+    pub(crate) fn patterns(self) -> &'static crate::patterns::Patterns {
+        static PATTERNS: OnceLock<Vec<crate::patterns::Patterns>> = OnceLock::new();
+        let all = PATTERNS.get_or_init(|| {
             Language::ALL
                 .into_iter()
-                .map(|l| Queries::compile(l).unwrap_or_else(|e| panic!("{e}")))
+                .map(|l| crate::patterns::Patterns::compile(l).unwrap_or_else(|e| panic!("{e}")))
                 .collect()
         });
         &all[self as usize]
@@ -335,16 +336,17 @@ impl std::fmt::Display for Language {
     }
 }
 
-/// Compiled queries of one language.
+/// The query files of one language compiled by tree-sitter's own query engine: what the unit
+/// tests check the data and [`crate::patterns`] against (extraction walks with the latter).
+#[cfg(test)]
 pub(crate) struct Queries {
     /// `symbols.scm` and `references.scm` (each compiled alone first, to check its captures)
     /// in one query (the symbols' patterns first, then the references'), so extraction
     /// walks the tree once: each walk was about a fifth of the extraction time.
     pub both: tree_sitter::Query,
-    /// The first pattern of `both` that comes from `references.scm`.
-    pub first_reference_pattern: usize,
 }
 
+#[cfg(test)]
 impl Queries {
     pub fn compile(lang: Language) -> Result<Queries, String> {
         let grammar = lang.grammar();
@@ -385,9 +387,6 @@ impl Queries {
                 lang.name()
             )
         })?;
-        Ok(Queries {
-            first_reference_pattern: symbols.pattern_count(),
-            both,
-        })
+        Ok(Queries { both })
     }
 }

@@ -15,6 +15,7 @@ mod language;
 mod module_path;
 mod parse;
 mod parsed;
+mod patterns;
 pub mod secret_scan;
 mod stub;
 
@@ -27,7 +28,7 @@ pub use language::{
     ReportFormat, RunnerKind, TestMarkers, VerifySpec,
 };
 pub use module_path::module_path;
-pub use parse::file_parses;
+pub use parse::{file_parses, install_tree_allocator};
 pub use parsed::{ParsedFile, function_at_line, stub_functions};
 pub use stub::{
     BodyEdit, FunctionTarget, StubKind, body_from_generated, count_syntax_errors, is_stub_body,
@@ -213,6 +214,7 @@ mod tests {
             assert_eq!(spec.name, lang.name());
             assert!(!spec.extensions.is_empty());
             language::Queries::compile(lang).unwrap_or_else(|e| panic!("{e}"));
+            patterns::Patterns::compile(lang).unwrap_or_else(|e| panic!("{e}"));
             // Node kinds named as data must be kinds of the grammar (a typo would silently
             // match nothing).
             let g = &spec.generation;
