@@ -39,27 +39,9 @@ struct Def<'t> {
     name: String,
     name_node: Node<'t>,
     /// The comments and attributes right before `outer`, nearest last (its previous siblings
-    /// of [`leading_kinds`], as far back as they go).
+    /// of [`crate::patterns::leading_kinds`], as far back as they go).
     leading: Vec<Node<'t>>,
 }
-
-/// The node kinds extraction looks back over before a definition (its range's start, docs, test
-/// attributes): all a definition's `leading` run may hold.
-pub(crate) fn leading_kinds(spec: &LanguageSpec) -> impl Iterator<Item = &str> {
-    let attributes: &[&str] = if spec.tests.attributes.is_empty() {
-        &[]
-    } else {
-        &ATTRIBUTE_RUN_KINDS
-    };
-    spec.skip_between
-        .iter()
-        .chain(&spec.doc_comment_kinds)
-        .map(String::as_str)
-        .chain(attributes.iter().copied())
-}
-
-/// What `is_test` looks back over for test attributes (Rust `#[test]`).
-const ATTRIBUTE_RUN_KINDS: [&str; 3] = ["attribute_item", "line_comment", "block_comment"];
 
 /// Extracts the symbols of one file. `rel_path` is the workspace-relative path (used for module
 /// paths and test-file rules).

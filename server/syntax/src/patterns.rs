@@ -11,7 +11,25 @@
 
 use tree_sitter::Node;
 
-use crate::{Language, SymbolKind};
+use crate::{Language, LanguageSpec, SymbolKind};
+
+/// The node kinds extraction looks back over before a definition (its range's start, docs, test
+/// attributes): all a definition's `leading` run may hold.
+pub(crate) fn leading_kinds(spec: &LanguageSpec) -> impl Iterator<Item = &str> {
+    let attributes: &[&str] = if spec.tests.attributes.is_empty() {
+        &[]
+    } else {
+        &ATTRIBUTE_RUN_KINDS
+    };
+    spec.skip_between
+        .iter()
+        .chain(&spec.doc_comment_kinds)
+        .map(String::as_str)
+        .chain(attributes.iter().copied())
+}
+
+/// What `is_test` looks back over for test attributes (Rust `#[test]`).
+const ATTRIBUTE_RUN_KINDS: [&str; 3] = ["attribute_item", "line_comment", "block_comment"];
 
 /// What a capture marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,8 +247,7 @@ impl Patterns {
                 }
             }
         }
-        // What `extract` looks back over before a definition: see `extract::leading_kinds`.
-        for name in crate::extract::leading_kinds(lang.spec()) {
+        for name in leading_kinds(lang.spec()) {
             for named in [true, false] {
                 let id = grammar.id_for_node_kind(name, named);
                 if id != 0 && (id as usize) < kinds {
@@ -475,7 +492,7 @@ mod tests {
     /// `prev_sibling` gives.
     fn by_walk(p: &Patterns, lang: Language, root: Node) -> Found {
         let spec = lang.spec();
-        let kinds: Vec<&str> = crate::extract::leading_kinds(spec).collect();
+        let kinds: Vec<&str> = leading_kinds(spec).collect();
         let mut out = Vec::new();
         p.walk(root, |m| {
             let index = p
