@@ -310,6 +310,7 @@ fn extract_from(
         } else {
             end.row
         };
+        let start = range_start(spec, d);
         out_index[i] = Some(symbols.len());
         symbols.push(Symbol {
             name: d.name.clone(),
@@ -320,11 +321,11 @@ fn extract_from(
             docstring: docstring(spec, d, source).filter(|s| !s.is_empty()),
             scope,
             parent,
-            start_byte: range_start(spec, d).start_byte(),
+            start_byte: start.start_byte(),
             end_byte: d.node.end_byte().max(d.outer.end_byte()),
             name_start_byte: d.name_node.start_byte(),
             name_end_byte: d.name_node.end_byte(),
-            start_line: range_start(spec, d).start_position().row,
+            start_line: start.start_position().row,
             end_line,
             references: std::mem::take(&mut refs[i]),
             is_test,

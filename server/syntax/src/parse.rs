@@ -44,14 +44,9 @@ pub unsafe fn install_tree_allocator() {
 pub(crate) fn parse_file(lang: Language, source: &str, old: Option<&Tree>) -> Option<Tree> {
     FILE_PARSES.with(|c| c.set(c.get() + 1));
     PARSER.with(|cell| {
-        // A parser already in use on this thread (not expected: parsing calls nothing back)
-        // gets a fresh one beside it.
-        let mut slot = cell.try_borrow_mut().ok();
-        let mut fresh = None;
-        let p = match slot.as_deref_mut() {
-            Some(reused) => reused.get_or_insert_with(Parser::new),
-            None => fresh.insert(Parser::new()),
-        };
+        // Parsing calls nothing back, so the parser is never borrowed twice.
+        let mut slot = cell.borrow_mut();
+        let p = slot.get_or_insert_with(Parser::new);
         p.set_language(&lang.grammar()).ok()?;
         p.parse(source, old)
     })

@@ -90,7 +90,7 @@ impl<'a, 't> Match<'a, 't> {
             .flat_map(|(s, f)| s.roles.iter().map(move |r| (*r, f.node)))
     }
 
-    /// The frame of `node` on the path (a captured node), and its parent's.
+    /// Where `node` (a captured node or one of its ancestors) is on the path.
     fn position(&self, node: Node<'t>) -> Option<usize> {
         self.path.iter().rposition(|f| f.node.id() == node.id())
     }
